@@ -1,0 +1,215 @@
+"""The one reader of params.yaml: typed, frozen, validated config objects.
+
+Each section of params.yaml maps to one dataclass below. Unknown or missing
+keys raise an error that names the key, so a typo in `dvc exp run -S ...`
+fails loudly instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+KNOWN_SOURCES = ("phantom", "tcia", "lits")
+
+
+class ConfigError(ValueError):
+    """A params.yaml value is missing, unknown or out of range."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    sources: tuple[str, ...]
+    image_size: int
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.sources if s not in KNOWN_SOURCES]
+        if unknown:
+            raise ConfigError(f"data.sources: unknown source(s) {unknown}; valid: {list(KNOWN_SOURCES)}")
+        if not self.sources:
+            raise ConfigError("data.sources is empty; name at least one of " f"{list(KNOWN_SOURCES)}")
+        _positive("data.image_size", self.image_size)
+
+
+@dataclass(frozen=True)
+class PhantomConfig:
+    seed: int
+    n_patients: int
+    n_slices: int
+    matrix: int
+    pixel_spacing_mm: float
+    slice_thickness_mm: float
+    lesion_free_fraction: float
+    max_lesions: int
+    lesion_diameter_mm: tuple[float, float]
+    cyst_rate: float
+    difficulty: float
+    survival_effect: float
+    median_survival_months: float
+    follow_up_months: tuple[float, float]
+    missing_rate: float
+    defect_rate: float
+
+    def __post_init__(self) -> None:
+        _positive("phantom.n_patients", self.n_patients)
+        if self.n_slices < 4:
+            raise ConfigError(f"phantom.n_slices must be >= 4, got {self.n_slices}")
+        if self.matrix < 32:
+            raise ConfigError(f"phantom.matrix must be >= 32, got {self.matrix}")
+        for name in ("lesion_free_fraction", "difficulty", "missing_rate", "defect_rate"):
+            _unit_interval(f"phantom.{name}", getattr(self, name))
+        _ordered_pair("phantom.lesion_diameter_mm", self.lesion_diameter_mm)
+        _ordered_pair("phantom.follow_up_months", self.follow_up_months)
+
+
+@dataclass(frozen=True)
+class SlicesConfig:
+    min_tumor_px: int
+
+
+@dataclass(frozen=True)
+class QCConfig:
+    min_matrix_px: int
+    max_pixel_spacing_mm: float
+    min_std_hu: float
+    saturation_hu: float
+    max_saturated_fraction: float
+    min_liver_px: int
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    seed: int
+    window_center_hu: float
+    window_width_hu: float
+    max_slices_per_patient: int
+    balance: bool
+    majority_per_minority: float
+
+    def __post_init__(self) -> None:
+        _positive("prepare.window_width_hu", self.window_width_hu)
+        _positive("prepare.max_slices_per_patient", self.max_slices_per_patient)
+        _positive("prepare.majority_per_minority", self.majority_per_minority)
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    seed: int
+    test_fraction: float
+    folds: int
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.test_fraction < 1.0:
+            raise ConfigError(f"split.test_fraction must be in (0, 1), got {self.test_fraction}")
+        if self.folds < 2:
+            raise ConfigError(f"split.folds must be >= 2, got {self.folds}")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    seed: int
+    rotation_deg: float
+    hflip_p: float
+    crop_scale: tuple[float, float]
+    scale: tuple[float, float]
+    elastic_alpha: float
+    elastic_sigma: float
+    elastic_p: float
+    preview_images: int
+
+    def __post_init__(self) -> None:
+        _unit_interval("augment.hflip_p", self.hflip_p)
+        _unit_interval("augment.elastic_p", self.elastic_p)
+        _ordered_pair("augment.crop_scale", self.crop_scale)
+        _ordered_pair("augment.scale", self.scale)
+
+
+@dataclass(frozen=True)
+class Params:
+    data: DataConfig
+    phantom: PhantomConfig
+    slices: SlicesConfig
+    qc: QCConfig
+    prepare: PrepareConfig
+    split: SplitConfig
+    augment: AugmentConfig
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: params file not found")
+    raw = yaml.safe_load(path.read_text()) or {}
+    return params_from_dict(raw, source=str(path))
+
+
+def params_from_dict(raw: dict[str, Any], source: str = "params") -> Params:
+    return _build(Params, raw, prefix="", source=source)
+
+
+def _build(cls: type, raw: Any, prefix: str, source: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: '{prefix.rstrip('.') or 'top level'}' must be a mapping")
+    hints = get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(raw) - set(names))
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s) {[prefix + k for k in unknown]}")
+    missing = [prefix + n for n in names if n not in raw]
+    if missing:
+        raise ConfigError(f"{source}: missing key(s) {missing}")
+    values = {}
+    for name in names:
+        hint = hints[name]
+        key = prefix + name
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, raw[name], prefix=key + ".", source=source)
+        else:
+            values[name] = _coerce(raw[name], hint, key, source)
+    return cls(**values)
+
+
+def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
+    origin = getattr(hint, "__origin__", None)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{source}: {key} must be a list, got {value!r}")
+        args = hint.__args__
+        item_type = args[0]
+        if len(args) == 2 and args[1] is not Ellipsis and len(value) != 2:
+            raise ConfigError(f"{source}: {key} must have two values, got {value!r}")
+        return tuple(_coerce(v, item_type, key, source) for v in value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: {key} must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{source}: {key} must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{source}: {key} must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        return str(value)
+    raise ConfigError(f"{source}: {key}: unsupported type {hint}")  # pragma: no cover
+
+
+def _positive(key: str, value: float) -> None:
+    if value <= 0:
+        raise ConfigError(f"{key} must be > 0, got {value}")
+
+
+def _unit_interval(key: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{key} must be in [0, 1], got {value}")
+
+
+def _ordered_pair(key: str, pair: tuple[float, float]) -> None:
+    if pair[0] > pair[1]:
+        raise ConfigError(f"{key} must be [low, high], got {list(pair)}")

@@ -1,0 +1,1 @@
+"""Data sources, ingestion, QC, preparation and splits."""

@@ -1,0 +1,70 @@
+"""Normalise TCIA-style clinical tables: one row per patient, missing as NaN.
+
+TCIA's Colorectal-Liver-Metastases spreadsheet codes missing values as -999
+and writes some fractions as percentage strings ("90%"). Coded columns keep
+TCIA's codes and are documented here:
+  sex: 1 male, 2 female; vital_status: 1 dead, 0 alive at last follow-up;
+  progression_or_recurrence: 1 yes, 0 no.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from crlm.data.sources import patient_id
+
+MISSING_CODE = -999
+ID_COLUMN = "Patient-ID"
+SURVIVAL_COLUMNS = ("overall_survival_months", "vital_status", "months_to_DFS_progression",
+                    "progression_or_recurrence")
+
+
+class ClinicalError(ValueError):
+    """The clinical table is malformed; the message names the file, column or patient."""
+
+
+def normalise_value(value: object) -> float:
+    """-999 / blank -> NaN, '90%' -> 0.9, numeric text -> float; anything else raises."""
+    if value is None:
+        return np.nan
+    if isinstance(value, (bool, np.bool_)):
+        return float(value)
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return np.nan if (np.isnan(value) or value == MISSING_CODE) else float(value)
+    text = str(value).strip()
+    if text == "" or text.lower() in {"nan", "na", "n/a"}:
+        return np.nan
+    if text.endswith("%"):
+        return normalise_value(text[:-1].strip()) / 100.0
+    try:
+        return normalise_value(float(text))
+    except ValueError:
+        raise ValueError(f"not a number: {value!r}") from None
+
+
+def normalise_clinical(raw: pd.DataFrame, source: str, origin: str = "clinical table") -> pd.DataFrame:
+    if ID_COLUMN not in raw.columns:
+        raise ClinicalError(f"{origin}: no '{ID_COLUMN}' column (columns: {list(raw.columns)})")
+    ids = raw[ID_COLUMN].astype(str).str.strip()
+    duplicated = sorted(set(ids[ids.duplicated()]))
+    if duplicated:
+        raise ClinicalError(f"{origin}: patients listed more than once: {duplicated}")
+    out = pd.DataFrame({"patient_id": [patient_id(source, i) for i in ids], "source": source, "case_id": ids})
+    for column in raw.columns:
+        if column == ID_COLUMN:
+            continue
+        values = []
+        for case_id, value in zip(ids, raw[column]):
+            try:
+                values.append(normalise_value(value))
+            except ValueError as exc:
+                raise ClinicalError(f"{origin}: patient {case_id}, column '{column}': {exc}") from None
+        out[column] = np.asarray(values, dtype=float)
+    return out.sort_values("patient_id", kind="stable").reset_index(drop=True)
+
+
+def missing_counts(clinical: pd.DataFrame) -> dict[str, int]:
+    value_columns = [c for c in clinical.columns if c not in ("patient_id", "source", "case_id")]
+    counts = clinical[value_columns].isna().sum()
+    return {column: int(n) for column, n in counts.items() if n > 0}

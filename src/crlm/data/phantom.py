@@ -1,0 +1,250 @@
+"""Offline phantom: CT-like liver volumes with metastases and a survival table.
+
+Written in the real sources' formats (LiTS NIfTI pairs, TCIA clinical
+column names, -999 for missing), so the same ingestion code runs on it.
+Everything follows from `phantom.seed`; patient i draws from its own child
+seed, so one patient's volume does not depend on how many others there are.
+
+Ground truth that the real sources do not have (lesion count, tumour burden,
+planted defects) goes to `phantom_truth.csv` for validation and tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage, special
+
+from crlm.config import PhantomConfig
+from crlm.data.nifti import write_nifti
+
+AIR_HU, FAT_HU, SOFT_HU, BONE_HU, BLOOD_HU = -1000.0, -100.0, 40.0, 500.0, 160.0
+MIN_HU, MAX_HU = -1024, 3071
+DEFECT_TYPES = ("truncated", "low_resolution", "blank_slices", "saturated_slices")
+WEIBULL_SHAPE = 1.3
+# tumour burden z-score: (log1p(volume in ml) - BURDEN_CENTRE) / BURDEN_SCALE; fixed
+# constants keep each patient's hazard independent of the rest of the cohort
+BURDEN_CENTRE, BURDEN_SCALE = np.log1p(20.0), 1.5
+
+
+@dataclass(frozen=True)
+class PhantomCase:
+    case_id: str
+    volume: np.ndarray  # int16 HU, (z, y, x)
+    labels: np.ndarray  # uint8: 0 background, 1 liver, 2 tumour
+    spacing_mm: tuple[float, float, float]
+    n_lesions: int
+    tumour_volume_ml: float
+    max_diameter_mm: float
+    defect: str  # "" or one of DEFECT_TYPES
+
+
+def defect_plan(cfg: PhantomConfig) -> dict[int, str]:
+    """Patient index -> planted defect; round(defect_rate * n) patients, types in turn."""
+    n_defects = int(round(cfg.defect_rate * cfg.n_patients))
+    rng = np.random.default_rng([cfg.seed, 1])
+    chosen = sorted(rng.choice(cfg.n_patients, size=n_defects, replace=False).tolist())
+    return {int(i): DEFECT_TYPES[k % len(DEFECT_TYPES)] for k, i in enumerate(chosen)}
+
+
+def generate_case(cfg: PhantomConfig, index: int, defect: str = "") -> PhantomCase:
+    rng = np.random.default_rng([cfg.seed, 0, index])
+    nz, n = cfg.n_slices, cfg.matrix
+    dz, dxy = cfg.slice_thickness_mm, cfg.pixel_spacing_mm
+    z, y, x = np.meshgrid(
+        (np.arange(nz) - (nz - 1) / 2) * dz,
+        (np.arange(n) - (n - 1) / 2) * dxy,
+        (np.arange(n) - (n - 1) / 2) * dxy,
+        indexing="ij",
+    )
+    fov = n * dxy
+    image, body = _body(rng, z, y, x, fov)
+    liver = _liver(rng, z, y, x, fov, body, nz, dz)
+    image[liver] = rng.normal(110.0, 8.0)
+    image += liver * _liver_texture(rng, image.shape)
+
+    tumour = np.zeros_like(liver)
+    has_lesions = rng.random() >= cfg.lesion_free_fraction
+    n_lesions = (1 + min(cfg.max_lesions - 1, rng.poisson(1.2))) if has_lesions and cfg.max_lesions > 0 else 0
+    diameters = []
+    for _ in range(n_lesions):
+        diameter = float(np.exp(rng.uniform(*np.log(cfg.lesion_diameter_mm))))
+        if _add_lesion(rng, image, tumour, liver, z, y, x, diameter, cfg.difficulty, metastasis=True):
+            diameters.append(diameter)
+    for _ in range(rng.poisson(cfg.cyst_rate)):
+        _add_lesion(rng, image, tumour, liver, z, y, x, rng.uniform(4.0, 20.0), cfg.difficulty, metastasis=False)
+
+    sigma_hu = 8.0 + 22.0 * cfg.difficulty
+    image += rng.normal(0.0, sigma_hu, image.shape)
+    image = ndimage.gaussian_filter(image, sigma=(0, 0.6, 0.6))
+
+    labels = np.where(tumour, 2, np.where(liver, 1, 0)).astype(np.uint8)
+    spacing = (dz, dxy, dxy)
+    volume, labels, spacing = _apply_defect(rng, defect, image, labels, spacing, body)
+    voxel_ml = dz * dxy * dxy / 1000.0
+    return PhantomCase(
+        case_id=str(index),
+        volume=np.clip(np.rint(volume), MIN_HU, MAX_HU).astype(np.int16),
+        labels=labels,
+        spacing_mm=spacing,
+        n_lesions=len(diameters),
+        tumour_volume_ml=float(tumour.sum() * voxel_ml),
+        max_diameter_mm=max(diameters, default=0.0),
+        defect=defect,
+    )
+
+
+def _body(rng, z, y, x, fov):
+    ax, ay = fov * rng.uniform(0.36, 0.44), fov * rng.uniform(0.27, 0.33)
+    taper = 1.0 + 0.0008 * z  # slightly wider towards the chest
+    r = np.sqrt((x / (ax * taper)) ** 2 + (y / (ay * taper)) ** 2)
+    body = r < 1.0
+    fat_mm = rng.uniform(8.0, 25.0)
+    image = np.full(z.shape, AIR_HU)
+    image[body] = FAT_HU
+    inner = r < 1.0 - fat_mm / ay
+    image[inner] = SOFT_HU
+    spine_y = ay * 0.62
+    image[(x**2 + (y - spine_y) ** 2) < (0.09 * fov) ** 2] = BONE_HU
+    aorta = ((x - 0.06 * fov) ** 2 + (y - spine_y + 0.13 * fov) ** 2) < (0.035 * fov) ** 2
+    image[aorta] = BLOOD_HU
+    return image, body
+
+
+def _liver(rng, z, y, x, fov, body, nz, dz):
+    # radiological display: the liver (patient's right) sits on the image's left
+    cx, cy = -fov * rng.uniform(0.12, 0.17), -fov * rng.uniform(0.0, 0.06)
+    cz = (rng.uniform(0.0, 0.12)) * nz * dz
+    rx, ry, rz = fov * rng.uniform(0.17, 0.22), fov * rng.uniform(0.17, 0.23), nz * dz * rng.uniform(0.36, 0.42)
+    r = np.sqrt(((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 + ((z - cz) / rz) ** 2)
+    wobble = ndimage.gaussian_filter(rng.normal(size=z.shape), sigma=(1.5, 8, 8))
+    wobble *= 0.12 / (wobble.std() + 1e-9)
+    return (r + wobble < 1.0) & body
+
+
+def _liver_texture(rng, shape):
+    texture = ndimage.gaussian_filter(rng.normal(size=shape), sigma=(0.8, 1.5, 1.5))
+    texture *= 6.0 / (texture.std() + 1e-9)
+    field = ndimage.gaussian_filter(rng.normal(size=shape), sigma=(1.0, 4.0, 4.0))
+    vessels = np.abs(field) < 0.06 * field.std()  # iso-contours of a smooth field look tubular
+    return texture + 45.0 * vessels
+
+
+def _add_lesion(rng, image, tumour, liver, z, y, x, diameter, difficulty, metastasis) -> bool:
+    """Plant one lesion inside the liver; a metastasis is labelled, a cyst is not."""
+    candidates = np.flatnonzero(liver)
+    if candidates.size == 0:
+        return False
+    centre = np.unravel_index(candidates[rng.integers(candidates.size)], liver.shape)
+    cz, cy, cx = (axis[centre] for axis in (z, y, x))
+    radii = diameter / 2 * rng.uniform(0.8, 1.2, size=3) if metastasis else np.full(3, diameter / 2)
+    r = np.sqrt(((z - cz) / max(radii[0], 2.5)) ** 2 + ((y - cy) / radii[1]) ** 2 + ((x - cx) / radii[2]) ** 2)
+    near = r < 1.6
+    if metastasis:
+        bumps = ndimage.gaussian_filter(rng.normal(size=z.shape), sigma=(0.7, 1.5, 1.5))
+        r = r + 0.18 * bumps / (bumps.std() + 1e-9)  # irregular margin
+        core_delta = -rng.uniform(30.0, 80.0) * (1.0 - 0.6 * difficulty)
+        rim_delta = rng.uniform(10.0, 30.0) * (1.0 - 0.5 * difficulty)
+        inside = (r < 1.0) & liver
+        rim = (r >= 0.72) & inside
+        soft = special.expit((1.0 - r) / 0.08)  # partial-volume edge
+        image[near] += (core_delta * soft)[near]
+        image[rim] += rim_delta - core_delta * 0.6
+        tumour |= inside
+        return bool(inside.any())
+    inside = (r < 1.0) & liver & ~tumour
+    image[inside] = rng.uniform(0.0, 15.0)  # water density, sharp edge, no rim
+    return False
+
+
+def _apply_defect(rng, defect, image, labels, spacing, body):
+    if defect in ("", "truncated"):  # truncation happens to the file, after writing
+        return image, labels, spacing
+    if defect == "low_resolution":
+        dz, dy, dx = spacing
+        small = ndimage.zoom(image, (1, 0.5, 0.5), order=1)
+        small_labels = labels[:, ::2, ::2]
+        return small, small_labels, (dz, dy * 2, dx * 2)
+    liver_slices = np.flatnonzero((labels > 0).any(axis=(1, 2)))
+    hit = rng.choice(liver_slices, size=min(2, liver_slices.size), replace=False)
+    image = image.copy()
+    if defect == "blank_slices":
+        image[hit] = MIN_HU
+    elif defect == "saturated_slices":
+        for k in hit:
+            image[k][body[k]] = MAX_HU
+    else:
+        raise ValueError(f"unknown phantom defect {defect!r}; valid: {DEFECT_TYPES}")
+    return image, labels, spacing
+
+
+def clinical_table(cfg: PhantomConfig, cases: list[PhantomCase]) -> pd.DataFrame:
+    """TCIA-style clinical rows, survival from a Weibull proportional-hazards model."""
+    rng = np.random.default_rng([cfg.seed, 2])
+    rows = []
+    scale = cfg.median_survival_months / np.log(2.0) ** (1.0 / WEIBULL_SHAPE)
+    for case in cases:
+        burden = burden_z(case.tumour_volume_ml)
+        event_time = scale * (rng.exponential() / np.exp(cfg.survival_effect * burden)) ** (1.0 / WEIBULL_SHAPE)
+        censor_time = rng.uniform(*cfg.follow_up_months)
+        dfs_time = event_time * rng.uniform(0.2, 0.7)
+        rows.append(
+            {
+                "Patient-ID": case.case_id,
+                "age": int(np.clip(round(rng.normal(61, 10)), 28, 90)),
+                "sex": int(rng.choice([1, 2], p=[0.6, 0.4])),  # TCIA coding: 1 male, 2 female
+                "major_comorbidity": int(rng.random() < 0.3),
+                "node_pos": int(rng.random() < 0.55),
+                "clinrisk_score": int(np.clip(round(1.5 + 0.7 * burden + rng.normal(0, 1)), 0, 5)),
+                "carcinoembryonic_antigen": round(float(np.exp(1.2 + 0.5 * burden + rng.normal(0, 0.8))), 1),
+                "max_tumor_size": round(case.max_diameter_mm / 10.0, 1),  # cm
+                "total_response_percent": f"{int(rng.integers(0, 10)) * 10}%",
+                "vital_status": int(event_time <= censor_time),  # 1 dead, 0 alive at last follow-up
+                "overall_survival_months": round(float(min(event_time, censor_time)), 2),
+                "progression_or_recurrence": int(dfs_time <= censor_time),
+                "months_to_DFS_progression": round(float(min(dfs_time, censor_time)), 2),
+            }
+        )
+    table = pd.DataFrame(rows)
+    maskable = ["carcinoembryonic_antigen", "clinrisk_score", "max_tumor_size", "total_response_percent",
+                "overall_survival_months", "months_to_DFS_progression"]
+    for column in maskable:
+        missing = rng.random(len(table)) < cfg.missing_rate
+        table[column] = table[column].astype(object)
+        table.loc[missing, column] = -999
+    return table
+
+
+def burden_z(tumour_volume_ml: float) -> float:
+    return float((np.log1p(tumour_volume_ml) - BURDEN_CENTRE) / BURDEN_SCALE)
+
+
+def write_phantom(cfg: PhantomConfig, out_dir: str | Path) -> pd.DataFrame:
+    """Write volumes/, segmentations/ (LiTS names), clinical.csv and phantom_truth.csv."""
+    out_dir = Path(out_dir)
+    plan = defect_plan(cfg)
+    cases = []
+    for index in range(cfg.n_patients):
+        case = generate_case(cfg, index, plan.get(index, ""))
+        volume_path = out_dir / "volumes" / f"volume-{case.case_id}.nii.gz"
+        write_nifti(volume_path, case.volume, case.spacing_mm)
+        write_nifti(out_dir / "segmentations" / f"segmentation-{case.case_id}.nii.gz", case.labels, case.spacing_mm)
+        if case.defect == "truncated":
+            data = volume_path.read_bytes()
+            volume_path.write_bytes(data[: len(data) * 2 // 5])
+        cases.append(case)
+    clinical_table(cfg, cases).to_csv(out_dir / "clinical.csv", index=False)
+    truth = pd.DataFrame(
+        {
+            "Patient-ID": [c.case_id for c in cases],
+            "n_lesions": [c.n_lesions for c in cases],
+            "tumour_volume_ml": [round(c.tumour_volume_ml, 4) for c in cases],
+            "burden_z": [round(burden_z(c.tumour_volume_ml), 6) for c in cases],
+            "defect": [c.defect for c in cases],
+        }
+    )
+    truth.to_csv(out_dir / "phantom_truth.csv", index=False)
+    return truth

@@ -1,0 +1,70 @@
+"""Kept slices -> windowed, resized, class-balanced training images.
+
+HU windowing maps [centre - width/2, centre + width/2] to [0, 1]: a fixed
+normalisation that uses no statistics of the data, so nothing leaks from the
+test set into training. Models apply their own input normalisation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from crlm.config import PrepareConfig
+from crlm.data.slices import load_slice
+
+MANIFEST_COLUMNS = ["image_id", "patient_id", "source", "slice_index", "label", "tumour_area_px", "n_lesions"]
+
+
+def window(hu: np.ndarray, centre: float, width: float) -> np.ndarray:
+    low = centre - width / 2.0
+    return np.clip((hu.astype(np.float32) - low) / width, 0.0, 1.0)
+
+
+def resize(image: np.ndarray, size: int, mask: bool = False) -> np.ndarray:
+    """Antialiased bilinear for images, nearest neighbour for masks."""
+    if mask:
+        return np.asarray(Image.fromarray(image.astype(np.uint8)).resize((size, size), Image.NEAREST))
+    return np.asarray(Image.fromarray(image.astype(np.float32), mode="F").resize((size, size), Image.BILINEAR))
+
+
+def select_slices(kept: pd.DataFrame, cfg: PrepareConfig) -> pd.DataFrame:
+    """Per-patient cap, then undersample the majority class; deterministic from cfg.seed."""
+    rng = np.random.default_rng(cfg.seed)
+    kept = kept.sort_values("image_id", kind="stable")
+    capped = []
+    for _, rows in kept.groupby("patient_id", sort=True):
+        if len(rows) > cfg.max_slices_per_patient:
+            rows = rows.iloc[np.sort(rng.choice(len(rows), cfg.max_slices_per_patient, replace=False))]
+        capped.append(rows)
+    selected = pd.concat(capped) if capped else kept.iloc[:0]
+    if cfg.balance:
+        counts = selected["label"].value_counts()
+        if len(counts) == 2:
+            minority = counts.idxmin()
+            target = int(round(counts.min() * cfg.majority_per_minority))
+            majority_rows = selected[selected["label"] != minority]
+            if len(majority_rows) > target:
+                keep = np.sort(rng.choice(len(majority_rows), target, replace=False))
+                selected = pd.concat([selected[selected["label"] == minority], majority_rows.iloc[keep]])
+    return selected.sort_values("image_id", kind="stable").reset_index(drop=True)
+
+
+def prepare_images(selected: pd.DataFrame, slices_dir: Path, image_size: int, cfg: PrepareConfig) -> dict:
+    n = len(selected)
+    images = np.zeros((n, image_size, image_size), dtype=np.float16)
+    tumour = np.zeros((n, image_size, image_size), dtype=np.uint8)
+    liver = np.zeros((n, image_size, image_size), dtype=np.uint8)
+    for i, row in enumerate(selected.itertuples(index=False)):
+        arrays = load_slice(slices_dir, row)
+        images[i] = resize(window(arrays["image"], cfg.window_center_hu, cfg.window_width_hu), image_size)
+        tumour[i] = resize(arrays["tumour"], image_size, mask=True)
+        liver[i] = resize(arrays["liver"], image_size, mask=True)
+    return {"images": images, "tumour": tumour, "liver": liver}
+
+
+def processed_manifest(selected: pd.DataFrame) -> pd.DataFrame:
+    return selected[MANIFEST_COLUMNS].reset_index(drop=True)

@@ -1,0 +1,87 @@
+"""Rule-based quality control: one reason per excluded slice, nothing dropped silently.
+
+Rules, in the order they are checked (the first that fires is the reason):
+  case-level (from the slices stage): unreadable, missing_mask, shape_mismatch, no_liver
+  low_resolution: in-plane matrix below qc.min_matrix_px or spacing above qc.max_pixel_spacing_mm
+  blank:          HU standard deviation below qc.min_std_hu (an empty or constant slice)
+  saturated:      more than qc.max_saturated_fraction of pixels at or above qc.saturation_hu
+  empty_liver:    liver cross-section below qc.min_liver_px
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from crlm.config import QCConfig
+from crlm.data.clinical import SURVIVAL_COLUMNS, missing_counts
+from crlm.data.slices import load_slice
+
+REASONS = ("unreadable", "missing_mask", "shape_mismatch", "no_liver", "low_resolution", "blank", "saturated",
+           "empty_liver")
+
+
+def slice_reason(row, image: np.ndarray | None, cfg: QCConfig) -> tuple[str, str]:
+    """(reason, detail) for one manifest row; ("", "") when the slice is kept."""
+    if row.read_error:
+        return row.read_error, row.detail
+    if row.matrix_px < cfg.min_matrix_px or row.spacing_mm > cfg.max_pixel_spacing_mm:
+        return "low_resolution", f"matrix {row.matrix_px} px, spacing {row.spacing_mm:.2f} mm"
+    std = float(image.std())
+    if std < cfg.min_std_hu:
+        return "blank", f"HU std {std:.2f}"
+    saturated = float((image >= cfg.saturation_hu).mean())
+    if saturated > cfg.max_saturated_fraction:
+        return "saturated", f"{saturated:.1%} of pixels >= {cfg.saturation_hu:g} HU"
+    if row.liver_area_px < cfg.min_liver_px:
+        return "empty_liver", f"liver area {row.liver_area_px} px"
+    return "", ""
+
+
+def run_qc(manifest: pd.DataFrame, slices_dir: Path, cfg: QCConfig) -> pd.DataFrame:
+    reasons, details = [], []
+    for row in manifest.itertuples(index=False):
+        image = None if row.read_error else load_slice(slices_dir, row)["image"]
+        reason, detail = slice_reason(row, image, cfg)
+        reasons.append(reason)
+        details.append(detail)
+    return pd.DataFrame({
+        "image_id": manifest["image_id"].astype("string"),
+        "patient_id": manifest["patient_id"].astype("string"),
+        "kept": [r == "" for r in reasons],
+        "reason": pd.array(reasons, dtype="string"),
+        "detail": pd.array(details, dtype="string"),
+    })
+
+
+def qc_summary(manifest: pd.DataFrame, qc: pd.DataFrame, clinical: pd.DataFrame) -> dict:
+    excluded = qc[~qc["kept"]]
+    by_reason = {reason: int((excluded["reason"] == reason).sum()) for reason in REASONS}
+    case_errors = manifest[manifest["read_error"] != ""]
+    image_patients = set(manifest["patient_id"])
+    kept_patients = set(qc.loc[qc["kept"], "patient_id"])
+    clinical_patients = set(clinical["patient_id"])
+    survival_missing = clinical[list(c for c in SURVIVAL_COLUMNS if c in clinical)].isna().any(axis=1)
+    return {
+        "rows": {"slices": int((manifest["slice_index"] >= 0).sum()), "unusable_cases": int(len(case_errors)),
+                 "kept": int(qc["kept"].sum()), "excluded": int((~qc["kept"]).sum())},
+        "excluded_by_reason": by_reason,
+        "patients": {"total": len(image_patients), "kept": len(kept_patients),
+                     "lost_to_qc": sorted(image_patients - kept_patients)},
+        "unusable_cases": {row.patient_id: f"{row.read_error}: {row.detail}" for row in case_errors.itertuples()},
+        "clinical": {
+            "rows": int(len(clinical)),
+            "without_images": sorted(clinical_patients - image_patients),
+            "images_without_clinical": sorted(p for p in image_patients - clinical_patients
+                                              if _has_clinical_source(p, clinical)),
+            "missing_survival": sorted(clinical.loc[survival_missing, "patient_id"]),
+            "missing_values": missing_counts(clinical),
+        },
+    }
+
+
+def _has_clinical_source(patient: str, clinical: pd.DataFrame) -> bool:
+    """Image-only sources (LiTS) are not expected to have clinical rows."""
+    return any(patient.startswith(f"{source}-") for source in set(clinical["source"]))

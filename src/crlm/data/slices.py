@@ -1,0 +1,105 @@
+"""Cut each case into liver-containing axial slices with their tumour masks.
+
+One manifest row per slice. A case that cannot be used at all (unreadable
+volume, missing or mismatched label map) still gets one row, with
+slice_index -1 and `read_error` set, so QC records it instead of it
+vanishing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+
+from crlm.data.nifti import VolumeReadError, read_nifti
+from crlm.data.sources import Case
+
+LIVER, TUMOUR = 1, 2
+COLUMNS = {
+    "image_id": "string",
+    "patient_id": "string",
+    "source": "string",
+    "slice_index": "int64",
+    "label": "int64",  # 1 metastasis, 0 non-metastasis, -1 case unusable
+    "tumour_area_px": "int64",
+    "n_lesions": "int64",  # connected tumour components in the slice
+    "liver_area_px": "int64",
+    "spacing_mm": "float64",  # in-plane pixel spacing (mean of rows and columns)
+    "matrix_px": "int64",  # smaller in-plane side
+    "path": "string",  # npz relative to the slices folder
+    "read_error": "string",  # "", unreadable, missing_mask, shape_mismatch
+    "detail": "string",
+}
+
+
+def slice_label(tumour_area_px: int, min_tumor_px: int) -> int:
+    return int(tumour_area_px >= min_tumor_px)
+
+
+def case_slices(case: Case, out_dir: Path, min_tumor_px: int) -> list[dict]:
+    try:
+        volume = read_nifti(case.volume_path)
+    except VolumeReadError as exc:
+        return [_error_row(case, "unreadable", str(exc))]
+    if not case.label_path.is_file():
+        return [_error_row(case, "missing_mask", f"{case.label_path}: label map not found for {case.volume_path}")]
+    try:
+        labels = read_nifti(case.label_path)
+    except VolumeReadError as exc:
+        return [_error_row(case, "unreadable", str(exc))]
+    if labels.array.shape != volume.array.shape:
+        return [_error_row(case, "shape_mismatch",
+                           f"{case.label_path}: label shape {labels.array.shape} differs from "
+                           f"volume shape {volume.array.shape} ({case.volume_path})")]
+
+    rows = []
+    spacing = float(np.mean(volume.spacing_mm[1:]))
+    matrix = int(min(volume.array.shape[1:]))
+    for z in range(volume.array.shape[0]):
+        label_slice = labels.array[z]
+        liver = (label_slice == LIVER) | (label_slice == TUMOUR)
+        if not liver.any():
+            continue
+        tumour = label_slice == TUMOUR
+        image_id = f"{case.patient_id}-s{z:03d}"
+        rel_path = f"{image_id}.npz"
+        np.savez_compressed(out_dir / rel_path, image=volume.array[z].astype(np.int16),
+                            tumour=tumour.astype(np.uint8), liver=liver.astype(np.uint8))
+        tumour_area = int(tumour.sum())
+        rows.append({
+            "image_id": image_id, "patient_id": case.patient_id, "source": case.source, "slice_index": z,
+            "label": slice_label(tumour_area, min_tumor_px), "tumour_area_px": tumour_area,
+            "n_lesions": int(ndimage.label(tumour)[1]), "liver_area_px": int(liver.sum()),
+            "spacing_mm": spacing, "matrix_px": matrix, "path": rel_path, "read_error": "", "detail": "",
+        })
+    if not rows:
+        return [_error_row(case, "no_liver", f"{case.label_path}: no slice contains liver")]
+    return rows
+
+
+def _error_row(case: Case, reason: str, detail: str) -> dict:
+    return {
+        "image_id": f"{case.patient_id}-case", "patient_id": case.patient_id, "source": case.source,
+        "slice_index": -1, "label": -1, "tumour_area_px": 0, "n_lesions": 0, "liver_area_px": 0,
+        "spacing_mm": float("nan"), "matrix_px": 0, "path": "", "read_error": reason, "detail": detail,
+    }
+
+
+def build_slices(cases: list[Case], out_dir: Path, min_tumor_px: int) -> pd.DataFrame:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = [row for case in cases for row in case_slices(case, out_dir, min_tumor_px)]
+    return as_manifest(rows)
+
+
+def as_manifest(rows: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    frame = frame.astype(COLUMNS)
+    return frame.sort_values("image_id", kind="stable").reset_index(drop=True)
+
+
+def load_slice(slices_dir: Path, row) -> dict[str, np.ndarray]:
+    with np.load(Path(slices_dir) / row.path) as data:
+        return {key: data[key] for key in data.files}

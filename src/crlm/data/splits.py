@@ -1,0 +1,92 @@
+"""Patient-level test set and stratified grouped cross-validation folds.
+
+A patient's label is 1 when any of their prepared images shows a metastasis.
+The test set is drawn over patients, stratified by that label; the folds are
+scikit-learn's StratifiedGroupKFold over the remaining images (grouped by
+patient, stratified by image label).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+
+from crlm.config import SplitConfig
+
+
+class LeakageError(RuntimeError):
+    """A patient appears in two subsets that must be disjoint."""
+
+
+class SplitError(ValueError):
+    """The data cannot be split as asked; the message says why."""
+
+
+def patient_labels(manifest: pd.DataFrame) -> pd.Series:
+    return manifest.groupby("patient_id", sort=True)["label"].max()
+
+
+def make_splits(manifest: pd.DataFrame, cfg: SplitConfig) -> dict:
+    labels = patient_labels(manifest)
+    counts = labels.value_counts()
+    if len(counts) < 2 or counts.min() < 2:
+        raise SplitError(f"need at least 2 patients of each class to stratify the test set; "
+                         f"patients per class: {counts.to_dict()}")
+    train_patients, test_patients = train_test_split(
+        labels.index.to_list(), test_size=cfg.test_fraction, stratify=labels.to_list(), random_state=cfg.seed
+    )
+    development = manifest[manifest["patient_id"].isin(train_patients)].reset_index(drop=True)
+    n_dev_patients = development["patient_id"].nunique()
+    if n_dev_patients < cfg.folds:
+        raise SplitError(f"{n_dev_patients} development patients cannot fill {cfg.folds} folds")
+    splitter = StratifiedGroupKFold(n_splits=cfg.folds, shuffle=True, random_state=cfg.seed)
+    folds = []
+    for train_idx, val_idx in splitter.split(development, development["label"], development["patient_id"]):
+        folds.append({
+            "train": sorted(development.loc[train_idx, "patient_id"].unique().tolist()),
+            "val": sorted(development.loc[val_idx, "patient_id"].unique().tolist()),
+        })
+    splits = {"test": sorted(test_patients), "folds": folds}
+    check_no_leakage(splits)
+    return splits
+
+
+def check_no_leakage(splits: dict) -> None:
+    """Raise LeakageError naming the patient and subsets when any two that must be disjoint overlap."""
+    test = set(splits["test"])
+    seen_val: dict[str, int] = {}
+    for k, fold in enumerate(splits["folds"]):
+        train, val = set(fold["train"]), set(fold["val"])
+        for name, subset, other, other_name in (
+            ("train", train, val, "val"), ("train", train, test, "test"), ("val", val, test, "test")
+        ):
+            shared = sorted(subset & other)
+            if shared:
+                raise LeakageError(f"fold {k}: patient(s) {shared} in both {name} and {other_name}")
+        for patient in val:
+            if patient in seen_val:
+                raise LeakageError(f"patient {patient} is in the validation set of folds {seen_val[patient]} and {k}")
+            seen_val[patient] = k
+
+
+def subset_summary(manifest: pd.DataFrame, patients: list[str]) -> dict:
+    rows = manifest[manifest["patient_id"].isin(patients)]
+    n = len(rows)
+    return {
+        "images": int(n),
+        "patients": int(rows["patient_id"].nunique()),
+        "metastasis_images": int(rows["label"].sum()),
+        "metastasis_fraction": round(float(rows["label"].mean()), 4) if n else None,
+    }
+
+
+def splits_summary(manifest: pd.DataFrame, splits: dict) -> dict:
+    development = sorted(set(manifest["patient_id"]) - set(splits["test"]))
+    return {
+        "all": subset_summary(manifest, sorted(set(manifest["patient_id"]))),
+        "development": subset_summary(manifest, development),
+        "test": subset_summary(manifest, splits["test"]),
+        "folds": {f"fold{k}": {"train": subset_summary(manifest, fold["train"]),
+                               "val": subset_summary(manifest, fold["val"])}
+                  for k, fold in enumerate(splits["folds"])},
+    }

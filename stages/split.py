@@ -1,0 +1,26 @@
+"""split: patient-level test set and stratified grouped folds, with a leak check."""
+
+import argparse
+
+from crlm.config import load_params
+from crlm.data.splits import make_splits, splits_summary
+from crlm.io import read_parquet, write_json
+from crlm.paths import METRICS, PROCESSED_MANIFEST, SPLITS
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args()
+    params = load_params(args.params)
+    manifest = read_parquet(PROCESSED_MANIFEST)
+    splits = make_splits(manifest, params.split)
+    write_json(SPLITS, splits)
+    summary = splits_summary(manifest, splits)
+    write_json(METRICS / "splits.json", summary)
+    print(f"split: {summary['test']['patients']} test patients, {len(splits['folds'])} folds over "
+          f"{summary['development']['patients']} development patients")
+
+
+if __name__ == "__main__":
+    main()

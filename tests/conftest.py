@@ -1,0 +1,47 @@
+"""Shared fixtures: the repository's params.yaml with a tiny phantom on top."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from crlm.config import Params, params_from_dict
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY = {
+    "data": {"image_size": 32},
+    "phantom": {"n_patients": 12, "n_slices": 10, "matrix": 64, "pixel_spacing_mm": 5.5,
+                "lesion_free_fraction": 0.3, "defect_rate": 0.0},
+    "qc": {"min_matrix_px": 48, "max_pixel_spacing_mm": 8.0, "min_liver_px": 10},
+    "slices": {"min_tumor_px": 3},
+    "prepare": {"max_slices_per_patient": 8},
+    "split": {"folds": 3, "test_fraction": 0.25},
+    "augment": {"preview_images": 2},
+}
+
+
+def merged(base: dict, overrides: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            out[key] = merged(out.get(key, {}), value)
+        else:
+            out[key] = value
+    return out
+
+
+def repo_params_dict() -> dict:
+    return yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def tiny_params_dict(**sections) -> dict:
+    return merged(merged(repo_params_dict(), TINY), sections)
+
+
+@pytest.fixture
+def tiny_params() -> Params:
+    return params_from_dict(tiny_params_dict())
