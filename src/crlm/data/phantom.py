@@ -149,7 +149,7 @@ def _add_lesion(rng, image, tumour, liver, z, y, x, diameter, difficulty, metast
         core_delta = -rng.uniform(30.0, 80.0) * (1.0 - 0.6 * difficulty)
         rim_delta = rng.uniform(10.0, 30.0) * (1.0 - 0.5 * difficulty)
         inside = (r < 1.0) & liver
-        rim = (r >= 0.72) & inside
+        rim = (r >= 0.8) & inside
         soft = special.expit((1.0 - r) / 0.08)  # partial-volume edge
         image[near] += (core_delta * soft)[near]
         image[rim] += rim_delta - core_delta * 0.6

@@ -3,8 +3,8 @@
 Rules, in the order they are checked (the first that fires is the reason):
   case-level (from the slices stage): unreadable, missing_mask, shape_mismatch, no_liver
   low_resolution: in-plane matrix below qc.min_matrix_px or spacing above qc.max_pixel_spacing_mm
-  blank:          HU standard deviation below qc.min_std_hu (an empty or constant slice)
   saturated:      more than qc.max_saturated_fraction of pixels at or above qc.saturation_hu
+  blank:          HU standard deviation below qc.min_std_hu (an empty or constant slice)
   empty_liver:    liver cross-section below qc.min_liver_px
 """
 
@@ -19,7 +19,7 @@ from crlm.config import QCConfig
 from crlm.data.clinical import SURVIVAL_COLUMNS, missing_counts
 from crlm.data.slices import load_slice
 
-REASONS = ("unreadable", "missing_mask", "shape_mismatch", "no_liver", "low_resolution", "blank", "saturated",
+REASONS = ("unreadable", "missing_mask", "shape_mismatch", "no_liver", "low_resolution", "saturated", "blank",
            "empty_liver")
 
 
@@ -29,12 +29,12 @@ def slice_reason(row, image: np.ndarray | None, cfg: QCConfig) -> tuple[str, str
         return row.read_error, row.detail
     if row.matrix_px < cfg.min_matrix_px or row.spacing_mm > cfg.max_pixel_spacing_mm:
         return "low_resolution", f"matrix {row.matrix_px} px, spacing {row.spacing_mm:.2f} mm"
-    std = float(image.std())
-    if std < cfg.min_std_hu:
-        return "blank", f"HU std {std:.2f}"
     saturated = float((image >= cfg.saturation_hu).mean())
     if saturated > cfg.max_saturated_fraction:
         return "saturated", f"{saturated:.1%} of pixels >= {cfg.saturation_hu:g} HU"
+    std = float(image.std())
+    if std < cfg.min_std_hu:
+        return "blank", f"HU std {std:.2f}"
     if row.liver_area_px < cfg.min_liver_px:
         return "empty_liver", f"liver area {row.liver_area_px} px"
     return "", ""
