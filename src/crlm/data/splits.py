@@ -1,9 +1,12 @@
 """Patient-level test set and stratified grouped cross-validation folds.
 
 A patient's label is 1 when any of their prepared images shows a metastasis.
-The test set is drawn over patients, stratified by that label; the folds are
-scikit-learn's StratifiedGroupKFold over the remaining images (grouped by
-patient, stratified by image label).
+The test set is drawn over patients, stratified by that label; because
+patients contribute different numbers of images, TEST_CANDIDATES seeded
+draws are made and the one whose image-level metastasis fraction is closest
+to the whole set's is kept (a constrained randomisation, deterministic from
+split.seed). The folds are scikit-learn's StratifiedGroupKFold over the
+remaining images (grouped by patient, stratified by image label).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from crlm.config import SplitConfig
+
+TEST_CANDIDATES = 100
 
 
 class LeakageError(RuntimeError):
@@ -32,9 +37,7 @@ def make_splits(manifest: pd.DataFrame, cfg: SplitConfig) -> dict:
     if len(counts) < 2 or counts.min() < 2:
         raise SplitError(f"need at least 2 patients of each class to stratify the test set; "
                          f"patients per class: {counts.to_dict()}")
-    train_patients, test_patients = train_test_split(
-        labels.index.to_list(), test_size=cfg.test_fraction, stratify=labels.to_list(), random_state=cfg.seed
-    )
+    train_patients, test_patients = _balanced_test_draw(manifest, labels, cfg)
     development = manifest[manifest["patient_id"].isin(train_patients)].reset_index(drop=True)
     n_dev_patients = development["patient_id"].nunique()
     if n_dev_patients < cfg.folds:
@@ -49,6 +52,20 @@ def make_splits(manifest: pd.DataFrame, cfg: SplitConfig) -> dict:
     splits = {"test": sorted(test_patients), "folds": folds}
     check_no_leakage(splits)
     return splits
+
+
+def _balanced_test_draw(manifest: pd.DataFrame, labels: pd.Series, cfg: SplitConfig) -> tuple[list, list]:
+    image_labels = manifest.groupby("patient_id", sort=True)["label"].agg(["sum", "count"])
+    overall = image_labels["sum"].sum() / image_labels["count"].sum()
+    best, best_gap = None, float("inf")
+    for k in range(TEST_CANDIDATES):
+        train, test = train_test_split(labels.index.to_list(), test_size=cfg.test_fraction,
+                                       stratify=labels.to_list(), random_state=cfg.seed * TEST_CANDIDATES + k)
+        chosen = image_labels.loc[test]
+        gap = abs(chosen["sum"].sum() / chosen["count"].sum() - overall)
+        if gap < best_gap:
+            best, best_gap = (train, test), gap
+    return best
 
 
 def check_no_leakage(splits: dict) -> None:
