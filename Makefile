@@ -7,7 +7,7 @@ export PATH := $(BIN):$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PIP_PROGRESS_BAR := off
 
-.PHONY: setup repro test clean
+.PHONY: setup repro test bench clean
 
 setup: $(VENV)/.installed
 
@@ -22,5 +22,8 @@ repro: setup
 test: setup
 	python -m pytest
 
+bench: repro
+	python scripts/bench.py
+
 clean:
-	rm -rf data metrics plots .dvc/tmp .dvc/cache
+	rm -rf data .dvc/tmp .dvc/cache

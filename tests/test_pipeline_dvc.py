@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from crlm.config import params_from_dict
+from crlm.data.splits import make_splits
 from tests.conftest import REPO, tiny_params_dict
 
 pytestmark = pytest.mark.slow
@@ -76,7 +78,9 @@ def test_dvc_repro_runs_the_data_stages_and_reruns_only_what_changed(tiny_repo):
     assert "Running stage 'split'" in log
     for stage in ("fetch", "slices", "qc", "prepare", "augment"):
         assert f"Running stage '{stage}'" not in log
-    assert (tiny_repo / "data/splits/splits.json").read_bytes() != first["data/splits/splits.json"]
+    reseeded = params_from_dict(tiny_params_dict(split={"seed": 11})).split
+    expected = make_splits(pd.read_parquet(tiny_repo / "data/processed/manifest.parquet"), reseeded)
+    assert json.loads((tiny_repo / "data/splits/splits.json").read_text()) == expected
 
     _write_params(tiny_repo, phantom={"defect_rate": 0.25})
     _dvc("repro", "--force", cwd=tiny_repo)
