@@ -1,11 +1,9 @@
 """augment: plots/augmentation.png, a few prepared images and their training augmentations."""
 
-import argparse
-
 import numpy as np
 import torch
 
-from crlm.config import load_params
+from crlm.config import cli_params
 from crlm.data.transforms import augment_pair, training_transform
 from crlm.io import read_parquet
 from crlm.paths import PLOTS, PROCESSED_ARRAYS, PROCESSED_MANIFEST
@@ -15,10 +13,7 @@ VARIANTS_PER_IMAGE = 3
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args()
-    params = load_params(args.params)
+    params = cli_params(__doc__)
     manifest = read_parquet(PROCESSED_MANIFEST)
     arrays = np.load(PROCESSED_ARRAYS)
     # show metastasis images first: their outlines make the geometry of each transform visible

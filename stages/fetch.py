@@ -1,18 +1,14 @@
 """fetch: write data/raw/<source>/ for every source in data.sources."""
 
-import argparse
 import shutil
 
-from crlm.config import load_params
+from crlm.config import cli_params
 from crlm.data.sources import fetch
 from crlm.paths import RAW
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args()
-    params = load_params(args.params)
+    params = cli_params(__doc__)
     for source in params.data.sources:
         if source == "phantom":  # generated: always rebuilt from scratch
             shutil.rmtree(RAW / source, ignore_errors=True)

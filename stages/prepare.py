@@ -1,20 +1,15 @@
 """prepare: window, resize and class-balance the kept slices into data/processed/."""
 
-import argparse
-
 import numpy as np
 
-from crlm.config import load_params
+from crlm.config import cli_params
 from crlm.data.prepare import prepare_images, processed_manifest, select_slices
 from crlm.io import read_parquet, write_parquet
 from crlm.paths import PROCESSED_ARRAYS, PROCESSED_MANIFEST, QC, SLICES, SLICES_DIR
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args()
-    params = load_params(args.params)
+    params = cli_params(__doc__)
     manifest = read_parquet(SLICES)
     qc = read_parquet(QC)
     kept = manifest[manifest["image_id"].isin(qc.loc[qc["kept"], "image_id"])]

@@ -1,18 +1,13 @@
 """qc: rule-based exclusions with one reason per slice; counts in metrics/qc.json."""
 
-import argparse
-
-from crlm.config import load_params
+from crlm.config import cli_params
 from crlm.data.qc import qc_summary, run_qc
 from crlm.io import read_parquet, write_json, write_parquet
 from crlm.paths import CLINICAL, METRICS, QC, SLICES, SLICES_DIR
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args()
-    params = load_params(args.params)
+    params = cli_params(__doc__)
     manifest = read_parquet(SLICES)
     qc = run_qc(manifest, SLICES_DIR, params.qc)
     write_parquet(QC, qc)

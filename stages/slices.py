@@ -1,11 +1,10 @@
 """slices: liver-containing axial slices + tumour masks, and the normalised clinical table."""
 
-import argparse
 import shutil
 
 import pandas as pd
 
-from crlm.config import load_params
+from crlm.config import cli_params
 from crlm.data.clinical import normalise_clinical
 from crlm.data.slices import build_slices
 from crlm.data.sources import clinical_csv, list_cases
@@ -14,10 +13,7 @@ from crlm.paths import CLINICAL, RAW, SLICES, SLICES_DIR
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args()
-    params = load_params(args.params)
+    params = cli_params(__doc__)
     cases = [case for source in params.data.sources for case in list_cases(source, RAW)]
     shutil.rmtree(SLICES_DIR, ignore_errors=True)
     manifest = build_slices(cases, SLICES_DIR, params.slices.min_tumor_px)

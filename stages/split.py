@@ -1,18 +1,13 @@
 """split: patient-level test set and stratified grouped folds, with a leak check."""
 
-import argparse
-
-from crlm.config import load_params
+from crlm.config import cli_params
 from crlm.data.splits import make_splits, splits_summary
 from crlm.io import read_parquet, write_json
 from crlm.paths import METRICS, PROCESSED_MANIFEST, SPLITS
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args()
-    params = load_params(args.params)
+    params = cli_params(__doc__)
     manifest = read_parquet(PROCESSED_MANIFEST)
     splits = make_splits(manifest, params.split)
     write_json(SPLITS, splits)

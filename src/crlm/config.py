@@ -7,6 +7,7 @@ fails loudly instead of being ignored.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,6 +146,13 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raise ConfigError(f"{path}: params file not found")
     raw = yaml.safe_load(path.read_text()) or {}
     return params_from_dict(raw, source=str(path))
+
+
+def cli_params(description: str, argv: list[str] | None = None) -> Params:
+    """The params of a stage script: `--params PATH` (default params.yaml)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    return load_params(parser.parse_args(argv).params)
 
 
 def params_from_dict(raw: dict[str, Any], source: str = "params") -> Params:
