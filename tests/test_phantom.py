@@ -52,15 +52,14 @@ def test_lesions_are_darker_than_liver_on_average(tiny_params):
     assert tumour_hu.mean() < liver_hu.mean() - 10
 
 
-def test_cohort_has_lesion_free_patients_and_small_lesions():
-    from crlm.config import load_params
-    from tests.conftest import REPO
-
-    cfg = load_params(REPO / "params.yaml").phantom
-    rng = np.random.default_rng(0)
-    diameters = np.exp(rng.uniform(*np.log(cfg.lesion_diameter_mm), size=1000))
-    assert (diameters < 10).mean() > 0.2  # sub-centimetre lesions are common by construction
-    assert 0.0 < cfg.lesion_free_fraction < 1.0
+def test_cohort_has_lesion_free_patients_and_small_lesions(tiny_params):
+    cfg = dataclasses.replace(tiny_params.phantom, n_patients=20)
+    cases = [phantom.generate_case(cfg, i) for i in range(cfg.n_patients)]
+    assert any(c.n_lesions == 0 for c in cases)
+    assert sum(c.n_lesions > 0 for c in cases) >= cfg.n_patients // 2
+    diameters = [d for c in cases for d in c.lesion_diameters_mm]
+    assert any(d < 10.0 for d in diameters) and any(d > 30.0 for d in diameters)
+    assert all(len(c.lesion_diameters_mm) == c.n_lesions for c in cases)
 
 
 def test_write_phantom_files_match_truth(tmp_path, tiny_params):
@@ -82,7 +81,7 @@ def test_write_phantom_files_match_truth(tmp_path, tiny_params):
 
 def _cohort(cfg, n, rng):
     volumes = np.exp(rng.uniform(np.log(0.5), np.log(400.0), size=n))
-    return [phantom.PhantomCase(str(i), None, None, (1, 1, 1), 1, float(v), 20.0, "") for i, v in enumerate(volumes)]
+    return [phantom.PhantomCase(str(i), None, None, (1, 1, 1), 1, float(v), (20.0,), "") for i, v in enumerate(volumes)]
 
 
 def _fitted_effect(survival_effect):

@@ -38,8 +38,12 @@ class PhantomCase:
     spacing_mm: tuple[float, float, float]
     n_lesions: int
     tumour_volume_ml: float
-    max_diameter_mm: float
+    lesion_diameters_mm: tuple[float, ...]
     defect: str  # "" or one of DEFECT_TYPES
+
+    @property
+    def max_diameter_mm(self) -> float:
+        return max(self.lesion_diameters_mm, default=0.0)
 
 
 def defect_plan(cfg: PhantomConfig) -> dict[int, str]:
@@ -92,7 +96,7 @@ def generate_case(cfg: PhantomConfig, index: int, defect: str = "") -> PhantomCa
         spacing_mm=spacing,
         n_lesions=len(diameters),
         tumour_volume_ml=float(tumour.sum() * voxel_ml),
-        max_diameter_mm=max(diameters, default=0.0),
+        lesion_diameters_mm=tuple(round(d, 3) for d in diameters),
         defect=defect,
     )
 
@@ -241,6 +245,7 @@ def write_phantom(cfg: PhantomConfig, out_dir: str | Path) -> pd.DataFrame:
         {
             "Patient-ID": [c.case_id for c in cases],
             "n_lesions": [c.n_lesions for c in cases],
+            "lesion_diameters_mm": [" ".join(f"{d:.1f}" for d in c.lesion_diameters_mm) for c in cases],
             "tumour_volume_ml": [round(c.tumour_volume_ml, 4) for c in cases],
             "burden_z": [round(burden_z(c.tumour_volume_ml), 6) for c in cases],
             "defect": [c.defect for c in cases],
