@@ -31,4 +31,6 @@ def read_parquet(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found; run the stage that writes it (dvc repro)")
-    return pd.read_parquet(path)
+    # single-threaded: these manifests are small, and arrow's thread pools have aborted
+    # a stage process at interpreter exit ("terminate called without an active exception")
+    return pq.read_table(path, use_threads=False).to_pandas(use_threads=False)
