@@ -7,7 +7,7 @@ export PATH := $(BIN):$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PIP_PROGRESS_BAR := off
 
-.PHONY: setup repro test bench clean
+.PHONY: setup repro repro-paper test bench clean
 
 setup: $(VENV)/.installed
 
@@ -27,3 +27,10 @@ bench: repro
 
 clean:
 	rm -rf data .dvc/tmp .dvc/cache
+
+# the paper's settings, as one DVC experiment (needs a CUDA GPU and the ImageNet weights file)
+PAPER := -S data.image_size=256 -S prepare.crop=none -S model.width=1.0 -S model.pretrained=imagenet \
+	-S train.epochs=50 -S train.batch_size=32 -S train.lr=0.0001 -S train.device=cuda
+
+repro-paper: setup
+	dvc exp run $(PAPER)

@@ -1,8 +1,11 @@
-"""Benchmark: wall time of each DVC stage of a default run, written to bench/results.json.
+"""Benchmark: wall time of each DVC stage of a default run and the training/inference
+throughput of each arch, written to bench/results.json.
 
 Run through `make bench`. Each stage is forced to rerun on its own
 (`dvc repro --force --single-item`), so the times include DVC's own overhead,
-as a user would see it. Budgets come from the issues that set them.
+as a user would see it. Throughput (images/s) is measured on random input on
+the current device (CUDA when present) at the default size/width and at the
+paper's (256 px, width 1). Budgets come from the issues that set them.
 """
 
 from __future__ import annotations
@@ -16,8 +19,49 @@ import time
 from pathlib import Path
 
 DATA_STAGES = ["fetch", "slices", "qc", "prepare", "split"]
+ARCHS = ["vgg16", "deeplabv3", "unet", "clmnet"]
+FOLDS = ["0", "1", "2", "3", "4", "final"]
+MODEL_STAGES = [f"train@{arch}-{fold}" for arch in ARCHS for fold in FOLDS] + ["evaluate"]
 OTHER_STAGES = ["augment"]
-BUDGET_S = {"data_stages": 60.0}
+BUDGET_S = {"data_stages": 60.0, "repro_through_evaluate": 600.0}
+
+
+def throughput(arch: str, size: int, width: float, batch: int, steps: int) -> dict:
+    """Training and inference images/s of `arch` on random input (after one warm-up step)."""
+    import dataclasses
+
+    import torch
+
+    from crlm.config import load_params
+    from crlm.models import build_model
+    from crlm.training.device import autocast, memory_format, select_device
+
+    cfg = load_params().model
+    device = select_device("auto")
+    model = build_model(arch, dataclasses.replace(cfg, width=width)).to(device, memory_format=memory_format(device))
+    optimizer = torch.optim.Adam(model.parameters(), 1e-4)
+    x = torch.rand(batch, 1, size, size, device=device).contiguous(memory_format=memory_format(device))
+
+    def timed(train: bool) -> float:
+        model.train(train)
+        for step in range(steps + 1):
+            if step == 1:
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
+            with torch.set_grad_enabled(train), autocast(device):
+                out = model(x)
+                loss = out.logit.float().mean()
+            if train:
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return round(batch * steps / (time.perf_counter() - start), 1)
+
+    return {"device": str(device), "size": size, "width": width, "batch": batch,
+            "train_images_per_s": timed(True), "inference_images_per_s": timed(False)}
 
 
 def time_stage(stage: str) -> float:
@@ -27,15 +71,30 @@ def time_stage(stage: str) -> float:
 
 
 def main() -> None:
-    stages = {stage: time_stage(stage) for stage in DATA_STAGES + OTHER_STAGES}
+    stages = {stage: time_stage(stage) for stage in DATA_STAGES + MODEL_STAGES + OTHER_STAGES}
     data_total = round(sum(stages[s] for s in DATA_STAGES), 2)
+    through_evaluate = round(data_total + sum(stages[s] for s in MODEL_STAGES), 2)
+    import torch
+
+    from crlm.config import load_params
+
+    params = load_params()
+    speed = {}
+    for arch in ARCHS:
+        speed[arch] = {"default": throughput(arch, params.data.image_size, params.model.width,
+                                             params.train.batch_size, 4)}
+        speed[arch]["paper"] = throughput(arch, 256, 1.0, 32 if torch.cuda.is_available() else 4, 2)
     results = {
         "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                    "cpu_count": os.cpu_count()},
+                    "cpu_count": os.cpu_count(),
+                    "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
         "stage_wall_s": stages,
         "data_stages_wall_s": data_total,
+        "repro_through_evaluate_wall_s": through_evaluate,
+        "throughput": speed,
         "budgets_s": BUDGET_S,
-        "within_budget": {"data_stages": data_total <= BUDGET_S["data_stages"]},
+        "within_budget": {"data_stages": data_total <= BUDGET_S["data_stages"],
+                          "repro_through_evaluate": through_evaluate <= BUDGET_S["repro_through_evaluate"]},
     }
     out = Path("bench/results.json")
     out.parent.mkdir(exist_ok=True)

@@ -14,13 +14,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 TINY = {
     "data": {"image_size": 32},
-    "phantom": {"n_patients": 12, "n_slices": 10, "matrix": 64, "pixel_spacing_mm": 5.5,
+    "phantom": {"n_patients": 16, "n_slices": 10, "matrix": 64, "pixel_spacing_mm": 5.5,
                 "lesion_free_fraction": 0.3, "defect_rate": 0.0},
     "qc": {"min_matrix_px": 48, "max_pixel_spacing_mm": 8.0, "min_liver_px": 10},
     "slices": {"min_tumor_px": 3},
     "prepare": {"max_slices_per_patient": 8},
-    "split": {"folds": 3, "test_fraction": 0.25},
+    "split": {"folds": 5, "test_fraction": 0.25},   # dvc.yaml's train matrix has folds 0-4
     "augment": {"preview_images": 2},
+    "train": {"epochs": 1, "batch_size": 8},
+    "stats": {"n_boot": 50},
+    "evaluate": {"overlay_images": 2},
 }
 
 

@@ -53,7 +53,7 @@ def test_lesions_are_darker_than_liver_on_average(tiny_params):
 
 
 def test_cohort_has_lesion_free_patients_and_small_lesions(tiny_params):
-    cfg = dataclasses.replace(tiny_params.phantom, n_patients=20)
+    cfg = dataclasses.replace(tiny_params.phantom, n_patients=20, lesion_diameter_mm=(4.0, 60.0))
     cases = [phantom.generate_case(cfg, i) for i in range(cfg.n_patients)]
     assert any(c.n_lesions == 0 for c in cases)
     assert sum(c.n_lesions > 0 for c in cases) >= cfg.n_patients // 2

@@ -1,4 +1,4 @@
-"""End to end: `dvc repro` of the data stages on a tiny profile in a temporary git repository."""
+"""End to end: `dvc repro` on a tiny profile in a temporary git repository."""
 
 import json
 import os
@@ -49,6 +49,9 @@ def tiny_repo(tmp_path):
     _write_params(repo, phantom={"defect_rate": 0.25})
     _run(["git", "init", "-q"], repo)
     _dvc("init", "-q", cwd=repo)
+    # dvclive (in the train stage) reads the current git revision: the repo needs a commit
+    _run(["git", "add", "-A"], repo)
+    _run(["git", "-c", "user.name=test", "-c", "user.email=test@example.org", "commit", "-qm", "tiny"], repo)
     return repo
 
 
@@ -56,25 +59,28 @@ def _snapshot(repo):
     return {name: (repo / name).read_bytes() for name in DETERMINISTIC_OUTPUTS}
 
 
+DATA_STAGES = ("split", "augment")   # targets: these and everything upstream
+
+
 def test_dvc_repro_runs_the_data_stages_and_reruns_only_what_changed(tiny_repo):
-    _dvc("repro", cwd=tiny_repo)
+    _dvc("repro", *DATA_STAGES, cwd=tiny_repo)
     first = _snapshot(tiny_repo)
 
     qc = json.loads((tiny_repo / "metrics/qc.json").read_text())
     assert qc["excluded_by_reason"]["unreadable"] == 1  # the planted truncated file
     assert qc["excluded_by_reason"]["low_resolution"] > 0
     splits = json.loads((tiny_repo / "data/splits/splits.json").read_text())
-    assert len(splits["folds"]) == 3 and splits["test"]
+    assert len(splits["folds"]) == 5 and splits["test"]
     manifest = pd.read_parquet(tiny_repo / "data/processed/manifest.parquet")
     assert set(splits["test"]) | set(splits["folds"][0]["train"]) | set(splits["folds"][0]["val"]) == set(
         manifest["patient_id"])
     assert (tiny_repo / "plots/augmentation.png").stat().st_size > 10_000
 
-    assert json.loads(_dvc("status", "--json", cwd=tiny_repo)) == {}
+    assert json.loads(_dvc("status", "--json", "--with-deps", *DATA_STAGES, cwd=tiny_repo)) == {}
 
     _write_params(tiny_repo, phantom={"defect_rate": 0.25}, split={"seed": 11})
-    assert set(json.loads(_dvc("status", "--json", cwd=tiny_repo))) == {"split"}
-    log = _dvc("repro", cwd=tiny_repo)
+    assert set(json.loads(_dvc("status", "--json", "--with-deps", *DATA_STAGES, cwd=tiny_repo))) == {"split"}
+    log = _dvc("repro", *DATA_STAGES, cwd=tiny_repo)
     assert "Running stage 'split'" in log
     for stage in ("fetch", "slices", "qc", "prepare", "augment"):
         assert f"Running stage '{stage}'" not in log
@@ -83,5 +89,37 @@ def test_dvc_repro_runs_the_data_stages_and_reruns_only_what_changed(tiny_repo):
     assert json.loads((tiny_repo / "data/splits/splits.json").read_text()) == expected
 
     _write_params(tiny_repo, phantom={"defect_rate": 0.25})
-    _dvc("repro", "--force", cwd=tiny_repo)
+    _dvc("repro", "--force", *DATA_STAGES, cwd=tiny_repo)
     assert _snapshot(tiny_repo) == first, "same seed must give byte-identical manifests and splits"
+
+
+def test_dvc_repro_trains_every_arch_on_every_fold_and_evaluates(tiny_repo):
+    _dvc("repro", cwd=tiny_repo)
+    classification = json.loads((tiny_repo / "metrics/classification.json").read_text())
+    segmentation = json.loads((tiny_repo / "metrics/segmentation.json").read_text())
+    assert classification["candidate"] == "clmnet"
+    for arch in ("vgg16", "deeplabv3", "unet", "clmnet"):
+        test = classification[arch]["test"]
+        auc = test["auc"]["value"]
+        assert (auc is None and "auc" in test["undefined"]) or 0.0 <= auc <= 1.0
+        assert classification[arch]["cv"]["accuracy"]["folds"] == 5
+        frame = pd.read_parquet(tiny_repo / f"data/predictions/{arch}.parquet")
+        assert set(frame["subset"]) == {"cv", "test"}
+        assert sorted(frame.loc[frame["subset"] == "cv", "fold"].unique()) == ["0", "1", "2", "3", "4"]
+        # every development image is predicted exactly once out of fold
+        assert frame.loc[frame["subset"] == "cv", "image_id"].is_unique
+        curve = tiny_repo / f"plots/train/{arch}/final/plots/metrics/train_loss.tsv"
+        assert len(curve.read_text().splitlines()) == 1 + 1   # header + one epoch
+    assert set(segmentation) >= {"deeplabv3", "unet", "clmnet", "clmnet+crf"}
+    assert "vgg16" not in segmentation
+    for name in ("roc.png", "pr.png", "classification_report.png", "overlays.png"):
+        assert (tiny_repo / "plots/evaluate" / name).stat().st_size > 5_000
+    assert json.loads(_dvc("status", "--json", cwd=tiny_repo)) == {}
+
+    # an arch's own params rerun only that arch (evaluate follows once its models change);
+    # the candidate arch only evaluate
+    _write_params(tiny_repo, phantom={"defect_rate": 0.25}, model={"clmnet": {"se": False}})
+    changed = set(json.loads(_dvc("status", "--json", cwd=tiny_repo)))
+    assert changed == {f"train@clmnet-{f}" for f in ("0", "1", "2", "3", "4", "final")}
+    _write_params(tiny_repo, phantom={"defect_rate": 0.25}, model={"arch": "unet"})
+    assert set(json.loads(_dvc("status", "--json", cwd=tiny_repo))) == {"evaluate"}

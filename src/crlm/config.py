@@ -16,6 +16,9 @@ from typing import Any, get_type_hints
 import yaml
 
 KNOWN_SOURCES = ("phantom", "tcia", "lits")
+ARCH_NAMES = ("vgg16", "deeplabv3", "unet", "clmnet")
+PRETRAINED = ("none", "imagenet")
+DEVICES = ("auto", "cpu", "cuda")
 
 
 class ConfigError(ValueError):
@@ -80,6 +83,7 @@ class QCConfig:
     saturation_hu: float
     max_saturated_fraction: float
     min_liver_px: int
+    exclude_ambiguous_tumour: bool
 
 
 @dataclass(frozen=True)
@@ -90,8 +94,13 @@ class PrepareConfig:
     max_slices_per_patient: int
     balance: bool
     majority_per_minority: float
+    crop: str
+    crop_margin: float
 
     def __post_init__(self) -> None:
+        if self.crop not in ("none", "liver"):
+            raise ConfigError(f"prepare.crop must be 'none' or 'liver', got {self.crop!r}")
+        _unit_interval("prepare.crop_margin", self.crop_margin)
         _positive("prepare.window_width_hu", self.window_width_hu)
         _positive("prepare.max_slices_per_patient", self.max_slices_per_patient)
         _positive("prepare.majority_per_minority", self.majority_per_minority)
@@ -130,6 +139,112 @@ class AugmentConfig:
 
 
 @dataclass(frozen=True)
+class VGG16Config:
+    dropout: float
+
+
+@dataclass(frozen=True)
+class DeepLabV3Config:
+    dropout: float
+    atrous_rates: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    dropout: float
+    decoder_channels: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class CLMNetConfig:
+    dropout: float
+    atrous_rates: tuple[int, ...]
+    decoder_channels: tuple[int, ...]
+    se: bool
+    se_reduction: int
+    aspp_branch: bool
+    unet_branch: bool
+    crf: bool
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    arch: str
+    width: float
+    embedding_dim: int
+    pretrained: str
+    batch_norm: bool
+    vgg16: VGG16Config
+    deeplabv3: DeepLabV3Config
+    unet: UNetConfig
+    clmnet: CLMNetConfig
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCH_NAMES:
+            raise ConfigError(f"model.arch: unknown architecture {self.arch!r}; valid: {list(ARCH_NAMES)}")
+        if self.pretrained not in PRETRAINED:
+            raise ConfigError(f"model.pretrained must be one of {list(PRETRAINED)}, got {self.pretrained!r}")
+        _positive("model.width", self.width)
+        _positive("model.embedding_dim", self.embedding_dim)
+        for name in ("unet", "clmnet"):
+            if len(getattr(self, name).decoder_channels) != 4:
+                raise ConfigError(f"model.{name}.decoder_channels needs 4 values (strides 8, 4, 2, 1)")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    cls_loss_weight: float
+    seg_loss_weight: float
+    seg_pos_weight: float
+    augment: bool
+    device: str
+
+    def __post_init__(self) -> None:
+        _positive("train.epochs", self.epochs)
+        _positive("train.lr", self.lr)
+        if self.batch_size < 2:
+            raise ConfigError(f"train.batch_size must be >= 2 (batch norm), got {self.batch_size}")
+        if self.device not in DEVICES:
+            raise ConfigError(f"train.device must be one of {list(DEVICES)}, got {self.device!r}")
+
+
+@dataclass(frozen=True)
+class CRFConfig:
+    iterations: int
+    gaussian_sxy: float
+    gaussian_compat: float
+    bilateral_sxy: float
+    bilateral_srgb: float
+    bilateral_compat: float
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    threshold: float
+    overlay_images: int
+
+    def __post_init__(self) -> None:
+        _unit_interval("evaluate.threshold", self.threshold)
+
+
+@dataclass(frozen=True)
+class StatsConfig:
+    seed: int
+    n_boot: int
+    ci_level: float
+
+    def __post_init__(self) -> None:
+        _positive("stats.n_boot", self.n_boot)
+        if not 0.0 < self.ci_level < 1.0:
+            raise ConfigError(f"stats.ci_level must be in (0, 1), got {self.ci_level}")
+
+
+@dataclass(frozen=True)
 class Params:
     data: DataConfig
     phantom: PhantomConfig
@@ -138,6 +253,11 @@ class Params:
     prepare: PrepareConfig
     split: SplitConfig
     augment: AugmentConfig
+    model: ModelConfig
+    train: TrainConfig
+    crf: CRFConfig
+    evaluate: EvaluateConfig
+    stats: StatsConfig
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

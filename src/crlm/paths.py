@@ -12,3 +12,6 @@ PROCESSED_MANIFEST = Path("data/processed/manifest.parquet")
 SPLITS = Path("data/splits/splits.json")
 METRICS = Path("metrics")
 PLOTS = Path("plots")
+MODELS = Path("data/models")
+CHECKPOINTS = Path("data/checkpoints")   # not a DVC output: survives an interrupted stage
+PREDICTIONS = Path("data/predictions")

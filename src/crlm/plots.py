@@ -33,3 +33,69 @@ def augmentation_grid(path: str | Path, originals: list[tuple[np.ndarray, np.nda
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100, metadata={"Software": None})
     plt.close(fig)
+
+
+def _save(fig, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100, metadata={"Software": None})   # no version/date stamp: byte-stable
+    plt.close(fig)
+
+
+def curves_plot(path: str | Path, curves: dict[str, tuple[np.ndarray, np.ndarray, str]], kind: str) -> None:
+    """All archs on one ROC (kind="roc") or precision-recall (kind="pr") plot; label carries the AUC."""
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for arch, (x, y, label) in curves.items():
+        ax.plot(x, y, label=f"{arch} ({label})", linewidth=1.5)
+    if kind == "roc":
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+        ax.set_title("ROC, independent test set")
+    else:
+        ax.set_xlabel("recall")
+        ax.set_ylabel("precision")
+        ax.set_title("Precision-recall, independent test set")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.legend(loc="lower right" if kind == "roc" else "lower left", fontsize=8)
+    _save(fig, path)
+
+
+def report_heatmap(path: str | Path, reports: dict[str, dict]) -> None:
+    """scikit-learn classification reports (precision, recall, F1 per class) of every arch as one heatmap."""
+    rows, values = [], []
+    for arch, report in reports.items():
+        for cls in ("no metastasis", "metastasis"):
+            rows.append(f"{arch}: {cls}")
+            values.append([report[cls]["precision"], report[cls]["recall"], report[cls]["f1-score"]])
+    matrix = np.array(values, dtype=float)
+    fig, ax = plt.subplots(figsize=(5, 0.45 * len(rows) + 1.2))
+    ax.imshow(matrix, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+    for (r, c), v in np.ndenumerate(matrix):
+        ax.text(c, r, f"{v:.2f}", ha="center", va="center", color="white" if v < 0.6 else "black", fontsize=8)
+    ax.set_xticks(range(3), ["precision", "recall", "F1"])
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    ax.set_title("Classification report, independent test set", fontsize=9)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def overlays(path: str | Path, images: np.ndarray, truth: np.ndarray, predicted: dict[str, np.ndarray],
+             titles: list[str]) -> None:
+    """One row per test image: the truth (red) and each arch's predicted mask (yellow)."""
+    n_rows, n_cols = len(images), 1 + len(predicted)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.8 * n_cols, 1.8 * n_rows + 0.4), squeeze=False)
+    for r in range(n_rows):
+        for c, (name, masks) in enumerate([("truth", truth), *predicted.items()]):
+            ax = axes[r][c]
+            ax.imshow(images[r], cmap="gray", vmin=0, vmax=1)
+            if masks[r].any():
+                ax.contour(masks[r], levels=[0.5], colors="red" if c == 0 else "yellow", linewidths=0.8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(name, fontsize=8)
+        axes[r][0].set_ylabel(titles[r], fontsize=7)
+    fig.suptitle("Tumour masks on test images: truth (red), predictions (yellow)", fontsize=9)
+    _save(fig, path)

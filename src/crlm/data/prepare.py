@@ -31,6 +31,19 @@ def resize(image: np.ndarray, size: int, mask: bool = False) -> np.ndarray:
     return np.asarray(Image.fromarray(image.astype(np.float32), mode="F").resize((size, size), Image.BILINEAR))
 
 
+def liver_box(liver: np.ndarray, margin: float) -> tuple[slice, slice]:
+    """A square box around the liver, widened by `margin` (a fraction of its side), inside the image."""
+    ys, xs = np.nonzero(liver)
+    if len(ys) == 0:
+        return slice(0, liver.shape[0]), slice(0, liver.shape[1])
+    cy, cx = (ys.min() + ys.max() + 1) / 2, (xs.min() + xs.max() + 1) / 2
+    side = max(ys.max() - ys.min() + 1, xs.max() - xs.min() + 1) * (1 + 2 * margin)
+    side = int(min(np.ceil(side), *liver.shape))
+    y0 = int(np.clip(round(cy - side / 2), 0, liver.shape[0] - side))
+    x0 = int(np.clip(round(cx - side / 2), 0, liver.shape[1] - side))
+    return slice(y0, y0 + side), slice(x0, x0 + side)
+
+
 def select_slices(kept: pd.DataFrame, cfg: PrepareConfig) -> pd.DataFrame:
     """Per-patient cap, then undersample the majority class; deterministic from cfg.seed."""
     rng = np.random.default_rng(cfg.seed)
@@ -60,6 +73,9 @@ def prepare_images(selected: pd.DataFrame, slices_dir: Path, image_size: int, cf
     liver = np.zeros((n, image_size, image_size), dtype=np.uint8)
     for i, row in enumerate(selected.itertuples(index=False)):
         arrays = load_slice(slices_dir, row)
+        if cfg.crop == "liver":
+            box = liver_box(arrays["liver"], cfg.crop_margin)
+            arrays = {name: array[box] for name, array in arrays.items()}
         images[i] = resize(window(arrays["image"], cfg.window_center_hu, cfg.window_width_hu), image_size)
         tumour[i] = resize(arrays["tumour"], image_size, mask=True)
         liver[i] = resize(arrays["liver"], image_size, mask=True)

@@ -6,6 +6,8 @@ Rules, in the order they are checked (the first that fires is the reason):
   saturated:      more than qc.max_saturated_fraction of pixels at or above qc.saturation_hu
   blank:          HU standard deviation below qc.min_std_hu (an empty or constant slice)
   empty_liver:    liver cross-section below qc.min_liver_px
+  ambiguous_tumour: tumour present but below slices.min_tumor_px, so labelled non-metastasis
+                  (with qc.exclude_ambiguous_tumour; such a slice would teach "no metastasis" on a lesion)
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from crlm.data.clinical import SURVIVAL_COLUMNS, missing_counts
 from crlm.data.slices import load_slice
 
 REASONS = ("unreadable", "missing_mask", "shape_mismatch", "no_liver", "low_resolution", "saturated", "blank",
-           "empty_liver")
+           "empty_liver", "ambiguous_tumour")
 
 
 def slice_reason(row, image: np.ndarray | None, cfg: QCConfig) -> tuple[str, str]:
@@ -37,6 +39,8 @@ def slice_reason(row, image: np.ndarray | None, cfg: QCConfig) -> tuple[str, str
         return "blank", f"HU std {std:.2f}"
     if row.liver_area_px < cfg.min_liver_px:
         return "empty_liver", f"liver area {row.liver_area_px} px"
+    if cfg.exclude_ambiguous_tumour and row.label == 0 and row.tumour_area_px > 0:
+        return "ambiguous_tumour", f"tumour area {row.tumour_area_px} px below the metastasis threshold"
     return "", ""
 
 

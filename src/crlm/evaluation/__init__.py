@@ -1,0 +1,1 @@
+"""Image-level classification and segmentation metrics, with patient-level bootstrap CIs."""

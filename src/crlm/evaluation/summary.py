@@ -1,0 +1,130 @@
+"""Per-arch prediction tables and the summaries written to metrics/.
+
+Cross-validation: each fold's model predicts its validation patients; the
+metrics are computed per fold and summarised as mean and SD over folds.
+Independent test: the final model (all non-test patients) predicts the test
+set; each metric gets a patient-level bootstrap CI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import classification_report
+
+from crlm.config import Params
+from crlm.data.dataset import ImageSet
+from crlm.data.splits import FINAL
+from crlm.evaluation.bootstrap import patient_bootstrap
+from crlm.evaluation.classification import METRICS, classification_metrics
+from crlm.evaluation.segmentation import dice_per_image, iou_per_image
+from crlm.models.crf import crf_refine
+
+SEG_METRICS = ("iou", "dice")
+
+
+def prediction_frame(arch: str, model_dir: Path, data: ImageSet, n_folds: int, params: Params,
+                     crf: bool) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """One row per predicted image (cv rows from folds 0..k-1, test rows from final), and the
+    thresholded tumour masks by row (keys "mask" and, with crf, "mask_crf")."""
+    frames, masks, crf_masks = [], [], []
+    threshold = params.evaluate.threshold
+    index_of = pd.Series(np.arange(len(data.manifest)), index=data.manifest["image_id"])
+    for fold in [*map(str, range(n_folds)), FINAL]:
+        path = model_dir / arch / fold / "predictions.npz"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: not found; run `dvc repro train@{arch}-{fold}`")
+        with np.load(path) as saved:
+            image_ids, prob = saved["image_id"], saved["prob"].astype(np.float64)
+            seg = saved["seg_prob"].astype(np.float32) if "seg_prob" in saved.files else None
+        rows = index_of.loc[image_ids].to_numpy()
+        frame = data.manifest.iloc[rows][["image_id", "patient_id", "label", "tumour_area_px"]].copy()
+        frame["subset"] = "test" if fold == FINAL else "cv"
+        frame["fold"] = fold
+        frame["prob"] = prob
+        frame["pred"] = (prob >= threshold).astype(int)
+        if seg is not None:
+            truth = data.tumour[rows].astype(bool)
+            mask = seg >= threshold
+            frame["iou"] = iou_per_image(mask, truth)
+            frame["dice"] = dice_per_image(mask, truth)
+            masks.append(mask)
+            if crf:
+                refined = np.stack([crf_refine(data.images[r], s, params.crf) for r, s in zip(rows, seg)])
+                refined_mask = refined >= threshold
+                frame["iou_crf"] = iou_per_image(refined_mask, truth)
+                frame["dice_crf"] = dice_per_image(refined_mask, truth)
+                crf_masks.append(refined_mask)
+        frames.append(frame)
+    table = pd.concat(frames, ignore_index=True)
+    out = {}
+    if masks:
+        out["mask"] = np.concatenate(masks)
+    if crf_masks:
+        out["mask_crf"] = np.concatenate(crf_masks)
+    return table, out
+
+
+def _rounded(value):
+    return None if value is None else round(float(value), 4)
+
+
+def classification_summary(frame: pd.DataFrame, params: Params) -> dict:
+    threshold = params.evaluate.threshold
+    cv = frame[frame["subset"] == "cv"]
+    per_fold = {fold: classification_metrics(rows["label"].to_numpy(), rows["prob"].to_numpy(), threshold)
+                for fold, rows in cv.groupby("fold", sort=True)}
+    cv_summary = {}
+    for metric in METRICS:
+        values = [m[metric] for m in per_fold.values() if m[metric] is not None]
+        cv_summary[metric] = {"mean": _rounded(np.mean(values)) if values else None,
+                              "sd": _rounded(np.std(values, ddof=1)) if len(values) > 1 else None,
+                              "folds": len(values)}
+    test = frame[frame["subset"] == "test"]
+    labels, probs = test["label"].to_numpy(), test["prob"].to_numpy()
+    point = classification_metrics(labels, probs, threshold)
+    test_summary = {"images": int(len(test)), "patients": int(test["patient_id"].nunique())}
+    for metric in METRICS:
+        ci = patient_bootstrap(lambda idx, m=metric: classification_metrics(labels[idx], probs[idx], threshold)[m],
+                               test["patient_id"].to_numpy(), params.stats.n_boot, params.stats.seed,
+                               params.stats.ci_level)
+        test_summary[metric] = {k: (_rounded(v) if isinstance(v, float) else v) for k, v in ci.as_dict().items()}
+    if point["undefined"]:
+        test_summary["undefined"] = point["undefined"]
+    report = classification_report(labels, test["pred"].to_numpy(), labels=[0, 1],
+                                   target_names=["no metastasis", "metastasis"], output_dict=True,
+                                   zero_division=0)
+    return {"cv": cv_summary, "test": test_summary, "classification_report": _round_tree(report)}
+
+
+def segmentation_summary(frame: pd.DataFrame, params: Params, suffix: str = "") -> dict:
+    """Mean IoU/Dice over images that contain tumour; the share of tumour-free images left clean."""
+    out = {}
+    for subset in ("cv", "test"):
+        rows = frame[frame["subset"] == subset]
+        tumour = rows[rows["tumour_area_px"] > 0]
+        clean = rows[rows["tumour_area_px"] == 0]
+        entry: dict = {"tumour_images": int(len(tumour)),
+                       "tumour_free_images_predicted_clean": _rounded(clean[f"iou{suffix}"].mean())
+                       if len(clean) else None}
+        for metric in SEG_METRICS:
+            values = tumour[f"{metric}{suffix}"].to_numpy()
+            if subset == "cv":
+                by_fold = tumour.groupby("fold")[f"{metric}{suffix}"].mean()
+                entry[metric] = {"mean": _rounded(values.mean()) if len(values) else None,
+                                 "fold_sd": _rounded(by_fold.std(ddof=1)) if len(by_fold) > 1 else None}
+            else:
+                ci = patient_bootstrap(lambda idx, v=values: float(v[idx].mean()) if len(idx) else None,
+                                       tumour["patient_id"].to_numpy(), params.stats.n_boot, params.stats.seed,
+                                       params.stats.ci_level)
+                entry[metric] = {k: (_rounded(v) if isinstance(v, float) else v) for k, v in ci.as_dict().items()}
+        out[subset] = entry
+    return out
+
+
+def _round_tree(tree):
+    if isinstance(tree, dict):
+        return {k: _round_tree(v) for k, v in tree.items()}
+    return _rounded(tree) if isinstance(tree, float) else tree

@@ -1,0 +1,6 @@
+"""Model zoo: every architecture is built through `build_model` (see registry.py)."""
+
+from crlm.models.base import ModelOutput
+from crlm.models.registry import ARCHS, build_model
+
+__all__ = ["ARCHS", "ModelOutput", "build_model"]

@@ -1,0 +1,57 @@
+"""What every model shares: the output object, input normalisation and the heads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+# torchvision's ImageNet statistics; the grey image is repeated to three channels
+# so that ImageNet VGG16 weights load unchanged
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class ModelOutput:
+    logit: torch.Tensor                    # (B,) image-level metastasis logit
+    seg_logits: torch.Tensor | None        # (B, 1, H, W) tumour logits; None for classifiers
+    embedding: torch.Tensor                # (B, embedding_dim)
+
+
+def scaled(channels: int, width: float) -> int:
+    """A channel count scaled by model.width, never below 8."""
+    return max(8, int(round(channels * width)))
+
+
+class GreyToImageNet(nn.Module):
+    """(B, 1, H, W) in [0, 1] -> (B, 3, H, W) normalised like ImageNet inputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != 1:
+            raise ValueError(f"expected a (B, 1, H, W) image batch, got shape {tuple(x.shape)}")
+        return (x.expand(-1, 3, -1, -1) - self.mean) / self.std
+
+
+class EmbeddingHead(nn.Module):
+    """Pooled features -> the embedding (kept for survival) -> the image-level logit."""
+
+    def __init__(self, in_channels: int, embedding_dim: int, dropout: float) -> None:
+        super().__init__()
+        self.embed = nn.Sequential(nn.Linear(in_channels, embedding_dim), nn.ReLU(inplace=True))
+        self.classify = nn.Sequential(nn.Dropout(dropout), nn.Linear(embedding_dim, 1))
+
+    def forward(self, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        embedding = self.embed(pooled)
+        return self.classify(embedding).squeeze(1), embedding
+
+
+def global_pool(*features: torch.Tensor) -> torch.Tensor:
+    """Global average pooling of each feature map, concatenated along channels."""
+    return torch.cat([f.mean(dim=(2, 3)) for f in features], dim=1)

@@ -1,0 +1,44 @@
+"""ImageNet initialisation of the VGG16 trunk through torchvision's weights API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torchvision.models import VGG16_BN_Weights, VGG16_Weights
+
+from crlm.config import ModelConfig
+
+
+class PretrainedWeightsError(RuntimeError):
+    """ImageNet weights were asked for but cannot be had."""
+
+
+def imagenet_weights(batch_norm: bool):
+    return VGG16_BN_Weights.IMAGENET1K_V1 if batch_norm else VGG16_Weights.IMAGENET1K_V1
+
+
+def cache_file(batch_norm: bool) -> Path:
+    """Where torch.hub keeps (and first looks for) the weights file."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(imagenet_weights(batch_norm).url).name
+
+
+def load_imagenet_vgg16(trunk: torch.nn.Module, cfg: ModelConfig) -> None:
+    """Load torchvision's ImageNet VGG16 conv weights into `trunk.features` when asked to."""
+    if cfg.pretrained == "none":
+        return
+    if cfg.width != 1.0:
+        raise PretrainedWeightsError(
+            f"model.pretrained: imagenet needs model.width: 1.0 (ImageNet weights exist only at full "
+            f"width), got model.width: {cfg.width}; set model.width: 1.0 or model.pretrained: none")
+    weights = imagenet_weights(cfg.batch_norm)
+    try:
+        state = weights.get_state_dict(progress=False)
+    except Exception as error:  # offline: URLError, socket errors, hub errors
+        raise PretrainedWeightsError(
+            f"ImageNet weights {weights} could not be loaded ({error}). torchvision downloads them "
+            f"once to {cache_file(cfg.batch_norm)}; offline, fetch {weights.url} elsewhere and copy it "
+            f"there (or set TORCH_HOME), or set model.pretrained: none") from error
+    features = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
+    wanted = trunk.features.state_dict()   # a truncated trunk takes the first blocks only
+    trunk.features.load_state_dict({k: v for k, v in features.items() if k in wanted})

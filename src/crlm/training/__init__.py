@@ -1,0 +1,1 @@
+"""Training: device choice, the loop, checkpoints and resume."""

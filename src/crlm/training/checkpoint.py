@@ -1,0 +1,37 @@
+"""A checkpoint after every epoch, so an interrupted training resumes where it stopped.
+
+A checkpoint carries a fingerprint of everything that shapes the training
+(params, arch, the training images); a checkpoint from another setting is
+ignored rather than resumed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+
+def fingerprint(payload: dict) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def save_checkpoint(path: Path, *, model, optimizer, epoch: int, history: list[dict], key: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+                "history": history, "fingerprint": key}, tmp)
+    tmp.replace(path)   # atomic: an interruption never leaves half a checkpoint
+
+
+def load_checkpoint(path: Path, key: str) -> dict | None:
+    """The checkpoint at `path` if it belongs to this training, else None."""
+    if not path.is_file():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if state.get("fingerprint") != key:
+        print(f"train: ignoring {path}: it belongs to another setting")
+        return None
+    return state

@@ -1,0 +1,114 @@
+"""Training: determinism, resume after an interruption, bad input."""
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from crlm.config import params_from_dict
+from crlm.data.dataset import DatasetError, ImageSet, check_image_set
+from crlm.training.loop import batches, predict, train_model
+from tests.conftest import tiny_params_dict
+
+
+def synthetic_set(n=24, size=32, seed=0) -> ImageSet:
+    """Dark discs (tumour) on a textured liver for half of the images."""
+    rng = np.random.default_rng(seed)
+    images = rng.normal(0.5, 0.05, (n, size, size)).astype(np.float32)
+    tumour = np.zeros((n, size, size), np.uint8)
+    yy, xx = np.mgrid[:size, :size]
+    for i in range(0, n, 2):
+        cy, cx = rng.integers(8, size - 8, 2)
+        disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= 16
+        images[i][disc] -= 0.3
+        tumour[i][disc] = 1
+    manifest = pd.DataFrame({"image_id": [f"img-{i}" for i in range(n)],
+                             "patient_id": [f"p-{i // 3}" for i in range(n)],
+                             "label": (tumour.reshape(n, -1).sum(1) > 0).astype(int)})
+    return ImageSet(manifest, np.clip(images, 0, 1), tumour)
+
+
+def tiny_train_params(**train):
+    params = params_from_dict(tiny_params_dict())
+    settings = {"epochs": 3, "batch_size": 8, **train}
+    return dataclasses.replace(params, train=dataclasses.replace(params.train, **settings))
+
+
+def weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_same_seed_gives_identical_weights_and_predictions():
+    data, params = synthetic_set(), tiny_train_params()
+    idx = np.arange(18)
+    a = train_model("unet", params, data, idx, np.arange(18, 24))
+    b = train_model("unet", params, data, idx, np.arange(18, 24))
+    assert a.history == b.history
+    for key, value in weights(a.model).items():
+        assert torch.equal(value, b.model.state_dict()[key]), key
+    pa, pb = predict(a.model, data, np.arange(24), 8), predict(b.model, data, np.arange(24), 8)
+    np.testing.assert_array_equal(pa.prob, pb.prob)
+    c = train_model("unet", tiny_train_params(seed=1), data, idx)
+    assert not torch.equal(weights(c.model)["segment.weight"], weights(a.model)["segment.weight"])
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_training_resumes_at_the_right_epoch_after_an_interruption(tmp_path):
+    data, params = synthetic_set(), tiny_train_params()
+    idx = np.arange(18)
+    checkpoint = tmp_path / "last.pt"
+
+    def stop_after_two(row):
+        if row["epoch"] == 2:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train_model("clmnet", params, data, idx, checkpoint=checkpoint, on_epoch_end=stop_after_two)
+    seen = []
+    resumed = train_model("clmnet", params, data, idx, checkpoint=checkpoint, on_epoch_end=seen.append)
+    assert resumed.resumed_from_epoch == 2
+    assert [row["epoch"] for row in seen] == [1, 2, 3]   # replayed history, then the new epoch
+    straight = train_model("clmnet", params, data, idx)
+    assert resumed.history == straight.history
+    for key, value in weights(straight.model).items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+
+
+def test_a_checkpoint_of_another_setting_is_not_resumed(tmp_path):
+    data = synthetic_set()
+    checkpoint = tmp_path / "last.pt"
+    train_model("vgg16", tiny_train_params(epochs=1), data, np.arange(18), checkpoint=checkpoint)
+    other = train_model("vgg16", tiny_train_params(epochs=2, lr=0.01), data, np.arange(18), checkpoint=checkpoint)
+    assert other.resumed_from_epoch == 0
+
+
+def test_training_learns_the_synthetic_task():
+    data = synthetic_set(n=48)
+    params = tiny_train_params(epochs=12, lr=0.003)
+    result = train_model("unet", params, data, np.arange(36), np.arange(36, 48))
+    assert result.history[-1]["train_loss"] < 0.6 * result.history[0]["train_loss"]
+    assert result.history[-1]["val_auc"] > 0.8
+
+
+def test_an_image_with_nan_is_refused_with_its_id():
+    data = synthetic_set()
+    data.images[5, 3, 3] = np.nan
+    with pytest.raises(DatasetError, match="img-5"):
+        check_image_set(data, "dataset.npz")
+
+
+def test_a_trailing_batch_of_one_joins_the_previous_batch():
+    assert [len(b) for b in batches(np.arange(17), 8)] == [8, 9]
+    assert [len(b) for b in batches(np.arange(16), 8)] == [8, 8]
+
+
+def test_a_batch_with_one_class_trains_and_reports_undefined_auc():
+    data = synthetic_set()
+    positives = np.flatnonzero(data.labels == 1)
+    result = train_model("vgg16", tiny_train_params(epochs=1), data, positives[:6], positives[6:])
+    assert result.history[0]["val_auc"] is None
