@@ -22,7 +22,8 @@ repro: setup
 test: setup
 	python -m pytest
 
-bench: repro
+# reruns every stage on its own (forced), so it needs no `repro` first
+bench: setup
 	python scripts/bench.py
 
 clean:
@@ -30,7 +31,7 @@ clean:
 
 # the paper's settings, as one DVC experiment (needs a CUDA GPU and the ImageNet weights file)
 PAPER := -S data.image_size=256 -S prepare.crop=none -S model.width=1.0 -S model.pretrained=imagenet \
-	-S train.epochs=50 -S train.batch_size=32 -S train.lr=0.0001 -S train.device=cuda
+	-S train.epochs=50 -S train.batch_size=32 -S train.lr=0.0001 -S train.lr_schedule=constant -S train.device=cuda
 
 repro-paper: setup
 	dvc exp run $(PAPER)

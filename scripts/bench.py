@@ -20,8 +20,7 @@ from pathlib import Path
 
 DATA_STAGES = ["fetch", "slices", "qc", "prepare", "split"]
 ARCHS = ["vgg16", "deeplabv3", "unet", "clmnet"]
-FOLDS = ["0", "1", "2", "3", "4", "final"]
-MODEL_STAGES = [f"train@{arch}-{fold}" for arch in ARCHS for fold in FOLDS] + ["evaluate"]
+MODEL_STAGES = [f"train@{arch}" for arch in ARCHS] + ["evaluate"]   # train@<arch>: 5 folds + final
 OTHER_STAGES = ["augment"]
 BUDGET_S = {"data_stages": 60.0, "repro_through_evaluate": 600.0}
 

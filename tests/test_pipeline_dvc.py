@@ -120,6 +120,6 @@ def test_dvc_repro_trains_every_arch_on_every_fold_and_evaluates(tiny_repo):
     # the candidate arch only evaluate
     _write_params(tiny_repo, phantom={"defect_rate": 0.25}, model={"clmnet": {"se": False}})
     changed = set(json.loads(_dvc("status", "--json", cwd=tiny_repo)))
-    assert changed == {f"train@clmnet-{f}" for f in ("0", "1", "2", "3", "4", "final")}
+    assert changed == {"train@clmnet"}
     _write_params(tiny_repo, phantom={"defect_rate": 0.25}, model={"arch": "unet"})
     assert set(json.loads(_dvc("status", "--json", cwd=tiny_repo))) == {"evaluate"}

@@ -9,6 +9,7 @@ import torch
 
 from crlm.config import params_from_dict
 from crlm.data.dataset import DatasetError, ImageSet, check_image_set
+from crlm.training.folds import fold_names, worker_plan
 from crlm.training.loop import batches, predict, train_model
 from tests.conftest import tiny_params_dict
 
@@ -112,3 +113,27 @@ def test_a_batch_with_one_class_trains_and_reports_undefined_auc():
     positives = np.flatnonzero(data.labels == 1)
     result = train_model("vgg16", tiny_train_params(epochs=1), data, positives[:6], positives[6:])
     assert result.history[0]["val_auc"] is None
+
+
+def test_worker_plan_runs_folds_side_by_side_on_cpu_and_one_after_another_on_cuda():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert worker_plan(6, cpu, cpus=2) == (2, 1)
+    assert worker_plan(6, cpu, cpus=16) == (6, 2)
+    assert worker_plan(6, cpu, cpus=1) == (1, 1)
+    assert worker_plan(6, cuda, cpus=16) == (1, 16)
+    assert fold_names(5) == ["0", "1", "2", "3", "4", "final"]
+
+
+def test_onecycle_schedule_warms_up_and_anneals(monkeypatch):
+    params = tiny_train_params(epochs=3, lr=0.01, lr_schedule="onecycle")
+    lrs = []
+    original = torch.optim.Adam.step
+
+    def record(self, *args, **kwargs):
+        lrs.append(self.param_groups[0]["lr"])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", record)
+    train_model("vgg16", params, synthetic_set(), np.arange(18))
+    assert len(lrs) == 3 * 3                       # 18 images, batch 8 -> 3 steps per epoch
+    assert lrs[0] < 0.002 and max(lrs) == pytest.approx(0.01, rel=0.05) and lrs[-1] < 1e-4

@@ -18,6 +18,7 @@ import yaml
 KNOWN_SOURCES = ("phantom", "tcia", "lits")
 ARCH_NAMES = ("vgg16", "deeplabv3", "unet", "clmnet")
 PRETRAINED = ("none", "imagenet")
+LR_SCHEDULES = ("constant", "onecycle")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -203,9 +204,12 @@ class TrainConfig:
     seg_pos_weight: float
     augment: bool
     device: str
+    lr_schedule: str
 
     def __post_init__(self) -> None:
         _positive("train.epochs", self.epochs)
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"train.lr_schedule must be one of {list(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         _positive("train.lr", self.lr)
         if self.batch_size < 2:
             raise ConfigError(f"train.batch_size must be >= 2 (batch norm), got {self.batch_size}")

@@ -155,8 +155,9 @@ def _add_lesion(rng, image, tumour, liver, z, y, x, diameter, difficulty, metast
         inside = (r < 1.0) & liver
         rim = (r >= 0.8) & inside
         soft = special.expit((1.0 - r) / 0.08)  # partial-volume edge
-        image[near] += (core_delta * soft)[near]
-        image[rim] += rim_delta - core_delta * 0.6
+        visible = near & liver  # no darkening outside the liver, where the label cannot follow it
+        image[visible] += (core_delta * soft)[visible]
+        image[rim] += rim_delta - (core_delta * soft)[rim]   # enhancing rim: brighter than the liver
         tumour |= inside
         return bool(inside.any())
     inside = (r < 1.0) & liver & ~tumour

@@ -22,8 +22,12 @@ def roc_auc_or_none(labels: np.ndarray, scores: np.ndarray) -> float | None:
     return float(roc_auc_score(labels, scores))
 
 
-def classification_metrics(labels: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> dict:
-    """{metric: value or None, ..., "undefined": {metric: reason}} for binary labels 0/1."""
+def classification_metrics(labels: np.ndarray, probs: np.ndarray, threshold: float = 0.5,
+                           auc: bool = True) -> dict:
+    """{metric: value or None, ..., "undefined": {metric: reason}} for binary labels 0/1.
+
+    auc=False leaves the AUC (the one costly metric) out, for bootstraps of the others.
+    """
     labels = np.asarray(labels).astype(int)
     probs = np.asarray(probs, dtype=float)
     if labels.shape != probs.shape:
@@ -47,8 +51,8 @@ def classification_metrics(labels: np.ndarray, probs: np.ndarray, threshold: flo
     out["f1"] = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None
     if out["f1"] is None:
         undefined["f1"] = "no positive image and none predicted positive"
-    out["auc"] = roc_auc_or_none(labels, probs)
-    if out["auc"] is None:
+    out["auc"] = roc_auc_or_none(labels, probs) if auc else None
+    if auc and out["auc"] is None:
         undefined["auc"] = f"only one class ({'metastasis' if positive.any() else 'no metastasis'}) present"
     if n == 0:
         undefined["accuracy"] = "no images"

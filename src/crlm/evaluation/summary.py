@@ -87,7 +87,8 @@ def classification_summary(frame: pd.DataFrame, params: Params) -> dict:
     point = classification_metrics(labels, probs, threshold)
     test_summary = {"images": int(len(test)), "patients": int(test["patient_id"].nunique())}
     for metric in METRICS:
-        ci = patient_bootstrap(lambda idx, m=metric: classification_metrics(labels[idx], probs[idx], threshold)[m],
+        ci = patient_bootstrap(lambda idx, m=metric: classification_metrics(labels[idx], probs[idx], threshold,
+                                                                            auc=m == "auc")[m],
                                test["patient_id"].to_numpy(), params.stats.n_boot, params.stats.seed,
                                params.stats.ci_level)
         test_summary[metric] = {k: (_rounded(v) if isinstance(v, float) else v) for k, v in ci.as_dict().items()}

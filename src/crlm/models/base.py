@@ -40,18 +40,24 @@ class GreyToImageNet(nn.Module):
 
 
 class EmbeddingHead(nn.Module):
-    """Pooled features -> the embedding (kept for survival) -> the image-level logit."""
+    """Feature maps -> global pooling -> the embedding (kept for survival) -> the image-level logit.
+
+    `in_channels` is the total channel count of the feature maps passed to forward().
+    """
 
     def __init__(self, in_channels: int, embedding_dim: int, dropout: float) -> None:
         super().__init__()
-        self.embed = nn.Sequential(nn.Linear(in_channels, embedding_dim), nn.ReLU(inplace=True))
+        self.embed = nn.Sequential(nn.Linear(2 * in_channels, embedding_dim), nn.ReLU(inplace=True))
         self.classify = nn.Sequential(nn.Dropout(dropout), nn.Linear(embedding_dim, 1))
 
-    def forward(self, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        embedding = self.embed(pooled)
+    def forward(self, *features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        embedding = self.embed(global_pool(*features))
         return self.classify(embedding).squeeze(1), embedding
 
 
 def global_pool(*features: torch.Tensor) -> torch.Tensor:
-    """Global average pooling of each feature map, concatenated along channels."""
-    return torch.cat([f.mean(dim=(2, 3)) for f in features], dim=1)
+    """Global average and max pooling of each feature map, concatenated along channels.
+
+    The max keeps a small lesion visible that the average over a whole slice dilutes.
+    """
+    return torch.cat([torch.cat([f.mean(dim=(2, 3)), f.amax(dim=(2, 3))], dim=1) for f in features], dim=1)

@@ -20,7 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from crlm.config import ModelConfig
-from crlm.models.base import EmbeddingHead, GreyToImageNet, ModelOutput, global_pool, scaled
+from crlm.models.base import EmbeddingHead, GreyToImageNet, ModelOutput, scaled
 from crlm.models.blocks import AtrousASPP, VGGTrunk, conv_bn_relu, double_conv, squeeze_excitation
 from crlm.models.pretrained import load_imagenet_vgg16
 
@@ -90,5 +90,5 @@ class CLMNet(nn.Module):
             skips = [f1, torch.cat([f2, u2], 1), torch.cat([f3, u4], 1), torch.cat([f4, u8], 1)]
         fused = self.project(self.se(torch.cat(bottlenecks, 1)))
         decoded = self.decoder([x, *skips, fused])
-        logit, embedding = self.head(global_pool(fused, decoded))
+        logit, embedding = self.head(fused, decoded)
         return ModelOutput(logit=logit, seg_logits=self.segment(decoded), embedding=embedding)

@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from crlm.config import ModelConfig
-from crlm.models.base import EmbeddingHead, GreyToImageNet, ModelOutput, global_pool, scaled
+from crlm.models.base import EmbeddingHead, GreyToImageNet, ModelOutput, scaled
 from crlm.models.blocks import AtrousASPP, VGGTrunk
 from crlm.models.pretrained import load_imagenet_vgg16
 
@@ -34,5 +34,5 @@ class DeepLabV3(nn.Module):
         features = self.trunk(self.normalise(x))
         context = self.context(features[-1])
         seg = F.interpolate(self.classifier(context), size=x.shape[-2:], mode="bilinear", align_corners=False)
-        logit, embedding = self.head(global_pool(context))
+        logit, embedding = self.head(context)
         return ModelOutput(logit=logit, seg_logits=seg, embedding=embedding)

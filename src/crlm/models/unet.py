@@ -7,7 +7,7 @@ from segmentation_models_pytorch.decoders.unet.decoder import UnetDecoder
 from torch import nn
 
 from crlm.config import ModelConfig
-from crlm.models.base import EmbeddingHead, GreyToImageNet, ModelOutput, global_pool, scaled
+from crlm.models.base import EmbeddingHead, GreyToImageNet, ModelOutput, scaled
 from crlm.models.blocks import VGGTrunk
 from crlm.models.pretrained import load_imagenet_vgg16
 
@@ -28,5 +28,5 @@ class UNet(nn.Module):
     def forward(self, x: torch.Tensor) -> ModelOutput:
         features = self.trunk(self.normalise(x))
         decoded = self.decoder([x, *features])
-        logit, embedding = self.head(global_pool(features[-1], decoded))
+        logit, embedding = self.head(features[-1], decoded)
         return ModelOutput(logit=logit, seg_logits=self.segment(decoded), embedding=embedding)

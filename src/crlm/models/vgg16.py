@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from crlm.config import ModelConfig
-from crlm.models.base import EmbeddingHead, GreyToImageNet, ModelOutput, global_pool
+from crlm.models.base import EmbeddingHead, GreyToImageNet, ModelOutput
 from crlm.models.blocks import VGGTrunk
 from crlm.models.pretrained import load_imagenet_vgg16
 
@@ -22,5 +22,5 @@ class VGG16(nn.Module):
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
         features = self.trunk(self.normalise(x))
-        logit, embedding = self.head(global_pool(self.pool(features[-1])))
+        logit, embedding = self.head(self.pool(features[-1]))
         return ModelOutput(logit=logit, seg_logits=None, embedding=embedding)

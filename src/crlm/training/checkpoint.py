@@ -18,10 +18,11 @@ def fingerprint(payload: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def save_checkpoint(path: Path, *, model, optimizer, epoch: int, history: list[dict], key: str) -> None:
+def save_checkpoint(path: Path, *, model, optimizer, scheduler, epoch: int, history: list[dict], key: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "epoch": epoch,
                 "history": history, "fingerprint": key}, tmp)
     tmp.replace(path)   # atomic: an interruption never leaves half a checkpoint
 

@@ -79,6 +79,7 @@ def train_model(arch: str, params: Params, data: ImageSet, train_idx: np.ndarray
     make_deterministic(cfg.seed)
     model = build_model(arch, params.model).to(device=device, memory_format=memory_format(device))
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = _scheduler(optimizer, cfg, steps_per_epoch=len(batches(train_idx, cfg.batch_size)))
     loss_fn = Loss(cfg.cls_loss_weight, cfg.seg_loss_weight, cfg.seg_pos_weight).to(device)
     transform = training_transform(params.augment, data.images.shape[-1]) if cfg.augment else None
     key = fingerprint({"arch": arch, "model": params.model, "train": params.train, "augment": params.augment,
@@ -90,6 +91,7 @@ def train_model(arch: str, params: Params, data: ImageSet, train_idx: np.ndarray
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
         result.history = state["history"]
         result.resumed_from_epoch = state["epoch"]
         start = state["epoch"] + 1
@@ -99,20 +101,28 @@ def train_model(arch: str, params: Params, data: ImageSet, train_idx: np.ndarray
                 on_epoch_end(row)
 
     for epoch in range(start, cfg.epochs + 1):
-        row = {"epoch": epoch, "train_loss": _train_epoch(model, optimizer, loss_fn, data, train_idx,
+        row = {"epoch": epoch, "train_loss": _train_epoch(model, optimizer, scheduler, loss_fn, data, train_idx,
                                                           transform, cfg.batch_size, cfg.seed, epoch, device)}
         if val_idx is not None and len(val_idx):
             row.update(_validate(model, loss_fn, data, val_idx, cfg.batch_size, device))
         result.history.append(row)
         if checkpoint:
-            save_checkpoint(checkpoint, model=model, optimizer=optimizer, epoch=epoch,
+            save_checkpoint(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler, epoch=epoch,
                             history=result.history, key=key)
         if on_epoch_end:
             on_epoch_end(row)
     return result
 
 
-def _train_epoch(model, optimizer, loss_fn, data: ImageSet, train_idx, transform, batch_size: int,
+def _scheduler(optimizer, cfg, steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """Per-step learning rate: constant, or one-cycle (warm-up to train.lr, then cosine annealing)."""
+    if cfg.lr_schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, epochs=cfg.epochs,
+                                                   steps_per_epoch=steps_per_epoch)
+    return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+
+
+def _train_epoch(model, optimizer, scheduler, loss_fn, data: ImageSet, train_idx, transform, batch_size: int,
                  seed: int, epoch: int, device: torch.device) -> float:
     model.train()
     epoch_seed = seed * 100_003 + epoch
@@ -130,6 +140,7 @@ def _train_epoch(model, optimizer, loss_fn, data: ImageSet, train_idx, transform
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        scheduler.step()
         total += loss.item() * len(idx)
         count += len(idx)
     return total / count
