@@ -24,6 +24,7 @@ TINY = {
     "train": {"epochs": 1, "batch_size": 8},
     "stats": {"n_boot": 50},
     "evaluate": {"overlay_images": 2},
+    "survival": {"outer_folds": 2, "inner_folds": 2, "rf_depth": [5]},
 }
 
 

@@ -114,12 +114,26 @@ def test_dvc_repro_trains_every_arch_on_every_fold_and_evaluates(tiny_repo):
     assert "vgg16" not in segmentation
     for name in ("roc.png", "pr.png", "classification_report.png", "overlays.png"):
         assert (tiny_repo / "plots/evaluate" / name).stat().st_size > 5_000
+    survival = json.loads((tiny_repo / "metrics/survival.json").read_text())
+    compare = json.loads((tiny_repo / "metrics/compare.json").read_text())
+    for arch in ("vgg16", "deeplabv3", "unet", "clmnet"):
+        embeddings = pd.read_parquet(tiny_repo / f"data/embeddings/{arch}.parquet")
+        assert sum(c.startswith("emb_") for c in embeddings.columns) == 1024
+        assert set(embeddings["level"]) == {"image", "patient"}
+        assert survival[arch]["n_analysed"] > 0
+        assert (tiny_repo / f"plots/survival/km_{arch}.png").stat().st_size > 5_000
+    assert set(compare["recognition_delong"]) == {"vgg16", "deeplabv3", "unet"}
+    report = (tiny_repo / "reports/report.md").read_text()
+    assert "Table 3. Survival" in report and "0.864 [0.832, 0.892]" in report   # the paper's CLM-Net survival AUC
     assert json.loads(_dvc("status", "--json", cwd=tiny_repo)) == {}
 
     # an arch's own params rerun only that arch (evaluate follows once its models change);
-    # the candidate arch only evaluate
+    # the candidate arch: the stages that centre on it
     _write_params(tiny_repo, phantom={"defect_rate": 0.25}, model={"clmnet": {"se": False}})
     changed = set(json.loads(_dvc("status", "--json", cwd=tiny_repo)))
     assert changed == {"train@clmnet"}
     _write_params(tiny_repo, phantom={"defect_rate": 0.25}, model={"arch": "unet"})
-    assert set(json.loads(_dvc("status", "--json", cwd=tiny_repo))) == {"evaluate"}
+    assert set(json.loads(_dvc("status", "--json", cwd=tiny_repo))) == {"evaluate", "survival", "compare", "report"}
+    # a survival param reruns survival (and report, which prints the horizon); compare follows its outputs
+    _write_params(tiny_repo, phantom={"defect_rate": 0.25}, survival={"horizon_months": 12.0})
+    assert set(json.loads(_dvc("status", "--json", cwd=tiny_repo))) == {"survival", "report"}

@@ -248,6 +248,64 @@ class StatsConfig:
             raise ConfigError(f"stats.ci_level must be in (0, 1), got {self.ci_level}")
 
 
+AGGREGATIONS = ("mean", "max")
+PREPROCESSING = ("pca", "variance")
+CLASSIFIERS = ("logistic", "random_forest")
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    aggregation: str
+    batch_size: int
+
+    def __post_init__(self) -> None:
+        if self.aggregation not in AGGREGATIONS:
+            raise ConfigError(f"embed.aggregation must be one of {list(AGGREGATIONS)}, got {self.aggregation!r}")
+        _positive("embed.batch_size", self.batch_size)
+
+
+@dataclass(frozen=True)
+class SurvivalConfig:
+    seed: int
+    horizon_months: float
+    preprocessing: str
+    pca_variance: float
+    variance_threshold: float
+    classifiers: tuple[str, ...]
+    lr_c: tuple[float, ...]
+    rf_trees: tuple[int, ...]
+    rf_depth: tuple[int, ...]
+    class_weight: str
+    outer_folds: int
+    inner_folds: int
+    threshold: float
+    covariates: tuple[str, ...]
+    log_covariates: tuple[str, ...]
+    km_times_months: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        _positive("survival.horizon_months", self.horizon_months)
+        if self.preprocessing not in PREPROCESSING:
+            raise ConfigError(f"survival.preprocessing must be one of {list(PREPROCESSING)}, "
+                              f"got {self.preprocessing!r}")
+        if not 0.0 < self.pca_variance < 1.0:
+            raise ConfigError(f"survival.pca_variance must be in (0, 1), got {self.pca_variance}")
+        unknown = [c for c in self.classifiers if c not in CLASSIFIERS]
+        if unknown or not self.classifiers:
+            raise ConfigError(f"survival.classifiers: unknown or empty {list(self.classifiers)}; "
+                              f"valid: {list(CLASSIFIERS)}")
+        for key in ("lr_c", "rf_trees", "rf_depth"):
+            values = getattr(self, key)
+            if not values or min(values) <= 0:
+                raise ConfigError(f"survival.{key} must list positive values, got {list(values)}")
+        if self.class_weight not in ("balanced", "none"):
+            raise ConfigError(f"survival.class_weight must be 'balanced' or 'none', got {self.class_weight!r}")
+        for key in ("outer_folds", "inner_folds"):
+            if getattr(self, key) < 2:
+                raise ConfigError(f"survival.{key} must be >= 2, got {getattr(self, key)}")
+        _unit_interval("survival.threshold", self.threshold)
+
+
 @dataclass(frozen=True)
 class Params:
     data: DataConfig
@@ -262,6 +320,8 @@ class Params:
     crf: CRFConfig
     evaluate: EvaluateConfig
     stats: StatsConfig
+    embed: EmbedConfig
+    survival: SurvivalConfig
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -281,6 +341,11 @@ def cli_params(description: str, argv: list[str] | None = None) -> Params:
 
 def params_from_dict(raw: dict[str, Any], source: str = "params") -> Params:
     return _build(Params, raw, prefix="", source=source)
+
+
+def model_config_from_dict(raw: dict[str, Any], source: str) -> ModelConfig:
+    """A `model` section saved with a trained model, validated like params.yaml's."""
+    return _build(ModelConfig, raw, prefix="model.", source=source)
 
 
 def _build(cls: type, raw: Any, prefix: str, source: str) -> Any:

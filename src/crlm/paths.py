@@ -15,3 +15,6 @@ PLOTS = Path("plots")
 MODELS = Path("data/models")
 CHECKPOINTS = Path("data/checkpoints")   # not a DVC output: survives an interrupted stage
 PREDICTIONS = Path("data/predictions")
+EMBEDDINGS = Path("data/embeddings")
+SURVIVAL = Path("data/survival")
+REPORTS = Path("reports")

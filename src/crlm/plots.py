@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+if TYPE_CHECKING:
+    from crlm.stats.survival import KMResult
 
 
 def augmentation_grid(path: str | Path, originals: list[tuple[np.ndarray, np.ndarray]],
@@ -98,4 +102,33 @@ def overlays(path: str | Path, images: np.ndarray, truth: np.ndarray, predicted:
                 ax.set_title(name, fontsize=8)
         axes[r][0].set_ylabel(titles[r], fontsize=7)
     fig.suptitle("Tumour masks on test images: truth (red), predictions (yellow)", fontsize=9)
+    _save(fig, path)
+
+
+def km_plot(path: str | Path, curves: dict[str, KMResult], durations: dict[str, np.ndarray], times: list[float], title: str, p_value: float | None) -> None:
+    """Kaplan-Meier curves per risk group with a numbers-at-risk table under the axis."""
+    from crlm.stats.survival import at_risk
+
+    fig, (ax, table) = plt.subplots(2, 1, figsize=(6, 4.6), gridspec_kw={"height_ratios": [4, 1]}, sharex=True)
+    colours = {"high": "tab:red", "low": "tab:blue"}
+    for group, km in sorted(curves.items()):
+        colour = colours.get(group, None)
+        ax.step(km.timeline, km.survival, where="post", color=colour, label=f"{group} risk (n={km.n})")
+        ax.fill_between(km.timeline, km.ci_low, km.ci_high, step="post", color=colour, alpha=0.15)
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel("overall survival")
+    ax.legend(loc="lower left", fontsize=8)
+    p_text = "log-rank p undefined" if p_value is None else f"log-rank p = {p_value:.3g}"
+    ax.set_title(f"{title}: {p_text}", fontsize=9)
+    groups = sorted(curves)
+    for row, group in enumerate(groups):
+        for t, n in zip(times, at_risk(durations[group], times)):
+            table.text(t, row, str(n), ha="center", va="center", fontsize=7, color=colours.get(group, "k"))
+    table.set_yticks(range(len(groups)), [f"{g} at risk" for g in groups], fontsize=7)
+    table.set_ylim(-0.7, len(groups) - 0.3)
+    table.set_xlabel("months")
+    table.tick_params(axis="y", length=0)
+    for side in ("top", "right", "left"):
+        table.spines[side].set_visible(False)
+    fig.tight_layout()
     _save(fig, path)

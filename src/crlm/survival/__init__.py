@@ -1,0 +1,1 @@
+"""Survival prediction from image embeddings: features, the binary endpoint, classifiers, analysis."""

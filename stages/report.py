@@ -1,0 +1,19 @@
+"""report: reports/report.md, the paper's tables and figures with our numbers beside the paper's."""
+
+from crlm.config import cli_params
+from crlm.io import read_json
+from crlm.paths import METRICS, REPORTS
+from crlm.report import render
+
+
+def main() -> None:
+    params = cli_params(__doc__)
+    text = render(params, *(read_json(METRICS / f"{name}.json")
+                            for name in ("classification", "segmentation", "survival", "compare")))
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    (REPORTS / "report.md").write_text(text + "\n")
+    print(f"report: {REPORTS / 'report.md'}")
+
+
+if __name__ == "__main__":
+    main()
