@@ -73,6 +73,9 @@ def test_compare_pairs_predictions_and_refuses_mismatches(params):
     assert out["p_value"] == pytest.approx(direct.p_value) and out["diff"] == pytest.approx(direct.diff)
     low, high = out["patient_bootstrap_diff_ci"]
     assert low < out["diff"] < high
+    undefined = delong_between({**frames, "unet": frames["unet"].iloc[:0]}, "clmnet", "unet", "image_id",
+                               params.stats)
+    assert undefined["p_value"] is None and "no predictions from ['unet']" in undefined["reason"]
     frames["unet"] = frames["unet"].iloc[:30]
     with pytest.raises(ValueError, match="predicted different image_ids"):
         paired(frames, "clmnet", "unet", "image_id")

@@ -39,6 +39,9 @@ def delong_between(frames: dict[str, pd.DataFrame], candidate: str, baseline: st
                    stats: StatsConfig) -> dict:
     """DeLong on the paired rows; with several images per patient, DeLong's independence assumption
     does not hold, so a patient-level bootstrap CI of the AUC difference comes with it."""
+    empty = [arch for arch in (candidate, baseline) if frames[arch].empty]
+    if empty:
+        return {"p_value": None, "diff": None, "reason": f"no predictions from {empty} (see their stage's reason)"}
     both = paired(frames, candidate, baseline, key)
     labels, a, b = both["label_a"].to_numpy(int), both["prob_a"].to_numpy(), both["prob_b"].to_numpy()
     out = delong_test(labels, a, b, stats.ci_level).as_dict()

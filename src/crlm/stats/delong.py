@@ -34,15 +34,31 @@ class DeLongResult:
 
 
 def placement_values(y_true: np.ndarray, scores: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """AUC and the DeLong placement values V10 (per positive) and V01 (per negative), via midranks."""
+    """AUC and the DeLong placement values V10 (per positive) and V01 (per negative).
+
+    Sun & Xu: V10 = (midrank among all - midrank among positives) / n_neg, and
+    V01 = 1 - (midrank among all - midrank among negatives) / n_pos. Both differences
+    are counts over tie groups of the sorted scores (negatives below + half the tied
+    negatives, and so on), so one sort per score vector gives them all.
+    """
     y_true = np.asarray(y_true).astype(bool)
     scores = np.asarray(scores, dtype=np.float64)
-    positives, negatives = scores[y_true], scores[~y_true]
-    m, n = len(positives), len(negatives)
-    rank_all = stats.rankdata(np.concatenate([positives, negatives]))
-    rank_pos, rank_neg = stats.rankdata(positives), stats.rankdata(negatives)
-    v10 = (rank_all[:m] - rank_pos) / n          # share of negatives below each positive
-    v01 = 1.0 - (rank_all[m:] - rank_neg) / m    # share of positives above each negative
+    m, n = int(y_true.sum()), int((~y_true).sum())
+    order = np.argsort(scores, kind="stable")
+    ordered = scores[order]
+    starts = np.empty(len(ordered), dtype=bool)
+    starts[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
+    group = np.cumsum(starts) - 1                       # tie group of each sorted score
+    pos_in = np.bincount(group, weights=y_true[order])  # positives per tie group
+    neg_in = np.bincount(group) - pos_in
+    neg_below = np.cumsum(neg_in) - neg_in
+    pos_below = np.cumsum(pos_in) - pos_in
+    placed = np.empty(len(scores))
+    placed[order] = (neg_below + neg_in / 2)[group]     # negatives below each score, ties count 1/2
+    v10 = placed[y_true] / n
+    placed[order] = (m - pos_below - pos_in / 2)[group]  # positives above each score, ties count 1/2
+    v01 = placed[~y_true] / m
     return float(v10.mean()), v10, v01
 
 
