@@ -1,19 +1,28 @@
-"""fetch: write data/raw/<source>/ for every source in data.sources."""
+"""fetch: write data/raw/<source>/ for every source in data.sources.
 
+--dry-run prints what would be fetched (for tcia: patients, series by modality
+and size, from the index that ships with idc-index) and fetches nothing.
+"""
+
+import argparse
 import shutil
 
-from crlm.config import cli_params
+from crlm.config import load_params
 from crlm.data.sources import fetch
 from crlm.paths import RAW
 
 
 def main() -> None:
-    params = cli_params(__doc__)
-    for source in params.data.sources:
-        if source == "phantom":  # generated: always rebuilt from scratch
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--dry-run", action="store_true", help="print the download plan only")
+    parser.add_argument("--source", action="append", help="this source instead of data.sources (repeatable)")
+    args = parser.parse_args()
+    params = load_params(args.params)
+    for source in args.source or params.data.sources:
+        if source == "phantom" and not args.dry_run:  # generated: always rebuilt from scratch
             shutil.rmtree(RAW / source, ignore_errors=True)
-        fetch(source, RAW, params.phantom)
-        print(f"fetch: {source} -> {RAW / source}")
+        print(f"fetch: {fetch(source, RAW, params, dry_run=args.dry_run)} -> {RAW / source}")
 
 
 if __name__ == "__main__":

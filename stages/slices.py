@@ -14,7 +14,8 @@ from crlm.paths import CLINICAL, RAW, SLICES, SLICES_DIR
 
 def main() -> None:
     params = cli_params(__doc__)
-    cases = [case for source in params.data.sources for case in list_cases(source, RAW)]
+    cases = [case for source in params.data.sources
+             for case in list_cases(source, RAW, params.data.lits.max_volumes)]
     shutil.rmtree(SLICES_DIR, ignore_errors=True)
     manifest = build_slices(cases, SLICES_DIR, params.slices.min_tumor_px)
     write_parquet(SLICES, manifest)

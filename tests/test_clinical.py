@@ -35,6 +35,15 @@ def test_bad_value_names_patient_and_column():
         normalise_clinical(raw, "phantom", origin="clinical.csv")
 
 
+def test_coded_columns_accept_only_their_codes():
+    raw = pd.DataFrame({"Patient-ID": ["1", "2", "3"], "sex": ["1", "2", "-999"], "vital_status": [0, 1, 1]})
+    table = normalise_clinical(raw, "tcia")
+    assert table["sex"].tolist()[:2] == [1.0, 2.0] and np.isnan(table["sex"].iloc[2])
+    raw.loc[1, "vital_status"] = 2
+    with pytest.raises(ClinicalError, match=r"patient 2, column 'vital_status': code 2 is not one of"):
+        normalise_clinical(raw, "tcia", origin="clinical.csv")
+
+
 def test_duplicate_patient_is_an_error():
     raw = pd.DataFrame({"Patient-ID": ["1", "1"], "age": [60, 61]})
     with pytest.raises(ClinicalError, match=r"more than once: \['1'\]"):

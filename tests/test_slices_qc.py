@@ -128,6 +128,13 @@ def test_qc_blank_saturated_and_empty_liver(tmp_path, tiny_params):
     assert reasons == {1: "blank", 2: "", 3: "saturated", 4: "empty_liver", 5: ""}
 
 
+def test_qc_too_few_liver_slices_excludes_the_case(tmp_path, tiny_params):
+    volume, labels = _good_case(nz=6)
+    labels[3:] = 0                                   # liver on slices 1 and 2 only (slice 0 has none)
+    reasons = _qc_reasons(tmp_path, tiny_params, volume, labels)
+    assert reasons == {1: "too_few_liver_slices", 2: "too_few_liver_slices"}
+
+
 def test_qc_finds_every_planted_phantom_defect(tmp_path, tiny_params):
     cfg = dataclasses.replace(tiny_params.phantom, n_patients=8, defect_rate=0.5)
     truth = phantom.write_phantom(cfg, tmp_path / "raw")

@@ -27,9 +27,32 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class TciaConfig:
+    max_patients: int                  # 0 = all 197
+    include_ai_segmentations: bool     # also fetch the AIMI AI annotations (analysis results)
+    clinical: str                      # "idc" (idc-index's clinical index, network) or a CSV/XLSX path
+
+    def __post_init__(self) -> None:
+        if self.max_patients < 0:
+            raise ConfigError(f"data.tcia.max_patients must be >= 0 (0 = all), got {self.max_patients}")
+
+
+@dataclass(frozen=True)
+class LitsConfig:
+    datasets: tuple[str, ...]          # Kaggle dataset slugs, fetched in turn
+    max_volumes: int                   # 0 = all
+
+    def __post_init__(self) -> None:
+        if self.max_volumes < 0:
+            raise ConfigError(f"data.lits.max_volumes must be >= 0 (0 = all), got {self.max_volumes}")
+
+
+@dataclass(frozen=True)
 class DataConfig:
     sources: tuple[str, ...]
     image_size: int
+    tcia: TciaConfig
+    lits: LitsConfig
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.sources if s not in KNOWN_SOURCES]
@@ -84,6 +107,7 @@ class QCConfig:
     saturation_hu: float
     max_saturated_fraction: float
     min_liver_px: int
+    min_liver_slices: int
     exclude_ambiguous_tumour: bool
 
 

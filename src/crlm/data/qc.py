@@ -1,7 +1,11 @@
 """Rule-based quality control: one reason per excluded slice, nothing dropped silently.
 
 Rules, in the order they are checked (the first that fires is the reason):
-  case-level (from the slices stage): unreadable, missing_mask, shape_mismatch, no_liver
+  case-level (from the slices stage): unreadable, missing_mask (no label map / SEG), shape_mismatch
+                  (NIfTI label shape), geometry_mismatch (SEG frames that do not align with the CT),
+                  missing_ct (a SEG whose referenced CT is absent), mixed_spacing (uneven slice or pixel
+                  spacing in a CT series), no_liver
+  too_few_liver_slices: fewer than qc.min_liver_slices liver slices in the case (partial coverage)
   low_resolution: in-plane matrix below qc.min_matrix_px or spacing above qc.max_pixel_spacing_mm
   saturated:      more than qc.max_saturated_fraction of pixels at or above qc.saturation_hu
   blank:          HU standard deviation below qc.min_std_hu (an empty or constant slice)
@@ -21,8 +25,8 @@ from crlm.config import QCConfig
 from crlm.data.clinical import SURVIVAL_COLUMNS, missing_counts
 from crlm.data.slices import load_slice
 
-REASONS = ("unreadable", "missing_mask", "shape_mismatch", "no_liver", "low_resolution", "saturated", "blank",
-           "empty_liver", "ambiguous_tumour")
+REASONS = ("unreadable", "missing_mask", "shape_mismatch", "geometry_mismatch", "missing_ct", "mixed_spacing",
+           "no_liver", "too_few_liver_slices", "low_resolution", "saturated", "blank", "empty_liver", "ambiguous_tumour")
 
 
 def slice_reason(row, image: np.ndarray | None, cfg: QCConfig) -> tuple[str, str]:
@@ -46,7 +50,14 @@ def slice_reason(row, image: np.ndarray | None, cfg: QCConfig) -> tuple[str, str
 
 def run_qc(manifest: pd.DataFrame, slices_dir: Path, cfg: QCConfig) -> pd.DataFrame:
     reasons, details = [], []
+    liver_slices = manifest[manifest["slice_index"] >= 0].groupby("patient_id").size()
     for row in manifest.itertuples(index=False):
+        n_liver = int(liver_slices.get(row.patient_id, 0))
+        if not row.read_error and n_liver < cfg.min_liver_slices:
+            reasons.append("too_few_liver_slices")
+            details.append(f"{row.patient_id}: {n_liver} liver slice(s), fewer than qc.min_liver_slices "
+                           f"({cfg.min_liver_slices})")
+            continue
         image = None if row.read_error else load_slice(slices_dir, row)["image"]
         reason, detail = slice_reason(row, image, cfg)
         reasons.append(reason)

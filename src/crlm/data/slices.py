@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from crlm.data.nifti import VolumeReadError, read_nifti
+from crlm.data.dicom import read_ct_series, read_seg_labels
+from crlm.data.nifti import Volume, VolumeReadError, read_nifti
 from crlm.data.sources import Case
 
 LIVER, TUMOUR = 1, 2
@@ -30,7 +31,7 @@ COLUMNS = {
     "spacing_mm": "float64",  # in-plane pixel spacing (mean of rows and columns)
     "matrix_px": "int64",  # smaller in-plane side
     "path": "string",  # npz relative to the slices folder
-    "read_error": "string",  # "", unreadable, missing_mask, shape_mismatch
+    "read_error": "string",  # "" or a case-level QC reason (see qc.py)
     "detail": "string",
 }
 
@@ -39,27 +40,48 @@ def slice_label(tumour_area_px: int, min_tumor_px: int) -> int:
     return int(tumour_area_px >= min_tumor_px)
 
 
-def case_slices(case: Case, out_dir: Path, min_tumor_px: int) -> list[dict]:
+class CaseError(Exception):
+    """A case that cannot be used: `reason` is the QC reason, the message names the file."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+def read_case(case: Case) -> tuple[Volume, np.ndarray]:
+    """The volume (HU) and its label map (0 background, 1 liver, 2 tumour), aligned slice by slice."""
     try:
+        if case.kind == "dicom":
+            ct = read_ct_series(case.volume_path)
+            _require_label(case)
+            return ct.volume, read_seg_labels(case.label_path, ct)
         volume = read_nifti(case.volume_path)
-    except VolumeReadError as exc:
-        return [_error_row(case, "unreadable", str(exc))]
-    if not case.label_path.is_file():
-        return [_error_row(case, "missing_mask", f"{case.label_path}: label map not found for {case.volume_path}")]
-    try:
+        _require_label(case)
         labels = read_nifti(case.label_path)
     except VolumeReadError as exc:
-        return [_error_row(case, "unreadable", str(exc))]
+        raise CaseError(getattr(exc, "reason", "unreadable"), str(exc)) from None
     if labels.array.shape != volume.array.shape:
-        return [_error_row(case, "shape_mismatch",
-                           f"{case.label_path}: label shape {labels.array.shape} differs from "
-                           f"volume shape {volume.array.shape} ({case.volume_path})")]
+        raise CaseError("shape_mismatch", f"{case.label_path}: label shape {labels.array.shape} differs from "
+                                          f"volume shape {volume.array.shape} ({case.volume_path})")
+    return volume, labels.array
+
+
+def _require_label(case: Case) -> None:
+    if not case.label_path.is_file():
+        raise CaseError("missing_mask", f"{case.label_path}: label map not found for {case.volume_path}")
+
+
+def case_slices(case: Case, out_dir: Path, min_tumor_px: int) -> list[dict]:
+    try:
+        volume, label_map = read_case(case)
+    except CaseError as exc:
+        return [_error_row(case, exc.reason, str(exc))]
 
     rows = []
     spacing = float(np.mean(volume.spacing_mm[1:]))
     matrix = int(min(volume.array.shape[1:]))
     for z in range(volume.array.shape[0]):
-        label_slice = labels.array[z]
+        label_slice = label_map[z]
         liver = (label_slice == LIVER) | (label_slice == TUMOUR)
         if not liver.any():
             continue
