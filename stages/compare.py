@@ -11,6 +11,7 @@ from crlm.io import read_parquet, write_json
 from crlm.models.registry import ARCHS
 from crlm.paths import METRICS, PREDICTIONS, SURVIVAL
 from crlm.stats.survival import logrank
+from crlm.survival.analysis import DIED, MONTHS
 
 
 def main() -> None:
@@ -23,8 +24,7 @@ def main() -> None:
            "logrank_p": {}}
     for arch in ARCHS:
         grouped = patients[arch][patients[arch]["risk_group"] != ""]
-        out["logrank_p"][arch] = logrank(grouped["overall_survival_months"], grouped["vital_status"],
-                                         grouped["risk_group"]).as_dict()["p_value"]
+        out["logrank_p"][arch] = logrank(grouped[MONTHS], grouped[DIED], grouped["risk_group"]).as_dict()["p_value"]
         if arch == candidate:
             continue
         out["recognition_delong"][arch] = delong_between(images, candidate, arch, "image_id", params.stats)

@@ -18,8 +18,7 @@ from crlm.config import StatsConfig
 from crlm.evaluation.bootstrap import patient_bootstrap
 from crlm.stats.delong import delong_test
 from crlm.stats.survival import cox_fit, logrank
-
-MONTHS, DIED = "overall_survival_months", "vital_status"
+from crlm.survival.analysis import DIED, MONTHS
 
 
 def paired(frames: dict[str, pd.DataFrame], candidate: str, baseline: str, key: str) -> pd.DataFrame:
