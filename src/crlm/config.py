@@ -138,8 +138,7 @@ class SplitConfig:
     folds: int
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.test_fraction < 1.0:
-            raise ConfigError(f"split.test_fraction must be in (0, 1), got {self.test_fraction}")
+        _open_unit_interval("split.test_fraction", self.test_fraction)
         if self.folds < 2:
             raise ConfigError(f"split.folds must be >= 2, got {self.folds}")
 
@@ -268,8 +267,7 @@ class StatsConfig:
 
     def __post_init__(self) -> None:
         _positive("stats.n_boot", self.n_boot)
-        if not 0.0 < self.ci_level < 1.0:
-            raise ConfigError(f"stats.ci_level must be in (0, 1), got {self.ci_level}")
+        _open_unit_interval("stats.ci_level", self.ci_level)
 
 
 AGGREGATIONS = ("mean", "max")
@@ -312,8 +310,7 @@ class SurvivalConfig:
         if self.preprocessing not in PREPROCESSING:
             raise ConfigError(f"survival.preprocessing must be one of {list(PREPROCESSING)}, "
                               f"got {self.preprocessing!r}")
-        if not 0.0 < self.pca_variance < 1.0:
-            raise ConfigError(f"survival.pca_variance must be in (0, 1), got {self.pca_variance}")
+        _open_unit_interval("survival.pca_variance", self.pca_variance)
         unknown = [c for c in self.classifiers if c not in CLASSIFIERS]
         if unknown or not self.classifiers:
             raise ConfigError(f"survival.classifiers: unknown or empty {list(self.classifiers)}; "
@@ -429,6 +426,11 @@ def _positive(key: str, value: float) -> None:
 def _unit_interval(key: str, value: float) -> None:
     if not 0.0 <= value <= 1.0:
         raise ConfigError(f"{key} must be in [0, 1], got {value}")
+
+
+def _open_unit_interval(key: str, value: float) -> None:
+    if not 0.0 < value < 1.0:
+        raise ConfigError(f"{key} must be in (0, 1), got {value}")
 
 
 def _ordered_pair(key: str, pair: tuple[float, float]) -> None:
