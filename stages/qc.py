@@ -17,6 +17,8 @@ def main() -> None:
     print(f"qc: kept {summary['rows']['kept']}, excluded {summary['rows']['excluded']} {reasons}")
     for patient, why in summary["unusable_cases"].items():
         print(f"qc: excluded {patient}: {why}")
+    for kind, noted in summary["notes"].items():
+        print(f"qc: note {kind} for {noted['count']} patient(s): {sorted(noted['patients'])}")
     if summary["clinical"]["without_images"]:
         print(f"qc: clinical rows without images: {summary['clinical']['without_images']}")
 

@@ -48,8 +48,10 @@ def write_ct_series(folder: Path, hu: np.ndarray, spacing=(5.0, 0.8, 0.8), patie
     return datasets
 
 
-def write_seg(path: Path, ct: list[Dataset], liver: np.ndarray, tumours: list[np.ndarray]) -> None:
-    """A binary DICOM-SEG on the CT: segment 1 'Liver', then 'Tumor_1'.. (overlapping the liver).
+def write_seg(path: Path, ct: list[Dataset], liver: np.ndarray, tumours: list[np.ndarray],
+              names: list[str] | None = None, types: list | None = None) -> None:
+    """A binary DICOM-SEG on the CT: segment 1 'Liver', then 'Tumor_1'.. (overlapping the liver), or the
+    given segment names and SegmentedPropertyType codes (one per mask: liver first, then the tumours).
     Masks are (z, y, x) in the pipeline's convention, z in the order of the CT's positions."""
     import highdicom as hd
     from pydicom.sr.codedict import codes
@@ -59,14 +61,14 @@ def write_seg(path: Path, ct: list[Dataset], liver: np.ndarray, tumours: list[np
     masks = np.stack([liver, *tumours], axis=-1).astype(bool)          # (z, y, x, segments)
     if flip_cols:
         masks = masks[:, :, ::-1, :]
-    names = ["Liver"] + [f"Tumor_{k + 1}" for k in range(len(tumours))]
+    names = names or ["Liver"] + [f"Tumor_{k + 1}" for k in range(len(tumours))]
+    types = types or [codes.SCT.Liver] + [codes.SCT.Neoplasm] * len(tumours)
     descriptions = [
         hd.seg.SegmentDescription(
             segment_number=k + 1, segment_label=name,
-            segmented_property_category=codes.SCT.Organ if name == "Liver" else codes.SCT.MorphologicallyAbnormalStructure,
-            segmented_property_type=codes.SCT.Liver if name == "Liver" else codes.SCT.Neoplasm,
-            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL)
-        for k, name in enumerate(names)]
+            segmented_property_category=codes.SCT.Organ if k == 0 else codes.SCT.MorphologicallyAbnormalStructure,
+            segmented_property_type=kind, algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL)
+        for k, (name, kind) in enumerate(zip(names, types))]
     seg = hd.seg.Segmentation(
         source_images=ordered, pixel_array=masks, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions, series_instance_uid=generate_uid(), series_number=2,

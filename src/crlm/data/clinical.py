@@ -1,8 +1,11 @@
 """Normalise TCIA-style clinical tables: one row per patient, missing as NaN.
 
 TCIA's Colorectal-Liver-Metastases spreadsheet codes missing values as -999
-and writes some fractions as percentage strings ("90%"). Coded columns keep
-TCIA's codes and are documented here:
+and writes some fractions as percentage strings ("90%"). The documented
+numeric columns (NUMERIC_COLUMNS) are normalised to numbers, and a value
+that is not a number is an error naming the patient; every other column
+(IDC's `source_batch`, free-text notes) is kept as text, missing as <NA>.
+Coded columns keep TCIA's codes and are documented here:
   sex: 1 male, 2 female; vital_status: 1 dead, 0 alive at last follow-up;
   progression_or_recurrence: 1 yes, 0 no.
 """
@@ -21,6 +24,8 @@ CODES = {"sex": {1: "male", 2: "female"}, "vital_status": {1: "dead", 0: "alive 
          "progression_or_recurrence": {1: "yes", 0: "no"}}
 SURVIVAL_COLUMNS = ("overall_survival_months", "vital_status", "months_to_DFS_progression",
                     "progression_or_recurrence")
+NUMERIC_COLUMNS = ("age", "sex", "major_comorbidity", "node_pos", "clinrisk_score", "carcinoembryonic_antigen",
+                   "max_tumor_size", "total_response_percent", *SURVIVAL_COLUMNS)
 
 
 class ClinicalError(ValueError):
@@ -46,6 +51,14 @@ def normalise_value(value: object) -> float:
         raise ValueError(f"not a number: {value!r}") from None
 
 
+def normalise_text(value: object) -> str | None:
+    """Stripped text; None, NaN, blank and -999 are missing."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    text = str(value).strip()
+    return None if text == "" or text in (str(MISSING_CODE), f"{MISSING_CODE}.0") else text
+
+
 def normalise_clinical(raw: pd.DataFrame, source: str, origin: str = "clinical table") -> pd.DataFrame:
     if ID_COLUMN not in raw.columns:
         raise ClinicalError(f"{origin}: no '{ID_COLUMN}' column (columns: {list(raw.columns)})")
@@ -56,6 +69,9 @@ def normalise_clinical(raw: pd.DataFrame, source: str, origin: str = "clinical t
     out = pd.DataFrame({"patient_id": [patient_id(source, i) for i in ids], "source": source, "case_id": ids})
     for column in raw.columns:
         if column == ID_COLUMN:
+            continue
+        if column not in NUMERIC_COLUMNS:
+            out[column] = pd.array([normalise_text(v) for v in raw[column]], dtype="string")
             continue
         values = []
         for case_id, value in zip(ids, raw[column]):

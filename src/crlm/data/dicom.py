@@ -9,16 +9,23 @@ Flipped in-plane axes are flipped back; oblique series are refused.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pydicom
+from pydicom.sr.codedict import codes
+from pydicom.sr.coding import Code
 
 from crlm.data.nifti import Volume, VolumeReadError
 
-LIVER_SEGMENT = "Liver"
-TUMOUR_PREFIX = "Tumor"
+# Segments are matched by label (case-insensitive) or by their coded SegmentedPropertyType; highdicom's
+# CodedConcept compares SNOMED CT codes across the old SRT and the current SCT designators.
+LIVER_LABEL = re.compile(r"^liver$", re.IGNORECASE)
+TUMOUR_LABEL = re.compile(r"^(tumou?r|mass|lesion|metasta|neoplasm)", re.IGNORECASE)
+LIVER_TYPES = (codes.SCT.Liver,)
+TUMOUR_TYPES = (codes.SCT.Mass, codes.SCT.Neoplasm, codes.SCT.Lesion, Code("14799000", "SCT", "Neoplasm, metastatic"))
 
 
 class DicomReadError(VolumeReadError):
@@ -80,9 +87,27 @@ def read_ct_series(folder: str | Path, spacing_tolerance_mm: float = 0.01) -> CT
                     tuple(str(s.SOPInstanceUID) for s in images), bool(flip_rows), bool(flip_cols))
 
 
-def read_seg_labels(path: str | Path, ct: CTSeries) -> np.ndarray:
-    """A label map aligned with ct.volume: 0 background, 1 liver, 2 tumour (union of the Tumor_* segments,
-    which may overlap the liver and each other)."""
+@dataclass(frozen=True)
+class SegLabels:
+    array: np.ndarray                     # (z, y, x) aligned with the CT: 0 background, 1 liver, 2 tumour
+    liver_segments: tuple[str, ...]       # labels of the segments read as liver
+    tumour_segments: tuple[str, ...]      # labels of the segments read as tumour (empty: no tumour segment)
+    other_segments: tuple[str, ...]       # e.g. vessels, the future liver remnant: not used
+
+
+def segment_role(label: str, property_type) -> str:
+    """'tumour', 'liver' or 'other' for one segment, from its label or its coded property type."""
+    if TUMOUR_LABEL.match(label.strip()) or any(property_type == code for code in TUMOUR_TYPES):
+        return "tumour"
+    if LIVER_LABEL.match(label.strip()) or any(property_type == code for code in LIVER_TYPES):
+        return "liver"
+    return "other"
+
+
+def read_seg_labels(path: str | Path, ct: CTSeries) -> SegLabels:
+    """The SEG's liver and tumour segments as a label map aligned with ct.volume. Tumour is the union of
+    every tumour segment (they may overlap the liver and each other); a SEG without one is reported in
+    SegLabels.tumour_segments, and a SEG without a liver segment is refused (missing_mask)."""
     import highdicom as hd
 
     path = Path(path)
@@ -99,15 +124,21 @@ def read_seg_labels(path: str | Path, ct: CTSeries) -> np.ndarray:
     if absent:
         raise DicomReadError(f"{path}: SEG refers to {len(absent)} CT instance(s) that are not in the series "
                              f"{ct.series_uid} as read", "geometry_mismatch")
-    labels = {n: seg.get_segment_description(n).segment_label for n in seg.get_segment_numbers()}
-    liver = [n for n, label in labels.items() if label == LIVER_SEGMENT]
-    tumour = [n for n, label in labels.items() if label.startswith(TUMOUR_PREFIX)]
+    roles: dict[str, list[tuple[int, str]]] = {"liver": [], "tumour": [], "other": []}
+    for number in seg.get_segment_numbers():
+        description = seg.get_segment_description(number)
+        label = str(description.segment_label)
+        roles[segment_role(label, description.segmented_property_type)].append((number, label))
+    liver, tumour = [n for n, _ in roles["liver"]], [n for n, _ in roles["tumour"]]
     if not liver:
-        raise DicomReadError(f"{path}: no '{LIVER_SEGMENT}' segment (segments: {sorted(labels.values())})",
-                             "missing_mask")
+        names = sorted(label for found in roles.values() for _, label in found)
+        raise DicomReadError(f"{path}: no liver segment (segments: {names})", "missing_mask")
     try:
+        # dcmqi and 3D Slicer do not record SpatialLocationsPreserved; the frames are matched to the CT by
+        # their referenced instances, which were checked above against the series as read
         pixels = seg.get_pixels_by_source_instance(list(ct.sop_uids), segment_numbers=liver + tumour,
-                                                   combine_segments=False, assert_missing_frames_are_empty=True)
+                                                   combine_segments=False, assert_missing_frames_are_empty=True,
+                                                   ignore_spatial_locations=True)
     except Exception as exc:
         raise DicomReadError(f"{path}: SEG frames do not align with the CT ({type(exc).__name__}: {exc})",
                              "geometry_mismatch") from exc
@@ -117,7 +148,8 @@ def read_seg_labels(path: str | Path, ct: CTSeries) -> np.ndarray:
     liver_mask = pixels[..., : len(liver)].any(axis=-1)
     tumour_mask = pixels[..., len(liver):].any(axis=-1)
     label_map = np.where(tumour_mask, 2, np.where(liver_mask, 1, 0)).astype(np.uint8)
-    return np.ascontiguousarray(_flip(label_map, ct.flip_rows, ct.flip_cols))
+    return SegLabels(np.ascontiguousarray(_flip(label_map, ct.flip_rows, ct.flip_cols)),
+                     *(tuple(label for _, label in roles[role]) for role in ("liver", "tumour", "other")))
 
 
 def _flip(array: np.ndarray, rows: bool, cols: bool) -> np.ndarray:

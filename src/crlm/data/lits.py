@@ -1,29 +1,34 @@
 """Kaggle LiTS (Liver Tumor Segmentation): both Kaggle parts through the kaggle package.
 
-Credentials come from the standard Kaggle places (KAGGLE_USERNAME + KAGGLE_KEY,
-or kaggle.json in $KAGGLE_CONFIG_DIR, ~/.kaggle or ~/.config/kaggle); without
-them one message says where to put them. Archives are kept under
-data/raw/lits/archives/ and extracted into data/raw/lits/extracted/, refusing any
-entry whose path would leave that folder. Resume: an archive that is a complete
-zip is not downloaded again, an extracted archive (marker file) is not extracted
-again, and files already extracted with the right size are skipped. LiTS has no
-survival data: it feeds recognition and segmentation only.
+The kaggle package logs in by itself (an API token in KAGGLE_API_TOKEN or
+~/.kaggle/access_token, `kaggle auth login`'s ~/.kaggle/credentials.json, or a
+legacy kaggle.json / KAGGLE_USERNAME + KAGGLE_KEY); `kaggle_login` asks the
+installed package's own lookup which one it will use, and without any one
+message says how to log in. Downloads go through the package with its resume
+on: an interrupted archive continues from its partial file. Archives are kept
+under data/raw/lits/archives/ and extracted into data/raw/lits/extracted/,
+refusing any entry whose path would leave that folder. An archive that is a
+complete zip is not downloaded again, an extracted archive (marker file) is not
+extracted again, and files already extracted with the right size are skipped.
+LiTS has no survival data: it feeds recognition and segmentation only.
 """
 
 from __future__ import annotations
 
-import os
+import contextlib
+import io
 import shutil
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 
 from crlm.config import LitsConfig
 
 CREDENTIALS_HELP = (
-    "Kaggle credentials not found. Create an API token at https://www.kaggle.com/settings (API -> Create New "
-    "Token) and save it as ~/.kaggle/kaggle.json (chmod 600), or set KAGGLE_USERNAME and KAGGLE_KEY, or point "
-    "KAGGLE_CONFIG_DIR at the folder that holds kaggle.json.")
+    "Kaggle credentials not found. Log in once with `kaggle auth login`, or create an API token at "
+    "https://www.kaggle.com/settings (API) and set KAGGLE_API_TOKEN or save it as ~/.kaggle/access_token; "
+    "a legacy kaggle.json (in ~/.kaggle, $KAGGLE_CONFIG_DIR or $XDG_CONFIG_HOME/kaggle) or KAGGLE_USERNAME and "
+    "KAGGLE_KEY work too.")
 
 
 class KaggleCredentialsError(RuntimeError):
@@ -34,14 +39,30 @@ class UnsafeArchiveError(ValueError):
     """An archive entry would be written outside the extraction folder."""
 
 
-def credentials_found(env: Mapping[str, str] | None = None, home: Path | None = None) -> bool:
-    env = os.environ if env is None else env
-    home = home if home is not None else Path(env["HOME"]) if env.get("HOME") else Path.home()
-    if env.get("KAGGLE_USERNAME") and env.get("KAGGLE_KEY"):
-        return True
-    folders = [Path(env["KAGGLE_CONFIG_DIR"])] if env.get("KAGGLE_CONFIG_DIR") else []
-    folders += [home / ".kaggle", home / ".config" / "kaggle"]
-    return any((folder / "kaggle.json").is_file() for folder in folders)
+def _kaggle_api_class():
+    # importing kaggle logs in at once and prints its own help when that fails: keep one message, ours
+    with contextlib.redirect_stdout(io.StringIO()):
+        from kaggle.api.kaggle_api_extended import KaggleApi
+    return KaggleApi
+
+
+def kaggle_login() -> str | None:
+    """The login the installed kaggle package will try, in its own order, found by its own lookup without
+    the network; None when it has none. (Whether Kaggle accepts it is known only when it is used.)"""
+    from kagglesdk.kaggle_creds import KaggleCredentials
+    from kagglesdk.kaggle_env import get_access_token_from_env
+
+    api_class = _kaggle_api_class()
+    token, where = get_access_token_from_env()
+    if token:
+        return f"access token ({where})"
+    api = api_class()
+    values = api.read_config_environment(api.read_config_file(quiet=True))
+    if api.CONFIG_NAME_USER in values and api.CONFIG_NAME_KEY in values:
+        return f"API key ({api.config} or KAGGLE_USERNAME/KAGGLE_KEY)"
+    if KaggleCredentials.load(client=None) is not None:
+        return f"OAuth login ({KaggleCredentials.DEFAULT_CREDENTIALS_FILE})"
+    return None
 
 
 def safe_extract(archive: Path, target: Path) -> int:
@@ -70,21 +91,30 @@ def safe_extract(archive: Path, target: Path) -> int:
     return written
 
 
-def kaggle_download(slug: str, archive: Path) -> None:
-    """One Kaggle dataset as a zip at `archive`. The kaggle package authenticates when it is
-    imported, so it is imported here, after the credentials check."""
-    from kaggle.api.kaggle_api_extended import KaggleApi
+def kaggle_api():
+    """A logged-in KaggleApi; a login that Kaggle refuses is one clear error, not the package's exit."""
+    api = _kaggle_api_class()()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            api.authenticate()
+    except SystemExit:
+        raise KaggleCredentialsError(f"the kaggle package found {kaggle_login()} but could not log in with it. "
+                                     + CREDENTIALS_HELP) from None
+    return api
 
-    api = KaggleApi()
-    api.authenticate()
-    api.dataset_download_files(slug, path=str(archive.parent), unzip=False, quiet=True, force=True)
+
+def kaggle_download(slug: str, archive: Path, api=None) -> None:
+    """One Kaggle dataset as a zip at `archive`. force=False keeps the kaggle package's resume: a download
+    cut short continues from the partial file it left (<dataset>.zip and its .kaggle-partial marker)."""
+    api = api or kaggle_api()
+    api.dataset_download_files(slug, path=str(archive.parent), unzip=False, quiet=True, force=False)
     (archive.parent / f"{slug.split('/')[-1]}.zip").replace(archive)
 
 
 def fetch(cfg: LitsConfig, root: Path, download: Callable[[str, Path], None] = kaggle_download,
-          env: Mapping[str, str] | None = None) -> list[str]:
+          login: Callable[[], str | None] = kaggle_login) -> list[str]:
     """Download and extract every dataset in cfg.datasets that is not there yet; returns the slugs fetched."""
-    if not credentials_found(env):
+    if login() is None:
         raise KaggleCredentialsError(CREDENTIALS_HELP)
     fetched = []
     archives = root / "archives"

@@ -12,6 +12,10 @@ Rules, in the order they are checked (the first that fires is the reason):
   empty_liver:    liver cross-section below qc.min_liver_px
   ambiguous_tumour: tumour present but below slices.min_tumor_px, so labelled non-metastasis
                   (with qc.exclude_ambiguous_tumour; such a slice would teach "no metastasis" on a lesion)
+
+Notes do not exclude; metrics/qc.json counts them and names each patient:
+  no_tumour_segment: a DICOM-SEG with a liver but no tumour segment, so every slice reads as
+                  tumour-free (true for a lesion-free patient, wrong for an incomplete SEG)
 """
 
 from __future__ import annotations
@@ -86,6 +90,7 @@ def qc_summary(manifest: pd.DataFrame, qc: pd.DataFrame, clinical: pd.DataFrame)
         "patients": {"total": len(image_patients), "kept": len(kept_patients),
                      "lost_to_qc": sorted(image_patients - kept_patients)},
         "unusable_cases": {row.patient_id: f"{row.read_error}: {row.detail}" for row in case_errors.itertuples()},
+        "notes": case_notes(manifest),
         "clinical": {
             "rows": int(len(clinical)),
             "without_images": sorted(clinical_patients - image_patients),
@@ -95,6 +100,18 @@ def qc_summary(manifest: pd.DataFrame, qc: pd.DataFrame, clinical: pd.DataFrame)
             "missing_values": missing_counts(clinical),
         },
     }
+
+
+def case_notes(manifest: pd.DataFrame) -> dict:
+    """{note kind: {"count": patients, "patients": {patient: the note}}} for the slices stage's notes."""
+    noted = manifest[manifest["note"].fillna("") != ""].drop_duplicates("patient_id")
+    notes: dict[str, dict] = {}
+    for row in noted.sort_values("patient_id").itertuples():
+        kind = row.note.split(":", 1)[0]
+        entry = notes.setdefault(kind, {"count": 0, "patients": {}})
+        entry["count"] += 1
+        entry["patients"][row.patient_id] = row.note
+    return notes
 
 
 def _has_clinical_source(patient: str, clinical: pd.DataFrame) -> bool:

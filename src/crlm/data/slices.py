@@ -33,7 +33,9 @@ COLUMNS = {
     "path": "string",  # npz relative to the slices folder
     "read_error": "string",  # "" or a case-level QC reason (see qc.py)
     "detail": "string",
+    "note": "string",  # "" or a case-level remark that does not exclude, e.g. no_tumour_segment (see qc.py)
 }
+NO_TUMOUR_SEGMENT = "no_tumour_segment"
 
 
 def slice_label(tumour_area_px: int, min_tumor_px: int) -> int:
@@ -48,13 +50,18 @@ class CaseError(Exception):
         self.reason = reason
 
 
-def read_case(case: Case) -> tuple[Volume, np.ndarray]:
-    """The volume (HU) and its label map (0 background, 1 liver, 2 tumour), aligned slice by slice."""
+def read_case(case: Case) -> tuple[Volume, np.ndarray, str]:
+    """The volume (HU), its label map (0 background, 1 liver, 2 tumour), aligned slice by slice, and a
+    note ("" or why every slice's label is uncertain: a SEG with no tumour segment reads as tumour-free)."""
     try:
         if case.kind == "dicom":
             ct = read_ct_series(case.volume_path)
             _require_label(case)
-            return ct.volume, read_seg_labels(case.label_path, ct)
+            seg = read_seg_labels(case.label_path, ct)
+            note = "" if seg.tumour_segments else (
+                f"{NO_TUMOUR_SEGMENT}: {case.label_path} has no tumour segment (segments: "
+                f"{sorted(seg.liver_segments + seg.other_segments)}); every slice is labelled non-metastasis")
+            return ct.volume, seg.array, note
         volume = read_nifti(case.volume_path)
         _require_label(case)
         labels = read_nifti(case.label_path)
@@ -63,7 +70,7 @@ def read_case(case: Case) -> tuple[Volume, np.ndarray]:
     if labels.array.shape != volume.array.shape:
         raise CaseError("shape_mismatch", f"{case.label_path}: label shape {labels.array.shape} differs from "
                                           f"volume shape {volume.array.shape} ({case.volume_path})")
-    return volume, labels.array
+    return volume, labels.array, ""
 
 
 def _require_label(case: Case) -> None:
@@ -73,7 +80,7 @@ def _require_label(case: Case) -> None:
 
 def case_slices(case: Case, out_dir: Path, min_tumor_px: int) -> list[dict]:
     try:
-        volume, label_map = read_case(case)
+        volume, label_map, note = read_case(case)
     except CaseError as exc:
         return [_error_row(case, exc.reason, str(exc))]
 
@@ -95,7 +102,7 @@ def case_slices(case: Case, out_dir: Path, min_tumor_px: int) -> list[dict]:
             "image_id": image_id, "patient_id": case.patient_id, "source": case.source, "slice_index": z,
             "label": slice_label(tumour_area, min_tumor_px), "tumour_area_px": tumour_area,
             "n_lesions": int(ndimage.label(tumour)[1]), "liver_area_px": int(liver.sum()),
-            "spacing_mm": spacing, "matrix_px": matrix, "path": rel_path, "read_error": "", "detail": "",
+            "spacing_mm": spacing, "matrix_px": matrix, "path": rel_path, "read_error": "", "detail": "", "note": note,
         })
     if not rows:
         return [_error_row(case, "no_liver", f"{case.label_path}: no slice contains liver")]
@@ -106,7 +113,7 @@ def _error_row(case: Case, reason: str, detail: str) -> dict:
     return {
         "image_id": f"{case.patient_id}-case", "patient_id": case.patient_id, "source": case.source,
         "slice_index": -1, "label": -1, "tumour_area_px": 0, "n_lesions": 0, "liver_area_px": 0,
-        "spacing_mm": float("nan"), "matrix_px": 0, "path": "", "read_error": reason, "detail": detail,
+        "spacing_mm": float("nan"), "matrix_px": 0, "path": "", "read_error": reason, "detail": detail, "note": "",
     }
 
 

@@ -17,6 +17,8 @@ import pandas as pd
 
 COLLECTION = "colorectal_liver_metastases"
 DIR_TEMPLATE = "%PatientID/%Modality_%SeriesInstanceUID"
+IDC_PATIENT_COLUMN = "dicom_patient_id"      # IDC's clinical tables: the DICOM PatientID of each row
+SURVIVAL_COLUMN = "overall_survival_months"
 COLUMNS = ["PatientID", "Modality", "SeriesInstanceUID", "SeriesDescription", "analysis_result_id",
            "instanceCount", "series_size_MB"]
 
@@ -84,11 +86,13 @@ def fetch(rows: pd.DataFrame, root: Path, download: Callable[[list[str], Path], 
     return todo["SeriesInstanceUID"].tolist()
 
 
-def write_clinical(spec: str, out: Path) -> None:
-    """data/raw/tcia/clinical.csv from idc-index's clinical index ("idc", network) or a local CSV/XLSX copy
-    of TCIA's clinical spreadsheet; the slices stage normalises it (-999, percentages, codes)."""
+def write_clinical(spec: str, out: Path, client=None) -> None:
+    """data/raw/tcia/clinical.csv from idc-index's clinical tables ("idc", network; `client` is an
+    idc_index.IDCClient) or a local CSV/XLSX copy of TCIA's clinical spreadsheet; the slices stage
+    normalises it (-999, percentages, codes)."""
     if spec == "idc":
-        table = _idc_clinical_table()
+        table = idc_clinical_table(client)
+        origin = "idc-index clinical table"
     else:
         path = Path(spec)
         if not path.is_file():
@@ -101,21 +105,48 @@ def write_clinical(spec: str, out: Path) -> None:
                                   "or save the sheet as CSV") from exc
         else:
             table = pd.read_csv(path, dtype=str)
+        origin = str(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with_patient_id(table, origin).to_csv(out, index=False)
+
+
+def with_patient_id(table: pd.DataFrame, origin: str) -> pd.DataFrame:
+    """The table with its patient column named Patient-ID. IDC's tables carry `dicom_patient_id` (the
+    DICOM PatientID, which names the image folders) beside their own copy of TCIA's id: the DICOM one wins."""
+    if IDC_PATIENT_COLUMN in table.columns:
+        return table.rename(columns={IDC_PATIENT_COLUMN: "Patient-ID"})
     ids = [c for c in table.columns if c.lower().replace("_", "-") == "patient-id"]
     if not ids:
-        raise ValueError(f"TCIA clinical table from {spec}: no Patient-ID column (columns: {list(table.columns)})")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table.rename(columns={ids[0]: "Patient-ID"}).to_csv(out, index=False)
+        raise ValueError(f"TCIA clinical table from {origin}: no Patient-ID column (columns: {list(table.columns)})")
+    return table.rename(columns={ids[0]: "Patient-ID"})
 
 
-def _idc_clinical_table() -> pd.DataFrame:
-    from idc_index import IDCClient
-
-    client = IDCClient()
-    client.fetch_index("clinical_index")
-    index = client.clinical_index
-    names = sorted(index.loc[index["collection_id"] == COLLECTION, "table_name"].unique())
-    if not names:
+def clinical_table_name(clinical_index: pd.DataFrame) -> str:
+    """The short name (as get_clinical_table takes it) of the collection's clinical table: the one of the
+    collection's tables in idc-index's clinical index that has the survival column."""
+    rows = clinical_index[clinical_index["collection_id"] == COLLECTION]
+    if rows.empty:
         raise RuntimeError(f"idc-index's clinical index has no table for {COLLECTION}; set data.tcia.clinical "
                            "to a local copy of TCIA's clinical spreadsheet")
-    return client.get_clinical_table(names[0]).astype(str)
+    short = (rows["short_table_name"] if "short_table_name" in rows
+             else rows["table_name"].str.split(".").str[-1])
+    with_survival = sorted(set(short[rows["column"] == SURVIVAL_COLUMN]))
+    if len(with_survival) != 1:
+        raise RuntimeError(f"idc-index's clinical index lists tables {sorted(set(short))} for {COLLECTION}; "
+                           f"expected exactly one with '{SURVIVAL_COLUMN}', found {with_survival}")
+    return with_survival[0]
+
+
+def idc_clinical_table(client=None) -> pd.DataFrame:
+    if client is None:
+        from idc_index import IDCClient
+
+        client = IDCClient()
+    if client.clinical_index is None:
+        client.fetch_index("clinical_index")    # network: the index and the collections' tables
+    name = clinical_table_name(client.clinical_index)
+    table = client.get_clinical_table(name)
+    if table is None:    # idc-index logs the reason and returns None
+        raise RuntimeError(f"idc-index could not load clinical table {name!r} for {COLLECTION} "
+                           f"(from {client.clinical_data_dir}); set data.tcia.clinical to a local copy instead")
+    return table
