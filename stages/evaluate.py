@@ -12,7 +12,7 @@ from crlm.config import cli_params
 from crlm.data.dataset import load_image_set
 from crlm.evaluation.summary import classification_summary, prediction_frame, segmentation_summary
 from crlm.io import read_json, write_json, write_parquet
-from crlm.models.registry import ARCHS, SEGMENTING
+from crlm.models.registry import ARCHS, CRF_REFINED, SEGMENTING
 from crlm.paths import METRICS, MODELS, PLOTS, PREDICTIONS, PROCESSED_ARRAYS, PROCESSED_MANIFEST, SPLITS
 from crlm.plots import curves_plot, overlays, report_heatmap
 
@@ -28,7 +28,7 @@ def main() -> None:
     roc, pr, reports, test_masks = {}, {}, {}, {}
     test_rows = None
     for arch in ARCHS:
-        use_crf = arch == "clmnet" and params.model.clmnet.crf
+        use_crf = arch in CRF_REFINED and params.crf.enabled
         frame, masks = prediction_frame(arch, MODELS, data, n_folds, params, crf=use_crf)
         write_parquet(PREDICTIONS / f"{arch}.parquet", frame)
         classification[arch] = classification_summary(frame, params)

@@ -717,12 +717,12 @@ def test_the_analysis_sees_the_issues_examples():
     train = {arch: analyse_stage(STAGES[f"train@{arch}"]) for arch in crlm_config.ARCH_NAMES}
     clmnet = train["clmnet"].flow.reads
     assert {"model.clmnet.se", "model.clmnet.atrous_rates", "augment.rotation_deg", "split.folds"} <= clmnet
-    assert "model.clmnet.crf" not in clmnet and "augment.preview_images" not in clmnet
+    assert not any(key.startswith("crf") for key in clmnet) and "augment.preview_images" not in clmnet
     assert "model.unet.dropout" not in train["vgg16"].flow.reads   # another arch's section
     assert "split.seed" not in clmnet   # splits.py is imported, but make_splits is not reached
     assert {"augment.preview_images", "augment.seed"} <= analyse_stage(STAGES["augment"]).flow.reads
     evaluate = analyse_stage(STAGES["evaluate"])
-    assert {"model.clmnet.crf", "crf.iterations", "evaluate.threshold"} <= evaluate.flow.reads
+    assert {"crf.enabled", "crf.iterations", "evaluate.threshold"} <= evaluate.flow.reads
     assert evaluate.enabled_archs == set()
     embed = analyse_stage(STAGES["embed"])
     assert embed.enabled_archs == set(crlm_config.ARCH_NAMES)

@@ -188,7 +188,6 @@ class CLMNetConfig:
     se_reduction: int
     aspp_branch: bool
     unet_branch: bool
-    crf: bool
 
 
 @dataclass(frozen=True)
@@ -242,6 +241,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class CRFConfig:
+    enabled: bool           # refine the masks of the archs the registry marks CRF_REFINED
     iterations: int
     gaussian_sxy: float
     gaussian_compat: float

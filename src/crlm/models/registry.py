@@ -14,6 +14,7 @@ ARCHS: dict[str, type[nn.Module]] = {"vgg16": VGG16, "deeplabv3": DeepLabV3, "un
 assert tuple(ARCHS) == ARCH_NAMES
 
 SEGMENTING = tuple(name for name in ARCHS if name != "vgg16")
+CRF_REFINED = ("clmnet",)   # the paper refines CLM-Net's masks with a dense CRF (crf.enabled)
 
 
 class UnknownArchError(KeyError):
