@@ -7,14 +7,25 @@ export PATH := $(BIN):$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PIP_PROGRESS_BAR := off
 
-.PHONY: setup repro repro-paper test bench clean
+.PHONY: setup lock repro repro-paper test bench clean
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# the exact versions that produced the committed metrics (requirements.lock), then the package itself
+$(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
+
+# regenerate requirements.lock from pyproject.toml's ranges for Linux x86_64 (PyPI's torch wheels run on
+# CPU and CUDA); versions already in the lock are kept where they still fit, `rm requirements.lock` first
+# to move everything to the newest. A machine-wide pip constraints file, where there is one, is honoured.
+PIP_CONSTRAINTS := $(wildcard /etc/xdg/pip/constraints.txt)
+lock: setup
+	$(BIN)/python -m pip install --quiet "uv>=0.5"
+	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 $(addprefix -c ,$(PIP_CONSTRAINTS)) -o requirements.lock
 
 repro: setup
 	dvc repro

@@ -128,8 +128,7 @@ def clinical_table_name(clinical_index: pd.DataFrame) -> str:
     if rows.empty:
         raise RuntimeError(f"idc-index's clinical index has no table for {COLLECTION}; set data.tcia.clinical "
                            "to a local copy of TCIA's clinical spreadsheet")
-    short = (rows["short_table_name"] if "short_table_name" in rows
-             else rows["table_name"].str.split(".").str[-1])
+    short = rows["short_table_name"]
     with_survival = sorted(set(short[rows["column"] == SURVIVAL_COLUMN]))
     if len(with_survival) != 1:
         raise RuntimeError(f"idc-index's clinical index lists tables {sorted(set(short))} for {COLLECTION}; "
