@@ -9,8 +9,9 @@ import torch
 
 from crlm.config import params_from_dict
 from crlm.data.dataset import DatasetError, ImageSet, check_image_set
+from crlm.models.inference import predict
 from crlm.training.folds import fold_names, worker_plan
-from crlm.training.loop import batches, predict, train_model
+from crlm.training.loop import batches, train_model
 from tests.conftest import tiny_params_dict
 
 

@@ -15,12 +15,10 @@ unfinished one from its last epoch.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -65,7 +63,9 @@ def train_fold(arch: str, fold: str, params: Params, threads: int) -> str:
     from dvclive import Live
 
     from crlm.data.dataset import load_image_set
-    from crlm.training.loop import predict, train_model
+    from crlm.models.inference import predict
+    from crlm.models.model_file import save_model
+    from crlm.training.loop import train_model
 
     torch.set_num_threads(threads)
     data = load_image_set(PROCESSED_ARRAYS, PROCESSED_MANIFEST)
@@ -87,7 +87,7 @@ def train_fold(arch: str, fold: str, params: Params, threads: int) -> str:
     live.end()
 
     out = MODELS / arch / fold
-    _save(out, arch, params, result.model)
+    save_model(out / "model.pt", arch, params.model, result.model)
     preds = predict(result.model, data, eval_idx, params.train.batch_size)
     arrays = {"image_id": data.manifest["image_id"].to_numpy()[eval_idx].astype(str), "prob": preds.prob}
     if preds.seg_prob is not None:
@@ -96,9 +96,3 @@ def train_fold(arch: str, fold: str, params: Params, threads: int) -> str:
     resumed = f", resumed after epoch {result.resumed_from_epoch}" if result.resumed_from_epoch else ""
     return (f"train {arch}/{fold}: {len(train_idx)} images, {params.train.epochs} epochs, "
             f"final train loss {result.history[-1]['train_loss']:.3f}{resumed}")
-
-
-def _save(out: Path, arch: str, params: Params, model: torch.nn.Module) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    torch.save({"arch": arch, "model": dataclasses.asdict(params.model), "state_dict": model.state_dict()},
-               out / "model.pt")
