@@ -72,3 +72,32 @@ def test_unknown_arch_mismatched_config_or_weights_are_refused_naming_the_file(t
     torch.save({"state_dict": model.state_dict()}, tmp_path / "partial.pt")
     with pytest.raises(ModelFileError, match=r"partial.pt: not a model file"):
         load_model(tmp_path / "partial.pt")
+
+
+class RunsCode:
+    """Unpickling this calls os.mkdir: what a booby-trapped model file from a remote could do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+        return os.mkdir, (self.marker,)
+
+
+def _load_checkpoint(path):
+    from crlm.training.checkpoint import load_checkpoint
+    return load_checkpoint(path, key="any")
+
+
+@pytest.mark.parametrize("loader", [load_model, _load_checkpoint], ids=["load_model", "load_checkpoint"])
+def test_a_file_with_a_pickled_object_is_refused_by_both_loaders_and_runs_nothing(tmp_path, loader):
+    marker = tmp_path / "code-ran"
+    path = tmp_path / "booby-trapped.pt"
+    params = tiny_train_params()
+    torch.save({"arch": "unet", "model": dataclasses.asdict(params.model), "state_dict": {},
+                "fingerprint": "any", "payload": RunsCode(marker)}, path)
+    with pytest.raises(ModelFileError, match=r"booby-trapped.pt: refused to load: it holds objects other than "
+                                             r"tensors and plain values.*posix.mkdir"):
+        loader(path)
+    assert not marker.exists()
