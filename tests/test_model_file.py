@@ -101,3 +101,16 @@ def test_a_file_with_a_pickled_object_is_refused_by_both_loaders_and_runs_nothin
                                              r"tensors and plain values.*posix.mkdir"):
         loader(path)
     assert not marker.exists()
+
+
+def test_a_booby_trapped_imagenet_weights_file_in_the_hub_cache_is_refused(tmp_path, monkeypatch):
+    from crlm.models.pretrained import PretrainedWeightsError, cache_file
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    marker = tmp_path / "code-ran"
+    path = cache_file(batch_norm=True)
+    path.parent.mkdir(parents=True)
+    torch.save({"features.0.weight": torch.zeros(1), "payload": RunsCode(marker)}, path)
+    cfg = dataclasses.replace(tiny_train_params().model, pretrained="imagenet", width=1.0, batch_norm=True)
+    with pytest.raises(PretrainedWeightsError, match="could not be loaded.*Weights only load failed"):
+        build_model("vgg16", cfg)
+    assert not marker.exists()
