@@ -8,16 +8,17 @@ from crlm.config import cli_params
 from crlm.data.dataset import load_image_set
 from crlm.data.splits import FINAL
 from crlm.io import write_parquet
+from crlm.models.model_file import load_model
 from crlm.models.registry import ARCHS
 from crlm.paths import EMBEDDINGS, MODELS, PROCESSED_ARRAYS, PROCESSED_MANIFEST
-from crlm.survival.embeddings import embedding_frame, load_trained_model
+from crlm.survival.embeddings import embedding_frame
 
 
 def main() -> None:
     params = cli_params(__doc__)
     data = load_image_set(PROCESSED_ARRAYS, PROCESSED_MANIFEST)
     for arch in ARCHS:
-        model = load_trained_model(MODELS / arch / FINAL / "model.pt")
+        model = load_model(MODELS / arch / FINAL / "model.pt")
         frame = embedding_frame(model, data, params.embed.batch_size, params.embed.aggregation)
         write_parquet(EMBEDDINGS / f"{arch}.parquet", frame)
         n_patients = int((frame["level"] == "patient").sum())

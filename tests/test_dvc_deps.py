@@ -83,7 +83,7 @@ ESCAPES_OK = {
     ("crlm.training.folds.train_all_folds", ""):
         "the params handed to worker processes that run train_fold(arch, fold, params, threads), the same "
         "function the branch above calls directly (so its reads are counted)",
-    ("crlm.training.folds._save", "model"):
+    ("crlm.models.model_file.save_model", "model"):
         "model.pt keeps the model section so that embed can rebuild the arch; the rebuilt network reads the "
         "keys the arch's constructor reads here, which train lists; the rest are inert copies",
     ("crlm.training.loop.train_model", "model"):
@@ -731,7 +731,7 @@ def test_the_analysis_sees_the_issues_examples():
     assert {"src/crlm/config.py", "src/crlm/data/splits.py", "src/crlm/models/registry.py",
             "src/crlm/models/vgg16.py"} <= files
     assert "src/crlm/models/clmnet.py" not in files
-    assert "src/crlm/training/loop.py" in required_files(embed.script, embed.enabled_archs)
+    assert "src/crlm/models/inference.py" in required_files(embed.script, embed.enabled_archs)
 
 
 def test_the_analysis_follows_helpers_and_reports_an_escape(tmp_path):

@@ -1,7 +1,5 @@
 """embed (vectors from a saved model), compare (paired DeLong, discordant log-rank) and the report text."""
 
-import dataclasses
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,9 +9,10 @@ from crlm.comparison import delong_between, discordant_logrank, paired
 from crlm.config import params_from_dict
 from crlm.data.dataset import ImageSet
 from crlm.models import build_model
+from crlm.models.model_file import ModelFileError, load_model, save_model
 from crlm.report import render
 from crlm.stats import delong_test
-from crlm.survival.embeddings import EmbeddingError, embedding_frame, load_trained_model, patient_vectors
+from crlm.survival.embeddings import EmbeddingError, embedding_frame, patient_vectors
 from tests.conftest import tiny_params_dict
 
 
@@ -32,9 +31,8 @@ def _images(n=6, size=32):
 def test_saved_model_gives_1024_d_image_and_patient_vectors(tmp_path, params):
     torch.manual_seed(0)
     model = build_model("clmnet", params.model)
-    torch.save({"arch": "clmnet", "model": dataclasses.asdict(params.model), "state_dict": model.state_dict()},
-               tmp_path / "model.pt")
-    frame = embedding_frame(load_trained_model(tmp_path / "model.pt"), _images(), 4, "mean")
+    save_model(tmp_path / "model.pt", "clmnet", params.model, model)
+    frame = embedding_frame(load_model(tmp_path / "model.pt"), _images(), 4, "mean")
     images, patients = frame[frame["level"] == "image"], frame[frame["level"] == "patient"]
     columns = [c for c in frame.columns if c.startswith("emb_")]
     assert len(columns) == 1024 and len(images) == 6 and list(patients["patient_id"]) == ["p1", "p2", "p3"]
@@ -42,17 +40,17 @@ def test_saved_model_gives_1024_d_image_and_patient_vectors(tmp_path, params):
     np.testing.assert_allclose(patients[columns].iloc[0], images[columns].iloc[:3].mean(), rtol=1e-5, atol=1e-6)
     ids, matrix = patient_vectors(frame)
     assert matrix.shape == (3, 1024) and list(ids) == ["p1", "p2", "p3"]
-    maxed = embedding_frame(load_trained_model(tmp_path / "model.pt"), _images(), 4, "max")
+    maxed = embedding_frame(load_model(tmp_path / "model.pt"), _images(), 4, "max")
     np.testing.assert_allclose(maxed[maxed["level"] == "patient"][columns].iloc[1],
                                images[columns].iloc[3:5].max(), rtol=1e-5, atol=1e-6)
 
 
 def test_missing_or_stale_model_files_get_a_clear_error(tmp_path, params):
     with pytest.raises(FileNotFoundError, match="model.pt: not found"):
-        load_trained_model(tmp_path / "model.pt")
+        load_model(tmp_path / "model.pt")
     torch.save({"arch": "clmnet", "model": {"width": 1.0}, "state_dict": {}}, tmp_path / "old.pt")
-    with pytest.raises(EmbeddingError, match="old.pt: saved model config does not match"):
-        load_trained_model(tmp_path / "old.pt")
+    with pytest.raises(ModelFileError, match="old.pt: saved model config does not match"):
+        load_model(tmp_path / "old.pt")
     with pytest.raises(EmbeddingError, match="non-finite embedding values for patient"):
         patient_vectors(pd.DataFrame({"level": ["patient"], "patient_id": ["p1"], "emb_0000": [np.nan]}))
 

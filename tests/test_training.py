@@ -9,8 +9,10 @@ import torch
 
 from crlm.config import params_from_dict
 from crlm.data.dataset import DatasetError, ImageSet, check_image_set
+from crlm.models.inference import predict
+from crlm.training.checkpoint import load_checkpoint, save_checkpoint
 from crlm.training.folds import fold_names, worker_plan
-from crlm.training.loop import batches, predict, train_model
+from crlm.training.loop import batches, train_model
 from tests.conftest import tiny_params_dict
 
 
@@ -86,6 +88,26 @@ def test_a_checkpoint_of_another_setting_is_not_resumed(tmp_path):
     train_model("vgg16", tiny_train_params(epochs=1), data, np.arange(18), checkpoint=checkpoint)
     other = train_model("vgg16", tiny_train_params(epochs=2, lr=0.01), data, np.arange(18), checkpoint=checkpoint)
     assert other.resumed_from_epoch == 0
+
+
+def test_a_checkpoint_is_plain_data_and_loads_with_weights_only(tmp_path):
+    data, checkpoint = synthetic_set(), tmp_path / "last.pt"
+    train_model("unet", tiny_train_params(epochs=1, lr_schedule="onecycle"), data, np.arange(18),
+                np.arange(18, 24), checkpoint=checkpoint)
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    assert set(state) == {"model", "optimizer", "scheduler", "epoch", "history", "fingerprint"}
+    assert state["epoch"] == 1 and isinstance(state["fingerprint"], str)
+    assert all(type(v) in (int, float, type(None)) for row in state["history"] for v in row.values())
+
+    # numpy scalars in the history (a metric computed with numpy) are stored as Python floats
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.Adam(model.parameters())
+    scheduler = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+    save_checkpoint(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler, epoch=3,
+                    history=[{"epoch": 3, "val_auc": np.float64(0.75), "val_dice": np.float32(0.5)}], key="k")
+    loaded = load_checkpoint(checkpoint, "k")
+    assert loaded["history"] == [{"epoch": 3, "val_auc": 0.75, "val_dice": 0.5}]
+    assert type(loaded["history"][0]["val_auc"]) is float
 
 
 def test_training_learns_the_synthetic_task():

@@ -33,7 +33,9 @@ def load_imagenet_vgg16(trunk: torch.nn.Module, cfg: ModelConfig) -> None:
             f"width), got model.width: {cfg.width}; set model.width: 1.0 or model.pretrained: none")
     weights = imagenet_weights(cfg.batch_norm)
     try:
-        state = weights.get_state_dict(progress=False)
+        # weights_only: torch.hub's default is a full unpickle; the cached file (downloaded, or copied
+        # there by hand as the message below suggests) must not be able to run code
+        state = weights.get_state_dict(progress=False, weights_only=True)
     except Exception as error:  # offline: URLError, socket errors, hub errors
         raise PretrainedWeightsError(
             f"ImageNet weights {weights} could not be loaded ({error}). torchvision downloads them "

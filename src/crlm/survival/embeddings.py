@@ -7,35 +7,16 @@ images), the vector in columns emb_0000 .. emb_<dim-1>.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import torch
 
-from crlm.config import ConfigError, model_config_from_dict
 from crlm.data.dataset import ImageSet
-from crlm.models.registry import build_model
-from crlm.training.loop import predict
+from crlm.models.inference import predict
 
 
 class EmbeddingError(ValueError):
     """Embeddings cannot be made or read as they are (the message names the file or patient)."""
-
-
-def load_trained_model(path: str | Path) -> torch.nn.Module:
-    """A model saved by the train stage (arch, model config and weights in one file)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: not found; run `dvc repro` (the train stage writes it)")
-    saved = torch.load(path, map_location="cpu", weights_only=False)
-    try:
-        cfg = model_config_from_dict(saved["model"], str(path))
-    except (KeyError, ConfigError) as exc:
-        raise EmbeddingError(f"{path}: saved model config does not match this code ({exc}); retrain") from None
-    model = build_model(saved["arch"], cfg)
-    model.load_state_dict(saved["state_dict"])
-    return model.eval()
 
 
 def embedding_columns(dim: int) -> list[str]:

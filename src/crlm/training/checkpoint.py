@@ -3,6 +3,10 @@
 A checkpoint carries a fingerprint of everything that shapes the training
 (params, arch, the training images); a checkpoint from another setting is
 ignored rather than resumed.
+
+A checkpoint holds tensors and plain values only (state dicts, the epoch, the
+history as floats, the fingerprint) and is read with torch.load(weights_only=True),
+like a model file: a checkpoint that holds anything else is refused, never unpickled.
 """
 
 from __future__ import annotations
@@ -11,7 +15,10 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
+
+from crlm.models.model_file import read_data_only
 
 
 def fingerprint(payload: dict) -> str:
@@ -23,7 +30,7 @@ def save_checkpoint(path: Path, *, model, optimizer, scheduler, epoch: int, hist
     tmp = path.with_suffix(".tmp")
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "epoch": epoch,
-                "history": history, "fingerprint": key}, tmp)
+                "history": [_plain(row) for row in history], "fingerprint": key}, tmp)
     tmp.replace(path)   # atomic: an interruption never leaves half a checkpoint
 
 
@@ -31,8 +38,13 @@ def load_checkpoint(path: Path, key: str) -> dict | None:
     """The checkpoint at `path` if it belongs to this training, else None."""
     if not path.is_file():
         return None
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if state.get("fingerprint") != key:
+    state = read_data_only(path)
+    if not isinstance(state, dict) or state.get("fingerprint") != key:
         print(f"train: ignoring {path}: it belongs to another setting")
         return None
     return state
+
+
+def _plain(row: dict) -> dict:
+    """A history row with numpy scalars as Python numbers (weights_only loading refuses numpy objects)."""
+    return {name: value.item() if isinstance(value, np.generic) else value for name, value in row.items()}

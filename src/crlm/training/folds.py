@@ -11,16 +11,29 @@ dvclive curves under plots/train/<arch>/<fold>/. Its checkpoint under
 data/checkpoints/<arch>/<fold>/ outlives it until every fold of the arch is
 done, so an interrupted stage resumes finished folds for free and the
 unfinished one from its last epoch.
+
+The curves are written by this (the stage's) process alone, one training after
+another, from the per-epoch history each training returns; no worker touches
+dvclive. dvclive is not safe in several processes of one DVC repository at
+once: every Live.next_step() writes and every Live.end() deletes one file per
+repository, .dvc/tmp/exps/run/DVCLIVE_STEP_COMPLETED (a signal for the VS Code
+extension, dvclive/vscode.py), and the delete is "if it exists, remove it", so
+a worker whose file a sibling removed in between died with FileNotFoundError
+(dvclive 3.49.1; no Live option turns the signal off, and it is sent whenever
+the working directory is inside a DVC repository, under `dvc repro` or not).
+Under `dvc exp run`, Live.end() also stages files in git, and concurrent ends
+collide on .git/index.lock. A curve is complete when its training ends rather
+than growing epoch by epoch; its content is the same.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -45,60 +58,82 @@ def worker_plan(n_jobs: int, device: torch.device, cpus: int | None = None) -> t
     return workers, max(1, cpus // workers)
 
 
+class FoldResult(NamedTuple):
+    summary: str             # one line for the stage's log
+    history: list[dict]      # one row per epoch: {"epoch": n, "train_loss": ..., "val_auc": ..., ...}
+
+
 def train_all_folds(arch: str, params: Params, cpus: int | None = None) -> list[str]:
-    """Train `arch` on every fold and the final split; returns one summary line per fold."""
+    """Train `arch` on every fold and the final split; returns one summary line per fold.
+
+    Each fold's curves are written here as soon as its training (and those before it) returned.
+    """
     folds = fold_names(params.split.folds)
     workers, threads = worker_plan(len(folds), select_device(params.train.device), cpus)
     if workers == 1:
-        lines = [train_fold(arch, fold, params, threads) for fold in folds]
+        results = (train_fold(arch, fold, params, threads) for fold in folds)
+        lines = [_write_curves_of(arch, fold, result) for fold, result in zip(folds, results)]
     else:
         # spawn, not fork: a forked child would inherit torch's thread pools
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            lines = list(pool.map(train_fold, [arch] * len(folds), folds, [params] * len(folds),
-                                  [threads] * len(folds)))
+            results = pool.map(train_fold, [arch] * len(folds), folds, [params] * len(folds),
+                               [threads] * len(folds))
+            lines = [_write_curves_of(arch, fold, result) for fold, result in zip(folds, results)]
     shutil.rmtree(CHECKPOINTS / arch, ignore_errors=True)
     return lines
 
 
-def train_fold(arch: str, fold: str, params: Params, threads: int) -> str:
-    """Train `arch` on one fold (0..k-1) or the final split and write its model and held-out predictions."""
+def _write_curves_of(arch: str, fold: str, result: FoldResult) -> str:
+    summary, history = result
+    write_curves(PLOTS / "train" / arch / fold, history)
+    return summary
+
+
+def write_curves(directory: Path, history: list[dict]) -> None:
+    """One training's per-epoch curves under `directory` (dvclive: one step per epoch, None skipped).
+
+    Call it from one process at a time in a DVC repository (see the module docstring).
+    """
     from dvclive import Live
 
+    # dvcyaml=False: dvclive must not rewrite dvc.yaml; the curves are declared there by hand
+    live = Live(str(directory), dvcyaml=False, save_dvc_exp=False)
+    for row in history:
+        for name, value in row.items():
+            if name != "epoch" and value is not None:
+                live.log_metric(name, value)
+        live.next_step()
+    live.end()
+
+
+def train_fold(arch: str, fold: str, params: Params, threads: int) -> FoldResult:
+    """Train `arch` on one fold (0..k-1) or the final split and write its model and held-out predictions.
+
+    (In a worker process on a CPU.) Returns the per-epoch history; the caller writes the curves.
+    """
     from crlm.data.dataset import load_image_set
-    from crlm.training.loop import predict, train_model
+    from crlm.models.inference import predict
+    from crlm.models.model_file import save_model
+    from crlm.training.loop import train_model
 
     torch.set_num_threads(threads)
     data = load_image_set(PROCESSED_ARRAYS, PROCESSED_MANIFEST)
     train_patients, eval_patients = fold_patients(read_json(SPLITS), fold)
     train_idx, eval_idx = data.subset(train_patients), data.subset(eval_patients)
 
-    # dvcyaml=False: dvclive must not rewrite dvc.yaml; the curves are declared there by hand
-    live = Live(str(PLOTS / "train" / arch / fold), dvcyaml=False, save_dvc_exp=False)
-
-    def log(row: dict) -> None:
-        for name, value in row.items():
-            if name != "epoch" and value is not None:
-                live.log_metric(name, value)
-        live.next_step()
-
     # the final model is not validated on the test set while it trains: the test set stays unseen
+    # (a resumed training's history holds the epochs before the interruption too)
     result = train_model(arch, params, data, train_idx, None if fold == FINAL else eval_idx,
-                         checkpoint=CHECKPOINTS / arch / fold / "last.pt", on_epoch_end=log)
-    live.end()
+                         checkpoint=CHECKPOINTS / arch / fold / "last.pt")
 
     out = MODELS / arch / fold
-    _save(out, arch, params, result.model)
+    save_model(out / "model.pt", arch, params.model, result.model)
     preds = predict(result.model, data, eval_idx, params.train.batch_size)
     arrays = {"image_id": data.manifest["image_id"].to_numpy()[eval_idx].astype(str), "prob": preds.prob}
     if preds.seg_prob is not None:
         arrays["seg_prob"] = preds.seg_prob.astype(np.float16)
     np.savez_compressed(out / "predictions.npz", **arrays)
     resumed = f", resumed after epoch {result.resumed_from_epoch}" if result.resumed_from_epoch else ""
-    return (f"train {arch}/{fold}: {len(train_idx)} images, {params.train.epochs} epochs, "
-            f"final train loss {result.history[-1]['train_loss']:.3f}{resumed}")
-
-
-def _save(out: Path, arch: str, params: Params, model: torch.nn.Module) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    torch.save({"arch": arch, "model": dataclasses.asdict(params.model), "state_dict": model.state_dict()},
-               out / "model.pt")
+    summary = (f"train {arch}/{fold}: {len(train_idx)} images, {params.train.epochs} epochs, "
+               f"final train loss {result.history[-1]['train_loss']:.3f}{resumed}")
+    return FoldResult(summary, result.history)
