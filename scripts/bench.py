@@ -56,13 +56,15 @@ def throughput(arch: str, size: int, width: float, batch: int, steps: int) -> di
 
     from crlm.config import load_params
     from crlm.models import build_model
-    from crlm.training.device import autocast, memory_format, select_device
+    from crlm.training.device import MEMORY_FORMAT, autocast, resolve_precision, select_device
 
-    cfg = load_params().model
+    params = load_params()
+    cfg = params.model
     device = select_device("auto")
-    model = build_model(arch, dataclasses.replace(cfg, width=width)).to(device, memory_format=memory_format(device))
+    precision = resolve_precision(params.train.precision, device)
+    model = build_model(arch, dataclasses.replace(cfg, width=width)).to(device, memory_format=MEMORY_FORMAT)
     optimizer = torch.optim.Adam(model.parameters(), 1e-4)
-    x = torch.rand(batch, 1, size, size, device=device).contiguous(memory_format=memory_format(device))
+    x = torch.rand(batch, 1, size, size, device=device).contiguous(memory_format=MEMORY_FORMAT)
 
     def timed(train: bool) -> float:
         model.train(train)
@@ -71,7 +73,7 @@ def throughput(arch: str, size: int, width: float, batch: int, steps: int) -> di
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 start = time.perf_counter()
-            with torch.set_grad_enabled(train), autocast(device):
+            with torch.set_grad_enabled(train), autocast(device, precision if train else None):
                 out = model(x)
                 loss = out.logit.float().mean()
             if train:

@@ -108,9 +108,26 @@ def test_crf_keeps_or_improves_the_iou_of_a_noisy_mask():
     assert crf_iou > 0.9
 
 
-def test_fold_patients_final_uses_all_development_patients():
+def test_fold_patients_and_an_unknown_fold():
     splits = {"test": ["t"], "folds": [{"train": ["a", "b"], "val": ["c"]}, {"train": ["a", "c"], "val": ["b"]}]}
-    assert fold_patients(splits, "final") == (["a", "b", "c"], ["t"])
     assert fold_patients(splits, "1") == (["a", "c"], ["b"])
-    with pytest.raises(SplitError, match="folds 0..1"):
-        fold_patients(splits, "2")
+    for unknown in ("2", "final"):
+        with pytest.raises(SplitError, match="folds 0..1"):
+            fold_patients(splits, unknown)
+
+
+def test_the_test_set_is_predicted_by_the_mean_of_the_fold_models(tmp_path):
+    from crlm.evaluation.summary import ensemble_predictions
+
+    ids = np.array(["p1-s000", "p1-s001", "p2-s000"])
+    probs = [np.array([0.2, 0.9, 0.4]), np.array([0.4, 0.7, 0.8])]
+    maps = [np.full((3, 2, 2), 0.25, np.float16), np.full((3, 2, 2), 0.75, np.float16)]
+    for k, (prob, seg) in enumerate(zip(probs, maps)):
+        np.savez(tmp_path / f"{k}.npz", image_id=ids, prob=prob, seg_prob=seg)
+    image_ids, prob, seg = ensemble_predictions([tmp_path / "0.npz", tmp_path / "1.npz"])
+    np.testing.assert_array_equal(image_ids, ids)
+    np.testing.assert_allclose(prob, [0.3, 0.8, 0.6])
+    np.testing.assert_allclose(seg, 0.5)
+    np.savez(tmp_path / "other.npz", image_id=ids[::-1], prob=probs[0], seg_prob=maps[0])
+    with pytest.raises(ValueError, match="other.npz: predicts other images"):
+        ensemble_predictions([tmp_path / "0.npz", tmp_path / "other.npz"])

@@ -108,7 +108,8 @@ def test_dvc_repro_trains_every_arch_on_every_fold_and_evaluates(tiny_repo):
         assert sorted(frame.loc[frame["subset"] == "cv", "fold"].unique()) == ["0", "1", "2", "3", "4"]
         # every development image is predicted exactly once out of fold
         assert frame.loc[frame["subset"] == "cv", "image_id"].is_unique
-        curve = tiny_repo / f"plots/train/{arch}/final/plots/metrics/train_loss.tsv"
+        assert set(frame.loc[frame["subset"] == "test", "fold"]) == {"ensemble"}
+        curve = tiny_repo / f"plots/train/{arch}/0/plots/metrics/train_loss.tsv"
         assert len(curve.read_text().splitlines()) == 1 + 1   # header + one epoch
     assert set(segmentation) >= {"deeplabv3", "unet", "clmnet", "clmnet+crf"}
     assert "vgg16" not in segmentation

@@ -143,7 +143,7 @@ def test_worker_plan_runs_folds_side_by_side_on_cpu_and_one_after_another_on_cud
     assert worker_plan(6, cpu, cpus=16) == (6, 2)
     assert worker_plan(6, cpu, cpus=1) == (1, 1)
     assert worker_plan(6, cuda, cpus=16) == (1, 16)
-    assert fold_names(5) == ["0", "1", "2", "3", "4", "final"]
+    assert fold_names(5) == ["0", "1", "2", "3", "4"]
 
 
 def test_onecycle_schedule_warms_up_and_anneals(monkeypatch):

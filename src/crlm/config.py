@@ -19,6 +19,7 @@ KNOWN_SOURCES = ("phantom", "tcia", "lits")
 ARCH_NAMES = ("vgg16", "deeplabv3", "unet", "clmnet")
 PRETRAINED = ("none", "imagenet")
 LR_SCHEDULES = ("constant", "onecycle")
+PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -227,9 +228,12 @@ class TrainConfig:
     augment: bool
     device: str
     lr_schedule: str
+    precision: str
 
     def __post_init__(self) -> None:
         _positive("train.epochs", self.epochs)
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"train.precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(f"train.lr_schedule must be one of {list(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         _positive("train.lr", self.lr)

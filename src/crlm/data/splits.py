@@ -109,18 +109,11 @@ def splits_summary(manifest: pd.DataFrame, splits: dict) -> dict:
     }
 
 
-FINAL = "final"
-
-
 def fold_patients(splits: dict, fold: str) -> tuple[list[str], list[str]]:
-    """(training patients, evaluation patients) of a fold: "0".."k-1" -> its validation patients;
-    "final" -> every non-test patient, evaluated on the independent test set."""
+    """(training patients, validation patients) of fold "0".."k-1"."""
     n_folds = len(splits["folds"])
-    if fold == FINAL:
-        development = sorted({p for f in splits["folds"] for p in f["train"] + f["val"]})
-        return development, list(splits["test"])
     if not fold.isdigit() or int(fold) >= n_folds:
-        raise SplitError(f"fold {fold!r}: splits.json has folds 0..{n_folds - 1} and 'final'; "
+        raise SplitError(f"fold {fold!r}: splits.json has folds 0..{n_folds - 1}; "
                          "dvc.yaml's train matrix and split.folds must agree")
     chosen = splits["folds"][int(fold)]
     return list(chosen["train"]), list(chosen["val"])

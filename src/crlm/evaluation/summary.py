@@ -2,7 +2,8 @@
 
 Cross-validation: each fold's model predicts its validation patients; the
 metrics are computed per fold and summarised as mean and SD over folds.
-Independent test: the final model (all non-test patients) predicts the test
+Independent test: the ensemble of the k fold models (the mean of their
+probabilities and of their tumour maps, as nnU-Net does) predicts the test
 set; each metric gets a patient-level bootstrap CI.
 """
 
@@ -16,7 +17,6 @@ from sklearn.metrics import classification_report
 
 from crlm.config import Params
 from crlm.data.dataset import ImageSet
-from crlm.data.splits import FINAL
 from crlm.evaluation.bootstrap import patient_bootstrap
 from crlm.evaluation.classification import METRICS, classification_metrics
 from crlm.evaluation.segmentation import dice_per_image, iou_per_image
@@ -25,23 +25,45 @@ from crlm.models.crf import crf_refine
 SEG_METRICS = ("iou", "dice")
 
 
+ENSEMBLE = "ensemble"   # the fold column of the test rows
+
+
+def load_predictions(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(image ids, probabilities, tumour maps or None) as a fold's training wrote them."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found; run `dvc repro` (the train stages write it)")
+    with np.load(path) as saved:
+        seg = saved["seg_prob"].astype(np.float32) if "seg_prob" in saved.files else None
+        return saved["image_id"], saved["prob"].astype(np.float64), seg
+
+
+def ensemble_predictions(paths: list[Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The mean probability and mean tumour map of several models' predictions of the same images."""
+    loaded = [load_predictions(path) for path in paths]
+    image_ids = loaded[0][0]
+    for path, (ids, _, _) in zip(paths, loaded):
+        if not np.array_equal(ids, image_ids):
+            raise ValueError(f"{path}: predicts other images than {paths[0]}; retrain the arch's folds together")
+    prob = np.mean([p for _, p, _ in loaded], axis=0)
+    seg = None if loaded[0][2] is None else np.mean([s for _, _, s in loaded], axis=0)
+    return image_ids, prob, seg
+
+
 def prediction_frame(arch: str, model_dir: Path, data: ImageSet, n_folds: int, params: Params,
                      crf: bool) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """One row per predicted image (cv rows from folds 0..k-1, test rows from final), and the
-    thresholded tumour masks by row (keys "mask" and, with crf, "mask_crf")."""
+    """One row per predicted image (cv rows from each fold's model, test rows from the fold ensemble),
+    and the thresholded tumour masks by row (keys "mask" and, with crf, "mask_crf")."""
+    folds = [str(k) for k in range(n_folds)]
+    sources = [("cv", fold, *load_predictions(model_dir / arch / fold / "predictions.npz")) for fold in folds]
+    sources.append(("test", ENSEMBLE,
+                    *ensemble_predictions([model_dir / arch / fold / "test_predictions.npz" for fold in folds])))
     frames, masks, crf_masks = [], [], []
     threshold = params.evaluate.threshold
     index_of = pd.Series(np.arange(len(data.manifest)), index=data.manifest["image_id"])
-    for fold in [*map(str, range(n_folds)), FINAL]:
-        path = model_dir / arch / fold / "predictions.npz"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: not found; run `dvc repro train@{arch}-{fold}`")
-        with np.load(path) as saved:
-            image_ids, prob = saved["image_id"], saved["prob"].astype(np.float64)
-            seg = saved["seg_prob"].astype(np.float32) if "seg_prob" in saved.files else None
+    for subset, fold, image_ids, prob, seg in sources:
         rows = index_of.loc[image_ids].to_numpy()
         frame = data.manifest.iloc[rows][["image_id", "patient_id", "label", "tumour_area_px"]].copy()
-        frame["subset"] = "test" if fold == FINAL else "cv"
+        frame["subset"] = subset
         frame["fold"] = fold
         frame["prob"] = prob
         frame["pred"] = (prob >= threshold).astype(int)

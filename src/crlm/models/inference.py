@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from crlm.data.dataset import ImageSet
-from crlm.training.device import autocast, memory_format
+from crlm.training.device import MEMORY_FORMAT, autocast
 
 
 @dataclass
@@ -30,7 +30,7 @@ def predict(model: nn.Module, data: ImageSet, idx: np.ndarray, batch_size: int,
         if len(chunk) == 0:
             continue
         images = torch.from_numpy(data.images[chunk]).unsqueeze(1).float().to(device)
-        images = images.contiguous(memory_format=memory_format(device))
+        images = images.contiguous(memory_format=MEMORY_FORMAT)
         with autocast(device):
             out = model(images)
         probs.append(torch.sigmoid(out.logit.float()).cpu().numpy())

@@ -1,4 +1,4 @@
-"""Train one arch on every cross-validation fold and the final split, several at a time on a CPU.
+"""Train one arch on every cross-validation fold, several at a time on a CPU.
 
 Each (arch, fold) training is independent and seeded on its own, so running
 them side by side in worker processes changes nothing but the wall time. On a
@@ -39,14 +39,14 @@ import numpy as np
 import torch
 
 from crlm.config import Params
-from crlm.data.splits import FINAL, fold_patients
+from crlm.data.splits import fold_patients
 from crlm.io import read_json
 from crlm.paths import CHECKPOINTS, MODELS, PLOTS, PROCESSED_ARRAYS, PROCESSED_MANIFEST, SPLITS
 from crlm.training.device import select_device
 
 
 def fold_names(n_folds: int) -> list[str]:
-    return [str(k) for k in range(n_folds)] + [FINAL]
+    return [str(k) for k in range(n_folds)]
 
 
 def worker_plan(n_jobs: int, device: torch.device, cpus: int | None = None) -> tuple[int, int]:
@@ -107,7 +107,9 @@ def write_curves(directory: Path, history: list[dict]) -> None:
 
 
 def train_fold(arch: str, fold: str, params: Params, threads: int) -> FoldResult:
-    """Train `arch` on one fold (0..k-1) or the final split and write its model and held-out predictions.
+    """Train `arch` on one fold (0..k-1); write its model, the predictions of its validation patients
+    (predictions.npz) and of the test set (test_predictions.npz: evaluate averages the folds' into the
+    ensemble's).
 
     (In a worker process on a CPU.) Returns the per-epoch history; the caller writes the curves.
     """
@@ -118,21 +120,22 @@ def train_fold(arch: str, fold: str, params: Params, threads: int) -> FoldResult
 
     torch.set_num_threads(threads)
     data = load_image_set(PROCESSED_ARRAYS, PROCESSED_MANIFEST)
-    train_patients, eval_patients = fold_patients(read_json(SPLITS), fold)
-    train_idx, eval_idx = data.subset(train_patients), data.subset(eval_patients)
+    splits = read_json(SPLITS)
+    train_patients, val_patients = fold_patients(splits, fold)
+    train_idx, val_idx = data.subset(train_patients), data.subset(val_patients)
 
-    # the final model is not validated on the test set while it trains: the test set stays unseen
+    # validated on its own validation patients only: the test set stays unseen while training
     # (a resumed training's history holds the epochs before the interruption too)
-    result = train_model(arch, params, data, train_idx, None if fold == FINAL else eval_idx,
-                         checkpoint=CHECKPOINTS / arch / fold / "last.pt")
+    result = train_model(arch, params, data, train_idx, val_idx, checkpoint=CHECKPOINTS / arch / fold / "last.pt")
 
     out = MODELS / arch / fold
     save_model(out / "model.pt", arch, params.model, result.model)
-    preds = predict(result.model, data, eval_idx, params.train.batch_size)
-    arrays = {"image_id": data.manifest["image_id"].to_numpy()[eval_idx].astype(str), "prob": preds.prob}
-    if preds.seg_prob is not None:
-        arrays["seg_prob"] = preds.seg_prob.astype(np.float16)
-    np.savez_compressed(out / "predictions.npz", **arrays)
+    for name, idx in (("predictions.npz", val_idx), ("test_predictions.npz", data.subset(splits["test"]))):
+        preds = predict(result.model, data, idx, params.train.batch_size)
+        arrays = {"image_id": data.manifest["image_id"].to_numpy()[idx].astype(str), "prob": preds.prob}
+        if preds.seg_prob is not None:
+            arrays["seg_prob"] = preds.seg_prob.astype(np.float16)
+        np.savez_compressed(out / name, **arrays)
     resumed = f", resumed after epoch {result.resumed_from_epoch}" if result.resumed_from_epoch else ""
     summary = (f"train {arch}/{fold}: {len(train_idx)} images, {params.train.epochs} epochs, "
                f"final train loss {result.history[-1]['train_loss']:.3f}{resumed}")

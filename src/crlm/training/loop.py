@@ -24,7 +24,7 @@ from crlm.evaluation.classification import roc_auc_or_none
 from crlm.models import build_model
 from crlm.models.inference import predict
 from crlm.training.checkpoint import fingerprint, load_checkpoint, save_checkpoint
-from crlm.training.device import autocast, make_deterministic, memory_format, select_device
+from crlm.training.device import MEMORY_FORMAT, autocast, make_deterministic, resolve_precision, select_device
 
 
 @dataclass
@@ -70,8 +70,9 @@ def train_model(arch: str, params: Params, data: ImageSet, train_idx: np.ndarray
     if len(train_idx) < 2:
         raise ValueError(f"train {arch}: {len(train_idx)} training image(s); need at least 2")
     device = select_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
     make_deterministic(cfg.seed)
-    model = build_model(arch, params.model).to(device=device, memory_format=memory_format(device))
+    model = build_model(arch, params.model).to(device=device, memory_format=MEMORY_FORMAT)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = _scheduler(optimizer, cfg, steps_per_epoch=len(batches(train_idx, cfg.batch_size)))
     loss_fn = Loss(cfg.cls_loss_weight, cfg.seg_loss_weight, cfg.seg_pos_weight).to(device)
@@ -96,7 +97,8 @@ def train_model(arch: str, params: Params, data: ImageSet, train_idx: np.ndarray
 
     for epoch in range(start, cfg.epochs + 1):
         row = {"epoch": epoch, "train_loss": _train_epoch(model, optimizer, scheduler, loss_fn, data, train_idx,
-                                                          transform, cfg.batch_size, cfg.seed, epoch, device)}
+                                                          transform, cfg.batch_size, cfg.seed, epoch, device,
+                                                          precision)}
         if val_idx is not None and len(val_idx):
             row.update(_validate(model, loss_fn, data, val_idx, cfg.batch_size, device))
         result.history.append(row)
@@ -117,7 +119,7 @@ def _scheduler(optimizer, cfg, steps_per_epoch: int) -> torch.optim.lr_scheduler
 
 
 def _train_epoch(model, optimizer, scheduler, loss_fn, data: ImageSet, train_idx, transform, batch_size: int,
-                 seed: int, epoch: int, device: torch.device) -> float:
+                 seed: int, epoch: int, device: torch.device, precision: str) -> float:
     model.train()
     epoch_seed = seed * 100_003 + epoch
     torch.manual_seed(epoch_seed)               # augmentation and dropout draws
@@ -127,8 +129,8 @@ def _train_epoch(model, optimizer, scheduler, loss_fn, data: ImageSet, train_idx
         images, masks = _batch(data, idx, transform)
         labels = torch.from_numpy(data.labels[idx])
         images, masks, labels = (t.to(device) for t in (images, masks, labels))
-        images = images.contiguous(memory_format=memory_format(device))
-        with autocast(device):
+        images = images.contiguous(memory_format=MEMORY_FORMAT)
+        with autocast(device, precision):
             out = model(images)
         loss = loss_fn(out, labels, masks)
         optimizer.zero_grad(set_to_none=True)
