@@ -7,7 +7,7 @@ export PATH := $(BIN):$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PIP_PROGRESS_BAR := off
 
-.PHONY: setup lock repro repro-paper test bench clean
+.PHONY: setup lock repro repro-paper test bench stability clean
 
 setup: $(VENV)/.installed
 
@@ -36,6 +36,10 @@ test: setup
 # reruns every stage on its own (forced), so it needs no `repro` first
 bench: setup
 	python scripts/bench.py
+
+# retrains every arch with train.seed 0, 1, 2 (about one `make repro` each) -> metrics/stability.json
+stability: setup
+	python scripts/stability.py 0 1 2
 
 clean:
 	rm -rf data .dvc/tmp .dvc/cache

@@ -11,6 +11,7 @@ from crlm.data.dataset import ImageSet
 from crlm.models import build_model
 from crlm.models.model_file import ModelFileError, load_model, save_model
 from crlm.report import render
+from crlm.stability import spread
 from crlm.stats import delong_test
 from crlm.survival.embeddings import EmbeddingError, embedding_frame, patient_vectors
 from tests.conftest import tiny_params_dict
@@ -114,9 +115,25 @@ def test_report_puts_the_papers_numbers_beside_ours_and_says_why_they_differ(par
     compare = {"recognition_delong": {a: delong for a in archs[:3]}, "survival_delong": {a: delong for a in archs[:3]},
                "discordant_logrank": {a: discordant for a in archs[:3]}}
     text = render(params, classification, segmentation, survival, compare)
-    assert "| CLM-Net | 0.700 | 0.700 | 0.700 | 0.700 [0.650, 0.750] | (candidate) | 0.940 / 0.920 / 0.930 | " \
+    assert "| CLM-Net | 0.700 | 0.700 | 0.700 | 0.700 [0.650, 0.750] | – | (candidate) | 0.940 / 0.920 / 0.930 | " \
            "0.960 [0.941, 0.975] |" in text
-    assert "| CLM-Net | 0.750 [0.700, 0.800] | (candidate) | < .001 | 5 / 6 | 1.50 [1.10, 2.00] | 0.700 | " \
+    assert "| CLM-Net | 0.750 [0.700, 0.800] | – | (candidate) | < .001 | – | 5 / 6 | 1.50 [1.10, 2.00] | 0.700 | " \
            "0.864 [0.832, 0.892] | < .001 |" in text
+    assert "Seed SD: not measured" in text
+    stability = {"seeds": [0, 1, 2], "commit": "abc1234",
+                 "metrics": {"clmnet.test_auc": spread([0.70, 0.72, 0.74]), "clmnet.test_iou": spread([0.5, 0.6, None]),
+                             "clmnet.survival_logrank_p": spread([0.0004, 0.03, 0.2])}}
+    text = render(params, classification, segmentation, survival, compare, stability)
+    assert "| CLM-Net | 0.700 | 0.700 | 0.700 | 0.700 [0.650, 0.750] | 0.020 | (candidate) |" in text
+    assert "| CLM-Net | 0.500 [0.450, 0.550] | 0.071 |" in text          # SD of the two defined seeds
+    assert "| CLM-Net | 0.750 [0.700, 0.800] | – | (candidate) | < .001 | < .001 – 0.200 | 5 / 6 |" in text
+    assert "train.seed 0, 1, 2 (commit abc1234)" in text
     assert "Ours (0.700) is below the paper's 0.960" in text
     assert "../plots/survival/km_clmnet.png" in text
+
+
+def test_seed_spread_is_the_mean_sample_sd_and_range_of_the_defined_values():
+    row = spread([0.90, 0.92, 0.94])
+    assert (row["mean"], row["sd"], row["range"]) == (0.92, 0.02, 0.04)    # statistics.stdev: n - 1
+    assert spread([0.5, None, 0.7])["sd"] == pytest.approx(0.1414, abs=1e-4)
+    assert spread([None, 0.5, None]) == {"values": [None, 0.5, None], "mean": 0.5, "sd": None, "range": None}
