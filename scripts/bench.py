@@ -19,12 +19,14 @@ import sys
 import time
 from pathlib import Path
 
+from crlm.models.registry import ARCHS
+
 DATA_STAGES = ["fetch", "slices", "qc", "prepare", "split"]
-ARCHS = ["vgg16", "deeplabv3", "unet", "clmnet"]
-MODEL_STAGES = [f"train@{arch}" for arch in ARCHS] + ["evaluate"]   # train@<arch>: 5 folds + final
+MODEL_STAGES = [f"train@{arch}" for arch in ARCHS] + ["evaluate"]   # train@<arch>: the 5 folds
 SURVIVAL_STAGES = ["embed", "survival", "compare", "report"]
 OTHER_STAGES = ["augment"]
-BUDGET_S = {"data_stages": 60.0, "repro_through_evaluate": 600.0, "repro_through_report": 720.0,
+# issue 12: through report in at most 15 minutes on a 2-core CPU (aim: 10)
+BUDGET_S = {"data_stages": 60.0, "repro_through_evaluate": 780.0, "repro_through_report": 900.0,
             "delong_1e6_scores": 1.0}
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from crlm.config import cli_params
-from crlm.data.transforms import augment_pair, training_transform
+from crlm.data.transforms import augment_batch
 from crlm.io import read_parquet
 from crlm.paths import PLOTS, PROCESSED_ARRAYS, PROCESSED_MANIFEST
 from crlm.plots import augmentation_grid
@@ -20,14 +20,14 @@ def main() -> None:
     ranked = manifest.sort_values(["label", "tumour_area_px"], ascending=False, kind="stable")
     chosen = list(ranked.drop_duplicates("patient_id").index[: params.augment.preview_images])
     torch.manual_seed(params.augment.seed)
-    transform = training_transform(params.augment, params.data.image_size)
-    originals, augmented = [], []
-    for i in chosen:
-        image = torch.from_numpy(arrays["images"][i].astype(np.float32))[None]
-        mask = torch.from_numpy(arrays["tumour"][i])[None]
-        originals.append((image[0].numpy(), mask[0].numpy()))
-        variants = [augment_pair(transform, image, mask) for _ in range(VARIANTS_PER_IMAGE)]
-        augmented.append([(v[0][0].numpy(), v[1][0].numpy()) for v in variants])
+    images = torch.from_numpy(arrays["images"][chosen].astype(np.float32))[:, None]
+    masks = torch.from_numpy(arrays["tumour"][chosen])[:, None]
+    out_images, out_masks = augment_batch(images.repeat_interleave(VARIANTS_PER_IMAGE, dim=0),
+                                          masks.repeat_interleave(VARIANTS_PER_IMAGE, dim=0),
+                                          params.augment)   # each copy its own draw
+    originals = [(images[k, 0].numpy(), masks[k, 0].numpy()) for k in range(len(chosen))]
+    augmented = [[(out_images[k * VARIANTS_PER_IMAGE + v, 0].numpy(), out_masks[k * VARIANTS_PER_IMAGE + v, 0].numpy())
+                  for v in range(VARIANTS_PER_IMAGE)] for k in range(len(chosen))]
     titles = [str(manifest.loc[i, "image_id"]) for i in chosen]
     augmentation_grid(PLOTS / "augmentation.png", originals, augmented, titles)
     print(f"augment: {len(chosen)} images x {VARIANTS_PER_IMAGE} augmentations -> {PLOTS / 'augmentation.png'}")

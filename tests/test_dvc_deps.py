@@ -738,12 +738,12 @@ def test_the_analysis_follows_helpers_and_reports_an_escape(tmp_path):
     script = tmp_path / "probe.py"
     script.write_text(
         "from crlm.config import cli_params\n"
-        "from crlm.data.transforms import training_transform\n\n\n"
+        "from crlm.data.transforms import augment_batch\n\n\n"
         "def helper(cfg):\n"
         "    return cfg.lr\n\n\n"
         "def main():\n"
         "    params = cli_params('probe')\n"
-        "    training_transform(params.augment, 32)\n"
+        "    augment_batch(None, None, params.augment)\n"
         "    helper(params.train)\n"
         "    print(f'{params.stats}')\n")
     flow = ParamsFlow(script, set())

@@ -19,7 +19,7 @@ from torch.nn import functional as F
 
 from crlm.config import Params
 from crlm.data.dataset import ImageSet
-from crlm.data.transforms import augment_pair, training_transform
+from crlm.data.transforms import augment_batch
 from crlm.evaluation.classification import roc_auc_or_none
 from crlm.models import build_model
 from crlm.models.inference import predict
@@ -76,7 +76,6 @@ def train_model(arch: str, params: Params, data: ImageSet, train_idx: np.ndarray
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = _scheduler(optimizer, cfg, steps_per_epoch=len(batches(train_idx, cfg.batch_size)))
     loss_fn = Loss(cfg.cls_loss_weight, cfg.seg_loss_weight, cfg.seg_pos_weight).to(device)
-    transform = training_transform(params.augment, data.images.shape[-1]) if cfg.augment else None
     key = fingerprint({"arch": arch, "model": params.model, "train": params.train, "augment": params.augment,
                        "images": data.manifest["image_id"].to_numpy()[train_idx].tolist()})
 
@@ -97,7 +96,7 @@ def train_model(arch: str, params: Params, data: ImageSet, train_idx: np.ndarray
 
     for epoch in range(start, cfg.epochs + 1):
         row = {"epoch": epoch, "train_loss": _train_epoch(model, optimizer, scheduler, loss_fn, data, train_idx,
-                                                          transform, cfg.batch_size, cfg.seed, epoch, device,
+                                                          params.augment, cfg.augment, cfg.batch_size, cfg.seed, epoch, device,
                                                           precision)}
         if val_idx is not None and len(val_idx):
             row.update(_validate(model, loss_fn, data, val_idx, cfg.batch_size, device))
@@ -118,17 +117,19 @@ def _scheduler(optimizer, cfg, steps_per_epoch: int) -> torch.optim.lr_scheduler
     return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
 
 
-def _train_epoch(model, optimizer, scheduler, loss_fn, data: ImageSet, train_idx, transform, batch_size: int,
-                 seed: int, epoch: int, device: torch.device, precision: str) -> float:
+def _train_epoch(model, optimizer, scheduler, loss_fn, data: ImageSet, train_idx, augment, augmenting: bool,
+                 batch_size: int, seed: int, epoch: int, device: torch.device, precision: str) -> float:
     model.train()
     epoch_seed = seed * 100_003 + epoch
     torch.manual_seed(epoch_seed)               # augmentation and dropout draws
     order = np.random.default_rng(epoch_seed).permutation(train_idx)
     total, count = 0.0, 0
     for idx in batches(order, batch_size):
-        images, masks = _batch(data, idx, transform)
-        labels = torch.from_numpy(data.labels[idx])
-        images, masks, labels = (t.to(device) for t in (images, masks, labels))
+        images = torch.from_numpy(data.images[idx]).unsqueeze(1).to(device).float()
+        masks = torch.from_numpy(data.tumour[idx]).unsqueeze(1).to(device).float()
+        labels = torch.from_numpy(data.labels[idx]).to(device)
+        if augmenting:   # on the training device, the whole batch at once
+            images, masks = augment_batch(images, masks, augment)
         images = images.contiguous(memory_format=MEMORY_FORMAT)
         with autocast(device, precision):
             out = model(images)
@@ -140,16 +141,6 @@ def _train_epoch(model, optimizer, scheduler, loss_fn, data: ImageSet, train_idx
         total += loss.item() * len(idx)
         count += len(idx)
     return total / count
-
-
-def _batch(data: ImageSet, idx: np.ndarray, transform) -> tuple[torch.Tensor, torch.Tensor]:
-    images = torch.from_numpy(data.images[idx]).unsqueeze(1)
-    masks = torch.from_numpy(data.tumour[idx]).unsqueeze(1)
-    if transform is not None:
-        pairs = [augment_pair(transform, image, mask) for image, mask in zip(images, masks)]
-        images = torch.stack([p[0] for p in pairs])
-        masks = torch.stack([p[1] for p in pairs])
-    return images.float(), masks.float()
 
 
 @torch.no_grad()
