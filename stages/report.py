@@ -8,10 +8,8 @@ from crlm.report import render
 
 def main() -> None:
     params = cli_params(__doc__)
-    stability = METRICS / "stability.json"
     text = render(params, *(read_json(METRICS / f"{name}.json")
-                            for name in ("classification", "segmentation", "survival", "compare")),
-                  stability=read_json(stability) if stability.is_file() else None)
+                            for name in ("classification", "segmentation", "survival", "compare", "stability")))
     REPORTS.mkdir(parents=True, exist_ok=True)
     (REPORTS / "report.md").write_text(text + "\n")
     print(f"report: {REPORTS / 'report.md'}")

@@ -46,6 +46,8 @@ def tiny_repo(tmp_path):
         shutil.copy(REPO / name, repo / name)
     shutil.copytree(REPO / "stages", repo / "stages")
     shutil.copytree(REPO / "src", repo / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    (repo / "metrics").mkdir()
+    shutil.copy(REPO / "metrics" / "stability.json", repo / "metrics")    # `make stability`'s, read by report
     _write_params(repo, phantom={"defect_rate": 0.25})
     _run(["git", "init", "-q"], repo)
     _dvc("init", "-q", cwd=repo)
@@ -126,6 +128,7 @@ def test_dvc_repro_trains_every_arch_on_every_fold_and_evaluates(tiny_repo):
     assert set(compare["recognition_delong"]) == {"vgg16", "deeplabv3", "unet"}
     report = (tiny_repo / "reports/report.md").read_text()
     assert "Table 3. Survival" in report and "0.864 [0.832, 0.892]" in report   # the paper's CLM-Net survival AUC
+    assert "Seed SD: the SD of a number over `make stability`'s retrainings" in report
     assert json.loads(_dvc("status", "--json", cwd=tiny_repo)) == {}
 
     # an arch's own params rerun only that arch (evaluate follows once its models change);
