@@ -64,7 +64,7 @@ class FoldResult(NamedTuple):
 
 
 def train_all_folds(arch: str, params: Params, cpus: int | None = None) -> list[str]:
-    """Train `arch` on every fold and the final split; returns one summary line per fold.
+    """Train `arch` on every cross-validation fold; returns one summary line per fold.
 
     Each fold's curves are written here as soon as its training (and those before it) returned.
     """
