@@ -1,36 +1,39 @@
-"""embed: the model.embedding_dim vector of every prepared image from each arch's fold-0 model,
-and one vector per patient (embed.aggregation over its images).
+"""embed: the model.embedding_dim vector of every patient from each fold's model of each arch
+(embed.aggregation over the patient's prepared images).
 
-One model embeds every patient, so that all vectors share one coordinate system (a survival
-classifier cannot pool embeddings of different networks). Fold 0's model was trained on the
-images of most development patients: their embeddings are in-sample for the image label (not
-for survival); cross-fitting by fold replaces this in a later issue.
+Each fold's model embeds every patient, so that the survival stage can cross-fit: a
+classifier trained on fold k's training patients as CNN_k sees them predicts fold k's
+validation patients and the test patients through the same CNN_k (embeddings of different
+networks have different coordinates and are never pooled).
 
-Writes data/embeddings/<arch>.parquet (rows with level "image" and level "patient").
+Writes data/embeddings/<arch>.parquet: one row per (fold, patient).
 """
+
+import pandas as pd
 
 from crlm.config import cli_params
 from crlm.data.dataset import load_image_set
-from crlm.io import write_parquet
+from crlm.io import read_json, write_parquet
 from crlm.models.model_file import load_model
 from crlm.models.registry import ARCHS
-from crlm.paths import EMBEDDINGS, MODELS, PROCESSED_ARRAYS, PROCESSED_MANIFEST
-from crlm.survival.embeddings import embedding_frame
-
-
-EMBEDDING_FOLD = "0"
+from crlm.paths import EMBEDDINGS, MODELS, PROCESSED_ARRAYS, PROCESSED_MANIFEST, SPLITS
+from crlm.survival.embeddings import patient_embeddings
 
 
 def main() -> None:
     params = cli_params(__doc__)
     data = load_image_set(PROCESSED_ARRAYS, PROCESSED_MANIFEST)
+    folds = [str(k) for k in range(len(read_json(SPLITS)["folds"]))]
     for arch in ARCHS:
-        model = load_model(MODELS / arch / EMBEDDING_FOLD / "model.pt")
-        frame = embedding_frame(model, data, params.embed.batch_size, params.embed.aggregation)
-        write_parquet(EMBEDDINGS / f"{arch}.parquet", frame)
-        n_patients = int((frame["level"] == "patient").sum())
-        print(f"embed {arch}: {len(data.manifest)} images, {n_patients} patients, "
-              f"{sum(c.startswith('emb_') for c in frame.columns)}-d")
+        frames = []
+        for fold in folds:
+            frame = patient_embeddings(load_model(MODELS / arch / fold / "model.pt"), data,
+                                       params.embed.batch_size, params.embed.aggregation)
+            frames.append(frame.assign(fold=fold)[["fold", *frame.columns]])
+        write_parquet(EMBEDDINGS / f"{arch}.parquet", pd.concat(frames, ignore_index=True))
+        dim = sum(c.startswith("emb_") for c in frames[0].columns)
+        print(f"embed {arch}: {len(data.manifest)} images of {len(frames[0])} patients, {dim}-d, "
+              f"by each of {len(folds)} fold models")
 
 
 if __name__ == "__main__":

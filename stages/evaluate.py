@@ -56,7 +56,9 @@ def main() -> None:
     _overlays(data, test_rows, test_masks, params.evaluate.overlay_images)
     for arch in ARCHS:
         test = classification[arch]["test"]
-        print(f"evaluate {arch}: test AUC {test['auc']['value']}, accuracy {test['accuracy']['value']}"
+        called = {name: group["called_metastasis"] for name, group in test["groups"].items()}
+        print(f"evaluate {arch}: test AUC {test['auc']['value']}, accuracy {test['accuracy']['value']} "
+              f"(prevalence {test['prevalence']}), called metastasis {called}"
               + (f", IoU {segmentation[arch]['test']['iou']['value']}" if arch in segmentation else ""))
 
 

@@ -1,25 +1,23 @@
-"""prepare: window, resize and class-balance the kept slices into data/processed/."""
+"""prepare: window and resize every QC-passed slice into data/processed/ (no sampling: see train)."""
 
 import numpy as np
 
 from crlm.config import cli_params
-from crlm.data.prepare import prepare_images, processed_manifest, select_slices
+from crlm.data.labels import is_ambiguous
+from crlm.data.prepare import kept_slices, prepare_images, processed_manifest
 from crlm.io import read_parquet, write_parquet
 from crlm.paths import PROCESSED_ARRAYS, PROCESSED_MANIFEST, QC, SLICES, SLICES_DIR
 
 
 def main() -> None:
     params = cli_params(__doc__)
-    manifest = read_parquet(SLICES)
-    qc = read_parquet(QC)
-    kept = manifest[manifest["image_id"].isin(qc.loc[qc["kept"], "image_id"])]
-    selected = select_slices(kept, params.prepare)
-    arrays = prepare_images(selected, SLICES_DIR, params.data.image_size, params.prepare)
+    kept = kept_slices(read_parquet(SLICES), read_parquet(QC))
+    arrays = prepare_images(kept, SLICES_DIR, params.data.image_size, params.prepare)
     PROCESSED_ARRAYS.parent.mkdir(parents=True, exist_ok=True)
     np.savez(PROCESSED_ARRAYS, **arrays)
-    write_parquet(PROCESSED_MANIFEST, processed_manifest(selected))
-    print(f"prepare: {len(kept)} kept slices -> {len(selected)} images "
-          f"({int(selected['label'].sum())} metastasis) at {params.data.image_size} px")
+    write_parquet(PROCESSED_MANIFEST, processed_manifest(kept))
+    print(f"prepare: {len(kept)} images ({int(kept['label'].sum())} metastasis, "
+          f"{int(is_ambiguous(kept).sum())} ambiguous) at {params.data.image_size} px")
 
 
 if __name__ == "__main__":

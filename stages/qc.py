@@ -14,7 +14,8 @@ def main() -> None:
     summary = qc_summary(manifest, qc, read_parquet(CLINICAL))
     write_json(METRICS / "qc.json", summary)
     reasons = {k: v for k, v in summary["excluded_by_reason"].items() if v}
-    print(f"qc: kept {summary['rows']['kept']}, excluded {summary['rows']['excluded']} {reasons}")
+    print(f"qc: kept {summary['rows']['kept']} ({summary['rows']['ambiguous_kept']} ambiguous), "
+          f"excluded {summary['rows']['excluded']} {reasons}")
     for patient, why in summary["unusable_cases"].items():
         print(f"qc: excluded {patient}: {why}")
     for kind, noted in summary["notes"].items():

@@ -13,7 +13,8 @@ def main() -> None:
     write_json(SPLITS, splits)
     summary = splits_summary(manifest, splits)
     write_json(METRICS / "splits.json", summary)
-    print(f"split: {summary['test']['patients']} test patients, {len(splits['folds'])} folds over "
+    print(f"split: {summary['test']['patients']} test patients ({summary['test']['images']} images, prevalence "
+          f"{summary['test']['metastasis_fraction']}), {len(splits['folds'])} folds over "
           f"{summary['development']['patients']} development patients")
 
 

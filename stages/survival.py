@@ -1,5 +1,6 @@
-"""survival: each arch's patient embeddings -> short- vs long-term survival classifier (nested CV)
--> risk groups -> Kaplan-Meier, log-rank, Cox with clinical covariates.
+"""survival: each arch's per-fold patient embeddings -> short- vs long-term survival classifier,
+cross-fitted over the CNN folds (crlm.survival.crossfit) -> risk score and risk groups ->
+AUC (complete-case and IPCW), C-indices, Kaplan-Meier, log-rank, Cox with clinical covariates.
 
 Writes data/survival/<arch>.parquet (one row per patient), metrics/survival.json and,
 per arch, plots/survival/km_<arch>.png (with at-risk table) and km_<arch>.csv.
@@ -13,20 +14,20 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from crlm.config import Params, cli_params
-from crlm.io import read_parquet, write_json, write_parquet
+from crlm.io import read_json, read_parquet, write_json, write_parquet
 from crlm.models.registry import ARCHS
-from crlm.paths import CLINICAL, EMBEDDINGS, METRICS, PLOTS, SURVIVAL
+from crlm.paths import CLINICAL, EMBEDDINGS, METRICS, PLOTS, SPLITS, SURVIVAL
 from crlm.plots import km_plot
 from crlm.survival.analysis import MONTHS, analyse
-from crlm.survival.embeddings import patient_vectors
+from crlm.survival.embeddings import fold_vectors
 
 OUT = PLOTS / "survival"
 
 
-def run_arch(arch: str, params: Params, clinical: pd.DataFrame) -> dict:
+def run_arch(arch: str, params: Params, splits: dict, clinical: pd.DataFrame) -> dict:
     path = EMBEDDINGS / f"{arch}.parquet"
-    ids, vectors = patient_vectors(read_parquet(path), source=str(path))
-    result = analyse(ids, vectors, clinical, params.survival, params.stats)
+    vectors = fold_vectors(read_parquet(path), source=str(path))
+    result = analyse(vectors, splits, clinical, params.survival, params.stats)
     write_parquet(SURVIVAL / f"{arch}.parquet", result.patients)
     rows = result.patients[result.patients["risk_group"] != ""]
     durations = {g: r[MONTHS].to_numpy() for g, r in rows.groupby("risk_group")}
@@ -49,8 +50,9 @@ def _km_csv(arch: str, km: dict) -> None:
 def main() -> None:
     params = cli_params(__doc__)
     clinical = read_parquet(CLINICAL)   # vital_status checked against its codes in slices
+    splits = read_json(SPLITS)
     jobs = min(len(ARCHS), os.cpu_count() or 1)
-    summaries = Parallel(n_jobs=jobs)(delayed(run_arch)(arch, params, clinical) for arch in ARCHS)
+    summaries = Parallel(n_jobs=jobs)(delayed(run_arch)(arch, params, splits, clinical) for arch in ARCHS)
     metrics = {"candidate": params.model.arch, **dict(zip(ARCHS, summaries))}
     metrics["candidate_auc"] = metrics[params.model.arch]["auc"]["value"]
     metrics["candidate_logrank_p"] = metrics[params.model.arch]["logrank"]["p_value"]

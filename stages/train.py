@@ -1,9 +1,9 @@
-"""train: one arch on every CV fold (0..k-1: the fold's training patients) and a final
-model on every non-test patient.
+"""train: one arch on every CV fold (0..k-1), each on a sample of its training patients' images
+(crlm.data.sampling: the train section's cap, balance and ambiguous-slice exclusion).
 
-Writes data/models/<arch>/<fold>/model.pt and the predictions of the patients that
-model did not see (the fold's validation patients, or the test set for final),
-and per-epoch curves with dvclive under plots/train/<arch>/<fold>/.
+Writes data/models/<arch>/<fold>/model.pt and its predictions of every image of the patients it
+did not see (the fold's validation patients, and the test set), and per-epoch curves with dvclive
+under plots/train/<arch>/<fold>/.
 """
 
 import argparse

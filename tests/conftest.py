@@ -18,13 +18,12 @@ TINY = {
                 "lesion_free_fraction": 0.3, "defect_rate": 0.0},
     "qc": {"min_matrix_px": 48, "max_pixel_spacing_mm": 8.0, "min_liver_px": 10},
     "slices": {"min_tumor_px": 3},
-    "prepare": {"max_slices_per_patient": 8},
     "split": {"folds": 5, "test_fraction": 0.25},   # dvc.yaml's train matrix has folds 0-4
     "augment": {"preview_images": 2},
-    "train": {"epochs": 1, "batch_size": 8},
+    "train": {"epochs": 1, "batch_size": 8, "max_slices_per_patient": 8},
     "stats": {"n_boot": 50},
     "evaluate": {"overlay_images": 2},
-    "survival": {"outer_folds": 2, "inner_folds": 2, "rf_depth": [5]},
+    "survival": {"inner_folds": 2, "rf_depth": [5]},
 }
 
 

@@ -38,3 +38,13 @@ def test_wrong_type_is_named():
 def test_out_of_range_is_named():
     with pytest.raises(ConfigError, match=r"split\.test_fraction"):
         params_from_dict(tiny_params_dict(split={"test_fraction": 1.5}))
+
+
+def test_sampling_params_belong_to_train_and_are_validated():
+    with pytest.raises(ConfigError, match=r"prepare\.max_slices_per_patient"):
+        params_from_dict(tiny_params_dict(prepare={"max_slices_per_patient": 12}))
+    with pytest.raises(ConfigError, match=r"qc\.exclude_ambiguous_tumour"):
+        params_from_dict(tiny_params_dict(qc={"exclude_ambiguous_tumour": True}))
+    for key, value in (("max_slices_per_patient", 0), ("majority_per_minority", 0.0), ("val_every", 0)):
+        with pytest.raises(ConfigError, match=rf"train\.{key} must be > 0"):
+            params_from_dict(tiny_params_dict(train={key: value}))

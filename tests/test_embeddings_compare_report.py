@@ -1,19 +1,21 @@
-"""embed (vectors from a saved model), compare (paired DeLong, discordant log-rank) and the report text."""
+"""embed (vectors from saved models), compare (clustered AUC tests, paired C-index) and the report text."""
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from crlm.comparison import delong_between, discordant_logrank, paired
+from crlm.comparison import auc_between, c_index_between, intersection_union, paired
 from crlm.config import params_from_dict
 from crlm.data.dataset import ImageSet
 from crlm.models import build_model
+from crlm.models.inference import predict
 from crlm.models.model_file import ModelFileError, load_model, save_model
 from crlm.report import render
 from crlm.stability import spread
-from crlm.stats import delong_test
-from crlm.survival.embeddings import EmbeddingError, embedding_frame, patient_vectors
+from crlm.stats.clustered_auc import clustered_auc_test
+from crlm.stats.discrimination import harrell_c
+from crlm.survival.embeddings import EmbeddingError, fold_vectors, patient_embeddings
 from tests.conftest import tiny_params_dict
 
 
@@ -29,21 +31,25 @@ def _images(n=6, size=32):
     return ImageSet(manifest, rng.random((n, size, size)).astype(np.float32), np.zeros((n, size, size), np.uint8))
 
 
-def test_saved_model_gives_1024_d_image_and_patient_vectors(tmp_path, params):
+def test_each_fold_model_gives_1024_d_patient_vectors(tmp_path, params):
     torch.manual_seed(0)
     model = build_model("clmnet", params.model)
     save_model(tmp_path / "model.pt", "clmnet", params.model, model)
-    frame = embedding_frame(load_model(tmp_path / "model.pt"), _images(), 4, "mean")
-    images, patients = frame[frame["level"] == "image"], frame[frame["level"] == "patient"]
+    data = _images()
+    images = predict(load_model(tmp_path / "model.pt"), data, np.arange(6), 4, embeddings=True).embedding
+    frame = patient_embeddings(load_model(tmp_path / "model.pt"), data, 4, "mean")
     columns = [c for c in frame.columns if c.startswith("emb_")]
-    assert len(columns) == 1024 and len(images) == 6 and list(patients["patient_id"]) == ["p1", "p2", "p3"]
-    assert list(patients["n_images"]) == [3, 2, 1]
-    np.testing.assert_allclose(patients[columns].iloc[0], images[columns].iloc[:3].mean(), rtol=1e-5, atol=1e-6)
-    ids, matrix = patient_vectors(frame)
-    assert matrix.shape == (3, 1024) and list(ids) == ["p1", "p2", "p3"]
-    maxed = embedding_frame(load_model(tmp_path / "model.pt"), _images(), 4, "max")
-    np.testing.assert_allclose(maxed[maxed["level"] == "patient"][columns].iloc[1],
-                               images[columns].iloc[3:5].max(), rtol=1e-5, atol=1e-6)
+    assert len(columns) == 1024 and list(frame["patient_id"]) == ["p1", "p2", "p3"]
+    assert list(frame["n_images"]) == [3, 2, 1]
+    np.testing.assert_allclose(frame[columns].iloc[0], images[:3].mean(axis=0), rtol=1e-5, atol=1e-6)
+    maxed = patient_embeddings(load_model(tmp_path / "model.pt"), data, 4, "max")
+    np.testing.assert_allclose(maxed[columns].iloc[1], images[3:5].max(axis=0), rtol=1e-5, atol=1e-6)
+    two_folds = pd.concat([frame.assign(fold="0"), maxed.assign(fold="1")])
+    vectors = fold_vectors(two_folds)
+    assert list(vectors) == ["0", "1"] and vectors["1"].shape == (3, 1024)
+    np.testing.assert_allclose(vectors["1"].loc["p2"], maxed[columns].iloc[1], rtol=1e-6)
+    with pytest.raises(EmbeddingError, match="fold 1 embeds other patients than fold 0"):
+        fold_vectors(pd.concat([frame.assign(fold="0"), maxed.iloc[:2].assign(fold="1")]))
 
 
 def test_missing_or_stale_model_files_get_a_clear_error(tmp_path, params):
@@ -52,8 +58,8 @@ def test_missing_or_stale_model_files_get_a_clear_error(tmp_path, params):
     torch.save({"arch": "clmnet", "model": {"width": 1.0}, "state_dict": {}}, tmp_path / "old.pt")
     with pytest.raises(ModelFileError, match="old.pt: saved model config does not match"):
         load_model(tmp_path / "old.pt")
-    with pytest.raises(EmbeddingError, match="non-finite embedding values for patient"):
-        patient_vectors(pd.DataFrame({"level": ["patient"], "patient_id": ["p1"], "emb_0000": [np.nan]}))
+    with pytest.raises(EmbeddingError, match=r"non-finite embedding values for patient\(s\) \['p1'\] \(fold 0\)"):
+        fold_vectors(pd.DataFrame({"fold": ["0"], "patient_id": ["p1"], "emb_0000": [np.nan]}))
 
 
 def _predictions(prob, labels, patients):
@@ -67,34 +73,36 @@ def test_compare_pairs_predictions_and_refuses_mismatches(params):
     patients = np.repeat([f"p{k}" for k in range(10)], 4)
     frames = {"clmnet": _predictions(labels + rng.normal(size=40), labels, patients),
               "unet": _predictions(0.3 * labels + rng.normal(size=40), labels, patients)}
-    out = delong_between(frames, "clmnet", "unet", "image_id", params.stats)
-    direct = delong_test(labels, frames["clmnet"]["prob"], frames["unet"]["prob"])
+    out = auc_between(frames, "clmnet", "unet", "image_id", "prob", params.stats)
+    direct = clustered_auc_test(labels, frames["clmnet"]["prob"], frames["unet"]["prob"], patients)
     assert out["p_value"] == pytest.approx(direct.p_value) and out["diff"] == pytest.approx(direct.diff)
+    assert out["n_clusters"] == 10
     low, high = out["patient_bootstrap_diff_ci"]
     assert low < out["diff"] < high
-    undefined = delong_between({**frames, "unet": frames["unet"].iloc[:0]}, "clmnet", "unet", "image_id",
-                               params.stats)
+    undefined = auc_between({**frames, "unet": frames["unet"].iloc[:0]}, "clmnet", "unet", "image_id", "prob",
+                            params.stats)
     assert undefined["p_value"] is None and "no predictions from ['unet']" in undefined["reason"]
     frames["unet"] = frames["unet"].iloc[:30]
     with pytest.raises(ValueError, match="predicted different image_ids"):
-        paired(frames, "clmnet", "unet", "image_id")
+        paired(frames, "clmnet", "unet", "image_id", "prob")
     frames["unet"] = _predictions(np.zeros(40), 1 - labels, patients)
     with pytest.raises(ValueError, match="disagree on the true labels"):
-        paired(frames, "clmnet", "unet", "image_id")
+        paired(frames, "clmnet", "unet", "image_id", "prob")
 
 
-def test_discordant_logrank_favours_the_arch_that_is_right_where_they_disagree():
-    n = 60
-    months = np.r_[np.full(20, 5.0), np.full(20, 50.0), np.linspace(10, 40, 20)]
-    died = np.r_[np.ones(20), np.zeros(20), np.ones(20)]
-    truth_group = np.r_[["high"] * 20, ["low"] * 20, ["low"] * 20]
-    wrong_group = np.r_[["low"] * 20, ["high"] * 20, ["low"] * 20]
-    frame = pd.DataFrame({"patient_id": [f"p{k}" for k in range(n)], "overall_survival_months": months,
+def test_c_index_comparison_pairs_patients_and_favours_the_score_that_ranks_survival(params):
+    rng = np.random.default_rng(2)
+    months = rng.exponential(30.0, 80)
+    died = (rng.random(80) < 0.7).astype(float)
+    frame = pd.DataFrame({"patient_id": [f"p{k}" for k in range(80)], "overall_survival_months": months,
                           "vital_status": died})
-    out = discordant_logrank(frame.assign(risk_group=truth_group), frame.assign(risk_group=wrong_group))
-    assert out["n_discordant"] == 40 and out["logrank"]["p_value"] < 1e-6 and out["hr_candidate_high"] > 1
-    same = discordant_logrank(frame.assign(risk_group=truth_group), frame.assign(risk_group=truth_group))
-    assert same["n_discordant"] == 0 and same["logrank"] is None and "agree" in same["reason"]
+    good = frame.assign(risk_score=-months + rng.normal(0, 5, 80))
+    noise = frame.assign(risk_score=rng.normal(size=80)).sample(frac=1.0, random_state=0)   # order must not matter
+    out = c_index_between(good, noise, params.stats)
+    assert out["c_a"] == pytest.approx(harrell_c(months, died, good["risk_score"].to_numpy()).value)
+    assert out["diff"] > 0.3 and out["p_value"] < 1e-3 and out["n"] == 80
+    claim = intersection_union({"a": out, "b": {**out, "diff": -0.01}})
+    assert claim == {"all_differences_positive": False, "largest_p": out["p_value"]}
 
 
 def _metric(value):
@@ -103,22 +111,33 @@ def _metric(value):
 
 def test_report_puts_the_papers_numbers_beside_ours_and_says_why_they_differ(params):
     archs = ["vgg16", "deeplabv3", "unet", "clmnet"]
-    test = {"images": 10, "patients": 4, **{m: _metric(0.7) for m in ("accuracy", "recall", "f1", "auc")}}
+    groups = {"metastasis": {"images": 3, "called_metastasis": 0.9}, "ambiguous": {"images": 2, "called_metastasis": 0.5},
+              "tumour_free": {"images": 5, "called_metastasis": 0.1}}
+    test = {"images": 10, "patients": 4, "prevalence": 0.3, "groups": groups,
+            **{m: _metric(0.7) for m in ("accuracy", "recall", "f1", "auc")}}
     classification = {a: {"test": test} for a in archs}
     segmentation = {a: {"test": {"iou": _metric(0.5), "dice": _metric(0.6)}} for a in archs[1:]}
-    cox = {"covariates": {"risk_score": {"hr": 1.5, "hr_low": 1.1, "hr_high": 2.0}}, "concordance": 0.7}
-    survival = {a: {"auc": _metric(0.75), "logrank": {"p_value": 0.0004, "n": {"high": 5, "low": 6}},
-                    "cox_model": cox, "cox_clinical": {"concordance": 0.65}, "n_analysed": 11, "n_binary_task": 9,
-                    "n_short_term": 3, "n_long_term": 6, "n_censored_before_horizon": 2} for a in archs}
-    delong = {"p_value": 0.03}
-    discordant = {"n_discordant": 3, "n_patients": 11, "logrank": {"p_value": 0.2}, "hr_candidate_high": 1.2}
-    compare = {"recognition_delong": {a: delong for a in archs[:3]}, "survival_delong": {a: delong for a in archs[:3]},
-               "discordant_logrank": {a: discordant for a in archs[:3]}}
+    cox = {"covariates": {"risk_score": {"hr": 1.5, "hr_low": 1.1, "hr_high": 2.0}}, "reason": "", "n_events": 29}
+    survival = {a: {"auc": _metric(0.75), "auc_ipcw": {"value": 0.74}, "c_index": {"harrell": 0.68, "uno": 0.67},
+                    "logrank": {"p_value": 0.0004, "n": {"high": 5, "low": 6}}, "cox_model": cox,
+                    "cox_clinical": {"reason": ""}, "cox_lr_test": {"p_value": 0.02},
+                    "cox_concordance_out_of_sample": {"clinical": {"harrell": 0.61}, "clinical_plus_image": {"harrell": 0.66}},
+                    "n_analysed": 11, "n_binary_task": 9, "n_short_term": 3, "n_long_term": 6,
+                    "n_censored_before_horizon": 2} for a in archs}
+    test_p = {"p_value": 0.03, "p_holm": 0.09, "diff": 0.05}
+    compare = {family: {a: test_p for a in archs[:3]} for family in ("recognition_auc", "survival_auc", "survival_c_index")}
+    compare.update({"logrank_p": {a: 0.0004 for a in archs}, "logrank_p_holm": {a: 0.0016 for a in archs},
+                    "better_than_every_baseline": {"recognition_auc": {"all_differences_positive": True, "largest_p": 0.03},
+                                                   "survival_auc": {"all_differences_positive": False, "largest_p": 0.2}}})
     text = render(params, classification, segmentation, survival, compare)
     assert "| CLM-Net | 0.700 | 0.700 | 0.700 | 0.700 [0.650, 0.750] | – | (candidate) | 0.940 / 0.920 / 0.930 | " \
            "0.960 [0.941, 0.975] |" in text
-    assert "| CLM-Net | 0.750 [0.700, 0.800] | – | (candidate) | < .001 | – | 5 / 6 | 1.50 [1.10, 2.00] | 0.700 | " \
-           "0.864 [0.832, 0.892] | < .001 |" in text
+    assert "| VGG16 | 0.700 | 0.700 | 0.700 | 0.700 [0.650, 0.750] | – | 0.030 (0.090) |" in text
+    assert "| CLM-Net | 0.750 [0.700, 0.800] | – | 0.740 | 0.680 | 0.670 | (candidate) | (candidate) | " \
+           "0.864 [0.832, 0.892] |" in text
+    assert "| CLM-Net | 5 / 6 | < .001 (0.002) | – | 1.50 [1.10, 2.00] | 0.020 | 0.610 / 0.660 | < .001 |" in text
+    assert "natural prevalence (0.300 metastasis)" in text and "ambiguous: 2 images, called metastasis 0.500" in text
+    assert "largest p (0.030) decides; here it holds" in text and "largest p (0.200) decides; here it does not hold" in text
     assert "Seed SD: not measured" in text
     stability = {"seeds": [0, 1, 2], "commit": "abc1234",
                  "metrics": {"clmnet.test_auc": spread([0.70, 0.72, 0.74]), "clmnet.test_iou": spread([0.5, 0.6, None]),
@@ -126,9 +145,9 @@ def test_report_puts_the_papers_numbers_beside_ours_and_says_why_they_differ(par
     text = render(params, classification, segmentation, survival, compare, stability)
     assert "| CLM-Net | 0.700 | 0.700 | 0.700 | 0.700 [0.650, 0.750] | 0.020 | (candidate) |" in text
     assert "| CLM-Net | 0.500 [0.450, 0.550] | 0.071 |" in text          # SD of the two defined seeds
-    assert "| CLM-Net | 0.750 [0.700, 0.800] | – | (candidate) | < .001 | < .001 – 0.200 | 5 / 6 |" in text
+    assert "| CLM-Net | 5 / 6 | < .001 (0.002) | < .001 – 0.200 |" in text
     assert "train.seed 0, 1, 2 (commit abc1234)" in text
-    assert "Ours (0.700) is below the paper's 0.960" in text
+    assert "Ours (0.700) is below the paper's 0.960" in text and "has not been measured" in text
     assert "../plots/survival/km_clmnet.png" in text
 
 

@@ -131,3 +131,30 @@ def test_the_test_set_is_predicted_by_the_mean_of_the_fold_models(tmp_path):
     np.savez(tmp_path / "other.npz", image_id=ids[::-1], prob=probs[0], seg_prob=maps[0])
     with pytest.raises(ValueError, match="other.npz: predicts other images"):
         ensemble_predictions([tmp_path / "0.npz", tmp_path / "other.npz"])
+
+
+def test_the_test_summary_scores_each_group_of_images_on_its_own():
+    """Metastasis, ambiguous (a tumour below slices.min_tumor_px, label 0) and tumour-free test images."""
+    import pandas as pd
+
+    from crlm.evaluation.summary import classification_summary
+
+    params = params_from_dict(tiny_params_dict(evaluate={"threshold": 0.5}))
+    test = pd.DataFrame({
+        "patient_id": ["t1", "t1", "t2", "t2", "t3", "t1", "t2", "t3"],
+        "label": [1, 1, 1, 0, 0, 0, 0, 0],
+        "tumour_area_px": [100, 60, 80, 10, 2, 0, 0, 0],
+        "prob": [0.9, 0.4, 0.8, 0.6, 0.2, 0.1, 0.3, 0.7],
+    }).assign(subset="test", fold="ensemble")
+    cv = pd.DataFrame({"patient_id": ["v1", "v2"], "label": [1, 0], "tumour_area_px": [90, 0], "prob": [0.8, 0.3],
+                       "subset": "cv", "fold": "0"})
+    frame = pd.concat([cv, test], ignore_index=True)
+    frame["pred"] = (frame["prob"] >= 0.5).astype(int)
+    summary = classification_summary(frame, params)["test"]
+    assert summary["images"] == 8 and summary["patients"] == 3 and summary["prevalence"] == 0.375
+    assert summary["accuracy"]["value"] == pytest.approx(5 / 8)    # the ambiguous slices count as label 0
+    assert summary["groups"] == {
+        "metastasis": {"images": 3, "patients": 2, "mean_prob": 0.7, "called_metastasis": 0.6667},
+        "ambiguous": {"images": 2, "patients": 2, "mean_prob": 0.4, "called_metastasis": 0.5},
+        "tumour_free": {"images": 3, "patients": 3, "mean_prob": 0.3667, "called_metastasis": 0.3333},
+    }

@@ -122,10 +122,12 @@ def test_dvc_repro_trains_every_arch_on_every_fold_and_evaluates(tiny_repo):
     for arch in ("vgg16", "deeplabv3", "unet", "clmnet"):
         embeddings = pd.read_parquet(tiny_repo / f"data/embeddings/{arch}.parquet")
         assert sum(c.startswith("emb_") for c in embeddings.columns) == 1024
-        assert set(embeddings["level"]) == {"image", "patient"}
+        assert sorted(embeddings["fold"].unique()) == ["0", "1", "2", "3", "4"]   # each fold's model, every patient
+        assert embeddings.groupby("fold")["patient_id"].apply(frozenset).nunique() == 1
         assert survival[arch]["n_analysed"] > 0
         assert (tiny_repo / f"plots/survival/km_{arch}.png").stat().st_size > 5_000
-    assert set(compare["recognition_delong"]) == {"vgg16", "deeplabv3", "unet"}
+    for family in ("recognition_auc", "survival_auc", "survival_c_index"):
+        assert set(compare[family]) == {"vgg16", "deeplabv3", "unet"}
     report = (tiny_repo / "reports/report.md").read_text()
     assert "Table 3. Survival" in report and "0.864 [0.832, 0.892]" in report   # the paper's CLM-Net survival AUC
     assert "Seed SD: the SD of a number over `make stability`'s retrainings" in report

@@ -3,7 +3,13 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from crlm.data.prepare import resize, select_slices, window
+from crlm.data import phantom
+from crlm.data.labels import is_ambiguous
+from crlm.data.prepare import MANIFEST_COLUMNS, kept_slices, prepare_images, processed_manifest, resize, window
+from crlm.data.qc import run_qc
+from crlm.data.slices import build_slices
+from crlm.data.sources import lits_style_cases
+from crlm.data.splits import make_splits, splits_summary
 
 
 def test_window_maps_the_hu_range_to_unit_interval():
@@ -21,35 +27,50 @@ def test_resize_shapes_and_mask_stays_binary():
     assert small.sum() == 20 * 20
 
 
-def _kept(n_patients=10, per_patient=30, positive_every=5):
-    rows = []
-    for p in range(n_patients):
-        for z in range(per_patient):
-            rows.append({"image_id": f"p{p:02d}-s{z:03d}", "patient_id": f"p{p:02d}", "source": "phantom",
-                         "slice_index": z, "label": int(z % positive_every == 0), "tumour_area_px": 0,
-                         "n_lesions": 0})
-    return pd.DataFrame(rows)
+def _slices_and_qc():
+    """Two patients: p0 with 30 liver slices (3 metastasis, 2 ambiguous, 1 blank), p1 with 4, all tumour-free."""
+    rows, reasons = [], []
+    for p, n in ((0, 30), (1, 4)):
+        for z in range(n):
+            tumour = {3: 80, 4: 90, 5: 70, 10: 5, 11: 2}.get(z, 0) if p == 0 else 0
+            rows.append({"image_id": f"p{p}-s{z:03d}", "patient_id": f"p{p}", "source": "phantom", "slice_index": z,
+                         "label": int(tumour >= 40), "tumour_area_px": tumour, "n_lesions": int(tumour > 0),
+                         "liver_area_px": 500})
+            reasons.append("blank" if (p, z) == (0, 20) else "")
+    manifest = pd.DataFrame(rows)
+    qc = pd.DataFrame({"image_id": manifest["image_id"], "patient_id": manifest["patient_id"],
+                       "kept": [r == "" for r in reasons], "reason": reasons})
+    return manifest, qc
 
 
-def test_balance_and_per_patient_cap(tiny_params):
-    cfg = dataclasses.replace(tiny_params.prepare, max_slices_per_patient=20, balance=True, majority_per_minority=1.0)
-    selected = select_slices(_kept(), cfg)
-    assert selected.groupby("patient_id").size().max() <= 20
-    counts = selected["label"].value_counts()
-    assert counts[0] == counts[1]
-    ratio = dataclasses.replace(cfg, majority_per_minority=2.0)
-    counts2 = select_slices(_kept(), ratio)["label"].value_counts()
-    assert counts2[0] == 2 * counts2[1]
+def test_prepare_keeps_every_qc_passed_slice_at_its_natural_prevalence():
+    manifest, qc = _slices_and_qc()
+    kept = processed_manifest(kept_slices(manifest.iloc[::-1], qc))
+    assert kept["image_id"].tolist() == sorted(set(manifest["image_id"]) - {"p0-s020"})
+    assert len(kept) == 33                                  # no per-patient cap, no class balancing
+    assert kept["label"].sum() == 3 and is_ambiguous(kept).sum() == 2
+    assert set(MANIFEST_COLUMNS) <= set(kept.columns)
 
 
-def test_selection_is_deterministic_and_seeded(tiny_params):
-    cfg = dataclasses.replace(tiny_params.prepare, max_slices_per_patient=12)
-    a, b = select_slices(_kept(), cfg), select_slices(_kept(), cfg)
-    pd.testing.assert_frame_equal(a, b)
-    c = select_slices(_kept(), dataclasses.replace(cfg, seed=cfg.seed + 1))
-    assert a["image_id"].tolist() != c["image_id"].tolist()
+def test_the_test_set_keeps_the_natural_prevalence_of_its_qc_passed_slices(tmp_path, tiny_params):
+    """The phantom through the real functions of slices, qc, prepare and split: every QC-passed slice of a
+    test patient, ambiguous ones included, is a test image, so the test prevalence is the natural one."""
+    cfg = dataclasses.replace(tiny_params.phantom, n_patients=20, n_slices=12, defect_rate=0.0)
+    phantom.write_phantom(cfg, tmp_path / "raw")
+    slices = build_slices(lits_style_cases("phantom", tmp_path / "raw"), tmp_path / "slices", min_tumor_px=30)
+    qc = run_qc(slices, tmp_path / "slices", tiny_params.qc)
+    kept = kept_slices(slices, qc)
+    arrays = prepare_images(kept, tmp_path / "slices", 16, tiny_params.prepare)
+    processed = processed_manifest(kept)
+    assert len(arrays["images"]) == len(processed)
+    splits = make_splits(processed, tiny_params.split)
 
-
-def test_no_balance_keeps_everything_under_the_cap(tiny_params):
-    cfg = dataclasses.replace(tiny_params.prepare, max_slices_per_patient=100, balance=False)
-    assert len(select_slices(_kept(), cfg)) == 300
+    passed = slices[qc["kept"].to_numpy() & slices["patient_id"].isin(splits["test"]).to_numpy()]
+    test_images = processed[processed["patient_id"].isin(splits["test"])]
+    assert sorted(test_images["image_id"]) == sorted(passed["image_id"])
+    assert is_ambiguous(test_images).sum() == is_ambiguous(passed).sum() > 0
+    natural = passed["label"].mean()
+    assert abs(natural - 0.5) > 0.1          # far from the 50% that class balancing used to force
+    summary = splits_summary(processed, splits)["test"]
+    assert summary["metastasis_fraction"] == round(natural, 4)
+    assert summary["images"] == len(passed) and summary["ambiguous_images"] == is_ambiguous(passed).sum()

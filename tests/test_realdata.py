@@ -85,5 +85,5 @@ def test_real_case_passes_slices_and_qc_as_three_kept_liver_slices_with_a_note(t
     qc = pd.read_parquet(tmp_path / "data" / "interim" / "qc.parquet")
     assert list(qc["image_id"]) == [f"tcia-DCMQI-1-s{z:03d}" for z in range(3)] and qc["kept"].all()
     summary = json.loads((tmp_path / "metrics" / "qc.json").read_text())
-    assert summary["rows"] == {"slices": 3, "unusable_cases": 0, "kept": 3, "excluded": 0}
+    assert summary["rows"] == {"slices": 3, "unusable_cases": 0, "kept": 3, "excluded": 0, "ambiguous_kept": 0}
     assert list(summary["notes"]["no_tumour_segment"]["patients"]) == ["tcia-DCMQI-1"]

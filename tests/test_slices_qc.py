@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from crlm.data import phantom
+from crlm.data.labels import is_ambiguous
 from crlm.data.nifti import write_nifti
 from crlm.data.qc import qc_summary, run_qc
 from crlm.data.slices import build_slices, load_slice
@@ -126,6 +127,19 @@ def test_qc_blank_saturated_and_empty_liver(tmp_path, tiny_params):
     labels[5] = labels[1]
     reasons = _qc_reasons(tmp_path, tiny_params, volume, labels)
     assert reasons == {1: "blank", 2: "", 3: "saturated", 4: "empty_liver", 5: ""}
+
+
+def test_qc_keeps_a_slice_with_a_tumour_below_the_threshold_and_counts_it(tmp_path, tiny_params):
+    """Labelled 0 on a lesion: ambiguous, but QC excludes nothing by label (only training samples leave it out)."""
+    volume, labels = _good_case(tumour_px=25)
+    _write_case(tmp_path / "raw", "1", volume, labels)
+    manifest = _slices(tmp_path, min_tumor_px=26)
+    qc = run_qc(manifest, tmp_path / "slices", tiny_params.qc)
+    assert qc["kept"].all() and set(qc["reason"]) == {""}
+    assert is_ambiguous(manifest).tolist() == [False, True, False]      # slices 1, 2, 3: the tumour is on 2
+    summary = qc_summary(manifest, qc, pd.DataFrame({"patient_id": ["phantom-1"], "source": "phantom"}))
+    assert summary["rows"]["ambiguous_kept"] == 1 and summary["rows"]["excluded"] == 0
+    assert "ambiguous_tumour" not in summary["excluded_by_reason"]
 
 
 def test_qc_too_few_liver_slices_excludes_the_case(tmp_path, tiny_params):

@@ -1,22 +1,24 @@
-"""Survival stage logic: the binary endpoint, nested-CV classifiers, and the analysis on planted and null data."""
+"""Survival stage logic: the binary endpoint, cross-fitting, and the analysis on planted and null data."""
 
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
+from joblib import Parallel, delayed
+from scipy import stats
 
 from crlm.data import phantom
 from crlm.data.clinical import normalise_clinical
-from crlm.survival.analysis import analyse
-from crlm.survival.classifiers import out_of_fold
+from crlm.survival.analysis import RISK_SCORE, analyse
+from crlm.survival.crossfit import cross_fit
 from crlm.survival.endpoint import binary_endpoint
 from tests.conftest import REPO
 
 
 @pytest.fixture
 def default_params():
-    """The repository's defaults (not the tiny profile's 2-fold survival CV), logistic regression only:
-    each nested-CV run then takes about a second."""
+    """The repository's defaults, logistic regression only: each analysis then takes about a second."""
     from crlm.config import load_params
 
     params = load_params(REPO / "params.yaml")
@@ -44,69 +46,136 @@ def _cohort(params, n, seed, survival_effect):
     return clinical, [f"phantom-{i}" for i in range(n)], burden
 
 
-def test_planted_signal_in_the_embeddings_separates_the_risk_groups(default_params):
+def _splits(ids, seed, n_folds=5, test_fraction=0.15):
+    """splits.json's shape: a test set, then folds whose validation sets partition the rest."""
+    order = np.random.default_rng(seed).permutation(ids)
+    n_test = int(round(test_fraction * len(ids)))
+    test, development = sorted(order[:n_test]), order[n_test:]
+    val = [sorted(development[k::n_folds]) for k in range(n_folds)]
+    folds = [{"train": sorted(set(development) - set(v)), "val": v} for v in val]
+    return {"test": test, "folds": folds}
+
+
+def _fold_vectors(ids, signal, seed, n_folds=5, dim=16):
+    """Each fold's "CNN" sees the same signal in its own coordinates (a random rotation, its own noise)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for k in range(n_folds):
+        features = np.hstack([signal[:, None] + 0.3 * rng.normal(size=(len(ids), 1)),
+                              rng.normal(size=(len(ids), dim - 1))])
+        rotation, _ = np.linalg.qr(rng.normal(size=(dim, dim)))
+        out[str(k)] = pd.DataFrame(5.0 * features @ rotation, index=pd.Index(ids, name="patient_id"))
+    return out
+
+
+def test_planted_signal_gives_an_out_of_sample_risk_score_that_ranks_the_burden(default_params):
     clinical, ids, burden = _cohort(default_params, 120, 3, survival_effect=0.8)
-    rng = np.random.default_rng(0)
-    vectors = np.hstack([burden[:, None] + 0.3 * rng.normal(size=(120, 1)), rng.normal(size=(120, 20))])
-    result = analyse(ids, vectors, clinical, default_params.survival, default_params.stats)
-    s = result.summary
+    result = analyse(_fold_vectors(ids, burden, 0), _splits(ids, 0), clinical, default_params.survival,
+                     default_params.stats)
+    s, patients = result.summary, result.patients
     assert s["auc"]["value"] > 0.65 and s["auc"]["ci_low"] < s["auc"]["value"] < s["auc"]["ci_high"]
+    assert s["auc_ipcw"]["value"] > 0.65 and s["c_index"]["harrell"] > 0.6 and s["c_index"]["uno"] > 0.6
     assert s["logrank"]["p_value"] < 0.01
-    assert s["cox_model"]["covariates"]["risk_score"]["hr"] > 1.0
+    assert s["cox_model"]["covariates"][RISK_SCORE]["hr"] > 1.0 and s["cox_lr_test"]["p_value"] < 0.05
+    oos = s["cox_concordance_out_of_sample"]
+    assert oos["clinical_plus_image"]["harrell"] > oos["clinical"]["harrell"]
     assert s["n_analysed"] == 120 == s["n_binary_task"] + s["n_censored_before_horizon"]
-    # every patient gets an honest probability, also those censored before the horizon
-    assert result.patients["prob"].notna().all()
-    assert set(result.patients["risk_group"]) == {"high", "low"}
+    # every patient gets one out-of-sample probability, also those censored before the horizon
+    assert patients["prob"].notna().all() and set(patients["risk_group"]) == {"high", "low"}
+    rho = stats.spearmanr(patients[RISK_SCORE], burden[[ids.index(p) for p in patients["patient_id"]]])
+    assert rho.statistic > 0.3 and rho.pvalue < 0.05
+    # the risk score: normal scores within each prediction group, so bounded and SD ~1 in each
+    for _, rows in patients.groupby("group"):
+        assert abs(rows[RISK_SCORE].mean()) < 1e-12 and rows[RISK_SCORE].abs().max() < 2.5
 
 
-def test_null_data_gives_log_rank_p_below_005_in_at_most_10_percent_of_50_seeds(default_params):
-    """phantom.survival_effect 0 and random embeddings (no CNN): the stage's analysis, 50 seeds.
-    Logistic regression only, so that 50 nested-CV runs take about a minute."""
-    stats = dataclasses.replace(default_params.stats, n_boot=20)
-    p_values = []
-    for seed in range(50):
-        clinical, ids, _ = _cohort(default_params, 80, 100 + seed, survival_effect=0.0)
-        vectors = np.random.default_rng(seed).normal(size=(80, 32))
-        p_values.append(analyse(ids, vectors, clinical, default_params.survival, stats).summary["logrank"]["p_value"])
-    defined = [p for p in p_values if p is not None]
-    assert len(defined) >= 45      # two risk groups almost always: the test is not vacuous
-    assert sum(p < 0.05 for p in defined) <= 5
+def test_cross_fitting_predicts_each_patient_with_the_cnn_that_never_saw_it(default_params):
+    """A fold's classifier sees only its training patients, through its own CNN's coordinates: a fold
+    whose embedding of its validation patients is scrambled predicts them at chance, the others do not."""
+    clinical, ids, burden = _cohort(default_params, 120, 5, survival_effect=0.8)
+    splits = _splits(ids, 1)
+    vectors = _fold_vectors(ids, burden, 2)
+    label = pd.Series(binary_endpoint(clinical["overall_survival_months"], clinical["vital_status"], 24.0),
+                      index=clinical["patient_id"])
+    fitted = cross_fit(vectors, splits, label, default_params.survival)
+    assert fitted.reason == "" and len(fitted.chosen) == 5 and fitted.prob.notna().all()
+    for k, fold in enumerate(splits["folds"]):
+        assert set(fitted.group[fitted.group == f"fold{k}"].index) == set(fold["val"])
+    assert set(fitted.group[fitted.group == "test"].index) == set(splits["test"])
+    # the test patients' probability is the mean of the 5 pairs: moving one fold's test embeddings moves it
+    moved = {**vectors, "0": vectors["0"].copy()}
+    moved["0"].loc[splits["test"]] = 0.0
+    again = cross_fit(moved, splits, label, default_params.survival)
+    val = [p for f in splits["folds"] for p in f["val"]]
+    np.testing.assert_array_equal(again.prob[val], fitted.prob[val])
+    assert not np.allclose(again.prob[splits["test"]], fitted.prob[splits["test"]])
 
 
-def test_one_class_gives_a_reason_not_a_crash(tiny_params):
-    oof = out_of_fold(np.zeros((6, 3)), np.array([0, 0, 0, 0, 0, 1]), tiny_params.survival)
-    assert np.isnan(oof.prob).all() and "at least 2 of each" in oof.reason
-    flat = out_of_fold(np.full((8, 3), 0.5), np.array([0, 1] * 4), tiny_params.survival)   # an untrained CNN
-    assert np.isnan(flat.prob).all() and "no embedding feature has variance" in flat.reason
-    clinical, ids, _ = _cohort(tiny_params, 12, 1, survival_effect=0.0)
+def _null_p_values(params, seed):
+    clinical, ids, _ = _cohort(params, 80, 1000 + seed, survival_effect=0.0)
+    rng = np.random.default_rng(seed)
+    vectors = {str(k): pd.DataFrame(rng.normal(size=(80, 8)), index=pd.Index(ids, name="patient_id"))
+               for k in range(5)}
+    s = analyse(vectors, _splits(ids, seed), clinical, params.survival, params.stats).summary
+    return s["logrank"]["p_value"], s["cox_lr_test"]["p_value"]
+
+
+@pytest.mark.slow
+def test_null_survival_effect_gives_uniform_p_values(default_params):
+    """phantom.survival_effect 0 and random embeddings: 500 analyses. The log-rank p of the risk groups and
+    the LR test of the risk score must be uniform: rejection rate at 0.05 inside its 99% binomial interval
+    and a KS test of uniformity not rejected at 0.01."""
+    params = dataclasses.replace(default_params, survival=dataclasses.replace(default_params.survival, lr_c=(1.0,)),
+                                 stats=dataclasses.replace(default_params.stats, n_boot=1))
+    n = 500
+    results = Parallel(n_jobs=2)(delayed(_null_p_values)(params, seed) for seed in range(n))
+    low, high = stats.binom.ppf([0.005, 0.995], n, 0.05)
+    for name, values in zip(("log-rank", "LR test"), zip(*results)):
+        defined = np.array([p for p in values if p is not None])
+        assert len(defined) >= 0.95 * n, f"{name}: only {len(defined)} defined"
+        rejected = int((defined < 0.05).sum())
+        print(f"{name}: {rejected} of {len(defined)} below 0.05; KS p {stats.kstest(defined, 'uniform').pvalue:.3f}")
+        assert low <= rejected * n / len(defined) <= high, f"{name}: {rejected} of {len(defined)} below 0.05"
+        assert stats.kstest(defined, "uniform").pvalue > 0.01
+
+
+def test_one_class_gives_a_reason_not_a_crash(default_params):
+    clinical, ids, _ = _cohort(default_params, 30, 1, survival_effect=0.0)
     clinical["overall_survival_months"] = 100.0    # nobody dies before the horizon: one class
     clinical["vital_status"] = 0.0
-    s = analyse(ids, np.random.default_rng(0).normal(size=(12, 4)), clinical, tiny_params.survival,
-                tiny_params.stats).summary
-    assert "at least 2 of each" in s["reason"] and s["auc"]["value"] is None
+    vectors = {str(k): pd.DataFrame(np.random.default_rng(k).normal(size=(30, 4)), index=ids) for k in range(5)}
+    s = analyse(vectors, _splits(ids, 0), clinical, default_params.survival, default_params.stats).summary
+    assert "needs at least 2 of each" in s["reason"] and s["auc"]["value"] is None
     assert s["logrank"]["p_value"] is None and s["logrank"]["reason"]
-    assert s["cox_model"]["reason"]
+    flat = {k: v * 0.0 for k, v in vectors.items()}                  # an untrained CNN
+    clinical, ids, _ = _cohort(default_params, 30, 1, survival_effect=0.8)
+    s = analyse(flat, _splits(ids, 0), clinical, default_params.survival, default_params.stats).summary
+    assert "every embedding feature is constant" in s["reason"]
 
 
 def test_patients_without_images_or_survival_are_counted(default_params):
-    clinical, ids, _ = _cohort(default_params, 30, 2, survival_effect=0.8)
+    clinical, ids, _ = _cohort(default_params, 40, 2, survival_effect=0.8)
     clinical.loc[0, "overall_survival_months"] = np.nan          # images, no survival data
     with_images = ids[:-2] + ["phantom-999"]                      # two without images, one unknown
-    vectors = np.random.default_rng(0).normal(size=(len(with_images), 4))
-    cfg, stats = default_params.survival, default_params.stats
-    s = analyse(with_images, vectors, clinical, cfg, stats).summary
+    vectors = {str(k): pd.DataFrame(np.random.default_rng(k).normal(size=(len(with_images), 4)), index=with_images)
+               for k in range(5)}
+    cfg, stats_cfg = default_params.survival, default_params.stats
+    s = analyse(vectors, _splits(with_images, 0), clinical, cfg, stats_cfg).summary
     assert s["n_clinical_without_images"] == 2
     assert s["n_without_survival_data"] == 2                      # phantom-0 and phantom-999
-    assert s["n_analysed"] == 27
+    assert s["n_analysed"] == 37
     with pytest.raises(ValueError, match="no patient has both images and survival data"):
-        analyse(["x-1"], np.zeros((1, 4)), clinical, cfg, stats)
+        analyse({"0": pd.DataFrame(np.zeros((1, 4)), index=["x-1"])}, _splits(["x-1"], 0, 1), clinical, cfg,
+                stats_cfg)
 
 
-def test_too_few_events_for_cox_is_reported(default_params):
-    clinical, ids, _ = _cohort(default_params, 40, 4, survival_effect=0.0)
+def test_cox_with_too_few_events_per_covariate_is_refused(default_params):
+    clinical, ids, burden = _cohort(default_params, 60, 4, survival_effect=0.8)
     clinical["vital_status"] = 0.0
-    clinical.loc[:8, ["vital_status", "overall_survival_months"]] = [1.0, 3.0]   # 9 early deaths only
-    s = analyse(ids, np.random.default_rng(0).normal(size=(40, 4)), clinical, default_params.survival,
-                default_params.stats).summary
-    assert "events for 5 covariate(s)" in s["cox_model"]["reason"]
-    assert s["cox_clinical"]["concordance"] is not None            # 4 covariates need 8 events
+    early = clinical.index[:15]
+    clinical.loc[early, ["vital_status", "overall_survival_months"]] = [1.0, 3.0]   # 15 deaths
+    cfg = dataclasses.replace(default_params.survival, covariates=("clinrisk_score",))
+    s = analyse(_fold_vectors(ids, burden, 0), _splits(ids, 0), clinical, cfg, default_params.stats).summary
+    assert "15 events for 2 covariate(s); needs at least 20" in s["cox_model"]["reason"]
+    assert s["cox_lr_test"]["p_value"] is None and "needs at least 20" in s["cox_lr_test"]["reason"]
+    assert s["cox_clinical"]["reason"] == ""                      # 1 covariate needs 10 events

@@ -159,3 +159,42 @@ def test_onecycle_schedule_warms_up_and_anneals(monkeypatch):
     train_model("vgg16", params, synthetic_set(), np.arange(18))
     assert len(lrs) == 3 * 3                       # 18 images, batch 8 -> 3 steps per epoch
     assert lrs[0] < 0.002 and max(lrs) == pytest.approx(0.01, rel=0.05) and lrs[-1] < 1e-4
+
+
+def test_validation_every_n_epochs_and_at_the_last():
+    data = synthetic_set()
+    result = train_model("vgg16", tiny_train_params(epochs=5, val_every=2), data, np.arange(18), np.arange(18, 24))
+    assert [row["epoch"] for row in result.history if "val_bce" in row] == [2, 4, 5]
+    assert all(set(row) == {"epoch", "train_loss"} for row in result.history if row["epoch"] in (1, 3))
+
+
+def test_a_fold_trains_on_its_sample_and_predicts_every_validation_and_test_image(tmp_path, monkeypatch):
+    """Labels choose training images only: the fold's predictions cover all images of its validation
+    patients and of the test patients, ambiguous ones included."""
+    from crlm.data.labels import is_ambiguous
+    from crlm.data.sampling import training_sample
+    from crlm.io import write_json, write_parquet
+    from crlm.training.folds import train_fold
+
+    data = synthetic_set(n=48)                             # patients p-0 .. p-15, 3 images each
+    manifest = data.manifest.assign(tumour_area_px=data.tumour.reshape(48, -1).sum(1))
+    manifest.loc[[1, 7, 43], "tumour_area_px"] = 3         # label 0 on a small lesion: ambiguous
+    assert is_ambiguous(manifest).sum() == 3
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data" / "processed").mkdir(parents=True)
+    np.savez(tmp_path / "data/processed/dataset.npz", images=data.images.astype(np.float16), tumour=data.tumour)
+    write_parquet(tmp_path / "data/processed/manifest.parquet", manifest)
+    patients = [f"p-{k}" for k in range(16)]
+    test, val, train = patients[14:], patients[:2], patients[2:14]
+    write_json(tmp_path / "data/splits/splits.json", {"test": test, "folds": [{"train": train, "val": val}]})
+    params = tiny_train_params(epochs=1, max_slices_per_patient=2, device="cpu")
+
+    summary, history = train_fold("vgg16", "0", params, threads=1)
+
+    expected = training_sample(manifest, train, params.train, "0")
+    assert f"vgg16/0: {len(expected)} of 36 training images" in summary and len(expected) < 36
+    for name, patients_of in (("predictions.npz", val), ("test_predictions.npz", test)):
+        with np.load(tmp_path / "data/models/vgg16/0" / name) as saved:
+            ids = saved["image_id"].tolist()
+        assert ids == manifest.loc[manifest["patient_id"].isin(patients_of), "image_id"].tolist()
+    assert len(history) == 1 and "val_bce" in history[0]

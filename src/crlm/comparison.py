@@ -1,30 +1,30 @@
-"""The candidate arch against each baseline: DeLong on paired predictions, log-rank on risk groups.
+"""The candidate arch against each baseline, on paired predictions of the same images and patients.
 
-Recognition: the image-level test predictions (the same test images for every arch).
-Survival: the patient-level out-of-fold probabilities of the binary task (the same
-patients for every arch). Risk groups: each arch's log-rank test, and a test on the
-patients where the candidate and the baseline disagree: there the candidate's high-risk
-group is the baseline's low-risk group, so a hazard ratio above 1 says the candidate
-was right more often (the paper's Table S3 compares log-rank p values without a
-paired test; this is one).
+Recognition: Obuchowski's clustered comparison of the two test AUCs (images nested in
+patients; equal to DeLong's test with one image per patient), with a patient-bootstrap CI
+of the difference beside it. Survival: the paired AUCs of the two risk scores on the
+binary task (one row per patient) and a patient-level paired bootstrap of the difference of
+their Harrell C-indices over every analysed patient (this replaces the paper's unspecified
+"log-rank between models"). Holm adjusts the p-values within each family of tests.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 
 from crlm.config import StatsConfig
 from crlm.evaluation.bootstrap import patient_bootstrap
-from crlm.stats.delong import delong_test
-from crlm.stats.survival import cox_fit, logrank
-from crlm.survival.analysis import DIED, MONTHS
+from crlm.stats.clustered_auc import clustered_auc_test
+from crlm.stats.discrimination import paired_c_index_test
+from crlm.survival.analysis import DIED, MONTHS, RISK_SCORE
 
 
-def paired(frames: dict[str, pd.DataFrame], candidate: str, baseline: str, key: str) -> pd.DataFrame:
+def paired(frames: dict[str, pd.DataFrame], candidate: str, baseline: str, key: str, score: str) -> pd.DataFrame:
     """Rows predicted by both archs, matched on `key`; a mismatch in the label is an error."""
-    a = frames[candidate][list(dict.fromkeys([key, "patient_id", "label", "prob"]))]
-    b = frames[baseline][[key, "label", "prob"]]
+    a = frames[candidate][list(dict.fromkeys([key, "patient_id", "label", score]))]
+    b = frames[baseline][[key, "label", score]]
     both = a.merge(b, on=key, suffixes=("_a", "_b"), validate="one_to_one")
     if not (both["label_a"] == both["label_b"]).all():
         raise ValueError(f"{candidate} and {baseline} disagree on the true labels of the same {key}s")
@@ -34,37 +34,42 @@ def paired(frames: dict[str, pd.DataFrame], candidate: str, baseline: str, key: 
     return both
 
 
-def delong_between(frames: dict[str, pd.DataFrame], candidate: str, baseline: str, key: str,
-                   stats: StatsConfig) -> dict:
-    """DeLong on the paired rows; with several images per patient, DeLong's independence assumption
-    does not hold, so a patient-level bootstrap CI of the AUC difference comes with it."""
+def auc_between(frames: dict[str, pd.DataFrame], candidate: str, baseline: str, key: str, score: str,
+                stats: StatsConfig) -> dict:
+    """Clustered (by patient) paired AUC comparison, and a patient-bootstrap CI of the difference."""
     empty = [arch for arch in (candidate, baseline) if frames[arch].empty]
     if empty:
         return {"p_value": None, "diff": None, "reason": f"no predictions from {empty} (see their stage's reason)"}
-    both = paired(frames, candidate, baseline, key)
-    labels, a, b = both["label_a"].to_numpy(int), both["prob_a"].to_numpy(), both["prob_b"].to_numpy()
-    out = delong_test(labels, a, b, stats.ci_level).as_dict()
+    both = paired(frames, candidate, baseline, key, score)
+    labels, a, b = both["label_a"].to_numpy(int), both[f"{score}_a"].to_numpy(), both[f"{score}_b"].to_numpy()
     patients = both["patient_id"].to_numpy()
-    if len(np.unique(patients)) < len(patients):
-        def diff(rows):
-            result = delong_test(labels[rows], a[rows], b[rows])
-            return None if result.reason else result.diff
-        ci = patient_bootstrap(diff, patients, stats.n_boot, stats.seed, stats.ci_level)
-        out["patient_bootstrap_diff_ci"] = [ci.low, ci.high]
+    out = clustered_auc_test(labels, a, b, patients, stats.ci_level).as_dict()
+
+    def diff(rows):
+        if len(np.unique(labels[rows])) < 2:
+            return None
+        return roc_auc_score(labels[rows], a[rows]) - roc_auc_score(labels[rows], b[rows])
+
+    ci = patient_bootstrap(diff, patients, stats.n_boot, stats.seed, stats.ci_level)
+    out["patient_bootstrap_diff_ci"] = [ci.low, ci.high]
     return out
 
 
-def discordant_logrank(candidate: pd.DataFrame, baseline: pd.DataFrame) -> dict:
-    """Log-rank and Cox HR of the candidate's high-risk group among patients the two archs split differently."""
-    both = candidate.merge(baseline[["patient_id", "risk_group"]], on="patient_id", suffixes=("", "_baseline"))
-    both = both[(both["risk_group"] != "") & (both["risk_group_baseline"] != "")]
-    disagree = both[both["risk_group"] != both["risk_group_baseline"]]
-    test = logrank(disagree[MONTHS], disagree[DIED], disagree["risk_group"]) if len(disagree) else None
-    cox = cox_fit(disagree.assign(candidate_high=(disagree["risk_group"] == "high").astype(float)),
-                  MONTHS, DIED, ["candidate_high"]) if len(disagree) else None
-    out = {"n_patients": int(len(both)), "n_discordant": int(len(disagree))}
-    if test is None:
-        return {**out, "logrank": None, "hr_candidate_high": None, "reason": "the two archs agree on every patient"}
-    hr = cox.table.loc["candidate_high", "hr"]
-    return {**out, "logrank": test.as_dict(), "hr_candidate_high": None if np.isnan(hr) else float(hr),
-            "reason": test.reason or cox.reason}
+def c_index_between(candidate: pd.DataFrame, baseline: pd.DataFrame, stats: StatsConfig) -> dict:
+    """Paired patient-bootstrap test of the difference of the two risk scores' Harrell C."""
+    both = candidate.merge(baseline[["patient_id", RISK_SCORE]], on="patient_id", suffixes=("_a", "_b"),
+                           validate="one_to_one").dropna(subset=[f"{RISK_SCORE}_a", f"{RISK_SCORE}_b"])
+    if both.empty:
+        return {"p_value": None, "diff": None, "reason": "no patient has a risk score from both archs"}
+    return paired_c_index_test(both[MONTHS].to_numpy(), both[DIED].to_numpy(), both[f"{RISK_SCORE}_a"].to_numpy(),
+                               both[f"{RISK_SCORE}_b"].to_numpy(), stats.n_boot, stats.seed, stats.ci_level).as_dict()
+
+
+def intersection_union(results: dict[str, dict]) -> dict:
+    """"The candidate is better than every baseline": every difference positive and the largest p below
+    alpha (an intersection-union test, Berger 1982: no multiplicity adjustment, but every test must win)."""
+    p_values = [r.get("p_value") for r in results.values()]
+    diffs = [r.get("diff") for r in results.values()]
+    defined = all(v is not None for v in p_values + diffs)
+    return {"all_differences_positive": defined and all(d > 0 for d in diffs),
+            "largest_p": max(p_values) if defined and p_values else None}

@@ -109,17 +109,12 @@ class QCConfig:
     max_saturated_fraction: float
     min_liver_px: int
     min_liver_slices: int
-    exclude_ambiguous_tumour: bool
 
 
 @dataclass(frozen=True)
 class PrepareConfig:
-    seed: int
     window_center_hu: float
     window_width_hu: float
-    max_slices_per_patient: int
-    balance: bool
-    majority_per_minority: float
     crop: str
     crop_margin: float
 
@@ -128,8 +123,6 @@ class PrepareConfig:
             raise ConfigError(f"prepare.crop must be 'none' or 'liver', got {self.crop!r}")
         _unit_interval("prepare.crop_margin", self.crop_margin)
         _positive("prepare.window_width_hu", self.window_width_hu)
-        _positive("prepare.max_slices_per_patient", self.max_slices_per_patient)
-        _positive("prepare.majority_per_minority", self.majority_per_minority)
 
 
 @dataclass(frozen=True)
@@ -229,9 +222,17 @@ class TrainConfig:
     device: str
     lr_schedule: str
     precision: str
+    val_every: int                     # validate every N epochs and at the last
+    exclude_ambiguous: bool            # the training sample (sampling.py) leaves ambiguous slices out
+    max_slices_per_patient: int
+    balance: bool                      # undersample the training sample's majority class
+    majority_per_minority: float
 
     def __post_init__(self) -> None:
         _positive("train.epochs", self.epochs)
+        _positive("train.val_every", self.val_every)
+        _positive("train.max_slices_per_patient", self.max_slices_per_patient)
+        _positive("train.majority_per_minority", self.majority_per_minority)
         if self.precision not in PRECISIONS:
             raise ConfigError(f"train.precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
         if self.lr_schedule not in LR_SCHEDULES:
@@ -275,7 +276,6 @@ class StatsConfig:
 
 
 AGGREGATIONS = ("mean", "max")
-PREPROCESSING = ("pca", "variance")
 CLASSIFIERS = ("logistic", "random_forest")
 
 
@@ -294,26 +294,21 @@ class EmbedConfig:
 class SurvivalConfig:
     seed: int
     horizon_months: float
-    preprocessing: str
     pca_variance: float
-    variance_threshold: float
     classifiers: tuple[str, ...]
     lr_c: tuple[float, ...]
     rf_trees: tuple[int, ...]
     rf_depth: tuple[int, ...]
     class_weight: str
-    outer_folds: int
     inner_folds: int
     threshold: float
     covariates: tuple[str, ...]
     log_covariates: tuple[str, ...]
+    min_events_per_covariate: float
     km_times_months: tuple[float, ...]
 
     def __post_init__(self) -> None:
         _positive("survival.horizon_months", self.horizon_months)
-        if self.preprocessing not in PREPROCESSING:
-            raise ConfigError(f"survival.preprocessing must be one of {list(PREPROCESSING)}, "
-                              f"got {self.preprocessing!r}")
         _open_unit_interval("survival.pca_variance", self.pca_variance)
         unknown = [c for c in self.classifiers if c not in CLASSIFIERS]
         if unknown or not self.classifiers:
@@ -325,9 +320,9 @@ class SurvivalConfig:
                 raise ConfigError(f"survival.{key} must list positive values, got {list(values)}")
         if self.class_weight not in ("balanced", "none"):
             raise ConfigError(f"survival.class_weight must be 'balanced' or 'none', got {self.class_weight!r}")
-        for key in ("outer_folds", "inner_folds"):
-            if getattr(self, key) < 2:
-                raise ConfigError(f"survival.{key} must be >= 2, got {getattr(self, key)}")
+        if self.inner_folds < 2:
+            raise ConfigError(f"survival.inner_folds must be >= 2, got {self.inner_folds}")
+        _positive("survival.min_events_per_covariate", self.min_events_per_covariate)
         _unit_interval("survival.threshold", self.threshold)
 
 

@@ -23,6 +23,8 @@ def headline(classification: dict, segmentation: dict, survival: dict) -> dict[s
             out[f"{arch}.test_iou"] = segmentation[arch]["test"]["iou"]["value"]
             out[f"{arch}.test_dice"] = segmentation[arch]["test"]["dice"]["value"]
         out[f"{arch}.survival_auc"] = survival[arch]["auc"]["value"]
+        out[f"{arch}.survival_auc_ipcw"] = survival[arch]["auc_ipcw"]["value"]
+        out[f"{arch}.survival_c_harrell"] = survival[arch]["c_index"]["harrell"]
         out[f"{arch}.survival_logrank_p"] = survival[arch]["logrank"]["p_value"]
     for name in segmentation:
         if name.endswith("+crf"):

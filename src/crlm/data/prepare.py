@@ -1,4 +1,9 @@
-"""Kept slices -> windowed, resized, class-balanced training images.
+"""Every QC-passed slice -> a windowed, resized image, at the data's natural prevalence.
+
+Nothing here looks at the label: no per-patient cap, no class balancing, no
+exclusion of ambiguous slices. Those choose what a model trains on, so they
+belong to each fold's training sample (crlm.data.sampling); validation folds
+and the test set are scored on every image of their patients.
 
 HU windowing maps [centre - width/2, centre + width/2] to [0, 1]: a fixed
 normalisation that uses no statistics of the data, so nothing leaks from the
@@ -44,34 +49,12 @@ def liver_box(liver: np.ndarray, margin: float) -> tuple[slice, slice]:
     return slice(y0, y0 + side), slice(x0, x0 + side)
 
 
-def select_slices(kept: pd.DataFrame, cfg: PrepareConfig) -> pd.DataFrame:
-    """Per-patient cap, then undersample the majority class; deterministic from cfg.seed."""
-    rng = np.random.default_rng(cfg.seed)
-    kept = kept.sort_values("image_id", kind="stable")
-    capped = []
-    for _, rows in kept.groupby("patient_id", sort=True):
-        if len(rows) > cfg.max_slices_per_patient:
-            rows = rows.iloc[np.sort(rng.choice(len(rows), cfg.max_slices_per_patient, replace=False))]
-        capped.append(rows)
-    selected = pd.concat(capped) if capped else kept.iloc[:0]
-    if cfg.balance:
-        counts = selected["label"].value_counts()
-        if len(counts) == 2:
-            minority = counts.idxmin()
-            target = int(round(counts.min() * cfg.majority_per_minority))
-            majority_rows = selected[selected["label"] != minority]
-            if len(majority_rows) > target:
-                keep = np.sort(rng.choice(len(majority_rows), target, replace=False))
-                selected = pd.concat([selected[selected["label"] == minority], majority_rows.iloc[keep]])
-    return selected.sort_values("image_id", kind="stable").reset_index(drop=True)
-
-
-def prepare_images(selected: pd.DataFrame, slices_dir: Path, image_size: int, cfg: PrepareConfig) -> dict:
-    n = len(selected)
+def prepare_images(kept: pd.DataFrame, slices_dir: Path, image_size: int, cfg: PrepareConfig) -> dict:
+    n = len(kept)
     images = np.zeros((n, image_size, image_size), dtype=np.float16)
     tumour = np.zeros((n, image_size, image_size), dtype=np.uint8)
     liver = np.zeros((n, image_size, image_size), dtype=np.uint8)
-    for i, row in enumerate(selected.itertuples(index=False)):
+    for i, row in enumerate(kept.itertuples(index=False)):
         arrays = load_slice(slices_dir, row)
         if cfg.crop == "liver":
             box = liver_box(arrays["liver"], cfg.crop_margin)
@@ -82,5 +65,11 @@ def prepare_images(selected: pd.DataFrame, slices_dir: Path, image_size: int, cf
     return {"images": images, "tumour": tumour, "liver": liver}
 
 
-def processed_manifest(selected: pd.DataFrame) -> pd.DataFrame:
-    return selected[MANIFEST_COLUMNS].reset_index(drop=True)
+def kept_slices(manifest: pd.DataFrame, qc: pd.DataFrame) -> pd.DataFrame:
+    """Every slice QC kept, in image_id order (the order of the prepared arrays)."""
+    kept = manifest[manifest["image_id"].isin(qc.loc[qc["kept"], "image_id"])]
+    return kept.sort_values("image_id", kind="stable").reset_index(drop=True)
+
+
+def processed_manifest(kept: pd.DataFrame) -> pd.DataFrame:
+    return kept[MANIFEST_COLUMNS].reset_index(drop=True)

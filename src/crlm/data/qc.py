@@ -10,8 +10,13 @@ Rules, in the order they are checked (the first that fires is the reason):
   saturated:      more than qc.max_saturated_fraction of pixels at or above qc.saturation_hu
   blank:          HU standard deviation below qc.min_std_hu (an empty or constant slice)
   empty_liver:    liver cross-section below qc.min_liver_px
-  ambiguous_tumour: tumour present but below slices.min_tumor_px, so labelled non-metastasis
-                  (with qc.exclude_ambiguous_tumour; such a slice would teach "no metastasis" on a lesion)
+
+Every rule looks at the image and its acquisition, never at the label: a slice
+excluded here is missing from training, validation and the test set alike, so
+an exclusion by label would change the prevalence the test set is scored at.
+Ambiguous slices (a tumour below slices.min_tumor_px, labelled non-metastasis;
+labels.is_ambiguous) are therefore kept and counted (rows.ambiguous_kept); only
+a fold's training sample leaves them out (train.exclude_ambiguous, sampling.py).
 
 Notes do not exclude; metrics/qc.json counts them and names each patient:
   no_tumour_segment: a DICOM-SEG with a liver but no tumour segment, so every slice reads as
@@ -27,10 +32,11 @@ import pandas as pd
 
 from crlm.config import QCConfig
 from crlm.data.clinical import SURVIVAL_COLUMNS, missing_counts
+from crlm.data.labels import is_ambiguous
 from crlm.data.slices import load_slice
 
 REASONS = ("unreadable", "missing_mask", "shape_mismatch", "geometry_mismatch", "missing_ct", "mixed_spacing",
-           "no_liver", "too_few_liver_slices", "low_resolution", "saturated", "blank", "empty_liver", "ambiguous_tumour")
+           "no_liver", "too_few_liver_slices", "low_resolution", "saturated", "blank", "empty_liver")
 
 
 def slice_reason(row, image: np.ndarray | None, cfg: QCConfig) -> tuple[str, str]:
@@ -47,8 +53,6 @@ def slice_reason(row, image: np.ndarray | None, cfg: QCConfig) -> tuple[str, str
         return "blank", f"HU std {std:.2f}"
     if row.liver_area_px < cfg.min_liver_px:
         return "empty_liver", f"liver area {row.liver_area_px} px"
-    if cfg.exclude_ambiguous_tumour and row.label == 0 and row.tumour_area_px > 0:
-        return "ambiguous_tumour", f"tumour area {row.tumour_area_px} px below the metastasis threshold"
     return "", ""
 
 
@@ -85,7 +89,8 @@ def qc_summary(manifest: pd.DataFrame, qc: pd.DataFrame, clinical: pd.DataFrame)
     survival_missing = clinical[list(c for c in SURVIVAL_COLUMNS if c in clinical)].isna().any(axis=1)
     return {
         "rows": {"slices": int((manifest["slice_index"] >= 0).sum()), "unusable_cases": int(len(case_errors)),
-                 "kept": int(qc["kept"].sum()), "excluded": int((~qc["kept"]).sum())},
+                 "kept": int(qc["kept"].sum()), "excluded": int((~qc["kept"]).sum()),
+                 "ambiguous_kept": int((is_ambiguous(manifest) & qc["kept"].to_numpy()).sum())},
         "excluded_by_reason": by_reason,
         "patients": {"total": len(image_patients), "kept": len(kept_patients),
                      "lost_to_qc": sorted(image_patients - kept_patients)},

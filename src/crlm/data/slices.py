@@ -15,6 +15,7 @@ import pandas as pd
 from scipy import ndimage
 
 from crlm.data.dicom import read_ct_series, read_seg_labels
+from crlm.data.labels import slice_label
 from crlm.data.nifti import Volume, VolumeReadError, read_nifti
 from crlm.data.sources import Case
 
@@ -24,7 +25,7 @@ COLUMNS = {
     "patient_id": "string",
     "source": "string",
     "slice_index": "int64",
-    "label": "int64",  # 1 metastasis, 0 non-metastasis, -1 case unusable
+    "label": "int64",  # 1 metastasis, 0 non-metastasis, -1 case unusable (labels.py: slice_label)
     "tumour_area_px": "int64",
     "n_lesions": "int64",  # connected tumour components in the slice
     "liver_area_px": "int64",
@@ -36,10 +37,6 @@ COLUMNS = {
     "note": "string",  # "" or a case-level remark that does not exclude, e.g. no_tumour_segment (see qc.py)
 }
 NO_TUMOUR_SEGMENT = "no_tumour_segment"
-
-
-def slice_label(tumour_area_px: int, min_tumor_px: int) -> int:
-    return int(tumour_area_px >= min_tumor_px)
 
 
 class CaseError(Exception):

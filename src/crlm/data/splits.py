@@ -1,5 +1,10 @@
 """Patient-level test set and stratified grouped cross-validation folds.
 
+The split is made over every prepared image (every QC-passed slice: prepare
+samples nothing), so the test set and the validation folds hold all the images
+of their patients at the natural prevalence; the training sample of each fold
+is drawn later, by the train stage (crlm.data.sampling).
+
 A patient's label is 1 when any of their prepared images shows a metastasis.
 The test set is drawn over patients, stratified by that label; because
 patients contribute different numbers of images, TEST_CANDIDATES seeded
@@ -7,6 +12,11 @@ draws are made and the one whose image-level metastasis fraction is closest
 to the whole set's is kept (a constrained randomisation, deterministic from
 split.seed). The folds are scikit-learn's StratifiedGroupKFold over the
 remaining images (grouped by patient, stratified by image label).
+
+metrics/splits.json (splits_summary) gives, for every subset (all, development,
+test, each fold's train and val patients), the images, patients, metastasis and
+ambiguous images and the prevalence (metastasis fraction), over all the
+prepared images of its patients.
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from crlm.config import SplitConfig
+from crlm.data.labels import is_ambiguous
 
 TEST_CANDIDATES = 100
 
@@ -93,7 +104,8 @@ def subset_summary(manifest: pd.DataFrame, patients: list[str]) -> dict:
         "images": int(n),
         "patients": int(rows["patient_id"].nunique()),
         "metastasis_images": int(rows["label"].sum()),
-        "metastasis_fraction": round(float(rows["label"].mean()), 4) if n else None,
+        "ambiguous_images": int(is_ambiguous(rows).sum()),
+        "metastasis_fraction": round(float(rows["label"].mean()), 4) if n else None,   # the prevalence
     }
 
 

@@ -5,6 +5,12 @@ metrics are computed per fold and summarised as mean and SD over folds.
 Independent test: the ensemble of the k fold models (the mean of their
 probabilities and of their tumour maps, as nnU-Net does) predicts the test
 set; each metric gets a patient-level bootstrap CI.
+
+Both are scored on every image of their patients, at the natural prevalence
+(only the training images are sampled). The label is the slices stage's
+(tumour area >= slices.min_tumor_px), so an ambiguous slice (a smaller tumour)
+counts as non-metastasis in the metrics; `groups` reports the test images of
+each kind on their own: metastasis, ambiguous and tumour-free.
 """
 
 from __future__ import annotations
@@ -17,12 +23,14 @@ from sklearn.metrics import classification_report
 
 from crlm.config import Params
 from crlm.data.dataset import ImageSet
+from crlm.data.labels import is_ambiguous
 from crlm.evaluation.bootstrap import patient_bootstrap
 from crlm.evaluation.classification import METRICS, classification_metrics
 from crlm.evaluation.segmentation import dice_per_image, iou_per_image
 from crlm.models.crf import crf_refine
 
 SEG_METRICS = ("iou", "dice")
+GROUPS = ("metastasis", "ambiguous", "tumour_free")
 
 
 ENSEMBLE = "ensemble"   # the fold column of the test rows
@@ -107,7 +115,8 @@ def classification_summary(frame: pd.DataFrame, params: Params) -> dict:
     test = frame[frame["subset"] == "test"]
     labels, probs = test["label"].to_numpy(), test["prob"].to_numpy()
     point = classification_metrics(labels, probs, threshold)
-    test_summary = {"images": int(len(test)), "patients": int(test["patient_id"].nunique())}
+    test_summary = {"images": int(len(test)), "patients": int(test["patient_id"].nunique()),
+                    "prevalence": _rounded(labels.mean()) if len(test) else None}
     for metric in METRICS:
         ci = patient_bootstrap(lambda idx, m=metric: classification_metrics(labels[idx], probs[idx], threshold,
                                                                             auc=m == "auc")[m],
@@ -116,10 +125,28 @@ def classification_summary(frame: pd.DataFrame, params: Params) -> dict:
         test_summary[metric] = {k: (_rounded(v) if isinstance(v, float) else v) for k, v in ci.as_dict().items()}
     if point["undefined"]:
         test_summary["undefined"] = point["undefined"]
+    test_summary["groups"] = image_groups(test, threshold)
     report = classification_report(labels, test["pred"].to_numpy(), labels=[0, 1],
                                    target_names=["no metastasis", "metastasis"], output_dict=True,
                                    zero_division=0)
     return {"cv": cv_summary, "test": test_summary, "classification_report": _round_tree(report)}
+
+
+def image_groups(frame: pd.DataFrame, threshold: float) -> dict:
+    """For the metastasis, ambiguous and tumour-free images of `frame`: how many (images, patients), their
+    mean probability and the fraction called metastasis (prob >= threshold): the sensitivity, how often a
+    lesion below slices.min_tumor_px is flagged, and the false-positive rate."""
+    ambiguous = is_ambiguous(frame)
+    members = {"metastasis": frame["label"] == 1, "ambiguous": ambiguous,
+               "tumour_free": (frame["label"] == 0) & ~ambiguous}
+    out = {}
+    for name in GROUPS:
+        rows = frame[members[name]]
+        prob = rows["prob"].to_numpy()
+        out[name] = {"images": int(len(rows)), "patients": int(rows["patient_id"].nunique()),
+                     "mean_prob": _rounded(prob.mean()) if len(rows) else None,
+                     "called_metastasis": _rounded((prob >= threshold).mean()) if len(rows) else None}
+    return out
 
 
 def segmentation_summary(frame: pd.DataFrame, params: Params, suffix: str = "") -> dict:

@@ -1,8 +1,10 @@
-"""Image embeddings from a trained model, and patient vectors aggregated from them.
+"""Patient embeddings from each fold's trained model, for cross-fitted survival.
 
-data/embeddings/<arch>.parquet holds both levels: rows with level "image" (one per
-prepared image) and level "patient" (one per patient: the mean or max over its
-images), the vector in columns emb_0000 .. emb_<dim-1>.
+data/embeddings/<arch>.parquet has one row per (fold, patient): the fold's model embeds
+every prepared image of the patient and the vectors are aggregated (embed.aggregation:
+mean or max over the patient's images) into columns emb_0000 .. emb_<dim-1>. Every fold's
+model embeds every patient, so the survival stage can fit a classifier on fold k's
+training patients and predict the others with the same network (crlm.survival.crossfit).
 """
 
 from __future__ import annotations
@@ -23,31 +25,33 @@ def embedding_columns(dim: int) -> list[str]:
     return [f"emb_{k:04d}" for k in range(dim)]
 
 
-def embedding_frame(model: torch.nn.Module, data: ImageSet, batch_size: int, aggregation: str) -> pd.DataFrame:
-    """Image rows then patient rows; patient rows aggregate that patient's image vectors."""
+def patient_embeddings(model: torch.nn.Module, data: ImageSet, batch_size: int, aggregation: str) -> pd.DataFrame:
+    """One row per patient (sorted): patient_id, n_images and the aggregate of its images' vectors."""
     vectors = predict(model, data, np.arange(len(data.manifest)), batch_size, embeddings=True).embedding
     columns = embedding_columns(vectors.shape[1])
     images = pd.DataFrame(vectors.astype(np.float32), columns=columns)
-    images.insert(0, "level", "image")
-    images.insert(1, "patient_id", data.manifest["patient_id"].to_numpy())
-    images.insert(2, "image_id", data.manifest["image_id"].to_numpy())
-    images.insert(3, "n_images", 1)
+    images.insert(0, "patient_id", data.manifest["patient_id"].to_numpy())
     grouped = images.groupby("patient_id", sort=True)[columns]
     patients = (grouped.mean() if aggregation == "mean" else grouped.max()).astype(np.float32).reset_index()
-    patients.insert(0, "level", "patient")
-    patients.insert(2, "image_id", "")
-    patients.insert(3, "n_images", grouped.size().to_numpy())
-    return pd.concat([images, patients], ignore_index=True)
+    patients.insert(1, "n_images", grouped.size().to_numpy())
+    return patients
 
 
-def patient_vectors(frame: pd.DataFrame, source: str = "embeddings") -> tuple[np.ndarray, np.ndarray]:
-    """(patient ids, matrix) from the patient rows of an embedding frame."""
-    patients = frame[frame["level"] == "patient"]
+def fold_vectors(frame: pd.DataFrame, source: str = "embeddings") -> dict[str, pd.DataFrame]:
+    """fold -> float64 matrix indexed by patient_id; every fold must embed the same patients."""
     columns = [c for c in frame.columns if c.startswith("emb_")]
-    if patients.empty or not columns:
-        raise EmbeddingError(f"{source}: no patient-level embedding rows")
-    matrix = patients[columns].to_numpy(np.float64)
-    if not np.isfinite(matrix).all():
-        bad = patients["patient_id"].to_numpy()[~np.isfinite(matrix).all(axis=1)][:5].tolist()
-        raise EmbeddingError(f"{source}: non-finite embedding values for patient(s) {bad}")
-    return patients["patient_id"].to_numpy(), matrix
+    if frame.empty or not columns or "fold" not in frame.columns:
+        raise EmbeddingError(f"{source}: no (fold, patient) embedding rows; rerun the embed stage")
+    out = {}
+    for fold, rows in frame.groupby(frame["fold"].astype(str), sort=True):
+        matrix = rows.set_index("patient_id")[columns].astype(np.float64)
+        bad = matrix.index[~np.isfinite(matrix.to_numpy()).all(axis=1)]
+        if len(bad):
+            raise EmbeddingError(f"{source}: non-finite embedding values for patient(s) {bad[:5].tolist()} "
+                                 f"(fold {fold})")
+        out[fold] = matrix.sort_index()
+    first = next(iter(out.values())).index
+    for fold, matrix in out.items():
+        if not matrix.index.equals(first):
+            raise EmbeddingError(f"{source}: fold {fold} embeds other patients than fold {next(iter(out))}")
+    return out

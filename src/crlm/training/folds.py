@@ -1,5 +1,12 @@
 """Train one arch on every cross-validation fold, several at a time on a CPU.
 
+A fold trains on its training sample (crlm.data.sampling: its training
+patients' images without ambiguous slices, capped per patient and
+class-balanced, as the train section says), is validated on every image of its
+validation patients and predicts every image of the test patients: the
+labels choose training images only, so validation and test are scored at
+their natural prevalence.
+
 Each (arch, fold) training is independent and seeded on its own, so running
 them side by side in worker processes changes nothing but the wall time. On a
 CPU, small convolutions use two cores poorly: two single-threaded trainings at
@@ -60,7 +67,8 @@ def worker_plan(n_jobs: int, device: torch.device, cpus: int | None = None) -> t
 
 class FoldResult(NamedTuple):
     summary: str             # one line for the stage's log
-    history: list[dict]      # one row per epoch: {"epoch": n, "train_loss": ..., "val_auc": ..., ...}
+    history: list[dict]      # one row per epoch: {"epoch": n, "train_loss": ..., "val_auc": ..., ...} (val_*: every
+                             # train.val_every epochs and the last)
 
 
 def train_all_folds(arch: str, params: Params, cpus: int | None = None) -> list[str]:
@@ -114,6 +122,7 @@ def train_fold(arch: str, fold: str, params: Params, threads: int) -> FoldResult
     (In a worker process on a CPU.) Returns the per-epoch history; the caller writes the curves.
     """
     from crlm.data.dataset import load_image_set
+    from crlm.data.sampling import training_sample
     from crlm.models.inference import predict
     from crlm.models.model_file import save_model
     from crlm.training.loop import train_model
@@ -122,7 +131,8 @@ def train_fold(arch: str, fold: str, params: Params, threads: int) -> FoldResult
     data = load_image_set(PROCESSED_ARRAYS, PROCESSED_MANIFEST)
     splits = read_json(SPLITS)
     train_patients, val_patients = fold_patients(splits, fold)
-    train_idx, val_idx = data.subset(train_patients), data.subset(val_patients)
+    train_idx = training_sample(data.manifest, train_patients, params.train, fold)
+    val_idx = data.subset(val_patients)
 
     # validated on its own validation patients only: the test set stays unseen while training
     # (a resumed training's history holds the epochs before the interruption too)
@@ -137,6 +147,7 @@ def train_fold(arch: str, fold: str, params: Params, threads: int) -> FoldResult
             arrays["seg_prob"] = preds.seg_prob.astype(np.float16)
         np.savez_compressed(out / name, **arrays)
     resumed = f", resumed after epoch {result.resumed_from_epoch}" if result.resumed_from_epoch else ""
-    summary = (f"train {arch}/{fold}: {len(train_idx)} images, {params.train.epochs} epochs, "
+    summary = (f"train {arch}/{fold}: {len(train_idx)} of {len(data.subset(train_patients))} training images "
+               f"({data.labels[train_idx].mean():.0%} metastasis), {params.train.epochs} epochs, "
                f"final train loss {result.history[-1]['train_loss']:.3f}{resumed}")
     return FoldResult(summary, result.history)

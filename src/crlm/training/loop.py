@@ -65,7 +65,8 @@ class Loss(nn.Module):
 def train_model(arch: str, params: Params, data: ImageSet, train_idx: np.ndarray,
                 val_idx: np.ndarray | None = None, checkpoint: Path | None = None,
                 on_epoch_end: EpochCallback | None = None) -> TrainResult:
-    """Train `arch` on data[train_idx]; report val loss/AUC/Dice per epoch when val_idx is given."""
+    """Train `arch` on data[train_idx]; with val_idx, report val loss/AUC/Dice every train.val_every epochs
+    and at the last (the other epochs' history rows hold the training loss only)."""
     cfg = params.train
     if len(train_idx) < 2:
         raise ValueError(f"train {arch}: {len(train_idx)} training image(s); need at least 2")
@@ -98,7 +99,7 @@ def train_model(arch: str, params: Params, data: ImageSet, train_idx: np.ndarray
         row = {"epoch": epoch, "train_loss": _train_epoch(model, optimizer, scheduler, loss_fn, data, train_idx,
                                                           params.augment, cfg.augment, cfg.batch_size, cfg.seed, epoch, device,
                                                           precision)}
-        if val_idx is not None and len(val_idx):
+        if val_idx is not None and len(val_idx) and (epoch % cfg.val_every == 0 or epoch == cfg.epochs):
             row.update(_validate(model, loss_fn, data, val_idx, cfg.batch_size, device))
         result.history.append(row)
         if checkpoint:

@@ -1,0 +1,103 @@
+"""Paired comparison of two AUCs on clustered data (several images per patient).
+
+Obuchowski NA (1997), "Nonparametric analysis of clustered ROC curve data", Biometrics
+53:567-578: the DeLong structural components are summed within each cluster, and the
+variance of the AUC comes from the between-cluster spread of those sums,
+
+    S10 = I10 / ((I10 - 1) M) * sum_i (V10_i - m_i A)^2
+    S01 = I01 / ((I01 - 1) N) * sum_i (V01_i - n_i A)^2
+    S11 = I / (I - 1)         * sum_i (V10_i - m_i A)(V01_i - n_i A)
+    var(A) = S10 / M + S01 / N + 2 S11 / (M N),
+
+with the covariance of two modalities from the same sums with cross products
+(S11 taken both ways round). Checked term by term against `doAUCcluster` of the FDA's
+DIDSR/mitoticFigureCounts (R/doAUCcluster.R), itself adapted from the Cleveland Clinic's
+funcs_clusteredROC.R by Obuchowski's group. With one unit per cluster every S11 term is
+zero (a cluster holds a positive or a negative, never both) and the variance is DeLong's
+(`crlm.stats.delong.delong_test`). The structural components come from midranks
+(`placement_values`, Sun & Xu 2014), so the cost is O(N log N).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import stats
+
+from crlm.stats.delong import placement_values
+
+
+@dataclass(frozen=True)
+class ClusteredAUCResult:
+    auc_a: float
+    auc_b: float
+    diff: float            # auc_a - auc_b
+    se: float              # standard error of the difference, clustered
+    z: float
+    p_value: float         # two-sided
+    ci_low: float          # CI of the difference
+    ci_high: float
+    ci_level: float
+    n_pos: int             # positive units (images), M
+    n_neg: int             # negative units, N
+    n_clusters: int        # I
+    reason: str = ""       # why the test is undefined (values are NaN), else ""
+
+    def as_dict(self) -> dict:
+        return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in asdict(self).items()}
+
+
+def clustered_auc_test(y_true, scores_a, scores_b, clusters, ci_level: float = 0.95) -> ClusteredAUCResult:
+    """Two-sided test of AUC(a) = AUC(b), units nested in `clusters`; NaNs with a reason where undefined."""
+    y_true, scores_a, scores_b, clusters = (np.asarray(v) for v in (y_true, scores_a, scores_b, clusters))
+    if not (len(y_true) == len(scores_a) == len(scores_b) == len(clusters)):
+        raise ValueError(f"clustered_auc_test: lengths differ (labels {len(y_true)}, a {len(scores_a)}, "
+                         f"b {len(scores_b)}, clusters {len(clusters)})")
+    for name, values in (("scores_a", scores_a), ("scores_b", scores_b)):
+        if not np.all(np.isfinite(values.astype(np.float64))):
+            raise ValueError(f"clustered_auc_test: {name} contains NaN or infinite values")
+    labels = set(np.unique(y_true).tolist())
+    if not labels <= {0, 1, True, False}:
+        raise ValueError(f"clustered_auc_test: labels must be 0/1, got {sorted(labels)}")
+    if clusters.dtype.kind == "f" and not np.all(np.isfinite(clusters)):
+        raise ValueError("clustered_auc_test: clusters contains NaN or infinite values")
+    if not 0.0 < ci_level < 1.0:
+        raise ValueError(f"clustered_auc_test: ci_level must be in (0, 1), got {ci_level}")
+    y = y_true.astype(bool)
+    _, cluster = np.unique(clusters, return_inverse=True)
+    cluster = cluster.ravel()
+    n_clusters = int(cluster.max()) + 1 if len(cluster) else 0
+    m_i = np.bincount(cluster[y], minlength=n_clusters)
+    n_i = np.bincount(cluster[~y], minlength=n_clusters)
+    M, N = int(m_i.sum()), int(n_i.sum())
+    nan = float("nan")
+
+    def undefined(auc_a=nan, auc_b=nan, reason=""):
+        return ClusteredAUCResult(auc_a, auc_b, auc_a - auc_b, nan, nan, nan, nan, nan, ci_level, M, N,
+                                  n_clusters, reason=reason)
+
+    if M == 0 or N == 0:
+        return undefined(reason=f"one class only ({M} positive, {N} negative): AUC undefined")
+    auc_a, v10_a, v01_a = placement_values(y, scores_a)
+    auc_b, v10_b, v01_b = placement_values(y, scores_b)
+    i10, i01 = int(np.sum(m_i > 0)), int(np.sum(n_i > 0))
+    if i10 < 2 or i01 < 2:
+        return undefined(auc_a, auc_b, reason=f"{i10} cluster(s) with positives and {i01} with negatives: "
+                                              "the clustered variance needs at least 2 of each")
+    # Centred cluster sums of the difference of the two modalities' components: var(a) + var(b) - 2 cov(a, b)
+    # is the same quadratic form in these, and it is never negative (I >= I10, I01).
+    d10 = np.bincount(cluster[y], weights=v10_a - v10_b, minlength=n_clusters) - m_i * (auc_a - auc_b)
+    d01 = np.bincount(cluster[~y], weights=v01_a - v01_b, minlength=n_clusters) - n_i * (auc_a - auc_b)
+    s10 = i10 / ((i10 - 1) * M) * np.dot(d10, d10)
+    s01 = i01 / ((i01 - 1) * N) * np.dot(d01, d01)
+    s11 = n_clusters / (n_clusters - 1) * np.dot(d10, d01)
+    se = float(np.sqrt(max(s10 / M + s01 / N + 2 * s11 / (M * N), 0.0)))
+    diff = auc_a - auc_b
+    if se == 0.0:    # as delong_test: identical scores give p = 1, any other zero variance is undefined
+        return ClusteredAUCResult(auc_a, auc_b, diff, se, nan if diff else 0.0, nan if diff else 1.0, diff, diff,
+                                  ci_level, M, N, n_clusters, reason="zero variance of the difference" if diff else "")
+    z = diff / se
+    half = float(stats.norm.ppf(0.5 + ci_level / 2)) * se
+    return ClusteredAUCResult(auc_a, auc_b, diff, se, float(z), float(2 * stats.norm.sf(abs(z))), diff - half,
+                              diff + half, ci_level, M, N, n_clusters)
