@@ -45,7 +45,7 @@ clean:
 	rm -rf data .dvc/tmp .dvc/cache
 
 # the paper's settings, as one DVC experiment (needs a CUDA GPU and the ImageNet weights file)
-PAPER := -S data.image_size=256 -S prepare.crop=none -S model.width=1.0 -S model.pretrained=imagenet \
+PAPER := -S prepare.image_size=256 -S prepare.crop=none -S model.width=1.0 -S model.pretrained=imagenet \
 	-S train.epochs=50 -S train.batch_size=32 -S train.lr=0.0001 -S train.lr_schedule=constant -S train.device=cuda \
 	-S 'survival.rf_trees=[100,200,300,400,500]'
 

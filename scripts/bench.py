@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from crlm.models.registry import ARCHS
+from crlm.archs import ARCHS
 
 DATA_STAGES = ["fetch", "slices", "qc", "prepare", "split"]
 MODEL_STAGES = [f"train@{arch}" for arch in ARCHS] + ["evaluate"]   # train@<arch>: the 5 folds
@@ -109,7 +109,7 @@ def main() -> None:
     params = load_params()
     speed = {}
     for arch in ARCHS:
-        speed[arch] = {"default": throughput(arch, params.data.image_size, params.model.width,
+        speed[arch] = {"default": throughput(arch, params.prepare.image_size, params.model.width,
                                              params.train.batch_size, 4)}
         speed[arch]["paper"] = throughput(arch, 256, 1.0, 32 if torch.cuda.is_available() else 4, 2)
     results = {

@@ -16,6 +16,7 @@ time of one `make repro` per seed.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -40,7 +41,9 @@ def run_seed(seed: int) -> dict[str, float | None]:
     params["train"]["seed"] = seed
     (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     start = time.perf_counter()
-    subprocess.run(["dvc", "repro", "report"], cwd=clone, check=True)
+    # the clone's own code: the editable install points at this workspace, which may have moved on
+    env = {**os.environ, "PYTHONPATH": str(clone / "src")}
+    subprocess.run(["dvc", "repro", "report"], cwd=clone, check=True, env=env)
     print(f"stability: seed {seed} in {time.perf_counter() - start:.0f} s", flush=True)
     return headline(*(json.loads((clone / "metrics" / f"{name}.json").read_text())
                       for name in ("classification", "segmentation", "survival")))

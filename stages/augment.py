@@ -6,12 +6,15 @@ import torch
 from crlm.config import cli_params
 from crlm.data.transforms import augment_batch
 from crlm.io import read_parquet
+from crlm.logs import stage_logger, stage_main
 from crlm.paths import PLOTS, PROCESSED_ARRAYS, PROCESSED_MANIFEST
 from crlm.plots import augmentation_grid
 
 VARIANTS_PER_IMAGE = 3
+log = stage_logger(__file__)
 
 
+@stage_main
 def main() -> None:
     params = cli_params(__doc__)
     manifest = read_parquet(PROCESSED_MANIFEST)
@@ -30,7 +33,7 @@ def main() -> None:
                   for v in range(VARIANTS_PER_IMAGE)] for k in range(len(chosen))]
     titles = [str(manifest.loc[i, "image_id"]) for i in chosen]
     augmentation_grid(PLOTS / "augmentation.png", originals, augmented, titles)
-    print(f"augment: {len(chosen)} images x {VARIANTS_PER_IMAGE} augmentations -> {PLOTS / 'augmentation.png'}")
+    log.info(f"{len(chosen)} images x {VARIANTS_PER_IMAGE} augmentations -> {PLOTS / 'augmentation.png'}")
 
 
 if __name__ == "__main__":

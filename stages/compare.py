@@ -7,10 +7,11 @@ the family of 3 x (number of baselines) model comparisons and the family of log-
 Writes metrics/compare.json.
 """
 
+from crlm.archs import ARCHS
 from crlm.comparison import auc_between, c_index_between, intersection_union
 from crlm.config import cli_params
 from crlm.io import read_parquet, write_json
-from crlm.models.registry import ARCHS
+from crlm.logs import stage_logger, stage_main
 from crlm.paths import METRICS, PREDICTIONS, SURVIVAL
 from crlm.stats.multiplicity import holm
 from crlm.stats.survival import logrank
@@ -18,7 +19,10 @@ from crlm.survival.analysis import DIED, MONTHS, RISK_SCORE
 
 COMPARISONS = ("recognition_auc", "survival_auc", "survival_c_index")
 
+log = stage_logger(__file__)
 
+
+@stage_main
 def main() -> None:
     params = cli_params(__doc__)
     candidate = params.model.arch
@@ -41,14 +45,14 @@ def main() -> None:
     out["logrank_p"] = {}
     for arch in ARCHS:
         grouped = patients[arch][patients[arch]["risk_group"] != ""]
-        out["logrank_p"][arch] = logrank(grouped[MONTHS], grouped[DIED], grouped["risk_group"]).as_dict()["p_value"]
+        out["logrank_p"][arch] = logrank(grouped[MONTHS], grouped[DIED], grouped["risk_group"]).to_dict()["p_value"]
     out["logrank_p_holm"] = holm(out["logrank_p"])
     write_json(METRICS / "compare.json", out)
     for arch in baselines:
         rec, surv, c = (out[f][arch] for f in COMPARISONS)
-        print(f"compare {candidate} vs {arch}: recognition AUC diff {rec['diff']} (p {rec['p_value']}, "
-              f"Holm {rec['p_holm']}), survival AUC diff {surv['diff']} (p {surv['p_value']}), "
-              f"C-index diff {c['diff']} (p {c['p_value']})")
+        log.info(f"{candidate} vs {arch}: recognition AUC diff {rec['diff']} (p {rec['p_value']}, "
+                 f"Holm {rec['p_holm']}), survival AUC diff {surv['diff']} (p {surv['p_value']}), "
+                 f"C-index diff {c['diff']} (p {c['p_value']})")
 
 
 if __name__ == "__main__":

@@ -11,29 +11,33 @@ Writes data/embeddings/<arch>.parquet: one row per (fold, patient).
 
 import pandas as pd
 
+from crlm.archs import ARCHS
 from crlm.config import cli_params
 from crlm.data.dataset import load_image_set
 from crlm.io import read_json, write_parquet
+from crlm.logs import progress, stage_logger, stage_main
 from crlm.models.model_file import load_model
-from crlm.models.registry import ARCHS
 from crlm.paths import EMBEDDINGS, MODELS, PROCESSED_ARRAYS, PROCESSED_MANIFEST, SPLITS
 from crlm.survival.embeddings import patient_embeddings
 
+log = stage_logger(__file__)
 
+
+@stage_main
 def main() -> None:
     params = cli_params(__doc__)
     data = load_image_set(PROCESSED_ARRAYS, PROCESSED_MANIFEST)
     folds = [str(k) for k in range(len(read_json(SPLITS)["folds"]))]
-    for arch in ARCHS:
-        frames = []
-        for fold in folds:
-            frame = patient_embeddings(load_model(MODELS / arch / fold / "model.pt"), data,
-                                       params.embed.batch_size, params.embed.aggregation)
-            frames.append(frame.assign(fold=fold)[["fold", *frame.columns]])
-        write_parquet(EMBEDDINGS / f"{arch}.parquet", pd.concat(frames, ignore_index=True))
-        dim = sum(c.startswith("emb_") for c in frames[0].columns)
-        print(f"embed {arch}: {len(data.manifest)} images of {len(frames[0])} patients, {dim}-d, "
-              f"by each of {len(folds)} fold models")
+    frames: dict[str, list] = {arch: [] for arch in ARCHS}
+    for arch, fold in progress([(a, f) for a in ARCHS for f in folds], "embed", unit="model"):
+        frame = patient_embeddings(load_model(MODELS / arch / fold / "model.pt"), data,
+                                   params.embed.batch_size, params.embed.aggregation)
+        frames[arch].append(frame.assign(fold=fold)[["fold", *frame.columns]])
+    for arch, per_fold in frames.items():
+        write_parquet(EMBEDDINGS / f"{arch}.parquet", pd.concat(per_fold, ignore_index=True))
+        dim = sum(c.startswith("emb_") for c in per_fold[0].columns)
+        log.info(f"{arch}: {len(data.manifest)} images of {len(per_fold[0])} patients, {dim}-d, "
+                 f"by each of {len(folds)} fold models")
 
 
 if __name__ == "__main__":

@@ -8,10 +8,15 @@ import argparse
 import shutil
 
 from crlm.config import load_params
-from crlm.data.sources import fetch
+from crlm.data.sources import SOURCES
+from crlm.logs import stage_logger, stage_main
+from crlm.options import look_up
 from crlm.paths import RAW
 
+log = stage_logger(__file__)
 
+
+@stage_main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
@@ -19,10 +24,11 @@ def main() -> None:
     parser.add_argument("--source", action="append", help="this source instead of data.sources (repeatable)")
     args = parser.parse_args()
     params = load_params(args.params)
-    for source in args.source or params.data.sources:
-        if source == "phantom" and not args.dry_run:  # generated: always rebuilt from scratch
-            shutil.rmtree(RAW / source, ignore_errors=True)
-        print(f"fetch: {fetch(source, RAW, params, dry_run=args.dry_run)} -> {RAW / source}")
+    for name in args.source or params.data.sources:
+        source = look_up("data.sources", name, SOURCES)
+        if source.regenerate and not args.dry_run:
+            shutil.rmtree(RAW / name, ignore_errors=True)
+        log.info(f"{source.fetch(RAW, params, dry_run=args.dry_run)} -> {RAW / name}")
 
 
 if __name__ == "__main__":

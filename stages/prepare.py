@@ -6,18 +6,22 @@ from crlm.config import cli_params
 from crlm.data.labels import is_ambiguous
 from crlm.data.prepare import kept_slices, prepare_images, processed_manifest
 from crlm.io import read_parquet, write_parquet
+from crlm.logs import stage_logger, stage_main
 from crlm.paths import PROCESSED_ARRAYS, PROCESSED_MANIFEST, QC, SLICES, SLICES_DIR
 
+log = stage_logger(__file__)
 
+
+@stage_main
 def main() -> None:
     params = cli_params(__doc__)
     kept = kept_slices(read_parquet(SLICES), read_parquet(QC))
-    arrays = prepare_images(kept, SLICES_DIR, params.data.image_size, params.prepare)
+    arrays = prepare_images(kept, SLICES_DIR, params.prepare)
     PROCESSED_ARRAYS.parent.mkdir(parents=True, exist_ok=True)
     np.savez(PROCESSED_ARRAYS, **arrays)
     write_parquet(PROCESSED_MANIFEST, processed_manifest(kept))
-    print(f"prepare: {len(kept)} images ({int(kept['label'].sum())} metastasis, "
-          f"{int(is_ambiguous(kept).sum())} ambiguous) at {params.data.image_size} px")
+    log.info(f"{len(kept)} images ({int(kept['label'].sum())} metastasis, "
+             f"{int(is_ambiguous(kept).sum())} ambiguous) at {params.prepare.image_size} px")
 
 
 if __name__ == "__main__":

@@ -3,9 +3,13 @@
 from crlm.config import cli_params
 from crlm.data.qc import qc_summary, run_qc
 from crlm.io import read_parquet, write_json, write_parquet
+from crlm.logs import stage_logger, stage_main
 from crlm.paths import CLINICAL, METRICS, QC, SLICES, SLICES_DIR
 
+log = stage_logger(__file__)
 
+
+@stage_main
 def main() -> None:
     params = cli_params(__doc__)
     manifest = read_parquet(SLICES)
@@ -14,14 +18,14 @@ def main() -> None:
     summary = qc_summary(manifest, qc, read_parquet(CLINICAL))
     write_json(METRICS / "qc.json", summary)
     reasons = {k: v for k, v in summary["excluded_by_reason"].items() if v}
-    print(f"qc: kept {summary['rows']['kept']} ({summary['rows']['ambiguous_kept']} ambiguous), "
-          f"excluded {summary['rows']['excluded']} {reasons}")
+    log.info(f"kept {summary['rows']['kept']} ({summary['rows']['ambiguous_kept']} ambiguous), "
+             f"excluded {summary['rows']['excluded']} {reasons}")
     for patient, why in summary["unusable_cases"].items():
-        print(f"qc: excluded {patient}: {why}")
+        log.info(f"excluded {patient}: {why}")
     for kind, noted in summary["notes"].items():
-        print(f"qc: note {kind} for {noted['count']} patient(s): {sorted(noted['patients'])}")
+        log.info(f"note {kind} for {noted['count']} patient(s): {sorted(noted['patients'])}")
     if summary["clinical"]["without_images"]:
-        print(f"qc: clinical rows without images: {summary['clinical']['without_images']}")
+        log.info(f"clinical rows without images: {summary['clinical']['without_images']}")
 
 
 if __name__ == "__main__":

@@ -3,9 +3,13 @@
 from crlm.config import cli_params
 from crlm.data.splits import make_splits, splits_summary
 from crlm.io import read_parquet, write_json
+from crlm.logs import stage_logger, stage_main
 from crlm.paths import METRICS, PROCESSED_MANIFEST, SPLITS
 
+log = stage_logger(__file__)
 
+
+@stage_main
 def main() -> None:
     params = cli_params(__doc__)
     manifest = read_parquet(PROCESSED_MANIFEST)
@@ -13,9 +17,9 @@ def main() -> None:
     write_json(SPLITS, splits)
     summary = splits_summary(manifest, splits)
     write_json(METRICS / "splits.json", summary)
-    print(f"split: {summary['test']['patients']} test patients ({summary['test']['images']} images, prevalence "
-          f"{summary['test']['metastasis_fraction']}), {len(splits['folds'])} folds over "
-          f"{summary['development']['patients']} development patients")
+    log.info(f"{summary['test']['patients']} test patients ({summary['test']['images']} images, prevalence "
+             f"{summary['test']['metastasis_fraction']}), {len(splits['folds'])} folds over "
+             f"{summary['development']['patients']} development patients")
 
 
 if __name__ == "__main__":

@@ -9,16 +9,20 @@ under plots/train/<arch>/<fold>/.
 import argparse
 
 from crlm.config import load_params
+from crlm.logs import stage_logger, stage_main
 from crlm.training.folds import train_all_folds
 
+log = stage_logger(__file__)
 
+
+@stage_main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--arch", required=True)
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
     for line in train_all_folds(args.arch, load_params(args.params)):
-        print(line)
+        log.info(line)
 
 
 if __name__ == "__main__":

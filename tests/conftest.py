@@ -1,4 +1,7 @@
-"""Shared fixtures: the repository's params.yaml with a tiny phantom on top."""
+"""Shared fixtures: the tests' own copy of params.yaml (tests/params_base.yaml) with a tiny phantom on top.
+
+The tests never read the workspace's params.yaml: `dvc exp run -S ...` changes it, and a correct tree must
+still pass. tests/test_config.py checks that params_base.yaml keeps the committed params.yaml's keys."""
 
 from __future__ import annotations
 
@@ -11,9 +14,10 @@ import yaml
 from crlm.config import Params, params_from_dict
 
 REPO = Path(__file__).resolve().parents[1]
+BASE_PARAMS = Path(__file__).with_name("params_base.yaml")   # a copy of the committed params.yaml
 
 TINY = {
-    "data": {"image_size": 32},
+    "prepare": {"image_size": 32},
     "phantom": {"n_patients": 16, "n_slices": 10, "matrix": 64, "pixel_spacing_mm": 5.5,
                 "lesion_free_fraction": 0.3, "defect_rate": 0.0},
     "qc": {"min_matrix_px": 48, "max_pixel_spacing_mm": 8.0, "min_liver_px": 10},
@@ -38,7 +42,7 @@ def merged(base: dict, overrides: dict) -> dict:
 
 
 def repo_params_dict() -> dict:
-    return yaml.safe_load((REPO / "params.yaml").read_text())
+    return yaml.safe_load(BASE_PARAMS.read_text())
 
 
 def tiny_params_dict(**sections) -> dict:

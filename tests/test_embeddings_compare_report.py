@@ -11,7 +11,7 @@ from crlm.data.dataset import ImageSet
 from crlm.models import build_model
 from crlm.models.inference import predict
 from crlm.models.model_file import ModelFileError, load_model, save_model
-from crlm.report import render
+from crlm.report import PAPER_RECOGNITION, PAPER_SURVIVAL, render
 from crlm.stability import spread
 from crlm.stats.clustered_auc import clustered_auc_test
 from crlm.stats.discrimination import harrell_c
@@ -31,7 +31,7 @@ def _images(n=6, size=32):
     return ImageSet(manifest, rng.random((n, size, size)).astype(np.float32), np.zeros((n, size, size), np.uint8))
 
 
-def test_each_fold_model_gives_1024_d_patient_vectors(tmp_path, params):
+def test_each_fold_model_gives_embedding_dim_patient_vectors(tmp_path, params):
     torch.manual_seed(0)
     model = build_model("clmnet", params.model)
     save_model(tmp_path / "model.pt", "clmnet", params.model, model)
@@ -39,14 +39,14 @@ def test_each_fold_model_gives_1024_d_patient_vectors(tmp_path, params):
     images = predict(load_model(tmp_path / "model.pt"), data, np.arange(6), 4, embeddings=True).embedding
     frame = patient_embeddings(load_model(tmp_path / "model.pt"), data, 4, "mean")
     columns = [c for c in frame.columns if c.startswith("emb_")]
-    assert len(columns) == 1024 and list(frame["patient_id"]) == ["p1", "p2", "p3"]
+    assert len(columns) == params.model.embedding_dim and list(frame["patient_id"]) == ["p1", "p2", "p3"]
     assert list(frame["n_images"]) == [3, 2, 1]
     np.testing.assert_allclose(frame[columns].iloc[0], images[:3].mean(axis=0), rtol=1e-5, atol=1e-6)
     maxed = patient_embeddings(load_model(tmp_path / "model.pt"), data, 4, "max")
     np.testing.assert_allclose(maxed[columns].iloc[1], images[3:5].max(axis=0), rtol=1e-5, atol=1e-6)
     two_folds = pd.concat([frame.assign(fold="0"), maxed.assign(fold="1")])
     vectors = fold_vectors(two_folds)
-    assert list(vectors) == ["0", "1"] and vectors["1"].shape == (3, 1024)
+    assert list(vectors) == ["0", "1"] and vectors["1"].shape == (3, params.model.embedding_dim)
     np.testing.assert_allclose(vectors["1"].loc["p2"], maxed[columns].iloc[1], rtol=1e-6)
     with pytest.raises(EmbeddingError, match="fold 1 embeds other patients than fold 0"):
         fold_vectors(pd.concat([frame.assign(fold="0"), maxed.iloc[:2].assign(fold="1")]))
@@ -130,12 +130,16 @@ def test_report_puts_the_papers_numbers_beside_ours_and_says_why_they_differ(par
                     "better_than_every_baseline": {"recognition_auc": {"all_differences_positive": True, "largest_p": 0.03},
                                                    "survival_auc": {"all_differences_positive": False, "largest_p": 0.2}}})
     text = render(params, classification, segmentation, survival, compare)
-    assert "| CLM-Net | 0.700 | 0.700 | 0.700 | 0.700 [0.650, 0.750] | – | (candidate) | 0.940 / 0.920 / 0.930 | " \
-           "0.960 [0.941, 0.975] |" in text
+    # the paper's cells: the numbers of PAPER_*[arch], 3 decimals
+    accuracy, recall, f1, auc, (low, high) = PAPER_RECOGNITION["clmnet"]
+    survival_auc, (survival_low, survival_high), logrank_p = PAPER_SURVIVAL["clmnet"]
+    assert "| CLM-Net | 0.700 | 0.700 | 0.700 | 0.700 [0.650, 0.750] | – | (candidate) | " \
+           f"{accuracy:.3f} / {recall:.3f} / {f1:.3f} | {auc:.3f} [{low:.3f}, {high:.3f}] |" in text
     assert "| VGG16 | 0.700 | 0.700 | 0.700 | 0.700 [0.650, 0.750] | – | 0.030 (0.090) |" in text
     assert "| CLM-Net | 0.750 [0.700, 0.800] | – | 0.740 | 0.680 | 0.670 | (candidate) | (candidate) | " \
-           "0.864 [0.832, 0.892] |" in text
-    assert "| CLM-Net | 5 / 6 | < .001 (0.002) | – | 1.50 [1.10, 2.00] | 0.020 | 0.610 / 0.660 | < .001 |" in text
+           f"{survival_auc:.3f} [{survival_low:.3f}, {survival_high:.3f}] |" in text
+    assert "| CLM-Net | 5 / 6 | < .001 (0.002) | – | 1.50 [1.10, 2.00] | 0.020 | 0.610 / 0.660 | " \
+           f"{logrank_p} |" in text
     assert "natural prevalence (0.300 metastasis)" in text and "ambiguous: 2 images, called metastasis 0.500" in text
     assert "largest p (0.030) decides; here it holds" in text and "largest p (0.200) decides; here it does not hold" in text
     assert "Seed SD: not measured" in text
@@ -147,7 +151,7 @@ def test_report_puts_the_papers_numbers_beside_ours_and_says_why_they_differ(par
     assert "| CLM-Net | 0.500 [0.450, 0.550] | 0.071 |" in text          # SD of the two defined seeds
     assert "| CLM-Net | 5 / 6 | < .001 (0.002) | < .001 – 0.200 |" in text
     assert "train.seed 0, 1, 2 (commit abc1234)" in text
-    assert "Ours (0.700) is below the paper's 0.960" in text and "has not been measured" in text
+    assert f"Ours (0.700) is below the paper's {auc:.3f}" in text and "has not been measured" in text
     assert "../plots/survival/km_clmnet.png" in text
 
 

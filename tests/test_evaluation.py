@@ -65,9 +65,9 @@ def test_patient_bootstrap_contains_its_estimate_and_narrows_with_more_patients(
         patients = np.repeat(np.arange(n_patients), 4)
         values = rng.normal(0, 1, n_patients)[patients] + rng.normal(0, 0.5, len(patients))
         ci = patient_bootstrap(_mean_metric(values), patients, n_boot=500, seed=1)
-        assert ci.low <= ci.estimate <= ci.high
-        assert ci.estimate == pytest.approx(values.mean())
-        return ci.high - ci.low
+        assert ci.ci_low <= ci.value <= ci.ci_high
+        assert ci.value == pytest.approx(values.mean())
+        return ci.ci_high - ci.ci_low
 
     small, large = ci_width(10), ci_width(160)
     assert large < small / 2.5   # width shrinks like 1/sqrt(n): 4x fewer -> about 4x narrower
@@ -79,7 +79,7 @@ def test_patient_bootstrap_resamples_patients_not_images():
     values = np.repeat(np.arange(8, dtype=float), 50)
     ci = patient_bootstrap(_mean_metric(values), patients, n_boot=400, seed=0)
     # the SD of a mean of 8 patients drawn from 0..7 is about 0.8; image resampling would give ~0.1
-    assert ci.high - ci.low > 2.0
+    assert ci.ci_high - ci.ci_low > 2.0
 
 
 def test_bootstrap_skips_undefined_resamples_and_counts_them():
@@ -88,8 +88,8 @@ def test_bootstrap_skips_undefined_resamples_and_counts_them():
     patients = np.array(["a", "a", "b", "b"])   # every resample of one patient has one class
     ci = patient_bootstrap(lambda idx: classification_metrics(labels[idx], probs[idx])["auc"],
                            patients, n_boot=200, seed=0)
-    assert ci.estimate == 1.0
-    assert 0 < ci.n_valid < 200
+    assert ci.value == 1.0
+    assert 0 < ci.n_boot_valid < 200
 
 
 def test_crf_keeps_or_improves_the_iou_of_a_noisy_mask():
@@ -117,7 +117,7 @@ def test_fold_patients_and_an_unknown_fold():
 
 
 def test_the_test_set_is_predicted_by_the_mean_of_the_fold_models(tmp_path):
-    from crlm.evaluation.summary import ensemble_predictions
+    from crlm.evaluation.predictions import ensemble_predictions
 
     ids = np.array(["p1-s000", "p1-s001", "p2-s000"])
     probs = [np.array([0.2, 0.9, 0.4]), np.array([0.4, 0.7, 0.8])]

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from crlm.models import ARCHS, build_model
+from crlm.archs import ARCHS
+from crlm.models import build_model
 from crlm.models.inference import predict
 from crlm.models.model_file import ModelFileError, load_model, save_model
 from tests.test_training import synthetic_set, tiny_train_params
@@ -38,16 +39,6 @@ def test_a_saved_model_loads_back_with_identical_weights_and_predictions(tmp_pat
         assert arch == "vgg16" and b.seg_prob is None
     else:
         np.testing.assert_array_equal(a.seg_prob, b.seg_prob)
-
-
-def test_a_model_file_written_before_save_model_existed_still_loads(tmp_path):
-    """The train stage used to write this dict itself; those files load unchanged."""
-    params = tiny_train_params()
-    model = build_model("unet", params.model)
-    torch.save({"arch": "unet", "model": dataclasses.asdict(params.model), "state_dict": model.state_dict()},
-               tmp_path / "model.pt")
-    loaded = load_model(tmp_path / "model.pt")
-    assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in model.state_dict().items())
 
 
 def test_unknown_arch_mismatched_config_or_weights_are_refused_naming_the_file(tmp_path):

@@ -7,9 +7,10 @@ import torch
 from torchvision.models import vgg16_bn
 
 from crlm.config import ConfigError, params_from_dict
-from crlm.models import ARCHS, build_model
+from crlm.archs import ARCHS
+from crlm.models import build_model
 from crlm.models.pretrained import PretrainedWeightsError, cache_file
-from crlm.models.registry import UnknownArchError
+from crlm.archs import UnknownArchError
 from tests.conftest import tiny_params_dict
 
 
@@ -20,11 +21,11 @@ def model_cfg(**overrides):
 @pytest.mark.parametrize("arch", list(ARCHS))
 def test_forward_backward_shapes_and_embedding(arch):
     torch.manual_seed(0)
-    model = build_model(arch, model_cfg())
+    model = build_model(arch, model_cfg(embedding_dim=40))   # the embedding has model.embedding_dim values
     x = torch.rand(3, 1, 32, 32)
     out = model(x)
     assert out.logit.shape == (3,)
-    assert out.embedding.shape == (3, 1024)
+    assert out.embedding.shape == (3, 40)
     if arch == "vgg16":
         assert out.seg_logits is None
     else:
@@ -57,7 +58,7 @@ def test_each_clmnet_component_can_be_switched_off(switch):
     n_ablated = sum(p.numel() for p in ablated.parameters())
     assert n_ablated < n_full
     out = ablated(torch.rand(2, 1, 32, 32))
-    assert out.seg_logits.shape == (2, 1, 32, 32) and out.embedding.shape == (2, 1024)
+    assert out.seg_logits.shape == (2, 1, 32, 32) and out.embedding.shape == (2, cfg.embedding_dim)
     modules = {type(m).__name__ for m in full.modules()}
     assert {"SEModule", "ASPP", "UnetDecoder", "UNetBranch"} <= modules
 

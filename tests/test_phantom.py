@@ -86,9 +86,9 @@ def _cohort(cfg, n, rng):
 
 def _fitted_effect(survival_effect):
     from crlm.config import load_params
-    from tests.conftest import REPO
+    from tests.conftest import BASE_PARAMS
 
-    cfg = dataclasses.replace(load_params(REPO / "params.yaml").phantom, survival_effect=survival_effect,
+    cfg = dataclasses.replace(load_params(BASE_PARAMS).phantom, survival_effect=survival_effect,
                               missing_rate=0.0)
     cases = _cohort(cfg, 1500, np.random.default_rng(1))
     table = phantom.clinical_table(cfg, cases)

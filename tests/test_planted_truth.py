@@ -5,7 +5,6 @@ the candidate's out-of-sample image risk score must rank that burden: a positive
 correlation, significant at 0.05 (one-sided). About 13 minutes on a 2-core CPU.
 """
 
-import shutil
 import subprocess
 
 import pandas as pd
@@ -14,27 +13,17 @@ import yaml
 from scipy import stats
 
 from tests.conftest import REPO
-from tests.test_pipeline_dvc import _dvc, _run
+from tests.dvc_repo import dvc, make_repo
 
 pytestmark = pytest.mark.slow
 
 
 def test_the_candidates_risk_score_ranks_the_planted_tumour_burden(tmp_path):
-    repo = tmp_path / "repo"
-    repo.mkdir()
     # the committed params (not the workspace's, which `dvc exp run -S` may have changed)
     committed = subprocess.run(["git", "show", "HEAD:params.yaml"], cwd=REPO, capture_output=True, text=True,
                                check=True).stdout
-    (repo / "params.yaml").write_text(committed)
-    for name in ("dvc.yaml", ".gitignore"):
-        shutil.copy(REPO / name, repo / name)
-    shutil.copytree(REPO / "stages", repo / "stages")
-    shutil.copytree(REPO / "src", repo / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    _run(["git", "init", "-q"], repo)
-    _dvc("init", "-q", cwd=repo)
-    _run(["git", "add", "-A"], repo)
-    _run(["git", "-c", "user.name=test", "-c", "user.email=test@example.org", "commit", "-qm", "default"], repo)
-    _dvc("repro", "survival", cwd=repo)
+    repo = make_repo(tmp_path, committed)
+    dvc("repro", "survival", cwd=repo)
 
     params = yaml.safe_load(committed)
     assert params["data"]["sources"] == ["phantom"] and params["phantom"]["survival_effect"] > 0

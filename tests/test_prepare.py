@@ -5,10 +5,10 @@ import pandas as pd
 
 from crlm.data import phantom
 from crlm.data.labels import is_ambiguous
-from crlm.data.prepare import MANIFEST_COLUMNS, kept_slices, prepare_images, processed_manifest, resize, window
+from crlm.data.prepare import kept_slices, prepare_images, processed_manifest, resize, window
 from crlm.data.qc import run_qc
 from crlm.data.slices import build_slices
-from crlm.data.sources import lits_style_cases
+from crlm.data.sources.phantom import volume_folder_cases
 from crlm.data.splits import make_splits, splits_summary
 
 
@@ -49,7 +49,10 @@ def test_prepare_keeps_every_qc_passed_slice_at_its_natural_prevalence():
     assert kept["image_id"].tolist() == sorted(set(manifest["image_id"]) - {"p0-s020"})
     assert len(kept) == 33                                  # no per-patient cap, no class balancing
     assert kept["label"].sum() == 3 and is_ambiguous(kept).sum() == 2
-    assert set(MANIFEST_COLUMNS) <= set(kept.columns)
+    # the processed manifest: these columns in this order (liver_area_px and the rest of the slices table go)
+    assert list(kept.columns) == ["image_id", "patient_id", "source", "slice_index", "label", "tumour_area_px",
+                                  "n_lesions"]
+    assert kept.index.tolist() == list(range(33))
 
 
 def test_the_test_set_keeps_the_natural_prevalence_of_its_qc_passed_slices(tmp_path, tiny_params):
@@ -57,12 +60,15 @@ def test_the_test_set_keeps_the_natural_prevalence_of_its_qc_passed_slices(tmp_p
     test patient, ambiguous ones included, is a test image, so the test prevalence is the natural one."""
     cfg = dataclasses.replace(tiny_params.phantom, n_patients=20, n_slices=12, defect_rate=0.0)
     phantom.write_phantom(cfg, tmp_path / "raw")
-    slices = build_slices(lits_style_cases("phantom", tmp_path / "raw"), tmp_path / "slices", min_tumor_px=30)
+    slices = build_slices(volume_folder_cases("phantom", tmp_path / "raw"), tmp_path / "slices", min_tumor_px=30)
     qc = run_qc(slices, tmp_path / "slices", tiny_params.qc)
     kept = kept_slices(slices, qc)
-    arrays = prepare_images(kept, tmp_path / "slices", 16, tiny_params.prepare)
+    arrays = prepare_images(kept, tmp_path / "slices", dataclasses.replace(tiny_params.prepare, image_size=16))
     processed = processed_manifest(kept)
     assert len(arrays["images"]) == len(processed)
+    assert processed.dtypes.astype(str).to_dict() == {    # the slices stage's types, kept
+        "image_id": "string", "patient_id": "string", "source": "string", "slice_index": "int64", "label": "int64",
+        "tumour_area_px": "int64", "n_lesions": "int64"}
     splits = make_splits(processed, tiny_params.split)
 
     passed = slices[qc["kept"].to_numpy() & slices["patient_id"].isin(splits["test"]).to_numpy()]

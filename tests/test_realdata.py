@@ -16,7 +16,7 @@ import yaml
 
 from crlm.data.dicom import read_ct_series, read_seg_labels
 from crlm.data.nifti import read_nifti
-from tests.conftest import REPO, tiny_params_dict
+from tests.conftest import REPO, repo_params_dict, tiny_params_dict
 
 REALDATA = REPO.parent / "shared" / "realdata" / "dcmqi-liver"
 pytestmark = pytest.mark.skipif(not REALDATA.is_dir(), reason=f"{REALDATA} not found (shared/ beside the clone)")
@@ -75,7 +75,7 @@ def test_real_case_passes_slices_and_qc_as_three_kept_liver_slices_with_a_note(t
     pd.DataFrame({"Patient-ID": ["DCMQI-1"], "age": [60], "overall_survival_months": [24.0],
                   "vital_status": [0]}).to_csv(tmp_path / "data" / "raw" / "tcia" / "clinical.csv", index=False)
     params = tiny_params_dict(data={"sources": ["tcia"]})
-    params["qc"] = yaml.safe_load((REPO / "params.yaml").read_text())["qc"]       # the default QC rules
+    params["qc"] = repo_params_dict()["qc"]       # the default QC rules
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for stage in ("slices", "qc"):
         result = subprocess.run([sys.executable, str(REPO / "stages" / f"{stage}.py")], cwd=tmp_path,

@@ -11,7 +11,7 @@ from crlm.data.labels import is_ambiguous
 from crlm.data.nifti import write_nifti
 from crlm.data.qc import qc_summary, run_qc
 from crlm.data.slices import build_slices, load_slice
-from crlm.data.sources import lits_style_cases
+from crlm.data.sources.phantom import volume_folder_cases
 
 SPACING = (5.0, 2.0, 2.0)
 
@@ -32,7 +32,7 @@ def _good_case(n=128, nz=4, tumour_px=25):
 
 
 def _slices(tmp_path, min_tumor_px=10):
-    cases = lits_style_cases("phantom", tmp_path / "raw")
+    cases = volume_folder_cases("phantom", tmp_path / "raw")
     return build_slices(cases, tmp_path / "slices", min_tumor_px)
 
 
@@ -85,7 +85,7 @@ def test_unusable_case_is_recorded_and_excluded_by_name(tmp_path, tiny_params, d
         _write_case(tmp_path / "raw", "9", volume, labels[:, :64, :])
     manifest = _slices(tmp_path)
     bad = manifest[manifest["patient_id"] == "phantom-9"]
-    assert len(bad) == 1 and bad["read_error"].item() == reason and needle in bad["detail"].item()
+    assert len(bad) == 1 and bad["case_error"].item() == reason and needle in bad["detail"].item()
     qc = run_qc(manifest, tmp_path / "slices", tiny_params.qc)
     assert qc.loc[qc["patient_id"] == "phantom-9", "reason"].item() == reason
     assert qc.loc[qc["patient_id"] == "phantom-1", "kept"].all()

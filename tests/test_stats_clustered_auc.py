@@ -132,7 +132,7 @@ def test_null_simulation_clustered_test_holds_its_level_and_naive_delong_does_no
 def test_undefined_cases_give_a_reason():
     one_class = clustered_auc_test([1, 1, 1], [0.2, 0.5, 0.9], [0.1, 0.3, 0.4], [1, 2, 3])
     assert np.isnan(one_class.auc_a) and "one class" in one_class.reason
-    assert one_class.as_dict()["p_value"] is None
+    assert one_class.to_dict()["p_value"] is None
     # every positive image in one patient: AUCs are defined, their clustered variance is not
     one_cluster = clustered_auc_test([1, 1, 0, 0], [0.9, 0.8, 0.1, 0.5], [0.7, 0.9, 0.2, 0.1], ["p", "p", "q", "r"])
     assert one_cluster.auc_a == 1.0 and np.isnan(one_cluster.se) and "1 cluster(s) with positives" in one_cluster.reason

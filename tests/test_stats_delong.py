@@ -63,7 +63,7 @@ def test_one_class_is_undefined_with_a_reason_not_a_crash():
     result = delong_test([1, 1, 1], [0.2, 0.5, 0.9], [0.1, 0.3, 0.4])
     assert np.isnan(result.auc_a) and np.isnan(result.p_value)
     assert "one class" in result.reason
-    assert result.as_dict()["p_value"] is None
+    assert result.to_dict()["p_value"] is None
 
 
 def test_bad_input_names_the_problem():
@@ -73,3 +73,20 @@ def test_bad_input_names_the_problem():
         delong_test([0, 1], [0.1, 0.2], [0.3, np.nan])
     with pytest.raises(ValueError, match="labels must be 0/1"):
         delong_test([0, 2], [0.1, 0.2], [0.3, 0.4])
+
+
+def test_delong_and_clustered_check_their_inputs_alike():
+    """One check (crlm.stats.inputs.paired_scores): the same problems are named the same way in both."""
+    from crlm.stats.clustered_auc import clustered_auc_test
+    from crlm.stats.inputs import paired_scores
+
+    with pytest.raises(ValueError, match=r"clustered_auc_test: lengths differ \(labels 2, a 2, b 2, clusters 1\)"):
+        clustered_auc_test([0, 1], [0.1, 0.2], [0.3, 0.4], [1])
+    with pytest.raises(ValueError, match=r"delong_test: lengths differ \(labels 2, a 2, b 1\)"):
+        delong_test([0, 1], [0.1, 0.2], [0.3])
+    for ci_level in (0.0, 1.0):
+        with pytest.raises(ValueError, match="ci_level must be in"):
+            delong_test([0, 1], [0.1, 0.2], [0.3, 0.4], ci_level=ci_level)
+    y, a, b, clusters = paired_scores("t", [0, 1, 1], [0.1, 0.2, 0.3], (0.3, 0.4, 0.5), ["p", "p", "q"])
+    assert all(isinstance(v, np.ndarray) for v in (y, a, b, clusters)) and list(clusters) == ["p", "p", "q"]
+    assert len(paired_scores("t", [0, 1], [0.1, 0.2], [0.3, 0.4])) == 3

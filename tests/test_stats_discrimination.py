@@ -96,7 +96,7 @@ def test_undefined_cases_give_a_reason():
     assert "outside the follow-up range" in ipcw_auc(t, e, risk, t.min() - 1).reason
     early = np.array([1.0, 2.0, 3.0, 10.0, 11.0])
     no_cases = ipcw_auc(early, [0, 0, 0, 1, 1], [1, 2, 3, 4, 5], 5.0)
-    assert np.isnan(no_cases.value) and "0 case(s)" in no_cases.reason and no_cases.as_dict()["value"] is None
+    assert np.isnan(no_cases.value) and "0 case(s)" in no_cases.reason and no_cases.to_dict()["value"] is None
     assert "no event before tau" in uno_c(early, [0, 0, 0, 1, 1], [1, 2, 3, 4, 5], tau=5.0).reason
     assert "censored" in harrell_c(early, [0, 0, 0, 0, 0], [1, 2, 3, 4, 5]).reason
     assert "no comparable pair" in paired_c_index_test(early, [0] * 5, [1, 2, 3, 4, 5], [5, 4, 3, 2, 1], 50, 0).reason
@@ -170,6 +170,6 @@ def test_likelihood_ratio_test_edge_cases():
     assert likelihood_ratio_test(-10.0, -10.0 + 1e-9, 1).p_value == pytest.approx(1.0, abs=1e-4)
     assert "fits worse" in likelihood_ratio_test(-10.0, -12.0, 1).reason
     assert "not finite" in likelihood_ratio_test(float("nan"), -12.0, 1).reason
-    assert likelihood_ratio_test(float("nan"), -12.0, 1).as_dict()["p_value"] is None
+    assert likelihood_ratio_test(float("nan"), -12.0, 1).to_dict()["p_value"] is None
     with pytest.raises(ValueError, match="df must be a positive integer"):
         likelihood_ratio_test(-10.0, -9.0, 0)

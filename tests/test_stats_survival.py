@@ -45,7 +45,7 @@ def test_kaplan_meier_matches_r_on_aml(aml):
 
 def test_logrank_matches_r_survdiff_on_aml(aml):
     result = logrank(aml["time"], aml["status"], np.where(aml["maintained"] == 1, "maintained", "not"))
-    assert result.statistic == pytest.approx(3.39638869898, abs=1e-6)
+    assert result.chisq == pytest.approx(3.39638869898, abs=1e-6)
     assert result.p_value == pytest.approx(0.0653393220405, abs=1e-6)
     assert result.n == {"maintained": 11, "not": 12} and result.events == {"maintained": 7, "not": 11}
 
@@ -81,7 +81,7 @@ def test_undefined_results_carry_a_reason(aml):
     few = aml.head(3).assign(status=[1, 0, 0])
     too_few = cox_fit(few, "time", "status", ["maintained"])
     assert np.isnan(too_few.concordance) and "1 events" in too_few.reason
-    assert too_few.as_dict()["covariates"]["maintained"]["hr"] is None
+    assert too_few.to_dict()["covariates"]["maintained"]["hr"] is None
     constant = cox_fit(aml.assign(one=1.0), "time", "status", ["one"])
     assert "constant" in constant.reason
     with pytest.raises(KeyError, match="cea"):

@@ -13,15 +13,15 @@ from crlm.data.clinical import normalise_clinical
 from crlm.survival.analysis import RISK_SCORE, analyse
 from crlm.survival.crossfit import cross_fit
 from crlm.survival.endpoint import binary_endpoint
-from tests.conftest import REPO
+from tests.conftest import BASE_PARAMS
 
 
 @pytest.fixture
 def default_params():
-    """The repository's defaults, logistic regression only: each analysis then takes about a second."""
+    """The default params (tests/params_base.yaml), logistic regression only: an analysis takes about a second."""
     from crlm.config import load_params
 
-    params = load_params(REPO / "params.yaml")
+    params = load_params(BASE_PARAMS)
     return dataclasses.replace(params, survival=dataclasses.replace(params.survival, classifiers=("logistic",)),
                                stats=dataclasses.replace(params.stats, n_boot=200))
 

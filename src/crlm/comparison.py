@@ -43,7 +43,7 @@ def auc_between(frames: dict[str, pd.DataFrame], candidate: str, baseline: str, 
     both = paired(frames, candidate, baseline, key, score)
     labels, a, b = both["label_a"].to_numpy(int), both[f"{score}_a"].to_numpy(), both[f"{score}_b"].to_numpy()
     patients = both["patient_id"].to_numpy()
-    out = clustered_auc_test(labels, a, b, patients, stats.ci_level).as_dict()
+    out = clustered_auc_test(labels, a, b, patients, stats.ci_level).to_dict()
 
     def diff(rows):
         if len(np.unique(labels[rows])) < 2:
@@ -51,7 +51,7 @@ def auc_between(frames: dict[str, pd.DataFrame], candidate: str, baseline: str, 
         return roc_auc_score(labels[rows], a[rows]) - roc_auc_score(labels[rows], b[rows])
 
     ci = patient_bootstrap(diff, patients, stats.n_boot, stats.seed, stats.ci_level)
-    out["patient_bootstrap_diff_ci"] = [ci.low, ci.high]
+    out["patient_bootstrap_diff_ci"] = [ci.ci_low, ci.ci_high]
     return out
 
 
@@ -62,7 +62,7 @@ def c_index_between(candidate: pd.DataFrame, baseline: pd.DataFrame, stats: Stat
     if both.empty:
         return {"p_value": None, "diff": None, "reason": "no patient has a risk score from both archs"}
     return paired_c_index_test(both[MONTHS].to_numpy(), both[DIED].to_numpy(), both[f"{RISK_SCORE}_a"].to_numpy(),
-                               both[f"{RISK_SCORE}_b"].to_numpy(), stats.n_boot, stats.seed, stats.ci_level).as_dict()
+                               both[f"{RISK_SCORE}_b"].to_numpy(), stats.n_boot, stats.seed, stats.ci_level).to_dict()
 
 
 def intersection_union(results: dict[str, dict]) -> dict:

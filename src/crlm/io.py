@@ -11,9 +11,22 @@ import pyarrow.parquet as pq
 
 
 def write_json(path: str | Path, payload: dict) -> None:
+    """Keys in insertion order, floats as repr; NaN or infinity is an error (an undefined value is None)."""
     path = Path(path)
+    try:
+        text = json.dumps(payload, indent=2, sort_keys=False, allow_nan=False) + "\n"
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}; write an undefined value as None (crlm.stats.result.plain)") from exc
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+    path.write_text(text)
+
+
+def rounded(tree, digits: int):
+    """`tree` with every float rounded to `digits` decimals, dicts recursed; ints, None, strings and lists
+    are kept as they are."""
+    if isinstance(tree, dict):
+        return {k: rounded(v, digits) for k, v in tree.items()}
+    return round(float(tree), digits) if isinstance(tree, float) else tree
 
 
 def read_json(path: str | Path) -> dict:

@@ -1,18 +1,18 @@
-"""Figures written by the stages; matplotlib without a display."""
+"""Figures written by the stages (matplotlib without a display) and the CSV files behind
+`dvc plots show/diff`: both byte-stable, so reruns write identical files."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
-if TYPE_CHECKING:
-    from crlm.stats.survival import KMResult
+KM_GROUPS = ("high", "low")     # the risk groups of a KM CSV, one column each
 
 
 def augmentation_grid(path: str | Path, originals: list[tuple[np.ndarray, np.ndarray]],
@@ -105,10 +105,10 @@ def overlays(path: str | Path, images: np.ndarray, truth: np.ndarray, predicted:
     _save(fig, path)
 
 
-def km_plot(path: str | Path, curves: dict[str, KMResult], durations: dict[str, np.ndarray], times: list[float], title: str, p_value: float | None) -> None:
-    """Kaplan-Meier curves per risk group with a numbers-at-risk table under the axis."""
-    from crlm.stats.survival import at_risk
-
+def km_plot(path: str | Path, curves: dict, at_risk: dict[str, np.ndarray], times: list[float], title: str,
+            p_value: float | None) -> None:
+    """Kaplan-Meier curves per risk group (crlm.stats.survival.KMResult: timeline, survival, ci_low, ci_high,
+    n) with the numbers at risk at `times` (at_risk[group], one count per time) in a table under the axis."""
     fig, (ax, table) = plt.subplots(2, 1, figsize=(6, 4.6), gridspec_kw={"height_ratios": [4, 1]}, sharex=True)
     colours = {"high": "tab:red", "low": "tab:blue"}
     for group, km in sorted(curves.items()):
@@ -122,7 +122,7 @@ def km_plot(path: str | Path, curves: dict[str, KMResult], durations: dict[str, 
     ax.set_title(f"{title}: {p_text}", fontsize=9)
     groups = sorted(curves)
     for row, group in enumerate(groups):
-        for t, n in zip(times, at_risk(durations[group], times)):
+        for t, n in zip(times, at_risk[group]):
             table.text(t, row, str(n), ha="center", va="center", fontsize=7, color=colours.get(group, "k"))
     table.set_yticks(range(len(groups)), [f"{g} at risk" for g in groups], fontsize=7)
     table.set_ylim(-0.7, len(groups) - 0.3)
@@ -132,3 +132,23 @@ def km_plot(path: str | Path, curves: dict[str, KMResult], durations: dict[str, 
         table.spines[side].set_visible(False)
     fig.tight_layout()
     _save(fig, path)
+
+
+def write_points_csv(path: str | Path, columns: dict[str, np.ndarray], digits: int = 6) -> None:
+    """A curve's points as CSV, one column per name (e.g. fpr, tpr), values rounded to `digits` decimals."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({name: np.asarray(values).round(digits) for name, values in columns.items()}).to_csv(
+        path, index=False)
+
+
+def km_csv(path: str | Path, curves: dict) -> None:
+    """The risk groups' Kaplan-Meier curves (crlm.stats.survival.KMResult by group) on one time grid:
+    months (4 decimals), then survival_high and survival_low (6 decimals; empty for a group without patients)."""
+    times = np.unique(np.concatenate([k.timeline for k in curves.values()])) if curves else np.zeros(0)
+    frame = pd.DataFrame({"months": times.round(4)})
+    for group in KM_GROUPS:
+        frame[f"survival_{group}"] = curves[group].at(times).round(6) if group in curves else np.nan
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)

@@ -6,9 +6,8 @@ The paper's numbers are quoted from the CLM-Net paper (../shared/seeds/000_*.txt
 
 from __future__ import annotations
 
+from crlm.archs import ARCHS, title
 from crlm.config import Params
-
-ARCH_TITLES = {"vgg16": "VGG16", "deeplabv3": "DeepLab-v3", "unet": "U-Net", "clmnet": "CLM-Net"}
 
 # independent test set, image recognition: (accuracy, recall, F1, AUC, AUC CI)
 PAPER_RECOGNITION = {
@@ -18,6 +17,8 @@ PAPER_RECOGNITION = {
     "clmnet": (0.94, 0.92, 0.93, 0.960, (0.941, 0.975)),
 }
 PAPER_IOU = {"vgg16": None, "deeplabv3": "> 0.85", "unet": "> 0.85", "clmnet": "≈ 0.90"}
+# the number behind each: the paper gives bounds for the baselines, a value for CLM-Net
+PAPER_IOU_VALUE = {"deeplabv3": 0.85, "unet": 0.85, "clmnet": 0.90}
 # survival: (AUC, AUC CI, log-rank p of the risk groups at 0.5)
 PAPER_SURVIVAL = {
     "vgg16": (0.812, (0.775, 0.846), ".087"),
@@ -25,6 +26,7 @@ PAPER_SURVIVAL = {
     "unet": (0.794, (0.758, 0.827), ".126"),
     "clmnet": (0.864, (0.832, 0.892), "< .001"),
 }
+NO_PAPER_SURVIVAL = (None, None, "–")   # an arch the paper did not test
 PAPER_DELONG = {"recognition": "< .01", "survival": "< .05"}
 
 PROFILE_DIFFERENCES = ("our default profile differs from the paper's in data (phantom), image size (64 px), "
@@ -40,8 +42,8 @@ def render(params: Params, classification: dict, segmentation: dict, survival: d
     lines = [
         "# CLM-Net reproduction report",
         "",
-        f"Data sources: {', '.join(params.data.sources)}. Candidate model: **{ARCH_TITLES[candidate]}** "
-        f"(`model.arch={candidate}`). Images {params.data.image_size} px, width {params.model.width}, "
+        f"Data sources: {', '.join(params.data.sources)}. Candidate model: **{title(candidate)}** "
+        f"(`model.arch={candidate}`). Images {params.prepare.image_size} px, width {params.model.width}, "
         f"{params.train.epochs} epochs, pretrained: {params.model.pretrained}. "
         f"CIs: {round(params.stats.ci_level * 100)}% patient-level bootstrap ({params.stats.n_boot} resamples). "
         f"Test predictions: the mean of the {params.split.folds} cross-validation fold models (the paper tested "
@@ -63,8 +65,8 @@ def render(params: Params, classification: dict, segmentation: dict, survival: d
               "Precision-recall (test set): ![PR](../plots/evaluate/pr.png)", "",
               "Classification report: ![heatmap](../plots/evaluate/classification_report.png)", "",
               "Mask overlays (test images): ![overlays](../plots/evaluate/overlays.png)", ""]
-    for arch in ARCH_TITLES:
-        lines += [f"Kaplan-Meier, {ARCH_TITLES[arch]}: ![KM {arch}](../plots/survival/km_{arch}.png)", ""]
+    for arch in ARCHS:
+        lines += [f"Kaplan-Meier, {title(arch)}: ![KM {arch}](../plots/survival/km_{arch}.png)", ""]
     return "\n".join(lines)
 
 
@@ -74,24 +76,24 @@ def _recognition(params: Params, classification: dict, compare: dict, seeds: _Se
              "| model | accuracy | recall | F1 | AUC [CI] | AUC seed SD | clustered AUC test p vs candidate (Holm) | "
              "paper: accuracy / recall / F1 | paper: AUC [CI] |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for arch, title in ARCH_TITLES.items():
+    for arch in ARCHS:
         test = classification[arch]["test"]
-        paper = PAPER_RECOGNITION[arch]
-        lines.append(f"| {title} | {_v(test['accuracy'])} | {_v(test['recall'])} | {_v(test['f1'])} | "
+        paper = PAPER_RECOGNITION.get(arch, (None,) * 5)
+        lines.append(f"| {title(arch)} | {_v(test['accuracy'])} | {_v(test['recall'])} | {_v(test['f1'])} | "
                      f"{_ci(test['auc'])} | {seeds.sd(f'{arch}.test_auc')} | "
                      f"{_vs(compare['recognition_auc'].get(arch))} | "
-                     f"{' / '.join(_num(v) for v in paper[:3])} | {paper[3]:.3f} [{paper[4][0]}, {paper[4][1]}] |")
+                     f"{' / '.join(_num(v) for v in paper[:3])} | {_paper_auc(paper[3], paper[4])} |")
     test = classification[candidate]["test"]
-    best = max(ARCH_TITLES, key=lambda a: classification[a]["test"]["auc"]["value"] or -1.0)
+    best = max(ARCHS, key=lambda a: classification[a]["test"]["auc"]["value"] or -1.0)
     prevalence = test.get("prevalence")
     lines += ["", f"Test set: {test.get('images')} images of {test.get('patients')} patients, every QC-passed liver "
               f"slice of the test patients at its natural prevalence"
               f"{f' ({prevalence:.3f} metastasis)' if prevalence is not None else ''}; no label-based exclusion or "
               "balancing touches it (those apply to training images only).",
               *_groups(test.get("groups")),
-              _differs(test["auc"]["value"], PAPER_RECOGNITION[candidate][3], "the candidate's test AUC"),
+              _differs(test["auc"]["value"], PAPER_RECOGNITION.get(candidate, (None,) * 5)[3], "the candidate's test AUC"),
               "" if best == candidate else
-              f"Unlike the paper, {ARCH_TITLES[best]} has a higher test AUC than the candidate here.",
+              f"Unlike the paper, {title(best)} has a higher test AUC than the candidate here.",
               "The AUC comparison is Obuchowski's (1997) test for clustered data: a patient's images are "
               f"correlated, so the patient is the unit of the variance. The paper reports DeLong p "
               f"{PAPER_DELONG['recognition']} for CLM-Net against each baseline.",
@@ -111,13 +113,14 @@ def _groups(groups: dict | None) -> list[str]:
 def _segmentation(segmentation: dict, candidate: str, seeds: _SeedSpread) -> list[str]:
     lines = ["## Table 2. Segmentation: matching rate (mean IoU over test images with a tumour)", "",
              "| model | IoU [CI] | IoU seed SD | Dice [CI] | paper: matching rate |", "|---|---|---|---|---|"]
-    for name in [a for a in ARCH_TITLES if a in segmentation] + [n for n in segmentation if n.endswith("+crf")]:
+    names = [a for a in ARCHS if a in segmentation]
+    for name in names + [ARCHS[a].crf_name for a in names if ARCHS[a].crf_name in segmentation]:
         test = segmentation[name]["test"]
-        title = ARCH_TITLES.get(name, ARCH_TITLES.get(name.split("+")[0], name) + " + CRF")
-        lines.append(f"| {title} | {_ci(test['iou'])} | {seeds.sd(f'{name}.test_iou')} | {_ci(test['dice'])} | "
+        lines.append(f"| {title(name)} | {_ci(test['iou'])} | {seeds.sd(f'{name}.test_iou')} | {_ci(test['dice'])} | "
                      f"{PAPER_IOU.get(name) or '–'} |")
     if candidate in segmentation:
-        lines += ["", _differs(segmentation[candidate]["test"]["iou"]["value"], 0.90, "the candidate's IoU")]
+        lines += ["", _differs(segmentation[candidate]["test"]["iou"]["value"], PAPER_IOU_VALUE.get(candidate),
+                                   "the candidate's IoU")]
     return lines + [""]
 
 
@@ -128,13 +131,13 @@ def _survival(params: Params, survival: dict, compare: dict, seeds: _SeedSpread)
              "| model | AUC, complete cases [CI] | AUC seed SD | IPCW AUC | Harrell C | Uno C | "
              "AUC test p vs candidate (Holm) | C-index test p vs candidate (Holm) | paper: AUC [CI] |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for arch, title in ARCH_TITLES.items():
+    for arch in ARCHS:
         s = survival[arch]
-        paper = PAPER_SURVIVAL[arch]
-        lines.append(f"| {title} | {_ci(s['auc'])} | {seeds.sd(f'{arch}.survival_auc')} | "
+        paper = PAPER_SURVIVAL.get(arch, NO_PAPER_SURVIVAL)
+        lines.append(f"| {title(arch)} | {_ci(s['auc'])} | {seeds.sd(f'{arch}.survival_auc')} | "
                      f"{_num(s['auc_ipcw']['value'])} | {_num(s['c_index']['harrell'])} | "
                      f"{_num(s['c_index']['uno'])} | {_vs(compare['survival_auc'].get(arch))} | "
-                     f"{_vs(compare['survival_c_index'].get(arch))} | {paper[0]:.3f} [{paper[1][0]}, {paper[1][1]}] |")
+                     f"{_vs(compare['survival_c_index'].get(arch))} | {_paper_auc(paper[0], paper[1])} |")
     s = survival[candidate]
     lines += ["",
               f"{s['n_analysed']} patients with images and survival data; {s['n_binary_task']} in the binary task "
@@ -146,7 +149,7 @@ def _survival(params: Params, survival: dict, compare: dict, seeds: _SeedSpread)
               f"Complete-case AUC: the {s['n_censored_before_horizon']} patients censored before the horizon are left "
               f"out; the IPCW AUC (Uno 2007) and Uno's C use them with inverse-probability-of-censoring weights. "
               f"The AUC's CI covers {s['auc'].get('covers', 'patient sampling')}.",
-              _differs(s["auc"]["value"], PAPER_SURVIVAL[candidate][0], "the candidate's survival AUC"),
+              _differs(s["auc"]["value"], PAPER_SURVIVAL.get(candidate, (None,))[0], "the candidate's survival AUC"),
               f"The paper's endpoint is survival beyond 30 days; ours is {horizon} months (README, \"Survival\").",
               "The C-index test is a patient-level paired bootstrap of the difference of Harrell's C; it gives "
               "the paper's \"log-rank between models\" column, which the paper does not define.",
@@ -162,16 +165,16 @@ def _risk_groups(params: Params, survival: dict, compare: dict, seeds: _SeedSpre
              f"score, with {covariates} [CI] | LR test p: + risk score vs {covariates} | out-of-sample C: clinical / "
              "+ risk score | paper: log-rank p |",
              "|---|---|---|---|---|---|---|---|"]
-    for arch, title in ARCH_TITLES.items():
+    for arch in ARCHS:
         s = survival[arch]
         groups = s["logrank"]["n"]
         risk = s["cox_model"]["covariates"].get("risk_score", {})
         oos = s["cox_concordance_out_of_sample"]
-        lines.append(f"| {title} | {groups.get('high', 0)} / {groups.get('low', 0)} | "
+        lines.append(f"| {title(arch)} | {groups.get('high', 0)} / {groups.get('low', 0)} | "
                      f"{_p(compare['logrank_p'][arch])} ({_p(compare['logrank_p_holm'][arch])}) | "
                      f"{seeds.span(f'{arch}.survival_logrank_p')} | {_hr(risk)} | "
                      f"{_p(s['cox_lr_test']['p_value'])} | {_num(oos['clinical']['harrell'])} / "
-                     f"{_num(oos['clinical_plus_image']['harrell'])} | {PAPER_SURVIVAL[arch][2]} |")
+                     f"{_num(oos['clinical_plus_image']['harrell'])} | {PAPER_SURVIVAL.get(arch, NO_PAPER_SURVIVAL)[2]} |")
     s = survival[candidate]
     refused = s["cox_model"]["reason"] or s["cox_clinical"]["reason"]
     lines += ["", f"Cox fits need at least {params.survival.min_events_per_covariate:g} events per covariate"
@@ -229,12 +232,18 @@ class _SeedSpread:
         return "–" if len(known) < 2 else f"{_p(min(known))} – {_p(max(known))}"
 
 
-def _differs(ours, paper: float, what: str) -> str:
+def _differs(ours, paper: float | None, what: str) -> str:
+    if paper is None:
+        return f"The paper gives no number for {what}."
     if ours is None:
         return f"We could not compute {what} (undefined on this data; see metrics/)."
     if ours >= paper - 0.02:
         return f"Ours ({ours:.3f}) is at or above the paper's {paper:.3f} for {what}."
     return f"Ours ({ours:.3f}) is below the paper's {paper:.3f} for {what}: {PROFILE_DIFFERENCES}."
+
+
+def _paper_auc(auc: float | None, ci: tuple[float, float] | None) -> str:
+    return "–" if auc is None else f"{auc:.3f} [{ci[0]}, {ci[1]}]"
 
 
 def _num(value) -> str:

@@ -9,27 +9,13 @@ from __future__ import annotations
 
 import statistics
 
-from crlm.models.registry import ARCHS, SEGMENTING
+from crlm.headline import per_arch
 
 
 def headline(classification: dict, segmentation: dict, survival: dict) -> dict[str, float | None]:
-    """The report's single-run numbers, flat: "<arch>.<metric>" -> value (None where undefined)."""
-    out: dict[str, float | None] = {}
-    for arch in ARCHS:
-        out[f"{arch}.test_auc"] = classification[arch]["test"]["auc"]["value"]
-        out[f"{arch}.cv_auc"] = classification[arch]["cv"]["auc"]["mean"]
-        out[f"{arch}.test_accuracy"] = classification[arch]["test"]["accuracy"]["value"]
-        if arch in SEGMENTING:
-            out[f"{arch}.test_iou"] = segmentation[arch]["test"]["iou"]["value"]
-            out[f"{arch}.test_dice"] = segmentation[arch]["test"]["dice"]["value"]
-        out[f"{arch}.survival_auc"] = survival[arch]["auc"]["value"]
-        out[f"{arch}.survival_auc_ipcw"] = survival[arch]["auc_ipcw"]["value"]
-        out[f"{arch}.survival_c_harrell"] = survival[arch]["c_index"]["harrell"]
-        out[f"{arch}.survival_logrank_p"] = survival[arch]["logrank"]["p_value"]
-    for name in segmentation:
-        if name.endswith("+crf"):
-            out[f"{name}.test_iou"] = segmentation[name]["test"]["iou"]["value"]
-    return out
+    """The report's single-run numbers, flat: "<arch>.<metric>" -> value (None where undefined); the names
+    are crlm.headline's PER_ARCH and PER_CRF."""
+    return per_arch({"classification": classification, "segmentation": segmentation, "survival": survival})
 
 
 def spread(values: list[float | None]) -> dict:

@@ -21,7 +21,7 @@ class ImageSet:
     images: np.ndarray         # (N, H, W) float in [0, 1]
     tumour: np.ndarray         # (N, H, W) uint8 {0, 1}
 
-    def subset(self, patients: list[str]) -> np.ndarray:
+    def indices_of(self, patients: list[str]) -> np.ndarray:
         """Row indices of the images of these patients, in manifest order."""
         return np.flatnonzero(self.manifest["patient_id"].isin(set(patients)).to_numpy())
 

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from crlm.config import LitsConfig
+from crlm.logs import bars_enabled, progress
 
 CREDENTIALS_HELP = (
     "Kaggle credentials not found. Log in once with `kaggle auth login`, or create an API token at "
@@ -107,7 +108,8 @@ def kaggle_download(slug: str, archive: Path, api=None) -> None:
     """One Kaggle dataset as a zip at `archive`. force=False keeps the kaggle package's resume: a download
     cut short continues from the partial file it left (<dataset>.zip and its .kaggle-partial marker)."""
     api = api or kaggle_api()
-    api.dataset_download_files(slug, path=str(archive.parent), unzip=False, quiet=True, force=False)
+    api.dataset_download_files(slug, path=str(archive.parent), unzip=False, quiet=not bars_enabled(),
+                              force=False)
     (archive.parent / f"{slug.split('/')[-1]}.zip").replace(archive)
 
 
@@ -119,7 +121,7 @@ def fetch(cfg: LitsConfig, root: Path, download: Callable[[str, Path], None] = k
     fetched = []
     archives = root / "archives"
     archives.mkdir(parents=True, exist_ok=True)
-    for slug in cfg.datasets:
+    for slug in progress(cfg.datasets, "lits", unit="dataset"):
         name = slug.replace("/", "__")
         archive, marker = archives / f"{name}.zip", archives / f"{name}.extracted"
         if marker.is_file():

@@ -20,6 +20,7 @@ from PIL import Image
 
 from crlm.config import PrepareConfig
 from crlm.data.slices import load_slice
+from crlm.options import look_up
 
 MANIFEST_COLUMNS = ["image_id", "patient_id", "source", "slice_index", "label", "tumour_area_px", "n_lesions"]
 
@@ -36,6 +37,11 @@ def resize(image: np.ndarray, size: int, mask: bool = False) -> np.ndarray:
     return np.asarray(Image.fromarray(image.astype(np.float32), mode="F").resize((size, size), Image.BILINEAR))
 
 
+def whole_slice(liver: np.ndarray, margin: float) -> tuple[slice, slice]:
+    """The whole image: no crop."""
+    return slice(0, liver.shape[0]), slice(0, liver.shape[1])
+
+
 def liver_box(liver: np.ndarray, margin: float) -> tuple[slice, slice]:
     """A square box around the liver, widened by `margin` (a fraction of its side), inside the image."""
     ys, xs = np.nonzero(liver)
@@ -49,16 +55,21 @@ def liver_box(liver: np.ndarray, margin: float) -> tuple[slice, slice]:
     return slice(y0, y0 + side), slice(x0, x0 + side)
 
 
-def prepare_images(kept: pd.DataFrame, slices_dir: Path, image_size: int, cfg: PrepareConfig) -> dict:
+# prepare.crop -> the box (rows, columns) of a slice that is kept, from its liver mask and prepare.crop_margin
+CROPS = {"none": whole_slice, "liver": liver_box}
+
+
+def prepare_images(kept: pd.DataFrame, slices_dir: Path, cfg: PrepareConfig) -> dict:
+    crop = look_up("prepare.crop", cfg.crop, CROPS)
+    image_size = cfg.image_size
     n = len(kept)
     images = np.zeros((n, image_size, image_size), dtype=np.float16)
     tumour = np.zeros((n, image_size, image_size), dtype=np.uint8)
     liver = np.zeros((n, image_size, image_size), dtype=np.uint8)
     for i, row in enumerate(kept.itertuples(index=False)):
         arrays = load_slice(slices_dir, row)
-        if cfg.crop == "liver":
-            box = liver_box(arrays["liver"], cfg.crop_margin)
-            arrays = {name: array[box] for name, array in arrays.items()}
+        box = crop(arrays["liver"], cfg.crop_margin)
+        arrays = {name: array[box] for name, array in arrays.items()}
         images[i] = resize(window(arrays["image"], cfg.window_center_hu, cfg.window_width_hu), image_size)
         tumour[i] = resize(arrays["tumour"], image_size, mask=True)
         liver[i] = resize(arrays["liver"], image_size, mask=True)

@@ -41,8 +41,8 @@ REASONS = ("unreadable", "missing_mask", "shape_mismatch", "geometry_mismatch", 
 
 def slice_reason(row, image: np.ndarray | None, cfg: QCConfig) -> tuple[str, str]:
     """(reason, detail) for one manifest row; ("", "") when the slice is kept."""
-    if row.read_error:
-        return row.read_error, row.detail
+    if row.case_error:
+        return row.case_error, row.detail
     if row.matrix_px < cfg.min_matrix_px or row.spacing_mm > cfg.max_pixel_spacing_mm:
         return "low_resolution", f"matrix {row.matrix_px} px, spacing {row.spacing_mm:.2f} mm"
     saturated = float((image >= cfg.saturation_hu).mean())
@@ -61,12 +61,12 @@ def run_qc(manifest: pd.DataFrame, slices_dir: Path, cfg: QCConfig) -> pd.DataFr
     liver_slices = manifest[manifest["slice_index"] >= 0].groupby("patient_id").size()
     for row in manifest.itertuples(index=False):
         n_liver = int(liver_slices.get(row.patient_id, 0))
-        if not row.read_error and n_liver < cfg.min_liver_slices:
+        if not row.case_error and n_liver < cfg.min_liver_slices:
             reasons.append("too_few_liver_slices")
             details.append(f"{row.patient_id}: {n_liver} liver slice(s), fewer than qc.min_liver_slices "
                            f"({cfg.min_liver_slices})")
             continue
-        image = None if row.read_error else load_slice(slices_dir, row)["image"]
+        image = None if row.case_error else load_slice(slices_dir, row)["image"]
         reason, detail = slice_reason(row, image, cfg)
         reasons.append(reason)
         details.append(detail)
@@ -82,7 +82,7 @@ def run_qc(manifest: pd.DataFrame, slices_dir: Path, cfg: QCConfig) -> pd.DataFr
 def qc_summary(manifest: pd.DataFrame, qc: pd.DataFrame, clinical: pd.DataFrame) -> dict:
     excluded = qc[~qc["kept"]]
     by_reason = {reason: int((excluded["reason"] == reason).sum()) for reason in REASONS}
-    case_errors = manifest[manifest["read_error"] != ""]
+    case_errors = manifest[manifest["case_error"] != ""]
     image_patients = set(manifest["patient_id"])
     kept_patients = set(qc.loc[qc["kept"], "patient_id"])
     clinical_patients = set(clinical["patient_id"])
@@ -94,7 +94,7 @@ def qc_summary(manifest: pd.DataFrame, qc: pd.DataFrame, clinical: pd.DataFrame)
         "excluded_by_reason": by_reason,
         "patients": {"total": len(image_patients), "kept": len(kept_patients),
                      "lost_to_qc": sorted(image_patients - kept_patients)},
-        "unusable_cases": {row.patient_id: f"{row.read_error}: {row.detail}" for row in case_errors.itertuples()},
+        "unusable_cases": {row.patient_id: f"{row.case_error}: {row.detail}" for row in case_errors.itertuples()},
         "notes": case_notes(manifest),
         "clinical": {
             "rows": int(len(clinical)),

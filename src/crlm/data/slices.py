@@ -2,7 +2,7 @@
 
 One manifest row per slice. A case that cannot be used at all (unreadable
 volume, missing or mismatched label map) still gets one row, with
-slice_index -1 and `read_error` set, so QC records it instead of it
+slice_index -1 and `case_error` set, so QC records it instead of it
 vanishing.
 """
 
@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from crlm.data.dicom import read_ct_series, read_seg_labels
 from crlm.data.labels import slice_label
-from crlm.data.nifti import Volume, VolumeReadError, read_nifti
-from crlm.data.sources import Case
+from crlm.data.nifti import Volume, VolumeReadError
+from crlm.data.sources import SOURCES, Case, CaseError
+from crlm.logs import progress
 
 LIVER, TUMOUR = 1, 2
 COLUMNS = {
@@ -32,47 +32,19 @@ COLUMNS = {
     "spacing_mm": "float64",  # in-plane pixel spacing (mean of rows and columns)
     "matrix_px": "int64",  # smaller in-plane side
     "path": "string",  # npz relative to the slices folder
-    "read_error": "string",  # "" or a case-level QC reason (see qc.py)
+    "case_error": "string",  # "" or why the whole case is unusable: a case-level QC reason (see qc.py)
     "detail": "string",
     "note": "string",  # "" or a case-level remark that does not exclude, e.g. no_tumour_segment (see qc.py)
 }
-NO_TUMOUR_SEGMENT = "no_tumour_segment"
-
-
-class CaseError(Exception):
-    """A case that cannot be used: `reason` is the QC reason, the message names the file."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
 
 
 def read_case(case: Case) -> tuple[Volume, np.ndarray, str]:
     """The volume (HU), its label map (0 background, 1 liver, 2 tumour), aligned slice by slice, and a
-    note ("" or why every slice's label is uncertain: a SEG with no tumour segment reads as tumour-free)."""
+    note, read by the case's source (Source.read); an unreadable case is a CaseError with its QC reason."""
     try:
-        if case.kind == "dicom":
-            ct = read_ct_series(case.volume_path)
-            _require_label(case)
-            seg = read_seg_labels(case.label_path, ct)
-            note = "" if seg.tumour_segments else (
-                f"{NO_TUMOUR_SEGMENT}: {case.label_path} has no tumour segment (segments: "
-                f"{sorted(seg.liver_segments + seg.other_segments)}); every slice is labelled non-metastasis")
-            return ct.volume, seg.array, note
-        volume = read_nifti(case.volume_path)
-        _require_label(case)
-        labels = read_nifti(case.label_path)
+        return SOURCES[case.source].read(case)
     except VolumeReadError as exc:
         raise CaseError(getattr(exc, "reason", "unreadable"), str(exc)) from None
-    if labels.array.shape != volume.array.shape:
-        raise CaseError("shape_mismatch", f"{case.label_path}: label shape {labels.array.shape} differs from "
-                                          f"volume shape {volume.array.shape} ({case.volume_path})")
-    return volume, labels.array, ""
-
-
-def _require_label(case: Case) -> None:
-    if not case.label_path.is_file():
-        raise CaseError("missing_mask", f"{case.label_path}: label map not found for {case.volume_path}")
 
 
 def case_slices(case: Case, out_dir: Path, min_tumor_px: int) -> list[dict]:
@@ -99,7 +71,7 @@ def case_slices(case: Case, out_dir: Path, min_tumor_px: int) -> list[dict]:
             "image_id": image_id, "patient_id": case.patient_id, "source": case.source, "slice_index": z,
             "label": slice_label(tumour_area, min_tumor_px), "tumour_area_px": tumour_area,
             "n_lesions": int(ndimage.label(tumour)[1]), "liver_area_px": int(liver.sum()),
-            "spacing_mm": spacing, "matrix_px": matrix, "path": rel_path, "read_error": "", "detail": "", "note": note,
+            "spacing_mm": spacing, "matrix_px": matrix, "path": rel_path, "case_error": "", "detail": "", "note": note,
         })
     if not rows:
         return [_error_row(case, "no_liver", f"{case.label_path}: no slice contains liver")]
@@ -110,13 +82,13 @@ def _error_row(case: Case, reason: str, detail: str) -> dict:
     return {
         "image_id": f"{case.patient_id}-case", "patient_id": case.patient_id, "source": case.source,
         "slice_index": -1, "label": -1, "tumour_area_px": 0, "n_lesions": 0, "liver_area_px": 0,
-        "spacing_mm": float("nan"), "matrix_px": 0, "path": "", "read_error": reason, "detail": detail, "note": "",
+        "spacing_mm": float("nan"), "matrix_px": 0, "path": "", "case_error": reason, "detail": detail, "note": "",
     }
 
 
 def build_slices(cases: list[Case], out_dir: Path, min_tumor_px: int) -> pd.DataFrame:
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows = [row for case in cases for row in case_slices(case, out_dir, min_tumor_px)]
+    rows = [row for case in progress(cases, "slices", unit="case") for row in case_slices(case, out_dir, min_tumor_px)]
     return as_manifest(rows)
 
 

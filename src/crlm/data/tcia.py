@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from crlm.logs import bars_enabled
+
 COLLECTION = "colorectal_liver_metastases"
 DIR_TEMPLATE = "%PatientID/%Modality_%SeriesInstanceUID"
 IDC_PATIENT_COLUMN = "dicom_patient_id"      # IDC's clinical tables: the DICOM PatientID of each row
@@ -65,7 +67,7 @@ def idc_download(series_uids: list[str], root: Path) -> None:
     from idc_index import IDCClient
 
     IDCClient().download_from_selection(downloadDir=str(root), seriesInstanceUID=series_uids,
-                                        dirTemplate=DIR_TEMPLATE, show_progress_bar=False)
+                                        dirTemplate=DIR_TEMPLATE, show_progress_bar=bars_enabled())
 
 
 def fetch(rows: pd.DataFrame, root: Path, download: Callable[[list[str], Path], None] = idc_download) -> list[str]:

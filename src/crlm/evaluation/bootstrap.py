@@ -13,18 +13,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from crlm.stats.result import Result
+
 
 @dataclass(frozen=True)
-class BootstrapCI:
-    estimate: float | None
-    low: float | None
-    high: float | None
-    n_valid: int          # resamples in which the metric was defined
-    level: float
-
-    def as_dict(self) -> dict:
-        return {"value": self.estimate, "ci_low": self.low, "ci_high": self.high,
-                "ci_level": self.level, "n_boot_valid": self.n_valid}
+class BootstrapCI(Result):
+    value: float | None   # the metric on every row
+    ci_low: float | None
+    ci_high: float | None
+    ci_level: float
+    n_boot_valid: int     # resamples in which the metric was defined
 
 
 def patient_bootstrap(metric: Callable[[np.ndarray], float | None], patients: np.ndarray, n_boot: int,
@@ -43,7 +41,7 @@ def patient_bootstrap(metric: Callable[[np.ndarray], float | None], patients: np
         if value is not None and np.isfinite(value):
             values.append(value)
     if estimate is None or not values:
-        return BootstrapCI(estimate, None, None, len(values), level)
+        return BootstrapCI(estimate, None, None, ci_level=level, n_boot_valid=len(values))
     alpha = (1 - level) / 2
     low, high = np.quantile(values, [alpha, 1 - alpha])
-    return BootstrapCI(float(estimate), float(low), float(high), len(values), level)
+    return BootstrapCI(float(estimate), float(low), float(high), ci_level=level, n_boot_valid=len(values))

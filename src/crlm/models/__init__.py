@@ -4,6 +4,6 @@ A trained model is saved and loaded by model_file.py and run by inference.py.
 """
 
 from crlm.models.base import ModelOutput
-from crlm.models.registry import ARCHS, build_model
+from crlm.models.registry import build_model
 
-__all__ = ["ARCHS", "ModelOutput", "build_model"]
+__all__ = ["ModelOutput", "build_model"]

@@ -39,7 +39,7 @@ class GreyToImageNet(nn.Module):
         return (x.expand(-1, 3, -1, -1) - self.mean) / self.std
 
 
-class EmbeddingHead(nn.Module):
+class EmbeddingClassifierHead(nn.Module):
     """Feature maps -> global pooling -> the embedding (kept for survival) -> the image-level logit.
 
     `in_channels` is the total channel count of the feature maps passed to forward().

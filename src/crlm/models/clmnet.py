@@ -20,7 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from crlm.config import ModelConfig
-from crlm.models.base import EmbeddingHead, GreyToImageNet, ModelOutput, scaled
+from crlm.models.base import EmbeddingClassifierHead, GreyToImageNet, ModelOutput, scaled
 from crlm.models.blocks import AtrousASPP, VGGTrunk, conv_bn_relu, double_conv, squeeze_excitation
 from crlm.models.pretrained import load_imagenet_vgg16
 
@@ -76,7 +76,7 @@ class CLMNet(nn.Module):
         self.decoder = UnetDecoder([1, *skip_ch, bottleneck_ch], decoder_channels, n_blocks=4)
         self.segment = nn.Sequential(conv_bn_relu(decoder_channels[-1], decoder_channels[-1]),
                                      nn.Conv2d(decoder_channels[-1], 1, 1))
-        self.head = EmbeddingHead(bottleneck_ch + decoder_channels[-1], cfg.embedding_dim, c.dropout)
+        self.head = EmbeddingClassifierHead(bottleneck_ch + decoder_channels[-1], cfg.embedding_dim, c.dropout)
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
         f1, f2, f3, f4, f5 = self.trunk(self.normalise(x))
@@ -92,3 +92,6 @@ class CLMNet(nn.Module):
         decoded = self.decoder([x, *skips, fused])
         logit, embedding = self.head(fused, decoded)
         return ModelOutput(logit=logit, seg_logits=self.segment(decoded), embedding=embedding)
+
+
+MODEL = CLMNet   # the network crlm.models.registry builds for model.arch 'clmnet'

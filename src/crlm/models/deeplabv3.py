@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from crlm.config import ModelConfig
-from crlm.models.base import EmbeddingHead, GreyToImageNet, ModelOutput, scaled
+from crlm.models.base import EmbeddingClassifierHead, GreyToImageNet, ModelOutput, scaled
 from crlm.models.blocks import AtrousASPP, VGGTrunk
 from crlm.models.pretrained import load_imagenet_vgg16
 
@@ -28,7 +28,7 @@ class DeepLabV3(nn.Module):
         channels = scaled(256, cfg.width)
         self.context = AtrousASPP(self.trunk.channels[3], channels, cfg.deeplabv3.atrous_rates)
         self.classifier = nn.Conv2d(channels, 1, 1)
-        self.head = EmbeddingHead(channels, cfg.embedding_dim, cfg.deeplabv3.dropout)
+        self.head = EmbeddingClassifierHead(channels, cfg.embedding_dim, cfg.deeplabv3.dropout)
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
         features = self.trunk(self.normalise(x))
@@ -36,3 +36,6 @@ class DeepLabV3(nn.Module):
         seg = F.interpolate(self.classifier(context), size=x.shape[-2:], mode="bilinear", align_corners=False)
         logit, embedding = self.head(context)
         return ModelOutput(logit=logit, seg_logits=seg, embedding=embedding)
+
+
+MODEL = DeepLabV3   # the network crlm.models.registry builds for model.arch 'deeplabv3'

@@ -19,8 +19,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from crlm.archs import ARCHS
 from crlm.config import ConfigError, ModelConfig, model_config_from_dict
-from crlm.models.registry import ARCHS, build_model
+from crlm.models.registry import build_model
 
 KEYS = ("arch", "model", "state_dict")
 

@@ -8,6 +8,7 @@ import torch
 from torchvision.models import VGG16_BN_Weights, VGG16_Weights
 
 from crlm.config import ModelConfig
+from crlm.options import look_up
 
 
 class PretrainedWeightsError(RuntimeError):
@@ -24,9 +25,17 @@ def cache_file(batch_norm: bool) -> Path:
 
 
 def load_imagenet_vgg16(trunk: torch.nn.Module, cfg: ModelConfig) -> None:
-    """Load torchvision's ImageNet VGG16 conv weights into `trunk.features` when asked to."""
-    if cfg.pretrained == "none":
-        return
+    """Initialise the VGG16 trunk as model.pretrained says: torchvision's ImageNet conv weights into
+    `trunk.features`, or the random initialisation it was built with."""
+    look_up("model.pretrained", cfg.pretrained, PRETRAINED)(trunk, cfg)
+
+
+def keep_random_init(trunk: torch.nn.Module, cfg: ModelConfig) -> None:
+    """The trunk as built: randomly initialised."""
+
+
+def imagenet_init(trunk: torch.nn.Module, cfg: ModelConfig) -> None:
+    """torchvision's ImageNet VGG16 conv weights into `trunk.features` (the first blocks of a truncated trunk)."""
     if cfg.width != 1.0:
         raise PretrainedWeightsError(
             f"model.pretrained: imagenet needs model.width: 1.0 (ImageNet weights exist only at full "
@@ -44,3 +53,7 @@ def load_imagenet_vgg16(trunk: torch.nn.Module, cfg: ModelConfig) -> None:
     features = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
     wanted = trunk.features.state_dict()   # a truncated trunk takes the first blocks only
     trunk.features.load_state_dict({k: v for k, v in features.items() if k in wanted})
+
+
+# model.pretrained -> how the trunk is initialised
+PRETRAINED = {"none": keep_random_init, "imagenet": imagenet_init}

@@ -1,29 +1,23 @@
-"""model.arch -> model builder. An unknown name raises an error listing the valid ones."""
+"""model.arch -> network. The arch names live in crlm.archs (the registry); the network of
+arch `x` is the class `MODEL` of module crlm.models.x, built as MODEL(model_config)."""
 
 from __future__ import annotations
 
+import importlib
+
 from torch import nn
 
-from crlm.config import ARCH_NAMES, ModelConfig
-from crlm.models.clmnet import CLMNet
-from crlm.models.deeplabv3 import DeepLabV3
-from crlm.models.unet import UNet
-from crlm.models.vgg16 import VGG16
+from crlm.archs import get_arch
+from crlm.config import ModelConfig
 
-ARCHS: dict[str, type[nn.Module]] = {"vgg16": VGG16, "deeplabv3": DeepLabV3, "unet": UNet, "clmnet": CLMNet}
-assert tuple(ARCHS) == ARCH_NAMES
-
-SEGMENTING = tuple(name for name in ARCHS if name != "vgg16")
-CRF_REFINED = ("clmnet",)   # the paper refines CLM-Net's masks with a dense CRF (crf.enabled)
+__all__ = ["build_model", "model_class"]
 
 
-class UnknownArchError(KeyError):
-    def __str__(self) -> str:
-        return str(self.args[0])
+def model_class(arch: str) -> type[nn.Module]:
+    """The network class of `arch` (an unknown name raises UnknownArchError listing the valid ones)."""
+    return importlib.import_module(f"crlm.models.{get_arch(arch).name}").MODEL
 
 
 def build_model(arch: str, cfg: ModelConfig) -> nn.Module:
     """The model named `arch` (not necessarily cfg.arch: every arch is trained)."""
-    if arch not in ARCHS:
-        raise UnknownArchError(f"unknown model arch {arch!r}; valid: {sorted(ARCHS)}")
-    return ARCHS[arch](cfg)
+    return model_class(arch)(cfg)

@@ -7,7 +7,7 @@ from segmentation_models_pytorch.decoders.unet.decoder import UnetDecoder
 from torch import nn
 
 from crlm.config import ModelConfig
-from crlm.models.base import EmbeddingHead, GreyToImageNet, ModelOutput, scaled
+from crlm.models.base import EmbeddingClassifierHead, GreyToImageNet, ModelOutput, scaled
 from crlm.models.blocks import VGGTrunk
 from crlm.models.pretrained import load_imagenet_vgg16
 
@@ -22,7 +22,7 @@ class UNet(nn.Module):
         # the first entry only lends its spatial size (smp drops it); skips at strides 8, 4, 2, 1
         self.decoder = UnetDecoder([1, *self.trunk.channels], decoder_channels, n_blocks=4)
         self.segment = nn.Conv2d(decoder_channels[-1], 1, 3, padding=1)
-        self.head = EmbeddingHead(self.trunk.channels[-1] + decoder_channels[-1], cfg.embedding_dim,
+        self.head = EmbeddingClassifierHead(self.trunk.channels[-1] + decoder_channels[-1], cfg.embedding_dim,
                                   cfg.unet.dropout)
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
@@ -30,3 +30,6 @@ class UNet(nn.Module):
         decoded = self.decoder([x, *features])
         logit, embedding = self.head(features[-1], decoded)
         return ModelOutput(logit=logit, seg_logits=self.segment(decoded), embedding=embedding)
+
+
+MODEL = UNet   # the network crlm.models.registry builds for model.arch 'unet'

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from crlm.config import ModelConfig
-from crlm.models.base import EmbeddingHead, GreyToImageNet, ModelOutput
+from crlm.models.base import EmbeddingClassifierHead, GreyToImageNet, ModelOutput
 from crlm.models.blocks import VGGTrunk
 from crlm.models.pretrained import load_imagenet_vgg16
 
@@ -18,9 +18,12 @@ class VGG16(nn.Module):
         self.trunk = VGGTrunk(cfg.width, cfg.batch_norm)
         load_imagenet_vgg16(self.trunk, cfg)
         self.pool = nn.MaxPool2d(2)
-        self.head = EmbeddingHead(self.trunk.channels[-1], cfg.embedding_dim, cfg.vgg16.dropout)
+        self.head = EmbeddingClassifierHead(self.trunk.channels[-1], cfg.embedding_dim, cfg.vgg16.dropout)
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
         features = self.trunk(self.normalise(x))
         logit, embedding = self.head(self.pool(features[-1]))
         return ModelOutput(logit=logit, seg_logits=None, embedding=embedding)
+
+
+MODEL = VGG16   # the network crlm.models.registry builds for model.arch 'vgg16'

@@ -20,16 +20,18 @@ zero (a cluster holds a positive or a negative, never both) and the variance is 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
 
 from crlm.stats.delong import placement_values
+from crlm.stats.inputs import paired_scores
+from crlm.stats.result import Result
 
 
 @dataclass(frozen=True)
-class ClusteredAUCResult:
+class ClusteredAUCResult(Result):
     auc_a: float
     auc_b: float
     diff: float            # auc_a - auc_b
@@ -44,26 +46,11 @@ class ClusteredAUCResult:
     n_clusters: int        # I
     reason: str = ""       # why the test is undefined (values are NaN), else ""
 
-    def as_dict(self) -> dict:
-        return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in asdict(self).items()}
-
 
 def clustered_auc_test(y_true, scores_a, scores_b, clusters, ci_level: float = 0.95) -> ClusteredAUCResult:
     """Two-sided test of AUC(a) = AUC(b), units nested in `clusters`; NaNs with a reason where undefined."""
-    y_true, scores_a, scores_b, clusters = (np.asarray(v) for v in (y_true, scores_a, scores_b, clusters))
-    if not (len(y_true) == len(scores_a) == len(scores_b) == len(clusters)):
-        raise ValueError(f"clustered_auc_test: lengths differ (labels {len(y_true)}, a {len(scores_a)}, "
-                         f"b {len(scores_b)}, clusters {len(clusters)})")
-    for name, values in (("scores_a", scores_a), ("scores_b", scores_b)):
-        if not np.all(np.isfinite(values.astype(np.float64))):
-            raise ValueError(f"clustered_auc_test: {name} contains NaN or infinite values")
-    labels = set(np.unique(y_true).tolist())
-    if not labels <= {0, 1, True, False}:
-        raise ValueError(f"clustered_auc_test: labels must be 0/1, got {sorted(labels)}")
-    if clusters.dtype.kind == "f" and not np.all(np.isfinite(clusters)):
-        raise ValueError("clustered_auc_test: clusters contains NaN or infinite values")
-    if not 0.0 < ci_level < 1.0:
-        raise ValueError(f"clustered_auc_test: ci_level must be in (0, 1), got {ci_level}")
+    y_true, scores_a, scores_b, clusters = paired_scores("clustered_auc_test", y_true, scores_a, scores_b, clusters,
+                                                         ci_level)
     y = y_true.astype(bool)
     _, cluster = np.unique(clusters, return_inverse=True)
     cluster = cluster.ravel()

@@ -8,14 +8,17 @@ Ties count one half, as in the Mann-Whitney form of the AUC.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
 
+from crlm.stats.inputs import paired_scores
+from crlm.stats.result import Result
+
 
 @dataclass(frozen=True)
-class DeLongResult:
+class DeLongResult(Result):
     auc_a: float
     auc_b: float
     diff: float            # auc_a - auc_b
@@ -28,9 +31,6 @@ class DeLongResult:
     n_pos: int
     n_neg: int
     reason: str = ""       # why the test is undefined (values are NaN), else ""
-
-    def as_dict(self) -> dict:
-        return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in asdict(self).items()}
 
 
 def placement_values(y_true: np.ndarray, scores: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -64,15 +64,7 @@ def placement_values(y_true: np.ndarray, scores: np.ndarray) -> tuple[float, np.
 
 def delong_test(y_true, scores_a, scores_b, ci_level: float = 0.95) -> DeLongResult:
     """Two-sided test of AUC(a) = AUC(b) for paired scores; NaNs with a reason where undefined."""
-    y_true, scores_a, scores_b = (np.asarray(v) for v in (y_true, scores_a, scores_b))
-    if not (len(y_true) == len(scores_a) == len(scores_b)):
-        raise ValueError(f"delong_test: lengths differ (labels {len(y_true)}, a {len(scores_a)}, b {len(scores_b)})")
-    for name, values in (("scores_a", scores_a), ("scores_b", scores_b)):
-        if not np.all(np.isfinite(values.astype(np.float64))):
-            raise ValueError(f"delong_test: {name} contains NaN or infinite values")
-    labels = set(np.unique(y_true).tolist())
-    if not labels <= {0, 1, True, False}:
-        raise ValueError(f"delong_test: labels must be 0/1, got {sorted(labels)}")
+    y_true, scores_a, scores_b = paired_scores("delong_test", y_true, scores_a, scores_b, ci_level=ci_level)
     n_pos = int(np.sum(y_true == 1))
     n_neg = len(y_true) - n_pos
     nan = float("nan")

@@ -10,24 +10,21 @@ concordance_index_censored. Undefined results are NaN with a `reason`; bad input
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats
 from sksurv.metrics import concordance_index_censored, concordance_index_ipcw, cumulative_dynamic_auc
 from sksurv.util import Surv
 
+from crlm.stats.result import Result
+
 NAN = float("nan")
 TIED_TOL = 1e-8    # sksurv's tolerance for tied risk scores
 
 
-class _Result:
-    def as_dict(self) -> dict:
-        return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in asdict(self).items()}
-
-
 @dataclass(frozen=True)
-class IPCWAUCResult(_Result):
+class IPCWAUCResult(Result):
     value: float
     horizon: float
     n: int
@@ -37,7 +34,7 @@ class IPCWAUCResult(_Result):
 
 
 @dataclass(frozen=True)
-class CIndexResult(_Result):
+class CIndexResult(Result):
     value: float
     n: int
     n_events: int
@@ -46,7 +43,7 @@ class CIndexResult(_Result):
 
 
 @dataclass(frozen=True)
-class PairedCIndexResult(_Result):
+class PairedCIndexResult(Result):
     c_a: float
     c_b: float
     diff: float            # c_a - c_b
@@ -63,7 +60,7 @@ class PairedCIndexResult(_Result):
 
 
 @dataclass(frozen=True)
-class LRTResult(_Result):
+class LRTResult(Result):
     statistic: float       # 2 (loglik_full - loglik_reduced)
     df: int
     p_value: float
@@ -206,4 +203,4 @@ def _inputs(name, durations, events, *risks):
 
 
 def _why(result, reason: str):
-    return type(result)(**{**asdict(result), "reason": reason})
+    return replace(result, reason=reason)

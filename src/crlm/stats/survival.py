@@ -10,13 +10,15 @@ says why, instead of an exception in the middle of a pipeline.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.exceptions import ConvergenceError
 from lifelines.statistics import logrank_test
+
+from crlm.stats.result import Result, plain
 
 NAN = float("nan")
 
@@ -38,20 +40,16 @@ class KMResult:
 
 
 @dataclass(frozen=True)
-class LogRankResult:
-    statistic: float          # chi-square, 1 df
+class LogRankResult(Result):
+    chisq: float              # chi-square, 1 df
     p_value: float
     n: dict[str, int] = field(default_factory=dict)          # patients per group
     events: dict[str, int] = field(default_factory=dict)     # observed events per group
     reason: str = ""
 
-    def as_dict(self) -> dict:
-        return {"chisq": _finite(self.statistic), "p_value": _finite(self.p_value), "n": self.n,
-                "events": self.events, "reason": self.reason}
-
 
 @dataclass(frozen=True)
-class CoxResult:
+class CoxResult(Result):
     table: pd.DataFrame       # per covariate: coef, se, hr, hr_low, hr_high, p (Wald)
     concordance: float
     log_likelihood: float
@@ -59,11 +57,11 @@ class CoxResult:
     n_events: int
     reason: str = ""
 
-    def as_dict(self) -> dict:
-        rows = {name: {k: _finite(v) for k, v in row.items()} for name, row in self.table.iterrows()}
-        return {"covariates": rows, "concordance": _finite(self.concordance),
-                "log_likelihood": _finite(self.log_likelihood), "n": self.n, "n_events": self.n_events,
-                "reason": self.reason}
+    def to_dict(self, digits: int | None = None) -> dict:
+        """The table as "covariates" ({name: {coef, se, hr, hr_low, hr_high, p}}), then the other fields."""
+        covariates = {name: dict(row) for name, row in self.table.iterrows()}
+        rest = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "table"}
+        return plain({"covariates": covariates, **rest}, digits)
 
 
 def kaplan_meier(durations, events, ci_level: float = 0.95) -> KMResult:
@@ -144,8 +142,3 @@ def _survival_arrays(durations, events) -> tuple[np.ndarray, np.ndarray]:
     if not np.isin(events, (0.0, 1.0)).all():
         raise ValueError(f"events must be 0/1, got {sorted(set(events.tolist()) - {0.0, 1.0})}")
     return durations, events.astype(int)
-
-
-def _finite(value):
-    value = float(value)
-    return value if np.isfinite(value) else None

@@ -66,7 +66,7 @@ def analyse(vectors: dict[str, pd.DataFrame], splits: dict, clinical: pd.DataFra
     summary.update(_binary_metrics(table[task & has_prob], cfg, stats_cfg))
     scored = table[has_prob]
     summary.update(_discrimination(scored, cfg))
-    summary["logrank"] = logrank(scored[MONTHS], scored[DIED], scored["risk_group"]).as_dict()
+    summary["logrank"] = logrank(scored[MONTHS], scored[DIED], scored["risk_group"]).to_dict()
     km = {g: kaplan_meier(rows[MONTHS], rows[DIED]) for g, rows in scored.groupby("risk_group")}
     summary["median_survival_months"] = {g: (None if np.isnan(k.median) else k.median) for g, k in km.items()}
     summary.update(_cox_models(scored, cfg))
@@ -98,7 +98,7 @@ def _binary_metrics(task: pd.DataFrame, cfg: SurvivalConfig, stats_cfg: StatsCon
         return roc_auc_score(labels[rows], score[rows]) if len(np.unique(labels[rows])) == 2 else None
 
     ci = patient_bootstrap(auc, task["patient_id"].to_numpy(), stats_cfg.n_boot, stats_cfg.seed, stats_cfg.ci_level)
-    return {"auc": {**ci.as_dict(), "covers": AUC_COVERS},
+    return {"auc": {**ci.to_dict(), "covers": AUC_COVERS},
             "accuracy": float(accuracy_score(labels, task["prob"].to_numpy() >= cfg.threshold))}
 
 
@@ -108,9 +108,9 @@ def _discrimination(scored: pd.DataFrame, cfg: SurvivalConfig) -> dict:
         return {"auc_ipcw": {"value": None, "reason": "no patient has a probability"},
                 "c_index": {"harrell": None, "uno": None}}
     months, died, score = scored[MONTHS].to_numpy(), scored[DIED].to_numpy(), scored[RISK_SCORE].to_numpy()
-    return {"auc_ipcw": ipcw_auc(months, died, score, cfg.horizon_months).as_dict(),
-            "c_index": {"harrell": harrell_c(months, died, score).as_dict()["value"],
-                        "uno": uno_c(months, died, score, cfg.horizon_months).as_dict()["value"]}}
+    return {"auc_ipcw": ipcw_auc(months, died, score, cfg.horizon_months).to_dict(),
+            "c_index": {"harrell": harrell_c(months, died, score).to_dict()["value"],
+                        "uno": uno_c(months, died, score, cfg.horizon_months).to_dict()["value"]}}
 
 
 def covariate_columns(table: pd.DataFrame, cfg: SurvivalConfig) -> list[str]:
@@ -135,10 +135,10 @@ def _cox_models(scored: pd.DataFrame, cfg: SurvivalConfig) -> dict:
     table = table.dropna(subset=full)
     fits = {name: cox_fit(table, MONTHS, DIED, cols, min_events_per_covariate=cfg.min_events_per_covariate)
             for name, cols in (("cox_model", full), ("cox_clinical", clinical))}
-    out = {name: fit.as_dict() for name, fit in fits.items()}
+    out = {name: fit.to_dict() for name, fit in fits.items()}
     reason = fits["cox_model"].reason or fits["cox_clinical"].reason
     lr = likelihood_ratio_test(fits["cox_clinical"].log_likelihood, fits["cox_model"].log_likelihood, df=1)
-    out["cox_lr_test"] = {**lr.as_dict(), "reason": reason} if not reason else \
+    out["cox_lr_test"] = {**lr.to_dict(), "reason": reason} if not reason else \
         {"statistic": None, "df": 1, "p_value": None, "reason": reason}
     out["cox_concordance_out_of_sample"] = {
         name: _cv_concordance(table, cols, cfg) for name, cols in (("clinical", clinical), ("clinical_plus_image", full))}
@@ -157,5 +157,5 @@ def _cv_concordance(table: pd.DataFrame, covariates: list[str], cfg: SurvivalCon
             return {"harrell": None, "uno": None, "reason": f"fit without group {group}: {fit.reason}"}
         predictor[held_out] = table.loc[held_out, covariates].to_numpy(float) @ fit.table["coef"].to_numpy()
     months, died = table[MONTHS].to_numpy(), table[DIED].to_numpy()
-    return {"harrell": harrell_c(months, died, predictor.to_numpy()).as_dict()["value"],
-            "uno": uno_c(months, died, predictor.to_numpy(), cfg.horizon_months).as_dict()["value"], "reason": ""}
+    return {"harrell": harrell_c(months, died, predictor.to_numpy()).to_dict()["value"],
+            "uno": uno_c(months, died, predictor.to_numpy(), cfg.horizon_months).to_dict()["value"], "reason": ""}

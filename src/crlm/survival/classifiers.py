@@ -10,6 +10,9 @@ stratified K-fold over rows is patient-grouped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.ensemble import RandomForestClassifier
@@ -20,6 +23,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from crlm.config import SurvivalConfig
+from crlm.options import look_up
 
 
 def pipeline(cfg: SurvivalConfig) -> Pipeline:
@@ -28,15 +32,45 @@ def pipeline(cfg: SurvivalConfig) -> Pipeline:
                      ("clf", LogisticRegression())])
 
 
+@dataclass(frozen=True)
+class Classifier:
+    estimator: type                                           # the sklearn class (tells which one was chosen)
+    grid: Callable[[SurvivalConfig, str | None], dict]        # (cfg, class_weight) -> its GridSearchCV entry
+    describe: Callable[[dict], str]                           # GridSearchCV's best_params_ -> one line
+
+
+def logistic_grid(cfg: SurvivalConfig, weight: str | None) -> dict:
+    return {"clf": [LogisticRegression(class_weight=weight, max_iter=2000)], "clf__C": list(cfg.lr_c)}
+
+
+def logistic_text(best_params: dict) -> str:
+    return f"logistic C={best_params['clf__C']}"
+
+
+def forest_grid(cfg: SurvivalConfig, weight: str | None) -> dict:
+    return {"clf": [RandomForestClassifier(class_weight=weight, random_state=cfg.seed)],
+            "clf__n_estimators": list(cfg.rf_trees), "clf__max_depth": list(cfg.rf_depth)}
+
+
+def forest_text(best_params: dict) -> str:
+    return f"random_forest trees={best_params['clf__n_estimators']} depth={best_params['clf__max_depth']}"
+
+
+# survival.classifiers -> each candidate family. The grid follows this order, not survival.classifiers':
+# GridSearchCV keeps the first of tied candidates.
+CLASSIFIERS = {
+    "logistic": Classifier(estimator=LogisticRegression, grid=logistic_grid, describe=logistic_text),
+    "random_forest": Classifier(estimator=RandomForestClassifier, grid=forest_grid, describe=forest_text),
+}
+# survival.class_weight -> sklearn's class_weight
+CLASS_WEIGHTS = {"balanced": "balanced", "none": None}
+
+
 def grid(cfg: SurvivalConfig) -> list[dict]:
-    weight = None if cfg.class_weight == "none" else "balanced"
-    out = []
-    if "logistic" in cfg.classifiers:
-        out.append({"clf": [LogisticRegression(class_weight=weight, max_iter=2000)], "clf__C": list(cfg.lr_c)})
-    if "random_forest" in cfg.classifiers:
-        out.append({"clf": [RandomForestClassifier(class_weight=weight, random_state=cfg.seed)],
-                    "clf__n_estimators": list(cfg.rf_trees), "clf__max_depth": list(cfg.rf_depth)})
-    return out
+    weight = look_up("survival.class_weight", cfg.class_weight, CLASS_WEIGHTS)
+    for name in cfg.classifiers:
+        look_up("survival.classifiers", name, CLASSIFIERS)      # an unknown name fails here, named
+    return [CLASSIFIERS[name].grid(cfg, weight) for name in CLASSIFIERS if name in cfg.classifiers]
 
 
 def fit_tuned(x: np.ndarray, y: np.ndarray, cfg: SurvivalConfig) -> tuple[Pipeline, str]:
@@ -57,7 +91,5 @@ def fit_tuned(x: np.ndarray, y: np.ndarray, cfg: SurvivalConfig) -> tuple[Pipeli
 
 
 def describe(best_params: dict) -> str:
-    clf = best_params["clf"]
-    if isinstance(clf, LogisticRegression):
-        return f"logistic C={best_params['clf__C']}"
-    return f"random_forest trees={best_params['clf__n_estimators']} depth={best_params['clf__max_depth']}"
+    chosen = next(c for c in CLASSIFIERS.values() if isinstance(best_params["clf"], c.estimator))
+    return chosen.describe(best_params)

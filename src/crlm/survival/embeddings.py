@@ -15,6 +15,7 @@ import torch
 
 from crlm.data.dataset import ImageSet
 from crlm.models.inference import predict
+from crlm.options import look_up
 
 
 class EmbeddingError(ValueError):
@@ -25,14 +26,27 @@ def embedding_columns(dim: int) -> list[str]:
     return [f"emb_{k:04d}" for k in range(dim)]
 
 
+def mean_of(grouped) -> pd.DataFrame:
+    return grouped.mean()
+
+
+def max_of(grouped) -> pd.DataFrame:
+    return grouped.max()
+
+
+# embed.aggregation -> the per-patient aggregate of its images' vectors (from a pandas groupby)
+AGGREGATIONS = {"mean": mean_of, "max": max_of}
+
+
 def patient_embeddings(model: torch.nn.Module, data: ImageSet, batch_size: int, aggregation: str) -> pd.DataFrame:
     """One row per patient (sorted): patient_id, n_images and the aggregate of its images' vectors."""
+    aggregate = look_up("embed.aggregation", aggregation, AGGREGATIONS)
     vectors = predict(model, data, np.arange(len(data.manifest)), batch_size, embeddings=True).embedding
     columns = embedding_columns(vectors.shape[1])
     images = pd.DataFrame(vectors.astype(np.float32), columns=columns)
     images.insert(0, "patient_id", data.manifest["patient_id"].to_numpy())
     grouped = images.groupby("patient_id", sort=True)[columns]
-    patients = (grouped.mean() if aggregation == "mean" else grouped.max()).astype(np.float32).reset_index()
+    patients = aggregate(grouped).astype(np.float32).reset_index()
     patients.insert(1, "n_images", grouped.size().to_numpy())
     return patients
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,7 @@ def load_checkpoint(path: Path, key: str) -> dict | None:
         return None
     state = read_data_only(path)
     if not isinstance(state, dict) or state.get("fingerprint") != key:
-        print(f"train: ignoring {path}: it belongs to another setting")
+        logging.getLogger(__name__).info(f"ignoring {path}: it belongs to another setting")
         return None
     return state
 

@@ -12,18 +12,33 @@ import contextlib
 
 import torch
 
-from crlm.config import PRECISIONS
+from crlm.options import look_up
 
 MEMORY_FORMAT = torch.channels_last
 
 
-def select_device(preference: str) -> torch.device:
-    if preference == "cuda" and not torch.cuda.is_available():
+def any_device() -> torch.device:
+    """CUDA when torch sees a CUDA device, else the CPU."""
+    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+def cpu_device() -> torch.device:
+    return torch.device("cpu")
+
+
+def cuda_device() -> torch.device:
+    if not torch.cuda.is_available():
         raise RuntimeError("train.device: cuda was asked for but torch sees no CUDA device; "
                            "set train.device: auto or cpu")
-    if preference == "cpu" or not torch.cuda.is_available():
-        return torch.device("cpu")
     return torch.device("cuda")
+
+
+# train.device -> the device it selects
+DEVICES = {"auto": any_device, "cpu": cpu_device, "cuda": cuda_device}
+
+
+def select_device(preference: str) -> torch.device:
+    return look_up("train.device", preference, DEVICES)()
 
 
 def native_bf16(device: torch.device) -> bool:
@@ -33,13 +48,26 @@ def native_bf16(device: torch.device) -> bool:
     return any(check() for check in checks if check is not None)
 
 
+def native_or_fp32(device: torch.device) -> str:
+    """bf16 only where the hardware computes it natively."""
+    return "bf16" if native_bf16(device) else "fp32"
+
+
+def fp32(device: torch.device) -> str:
+    return "fp32"
+
+
+def bf16(device: torch.device) -> str:
+    return "bf16"
+
+
+# train.precision -> the precision ("bf16" or "fp32") it resolves to on a device
+PRECISIONS = {"auto": native_or_fp32, "fp32": fp32, "bf16": bf16}
+
+
 def resolve_precision(preference: str, device: torch.device) -> str:
-    """train.precision -> "bf16" or "fp32"; "auto" is bf16 only where the hardware computes it natively."""
-    if preference not in PRECISIONS:
-        raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {preference!r}")
-    if preference == "auto":
-        return "bf16" if native_bf16(device) else "fp32"
-    return preference
+    """train.precision -> "bf16" or "fp32" on this device."""
+    return look_up("train.precision", preference, PRECISIONS)(device)
 
 
 def autocast(device: torch.device, precision: str | None = None):

@@ -35,8 +35,10 @@ than growing epoch by epoch; its content is the same.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -48,8 +50,11 @@ import torch
 from crlm.config import Params
 from crlm.data.splits import fold_patients
 from crlm.io import read_json
+from crlm.logs import setup as setup_logging
 from crlm.paths import CHECKPOINTS, MODELS, PLOTS, PROCESSED_ARRAYS, PROCESSED_MANIFEST, SPLITS
 from crlm.training.device import select_device
+
+log = logging.getLogger(__name__)
 
 
 def fold_names(n_folds: int) -> list[str]:
@@ -66,7 +71,7 @@ def worker_plan(n_jobs: int, device: torch.device, cpus: int | None = None) -> t
 
 
 class FoldResult(NamedTuple):
-    summary: str             # one line for the stage's log
+    summary: str             # one line for the stage's log: "<arch>/<fold>: ..."
     history: list[dict]      # one row per epoch: {"epoch": n, "train_loss": ..., "val_auc": ..., ...} (val_*: every
                              # train.val_every epochs and the last)
 
@@ -119,7 +124,8 @@ def train_fold(arch: str, fold: str, params: Params, threads: int) -> FoldResult
     (predictions.npz) and of the test set (test_predictions.npz: evaluate averages the folds' into the
     ensemble's).
 
-    (In a worker process on a CPU.) Returns the per-epoch history; the caller writes the curves.
+    (In a worker process on a CPU: it sets up logging itself, a spawned process inherits none.) Logs one
+    line per epoch; returns the per-epoch history; the caller writes the curves.
     """
     from crlm.data.dataset import load_image_set
     from crlm.data.sampling import training_sample
@@ -127,27 +133,41 @@ def train_fold(arch: str, fold: str, params: Params, threads: int) -> FoldResult
     from crlm.models.model_file import save_model
     from crlm.training.loop import train_model
 
+    setup_logging()
     torch.set_num_threads(threads)
     data = load_image_set(PROCESSED_ARRAYS, PROCESSED_MANIFEST)
     splits = read_json(SPLITS)
     train_patients, val_patients = fold_patients(splits, fold)
     train_idx = training_sample(data.manifest, train_patients, params.train, fold)
-    val_idx = data.subset(val_patients)
+    val_idx = data.indices_of(val_patients)
 
     # validated on its own validation patients only: the test set stays unseen while training
     # (a resumed training's history holds the epochs before the interruption too)
-    result = train_model(arch, params, data, train_idx, val_idx, checkpoint=CHECKPOINTS / arch / fold / "last.pt")
+    result = train_model(arch, params, data, train_idx, val_idx, checkpoint=CHECKPOINTS / arch / fold / "last.pt",
+                         on_epoch_end=epoch_logger(f"{arch}/{fold}", params.train.epochs))
 
     out = MODELS / arch / fold
     save_model(out / "model.pt", arch, params.model, result.model)
-    for name, idx in (("predictions.npz", val_idx), ("test_predictions.npz", data.subset(splits["test"]))):
+    for name, idx in (("predictions.npz", val_idx), ("test_predictions.npz", data.indices_of(splits["test"]))):
         preds = predict(result.model, data, idx, params.train.batch_size)
         arrays = {"image_id": data.manifest["image_id"].to_numpy()[idx].astype(str), "prob": preds.prob}
         if preds.seg_prob is not None:
             arrays["seg_prob"] = preds.seg_prob.astype(np.float16)
         np.savez_compressed(out / name, **arrays)
     resumed = f", resumed after epoch {result.resumed_from_epoch}" if result.resumed_from_epoch else ""
-    summary = (f"train {arch}/{fold}: {len(train_idx)} of {len(data.subset(train_patients))} training images "
+    summary = (f"{arch}/{fold}: {len(train_idx)} of {len(data.indices_of(train_patients))} training images "
                f"({data.labels[train_idx].mean():.0%} metastasis), {params.train.epochs} epochs, "
                f"final train loss {result.history[-1]['train_loss']:.3f}{resumed}")
     return FoldResult(summary, result.history)
+
+
+def epoch_logger(name: str, epochs: int) -> Callable[[dict], None]:
+    """train_model's on_epoch_end: logs "<name> epoch <n>/<epochs>: train loss .., val_auc .., ..." (the val_*
+    metrics on the validation epochs; an undefined one as None)."""
+    def log_epoch(row: dict) -> None:
+        metrics = ", ".join(f"{key} {value:.4f}" if isinstance(value, float) else f"{key} {value}"
+                            for key, value in row.items() if key not in ("epoch", "train_loss"))
+        log.info(f"{name} epoch {row['epoch']}/{epochs}: train loss {row['train_loss']:.4f}"
+                 + (f", {metrics}" if metrics else ""))
+
+    return log_epoch

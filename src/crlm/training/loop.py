@@ -7,6 +7,7 @@ interrupted, and two runs with one seed on one CPU give identical weights.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from crlm.data.transforms import augment_batch
 from crlm.evaluation.classification import roc_auc_or_none
 from crlm.models import build_model
 from crlm.models.inference import predict
+from crlm.options import look_up
 from crlm.training.checkpoint import fingerprint, load_checkpoint, save_checkpoint
 from crlm.training.device import MEMORY_FORMAT, autocast, make_deterministic, resolve_precision, select_device
 
@@ -90,7 +92,7 @@ def train_model(arch: str, params: Params, data: ImageSet, train_idx: np.ndarray
         result.history = state["history"]
         result.resumed_from_epoch = state["epoch"]
         start = state["epoch"] + 1
-        print(f"train {arch}: resuming after epoch {state['epoch']} from {checkpoint}")
+        logging.getLogger(__name__).info(f"{arch}: resuming after epoch {state['epoch']} from {checkpoint}")
         if on_epoch_end:
             for row in result.history:
                 on_epoch_end(row)
@@ -110,12 +112,24 @@ def train_model(arch: str, params: Params, data: ImageSet, train_idx: np.ndarray
     return result
 
 
-def _scheduler(optimizer, cfg, steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
-    """Per-step learning rate: constant, or one-cycle (warm-up to train.lr, then cosine annealing)."""
-    if cfg.lr_schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, epochs=cfg.epochs,
-                                                   steps_per_epoch=steps_per_epoch)
+def constant_lr(optimizer, lr: float, epochs: int, steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """train.lr at every step (the optimizer's own)."""
     return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+
+
+def one_cycle_lr(optimizer, lr: float, epochs: int, steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """Warm-up to train.lr, then cosine annealing."""
+    return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, epochs=epochs, steps_per_epoch=steps_per_epoch)
+
+
+# train.lr_schedule -> the per-step learning-rate scheduler
+LR_SCHEDULES = {"constant": constant_lr, "onecycle": one_cycle_lr}
+
+
+def _scheduler(optimizer, cfg, steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """The per-step learning rate that train.lr_schedule names."""
+    schedule = look_up("train.lr_schedule", cfg.lr_schedule, LR_SCHEDULES)
+    return schedule(optimizer, cfg.lr, cfg.epochs, steps_per_epoch)
 
 
 def _train_epoch(model, optimizer, scheduler, loss_fn, data: ImageSet, train_idx, augment, augmenting: bool,

@@ -1,0 +1,20 @@
+"""The data sources, one object each (crlm.data.sources.base.Source): phantom, tcia, lits.
+
+fetch writes `data/raw/<source>/` exactly as the source gives it; the slices
+stage lists each source's cases (volume + label map), reads them with the
+source's reader, and takes its clinical table. Adding a source takes one module
+here with its Source class, one entry in SOURCES, and its name in
+crlm.config.schema.SourceName (tests/test_options.py ties the two).
+"""
+
+from __future__ import annotations
+
+from crlm.data.sources.base import Case, CaseError, Source, patient_id
+from crlm.data.sources.lits import LitsSource
+from crlm.data.sources.phantom import PhantomSource
+from crlm.data.sources.tcia import TciaSource
+
+# data.sources -> the source
+SOURCES: dict[str, Source] = {"phantom": PhantomSource(), "tcia": TciaSource(), "lits": LitsSource()}
+
+__all__ = ["SOURCES", "Case", "CaseError", "Source", "patient_id"]

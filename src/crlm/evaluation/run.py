@@ -1,0 +1,87 @@
+"""Every arch's evaluation, as the evaluate stage writes it: prediction tables, metrics/classification.json
+and segmentation.json, the test ROC/PR points and the test masks for the overlay figure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import precision_recall_curve, roc_curve
+
+from crlm.archs import ARCHS
+from crlm.config import Params
+from crlm.data.dataset import ImageSet
+from crlm.evaluation.predictions import prediction_frame
+from crlm.evaluation.summary import classification_summary, segmentation_summary
+from crlm.headline import candidate_keys
+
+
+@dataclass(frozen=True)
+class Curves:
+    """An arch's test ROC and precision-recall points, and its test AUC (rounded, as in the metrics)."""
+    fpr: np.ndarray
+    tpr: np.ndarray
+    recall: np.ndarray
+    precision: np.ndarray
+    auc: float
+
+
+@dataclass
+class Evaluation:
+    classification: dict                                            # metrics/classification.json
+    segmentation: dict                                              # metrics/segmentation.json
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)   # arch -> data/predictions/<arch>.parquet
+    reports: dict[str, dict] = field(default_factory=dict)          # arch -> scikit-learn classification report
+    curves: dict[str, Curves] = field(default_factory=dict)         # archs whose test set has both classes
+    test_masks: dict[str, np.ndarray] = field(default_factory=dict)  # arch or "<arch>+crf" -> test masks by row
+    test: pd.DataFrame | None = None    # the test rows (every arch's ensemble predicts the same test images)
+
+
+def test_curves(test: pd.DataFrame, auc: float) -> Curves | None:
+    """ROC and precision-recall points of the test rows' probabilities; None where the test set has one class."""
+    labels, probs = test["label"].to_numpy(), test["prob"].to_numpy()
+    if len(np.unique(labels)) < 2:
+        return None
+    fpr, tpr, _ = roc_curve(labels, probs)
+    precision, recall, _ = precision_recall_curve(labels, probs)
+    return Curves(fpr, tpr, recall, precision, auc)
+
+
+def evaluate_archs(params: Params, data: ImageSet, n_folds: int, model_dir: Path) -> Evaluation:
+    """Each arch of crlm.archs: its prediction table from its fold models under model_dir, summarised; the
+    CRF-refined masks of an arch that asks for them (crf.enabled), as "<arch>+crf"; the candidate_* keys."""
+    candidate = params.model.arch
+    result = Evaluation({"candidate": candidate}, {"candidate": candidate})
+    for arch, spec in ARCHS.items():
+        refine = spec.crf and params.crf.enabled
+        frame, masks = prediction_frame(arch, model_dir, data, n_folds, params.evaluate.threshold, params.crf, refine)
+        result.frames[arch] = frame
+        summary = classification_summary(frame, params)
+        result.reports[arch] = summary.pop("classification_report")
+        result.classification[arch] = summary
+        is_test = (frame["subset"] == "test").to_numpy()
+        result.test = frame[is_test]
+        if spec.segments:
+            result.segmentation[arch] = segmentation_summary(frame, params)
+            result.test_masks[arch] = masks["mask"][is_test]
+            if refine:
+                result.segmentation[spec.crf_name] = segmentation_summary(frame, params, suffix="_crf")
+                result.test_masks[spec.crf_name] = masks["mask_crf"][is_test]
+        curves = test_curves(result.test, summary["test"]["auc"]["value"])
+        if curves is not None:
+            result.curves[arch] = curves
+    result.classification.update(candidate_keys("classification", result.classification, candidate))
+    result.segmentation.update(candidate_keys("segmentation", result.segmentation, candidate))
+    return result
+
+
+def overlay_rows(test: pd.DataFrame, manifest: pd.DataFrame, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The n test images with the largest tumours, one per patient: their positions in `test` and their rows
+    in `manifest`."""
+    order = test.reset_index(drop=True).sort_values(["tumour_area_px", "image_id"], ascending=[False, True])
+    chosen = order.drop_duplicates("patient_id").index[:n].to_numpy()
+    index_of = dict(zip(manifest["image_id"], range(len(manifest))))
+    rows = np.array([index_of[i] for i in test["image_id"].iloc[chosen]])
+    return chosen, rows

@@ -1,0 +1,62 @@
+"""The headline numbers, named in one place: which value of which metrics file each one is.
+
+CANDIDATE: the candidate_* keys that evaluate and survival append to their metrics file, taken from
+the candidate arch's (model.arch) entry. PER_ARCH: the numbers `make stability` follows over
+training seeds for every arch (crlm.stability.headline), and PER_CRF those of each CRF-refined
+mask ("<arch>+crf" in metrics/segmentation.json). A path is the keys into an arch's entry,
+joined by dots. Dict order is the order of the JSON keys.
+"""
+
+from __future__ import annotations
+
+from crlm.archs import ARCHS
+
+# metrics file -> {key appended to it: path in the candidate's entry}
+CANDIDATE = {
+    "classification": {"candidate_test_auc": "test.auc.value"},
+    "segmentation": {"candidate_test_iou": "test.iou.value"},   # only where the candidate segments
+    "survival": {"candidate_auc": "auc.value", "candidate_logrank_p": "logrank.p_value"},
+}
+# name -> (metrics file, path in the arch's entry); segmentation only for the archs that segment
+PER_ARCH = {
+    "test_auc": ("classification", "test.auc.value"),
+    "cv_auc": ("classification", "cv.auc.mean"),
+    "test_accuracy": ("classification", "test.accuracy.value"),
+    "test_iou": ("segmentation", "test.iou.value"),
+    "test_dice": ("segmentation", "test.dice.value"),
+    "survival_auc": ("survival", "auc.value"),
+    "survival_auc_ipcw": ("survival", "auc_ipcw.value"),
+    "survival_c_harrell": ("survival", "c_index.harrell"),
+    "survival_logrank_p": ("survival", "logrank.p_value"),
+}
+PER_CRF = {"test_iou": ("segmentation", "test.iou.value")}
+
+
+def value_at(entry: dict, path: str):
+    """entry["a"]["b"]... for the path "a.b..."."""
+    for key in path.split("."):
+        entry = entry[key]
+    return entry
+
+
+def candidate_keys(kind: str, metrics: dict, candidate: str) -> dict:
+    """The candidate_* entries of metrics/<kind>.json from its `candidate` entry, in CANDIDATE's order; none
+    for the segmentation of a candidate that does not segment (a missing entry of another kind is an error)."""
+    if kind == "segmentation" and candidate not in metrics:
+        return {}
+    return {key: value_at(metrics[candidate], path) for key, path in CANDIDATE[kind].items()}
+
+
+def per_arch(metrics: dict[str, dict]) -> dict[str, float | None]:
+    """Flat "<arch>.<name>" -> value for every arch (PER_ARCH), then "<arch>+crf.<name>" for every CRF entry of
+    the segmentation metrics (PER_CRF), from metrics = {"classification": ..., "segmentation": ..., "survival": ...}."""
+    out: dict[str, float | None] = {}
+    for arch in ARCHS:
+        for name, (kind, path) in PER_ARCH.items():
+            if kind != "segmentation" or ARCHS[arch].segments:
+                out[f"{arch}.{name}"] = value_at(metrics[kind][arch], path)
+    for name in metrics["segmentation"]:
+        if name.endswith("+crf"):
+            for metric, (kind, path) in PER_CRF.items():
+                out[f"{name}.{metric}"] = value_at(metrics[kind][name], path)
+    return out

@@ -1,0 +1,45 @@
+"""A throwaway git + DVC repository holding this project's code, for the end-to-end (slow) tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO
+
+
+def run(args: list[str], cwd: Path) -> str:
+    """Run a command with this interpreter's scripts on PATH; its stdout, or a failure with both streams."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "DVC_NO_ANALYTICS": "1"}
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, f"{args} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def dvc(*args: str, cwd: Path) -> str:
+    return run([sys.executable, "-m", "dvc", *args], cwd)
+
+
+def make_repo(tmp_path: Path, params_text: str, files: dict[str, str] | None = None) -> Path:
+    """tmp_path/repo: dvc.yaml, .gitignore, stages/ and src/ of this checkout, params.yaml = params_text and
+    `files` (relative path -> text), under git and DVC, committed (dvclive in the train stage reads the
+    current git revision, so the repository needs a commit)."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for name in ("dvc.yaml", ".gitignore"):
+        shutil.copy(REPO / name, repo / name)
+    shutil.copytree(REPO / "stages", repo / "stages")
+    shutil.copytree(REPO / "src", repo / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    (repo / "params.yaml").write_text(params_text)
+    for name, text in (files or {}).items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+    run(["git", "init", "-q"], repo)
+    dvc("init", "-q", cwd=repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "-c", "user.name=test", "-c", "user.email=test@example.org", "commit", "-qm", "test"], repo)
+    return repo

@@ -1,0 +1,64 @@
+"""dvc.yaml names each arch where DVC needs a literal (the train matrix, the per-arch plot files and
+the plot definitions); this test ties those lines to the registry (crlm.archs), so an arch added
+there and missing here fails with the lines to paste."""
+
+from __future__ import annotations
+
+import yaml
+
+from crlm.archs import ARCHS, Arch
+from tests.conftest import REPO
+
+
+def expected_arch_entries(archs: dict[str, Arch]) -> dict:
+    names = list(archs)
+    return {
+        "train matrix": names,
+        "evaluate plot files": sorted(f"plots/evaluate/{kind}_{a}.csv" for kind in ("roc", "pr") for a in names),
+        "survival plot files": sorted(f"plots/survival/km_{a}.{ext}" for ext in ("png", "csv") for a in names),
+        "plot definitions": {
+            "ROC (test set)": {"template": "simple", "x": "fpr",
+                               "y": {f"plots/evaluate/roc_{a}.csv": "tpr" for a in names}},
+            "Precision-recall (test set)": {"template": "simple", "x": "recall",
+                                            "y": {f"plots/evaluate/pr_{a}.csv": "precision" for a in names}},
+            "Training loss (fold 0)": {"x": "step", "y": {f"plots/train/{a}/0/plots/metrics/train_loss.tsv":
+                                                          "train_loss" for a in names}},
+            **{f"Kaplan-Meier by risk group ({arch.title})": {
+                "x": "months", "y": {f"plots/survival/km_{a}.csv": ["survival_high", "survival_low"]}}
+               for a, arch in archs.items()},
+        },
+    }
+
+
+def actual_arch_entries(dvc_yaml: dict) -> dict:
+    stages = dvc_yaml["stages"]
+
+    def plot_files(stage: str, folder: str) -> list[str]:
+        return sorted(path for entry in stages[stage]["plots"] for path in entry if path.startswith(folder)
+                      and path.rsplit(".", 1)[-1] in ("csv", "png") and "_" in path.rsplit("/", 1)[-1])
+
+    return {
+        "train matrix": stages["train"]["matrix"]["arch"],
+        "evaluate plot files": sorted(p for p in plot_files("evaluate", "plots/evaluate/")
+                                      if p.split("/")[-1].startswith(("roc_", "pr_")) and p.endswith(".csv")),
+        "survival plot files": plot_files("survival", "plots/survival/km_"),
+        "plot definitions": {name: definition for entry in dvc_yaml["plots"] for name, definition in entry.items()},
+    }
+
+
+def test_dvc_yaml_lists_every_registered_arch_and_nothing_else():
+    expected = expected_arch_entries(ARCHS)
+    actual = actual_arch_entries(yaml.safe_load((REPO / "dvc.yaml").read_text()))
+    assert actual == expected, ("dvc.yaml's per-arch lines differ from crlm.archs.ARCHS; they should read:\n"
+                                + yaml.safe_dump(expected, sort_keys=False))
+
+
+def test_an_added_arch_is_expected_everywhere_and_a_missing_line_is_caught():
+    toy = Arch("toy", "Toy", segments=True, crf=False, config=object)
+    expected = expected_arch_entries({**ARCHS, "toy": toy})
+    assert expected["train matrix"][-1] == "toy"
+    assert "plots/evaluate/roc_toy.csv" in expected["evaluate plot files"]
+    assert "plots/survival/km_toy.png" in expected["survival plot files"]
+    assert "Kaplan-Meier by risk group (Toy)" in expected["plot definitions"]
+    actual = actual_arch_entries(yaml.safe_load((REPO / "dvc.yaml").read_text()))
+    assert actual != expected

@@ -1,0 +1,66 @@
+"""crlm.headline: the candidate_* keys of the metrics files and the per-arch numbers of `make stability`, named
+in one place, in the JSON key order the files have."""
+
+from crlm.archs import ARCHS
+from crlm.headline import CANDIDATE, PER_ARCH, candidate_keys, per_arch, value_at
+from crlm.stability import headline
+
+
+def _metrics():
+    """Distinct made-up values, one per (file, arch, path), shaped as evaluate and survival write them."""
+    counter = iter(range(1000))
+
+    def ci():
+        return {"value": next(counter) / 1000, "ci_low": 0.0, "ci_high": 1.0, "ci_level": 0.95, "n_boot_valid": 9}
+
+    classification = {"candidate": "clmnet"}
+    segmentation = {"candidate": "clmnet"}
+    survival = {"candidate": "clmnet"}
+    for arch, spec in ARCHS.items():
+        classification[arch] = {"cv": {"auc": {"mean": next(counter) / 1000, "sd": 0.1, "folds": 5}},
+                                "test": {"auc": ci(), "accuracy": ci()}}
+        if spec.segments:
+            segmentation[arch] = {"test": {"iou": ci(), "dice": ci()}}
+            if spec.crf:
+                segmentation[spec.crf_name] = {"test": {"iou": ci(), "dice": ci()}}
+        survival[arch] = {"auc": ci(), "auc_ipcw": {"value": next(counter) / 1000},
+                          "c_index": {"harrell": next(counter) / 1000, "uno": 0.5},
+                          "logrank": {"chisq": 3.0, "p_value": next(counter) / 1000, "n": {}, "reason": ""}}
+    return classification, segmentation, survival
+
+
+def test_value_at_follows_a_dotted_path():
+    assert value_at({"test": {"auc": {"value": 0.9}}}, "test.auc.value") == 0.9
+
+
+def test_the_candidate_keys_come_from_the_candidate_entry_in_the_files_order():
+    classification, segmentation, survival = _metrics()
+    assert candidate_keys("classification", classification, "unet") == {
+        "candidate_test_auc": classification["unet"]["test"]["auc"]["value"]}
+    assert list(candidate_keys("survival", survival, "unet").items()) == [
+        ("candidate_auc", survival["unet"]["auc"]["value"]),
+        ("candidate_logrank_p", survival["unet"]["logrank"]["p_value"])]
+    assert candidate_keys("segmentation", segmentation, "clmnet") == {
+        "candidate_test_iou": segmentation["clmnet"]["test"]["iou"]["value"]}
+    assert candidate_keys("segmentation", segmentation, "vgg16") == {}     # vgg16 does not segment
+    assert set(CANDIDATE) == {"classification", "segmentation", "survival"}
+
+
+def test_the_stability_headline_is_every_arch_then_each_crf_mask_in_order():
+    classification, segmentation, survival = _metrics()
+    files = {"classification": classification, "segmentation": segmentation, "survival": survival}
+    out = headline(classification, segmentation, survival)
+    expected = []
+    for arch, spec in ARCHS.items():
+        for name, (kind, path) in PER_ARCH.items():
+            if kind != "segmentation" or spec.segments:
+                expected.append((f"{arch}.{name}", value_at(files[kind][arch], path)))
+    expected += [(f"{spec.crf_name}.test_iou", segmentation[spec.crf_name]["test"]["iou"]["value"])
+                 for spec in ARCHS.values() if spec.crf]
+    assert list(out.items()) == expected
+    assert out == per_arch(files)
+    assert "vgg16.test_iou" not in out and out["vgg16.cv_auc"] == classification["vgg16"]["cv"]["auc"]["mean"]
+    assert list(out)[:9] == [f"vgg16.{n}" for n in ("test_auc", "cv_auc", "test_accuracy", "survival_auc",
+                                                     "survival_auc_ipcw", "survival_c_harrell",
+                                                     "survival_logrank_p")] + ["deeplabv3.test_auc",
+                                                                               "deeplabv3.cv_auc"]
