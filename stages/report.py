@@ -13,7 +13,8 @@ log = stage_logger(__file__)
 def main() -> None:
     params = cli_params(__doc__)
     text = render(params, *(read_json(METRICS / f"{name}.json")
-                            for name in ("classification", "segmentation", "survival", "compare", "stability")))
+                            for name in ("classification", "segmentation", "survival", "compare", "stability")),
+                  beyond={name: read_json(METRICS / f"{name}.json") for name in ("lesions", "cam", "calibration")})
     REPORTS.mkdir(parents=True, exist_ok=True)
     (REPORTS / "report.md").write_text(text + "\n")
     log.info(f"wrote {REPORTS / 'report.md'}")

@@ -12,17 +12,27 @@ from tests.conftest import REPO
 
 def expected_arch_entries(archs: dict[str, Arch]) -> dict:
     names = list(archs)
+    segmenting = [a for a, arch in archs.items() if arch.segments]
     return {
         "train matrix": names,
         "evaluate plot files": sorted(f"plots/evaluate/{kind}_{a}.csv" for kind in ("roc", "pr") for a in names),
         "survival plot files": sorted(f"plots/survival/km_{a}.{ext}" for ext in ("png", "csv") for a in names),
+        "lesions plot files": sorted(f"plots/lesions/froc_{a}.csv" for a in segmenting),
+        "calibration plot files": sorted(f"plots/calibration/dca_{a}.csv" for a in names),
         "plot definitions": {
             "ROC (test set)": {"template": "simple", "x": "fpr",
                                "y": {f"plots/evaluate/roc_{a}.csv": "tpr" for a in names}},
             "Precision-recall (test set)": {"template": "simple", "x": "recall",
                                             "y": {f"plots/evaluate/pr_{a}.csv": "precision" for a in names}},
+            "FROC (test set, per-slice lesions)": {"x": "fp_per_patient", "y": {
+                f"plots/lesions/froc_{a}.csv": "sensitivity" for a in segmenting}},
+            "FROC (test set, 3-D lesions)": {"x": "fp_per_patient_3d", "y": {
+                f"plots/lesions/froc_{a}.csv": "sensitivity_3d" for a in segmenting}},
             "Training loss (fold 0)": {"x": "step", "y": {f"plots/train/{a}/0/plots/metrics/train_loss.tsv":
                                                           "train_loss" for a in names}},
+            "Decision curve (death before the survival horizon)": {"x": "threshold", "y": {
+                **{f"plots/calibration/dca_{a}.csv": "net_benefit" for a in names},
+                "plots/calibration/decision_strategies.csv": ["treat_all", "treat_none"]}},
             **{f"Kaplan-Meier by risk group ({arch.title})": {
                 "x": "months", "y": {f"plots/survival/km_{a}.csv": ["survival_high", "survival_low"]}}
                for a, arch in archs.items()},
@@ -42,6 +52,8 @@ def actual_arch_entries(dvc_yaml: dict) -> dict:
         "evaluate plot files": sorted(p for p in plot_files("evaluate", "plots/evaluate/")
                                       if p.split("/")[-1].startswith(("roc_", "pr_")) and p.endswith(".csv")),
         "survival plot files": plot_files("survival", "plots/survival/km_"),
+        "lesions plot files": plot_files("lesions", "plots/lesions/froc_"),
+        "calibration plot files": plot_files("calibration", "plots/calibration/dca_"),
         "plot definitions": {name: definition for entry in dvc_yaml["plots"] for name, definition in entry.items()},
     }
 
@@ -59,6 +71,8 @@ def test_an_added_arch_is_expected_everywhere_and_a_missing_line_is_caught():
     assert expected["train matrix"][-1] == "toy"
     assert "plots/evaluate/roc_toy.csv" in expected["evaluate plot files"]
     assert "plots/survival/km_toy.png" in expected["survival plot files"]
+    assert "plots/lesions/froc_toy.csv" in expected["lesions plot files"]
+    assert "plots/calibration/dca_toy.csv" in expected["calibration plot files"]
     assert "Kaplan-Meier by risk group (Toy)" in expected["plot definitions"]
     actual = actual_arch_entries(yaml.safe_load((REPO / "dvc.yaml").read_text()))
     assert actual != expected

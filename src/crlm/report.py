@@ -7,7 +7,10 @@ The paper's numbers are quoted from the CLM-Net paper (../shared/seeds/000_*.txt
 from __future__ import annotations
 
 from crlm.archs import ARCHS, title
+from crlm.calibration.report import report_section as calibration_section
 from crlm.config import Params
+from crlm.explain.report import report_section as cam_section
+from crlm.lesions.report import report_section as lesions_section
 
 # independent test set, image recognition: (accuracy, recall, F1, AUC, AUC CI)
 PAPER_RECOGNITION = {
@@ -35,8 +38,9 @@ PROFILE_DIFFERENCES = ("our default profile differs from the paper's in data (ph
 
 
 def render(params: Params, classification: dict, segmentation: dict, survival: dict, compare: dict,
-           stability: dict | None = None) -> str:
-    """stability: metrics/stability.json (`make stability`), or None where it was not measured."""
+           stability: dict | None = None, beyond: dict[str, dict] | None = None) -> str:
+    """stability: metrics/stability.json (`make stability`), or None where it was not measured; beyond: the
+    metrics of the analyses the paper did not make ("lesions", "cam", "calibration" -> metrics/<name>.json)."""
     candidate = params.model.arch
     seeds = _SeedSpread(stability)
     lines = [
@@ -60,6 +64,13 @@ def render(params: Params, classification: dict, segmentation: dict, survival: d
     lines += _segmentation(segmentation, candidate, seeds)
     lines += _survival(params, survival, compare, seeds)
     lines += _risk_groups(params, survival, compare, seeds)
+    beyond = beyond or {}
+    if "lesions" in beyond:
+        lines += lesions_section(params, beyond["lesions"])
+    if "cam" in beyond:
+        lines += cam_section(params, beyond["cam"])
+    if "calibration" in beyond:
+        lines += calibration_section(params, beyond["calibration"])
     lines += ["## Figures", "",
               "ROC (test set): ![ROC](../plots/evaluate/roc.png)", "",
               "Precision-recall (test set): ![PR](../plots/evaluate/pr.png)", "",

@@ -13,6 +13,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 from crlm.archs import ARCHS
 from crlm.config import Params
 from crlm.data.dataset import ImageSet
+from crlm.evaluation.overlay import overlay_rows  # noqa: F401  (evaluate's import; shared with explain)
 from crlm.evaluation.predictions import prediction_frame
 from crlm.evaluation.summary import classification_summary, segmentation_summary
 from crlm.headline import candidate_keys
@@ -75,13 +76,3 @@ def evaluate_archs(params: Params, data: ImageSet, n_folds: int, model_dir: Path
     result.classification.update(candidate_keys("classification", result.classification, candidate))
     result.segmentation.update(candidate_keys("segmentation", result.segmentation, candidate))
     return result
-
-
-def overlay_rows(test: pd.DataFrame, manifest: pd.DataFrame, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The n test images with the largest tumours, one per patient: their positions in `test` and their rows
-    in `manifest`."""
-    order = test.reset_index(drop=True).sort_values(["tumour_area_px", "image_id"], ascending=[False, True])
-    chosen = order.drop_duplicates("patient_id").index[:n].to_numpy()
-    index_of = dict(zip(manifest["image_id"], range(len(manifest))))
-    rows = np.array([index_of[i] for i in test["image_id"].iloc[chosen]])
-    return chosen, rows

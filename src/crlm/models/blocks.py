@@ -44,6 +44,10 @@ class VGGTrunk(nn.Module):
             start = end + 1
         return outputs
 
+    def block_output(self, block: int = -1) -> nn.Module:
+        """The layer whose output is block `block`'s output (its last ReLU, before the pool)."""
+        return self.features[self._block_ends[block] - 1]
+
 
 def conv_bn_relu(in_channels: int, out_channels: int, dilation: int = 1) -> nn.Sequential:
     return nn.Sequential(

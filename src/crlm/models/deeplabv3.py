@@ -37,5 +37,10 @@ class DeepLabV3(nn.Module):
         logit, embedding = self.head(context)
         return ModelOutput(logit=logit, seg_logits=seg, embedding=embedding)
 
+    def cam_layer(self) -> nn.Module:
+        """The layer whose output the class activation maps weigh (crlm.explain): the ASPP context at
+        stride 8, the feature map the head pools."""
+        return self.context
+
 
 MODEL = DeepLabV3   # the network crlm.models.registry builds for model.arch 'deeplabv3'

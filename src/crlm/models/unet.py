@@ -31,5 +31,11 @@ class UNet(nn.Module):
         logit, embedding = self.head(features[-1], decoded)
         return ModelOutput(logit=logit, seg_logits=self.segment(decoded), embedding=embedding)
 
+    def cam_layer(self) -> nn.Module:
+        """The layer whose output the class activation maps weigh (crlm.explain): the decoder, the last
+        convolutional features before the logit, at full resolution (the head pools them and the stride-16
+        bottleneck)."""
+        return self.decoder
+
 
 MODEL = UNet   # the network crlm.models.registry builds for model.arch 'unet'

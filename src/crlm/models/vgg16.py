@@ -25,5 +25,10 @@ class VGG16(nn.Module):
         logit, embedding = self.head(self.pool(features[-1]))
         return ModelOutput(logit=logit, seg_logits=None, embedding=embedding)
 
+    def cam_layer(self) -> nn.Module:
+        """The layer whose output the class activation maps weigh (crlm.explain): the last conv block's
+        output, at stride 16, the only feature map the head pools (after a 2x2 max pool)."""
+        return self.trunk.block_output(-1)
+
 
 MODEL = VGG16   # the network crlm.models.registry builds for model.arch 'vgg16'

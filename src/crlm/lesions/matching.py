@@ -1,0 +1,104 @@
+"""Connected components of predicted and true tumour masks, matched by overlap.
+
+Components are scipy.ndimage.label's with full connectivity: 8-connectivity in a 2-D slice (pixels that
+touch at a corner are one lesion, as one would outline it), 26-connectivity in a 3-D stack of slices.
+
+A true lesion T is *detected* when the predicted components that overlap it (P_T, taken together) reach
+IoU(T, P_T) >= min_iou; min_iou = 0 means any overlap (one shared pixel). A predicted component that
+overlaps no true lesion is a *false positive*. So two predicted pieces on one lesion detect it once and are
+no false positive, and one predicted component across two lesions detects both. The lesion's Dice is
+Dice(T, P_T): how well the predicted pieces on it delineate it, 0 when it is missed; false positives
+elsewhere in the slice do not lower it (they are counted as false positives instead).
+
+Sensitivity = detected / true lesions; false positives per patient = false positives / patients (every
+test patient, with or without lesions), as seed 002 reports them. Pure functions over numpy arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+
+
+@dataclass(frozen=True)
+class LesionMatch:
+    """The true lesions of one mask (in scipy.ndimage.label's order) and the predicted components."""
+    area_px: np.ndarray       # pixels (voxels) of each true lesion
+    detected: np.ndarray      # bool, each true lesion
+    dice: np.ndarray          # each true lesion against the predicted components on it; 0 when missed
+    false_positives: int      # predicted components that overlap no true lesion
+    predicted: int            # predicted components
+
+
+def components(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """Connected components of a 2-D or 3-D mask with full connectivity (8 in 2-D, 26 in 3-D)."""
+    mask = np.asarray(mask, dtype=bool)
+    return ndimage.label(mask, structure=ndimage.generate_binary_structure(mask.ndim, mask.ndim))
+
+
+def match_lesions(predicted: np.ndarray, truth: np.ndarray, min_iou: float = 0.0) -> LesionMatch:
+    """Match the components of a predicted mask to those of the true mask (see the module docstring)."""
+    if np.shape(predicted) != np.shape(truth):
+        raise ValueError(f"predicted mask {np.shape(predicted)} and true mask {np.shape(truth)} differ in shape")
+    true_labels, n_true = components(truth)
+    pred_labels, n_pred = components(predicted)
+    # pairs[t, p]: pixels in true lesion t and predicted component p (0 = background)
+    pairs = np.bincount((true_labels.ravel() * (n_pred + 1) + pred_labels.ravel()),
+                        minlength=(n_true + 1) * (n_pred + 1)).reshape(n_true + 1, n_pred + 1)
+    true_area = pairs[1:, :].sum(axis=1)
+    pred_area = pairs[:, 1:].sum(axis=0)
+    touching = pairs[1:, 1:] > 0                              # (true lesion, predicted component) overlap
+    inter = pairs[1:, 1:].sum(axis=1)                         # the lesion's pixels inside any prediction
+    pred_on = (touching * pred_area).sum(axis=1)              # pixels of the predicted components on it
+    union = true_area + pred_on - inter
+    iou = np.divide(inter, union, out=np.zeros(n_true), where=union > 0)
+    detected = (inter > 0) & (iou >= min_iou)
+    dice = np.divide(2 * inter, true_area + pred_on, out=np.zeros(n_true), where=true_area + pred_on > 0)
+    false_positives = int(n_pred - touching.any(axis=0).sum())
+    return LesionMatch(true_area, detected, dice, false_positives, n_pred)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """Every true lesion of a set of masks (one row each) and the false positives of each patient."""
+    lesions: pd.DataFrame         # unit (index of the mask), patient_id, area_px, detected, dice
+    fp_by_patient: pd.Series      # false positives per patient, every patient (0 where none)
+
+    @property
+    def sensitivity(self) -> float | None:
+        return float(self.lesions["detected"].mean()) if len(self.lesions) else None
+
+    @property
+    def fp_per_patient(self) -> float | None:
+        return float(self.fp_by_patient.mean()) if len(self.fp_by_patient) else None
+
+
+def detect(predicted: Iterable[np.ndarray], truth: Iterable[np.ndarray], patients: Iterable[str],
+           min_iou: float = 0.0) -> Detection:
+    """match_lesions on each (predicted, true) pair of masks (a slice or a patient's volume: a unit), with
+    the unit's patient. Every patient listed counts in the false positives per patient."""
+    rows, fp = [], {}
+    patients = list(patients)
+    for unit, (pred, true, patient) in enumerate(zip(predicted, truth, patients, strict=True)):
+        match = match_lesions(pred, true, min_iou)
+        fp[patient] = fp.get(patient, 0) + match.false_positives
+        rows += [(unit, patient, int(a), bool(d), float(s))
+                 for a, d, s in zip(match.area_px, match.detected, match.dice)]
+    lesions = pd.DataFrame(rows, columns=["unit", "patient_id", "area_px", "detected", "dice"])
+    return Detection(lesions.astype({"unit": int, "area_px": int, "detected": bool, "dice": float}),
+                     pd.Series(fp, dtype=int).sort_index())
+
+
+def froc(prob_maps: list[np.ndarray] | np.ndarray, truth: list[np.ndarray] | np.ndarray, patients: list[str],
+         cuts: Iterable[float], min_iou: float = 0.0) -> pd.DataFrame:
+    """The FROC points: for each probability cut, the lesion sensitivity and the mean false positives per
+    patient of the masks prob_map >= cut. One row per cut: threshold, sensitivity, fp_per_patient."""
+    rows = []
+    for cut in cuts:
+        found = detect((p >= cut for p in prob_maps), truth, patients, min_iou)
+        rows.append((float(cut), found.sensitivity, found.fp_per_patient))
+    return pd.DataFrame(rows, columns=["threshold", "sensitivity", "fp_per_patient"])

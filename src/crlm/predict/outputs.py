@@ -1,0 +1,116 @@
+"""What `crlm predict` writes: slices.csv, the tumour mask as NIfTI in the input's geometry, a DICOM-SEG on the
+input CT series (DICOM input), and an overlay PNG of the most suspicious slice."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import nibabel as nib  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from crlm.config import PrepareConfig  # noqa: E402
+from crlm.data.prepare import window  # noqa: E402
+from crlm.predict.volume import PreparedSlices, Scan  # noqa: E402
+
+SEGMENT_LABEL = "Metastasis"
+
+
+def write_slices_csv(path: Path, scan: Scan, prepared: PreparedSlices, prob: np.ndarray, called: np.ndarray,
+                     mask: np.ndarray | None) -> pd.DataFrame:
+    """One row per scored slice: its index in the axial volume (0 = most inferior), its position (mm), the
+    ensemble's probability of metastasis, the call at evaluate.threshold and the predicted tumour pixels."""
+    frame = pd.DataFrame({"slice_index": prepared.indices, "z_mm": np.round(scan.z_mm[prepared.indices], 4),
+                          "probability": prob, "metastasis": called.astype(int)})
+    if mask is not None:
+        frame["tumour_px"] = mask[prepared.indices].reshape(len(prepared.indices), -1).sum(axis=1)
+    if scan.is_dicom:
+        frame["sop_instance_uid"] = [scan.ct.sop_uids[z] for z in prepared.indices]
+    frame.to_csv(path, index=False)
+    return frame
+
+
+def write_mask_nifti(path: Path, scan: Scan, mask: np.ndarray) -> None:
+    """The (z, y, x) mask in the input's layout and affine: the NIfTI's own, or the DICOM series' (columns,
+    rows, slices in ascending position; RAS)."""
+    image = nib.Nifti1Image(scan.stored(mask).astype(np.uint8), scan.affine)
+    qform_code = int(scan.nifti.header["qform_code"]) if scan.nifti is not None else 1
+    sform_code = int(scan.nifti.header["sform_code"]) if scan.nifti is not None else 1
+    image.set_qform(scan.affine, code=qform_code or 1)
+    image.set_sform(scan.affine, code=sform_code or 1)
+    image.header.set_xyzt_units("mm")
+    nib.save(image, str(path))
+
+
+def write_dicom_seg(path: Path, scan: Scan, mask: np.ndarray, arch_title: str, version: str) -> None:
+    """A BINARY DICOM-SEG, one segment "Metastasis", one frame per CT slice (empty ones too), each referring
+    to its CT instance, so viewers (3D Slicer, OHIF) show it over the series."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    frames = scan.stored(mask).transpose(2, 1, 0)      # (slice, row, column) in the headers' order
+    segment = hd.seg.SegmentDescription(
+        segment_number=1, segment_label=SEGMENT_LABEL,
+        segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,   # 49755003
+        segmented_property_type=codes.SCT.NeoplasmMetastatic,                     # 14799000
+        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+        algorithm_identification=hd.AlgorithmIdentificationSequence(
+            name=f"crlm {arch_title} fold ensemble", version=version, family=codes.DCM.ArtificialIntelligence),
+        anatomic_regions=[codes.SCT.Liver])
+    sources = [source_header(header) for header in scan.headers]
+    first = sources[0]
+    seg = hd.seg.Segmentation(
+        source_images=sources, pixel_array=frames.astype(np.uint8),
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY, segment_descriptions=[segment],
+        series_instance_uid=hd.UID(), series_number=int(first.get("SeriesNumber", 0) or 0) + 1000,
+        sop_instance_uid=hd.UID(), instance_number=1, manufacturer="crlm",
+        manufacturer_model_name=f"crlm predict ({arch_title})", software_versions=version,
+        device_serial_number="none", content_label="METASTASIS",
+        content_description=f"Metastases predicted by {arch_title}"[:64], omit_empty_frames=False)
+    seg.SeriesDescription = f"CRLM metastases ({arch_title})"[:64]
+    seg.save_as(str(path))
+
+
+def source_header(header):
+    """A copy of a CT header that highdicom takes: an empty SpecificCharacterSet (a GE scanner writes one) means
+    the default repertoire, which highdicom wants stated by leaving the attribute out."""
+    header = copy.deepcopy(header)
+    if "SpecificCharacterSet" in header and not header.SpecificCharacterSet:
+        del header.SpecificCharacterSet
+    return header
+
+
+def write_overlay(path: Path, scan: Scan, prepared: PreparedSlices, prob: np.ndarray, mask: np.ndarray | None,
+                  cfg: PrepareConfig, cut: float) -> int:
+    """The highest-probability slice, windowed as prepare windows it, with the predicted tumour outlined and
+    the crop box dashed; returns that slice's index."""
+    best = int(np.argmax(prob))
+    z = int(prepared.indices[best])
+    fig, ax = plt.subplots(figsize=(6, 6.4))
+    ax.imshow(window(scan.volume.array[z], cfg.window_center_hu, cfg.window_width_hu), cmap="gray", vmin=0, vmax=1)
+    rows, cols = prepared.boxes[best]
+    if (rows.stop - rows.start, cols.stop - cols.start) != scan.volume.array.shape[1:]:
+        ax.add_patch(plt.Rectangle((cols.start - 0.5, rows.start - 0.5), cols.stop - cols.start,
+                                   rows.stop - rows.start, fill=False, edgecolor="cyan", linestyle="--",
+                                   linewidth=0.8))
+    if mask is None:
+        note = "this arch does not segment: no mask"
+    elif mask[z].any():
+        ax.contour(mask[z], levels=[0.5], colors="red", linewidths=1.0)
+        note = "predicted tumour in red"
+    else:
+        note = "no tumour pixel predicted on this slice"
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(f"slice {z} (z {scan.z_mm[z]:.1f} mm): P(metastasis) {prob[best]:.3f} "
+                 f"({'metastasis' if prob[best] >= cut else 'no metastasis'} at {cut:g})\n{note}; "
+                 "image left = patient right", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    return z

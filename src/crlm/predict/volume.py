@@ -1,0 +1,169 @@
+"""The CT that `crlm predict` scores and its liver mask, in the pipeline's axial convention, and its slices
+prepared exactly as the pipeline prepares an image.
+
+A CT is a DICOM series folder (crlm.data.dicom.read_ct_series, after checking that every file is a CT) or a
+NIfTI volume (crlm.data.nifti.read_nifti). A liver mask is a NIfTI file (nonzero = liver: a LiTS label map's
+liver 1 and tumour 2 both count, as in the slices stage) or, for a DICOM CT, a DICOM-SEG read as the tcia
+source reads it (crlm.data.dicom.read_seg_labels).
+
+Preparation mirrors the slices and prepare stages step by step: the slice is stored as int16 HU (the slices
+stage's .npz), cropped by `prepare.crop` from its liver mask (crlm.data.prepare.CROPS), windowed
+(`window`), resized (`resize`) and kept as float16 (data/processed/dataset.npz). With no mask every slice
+is scored whole, as with `prepare.crop: none`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pydicom
+from PIL import Image
+
+from crlm.config import PrepareConfig
+from crlm.data.dicom import CTSeries, read_ct_series, read_seg_labels
+from crlm.data.nifti import Volume, read_nifti
+from crlm.data.prepare import CROPS, resize, window
+from crlm.options import look_up
+from crlm.predict import PredictError
+
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+def is_nifti(path: Path) -> bool:
+    return path.name.lower().endswith((".nii", ".nii.gz"))
+
+
+@dataclass(frozen=True)
+class Scan:
+    path: Path
+    volume: Volume                          # HU, (z, y, x) in the pipeline's axial convention
+    z_mm: np.ndarray                        # each axial slice's position along the body axis (mm, superior +)
+    affine: np.ndarray                      # RAS affine of the array `stored()` returns (the input's geometry)
+    ct: CTSeries | None = None              # DICOM input: the series as read
+    headers: tuple = ()                     # DICOM input: each slice's header (no pixels), in volume order
+    nifti: nib.Nifti1Image | None = None    # NIfTI input: the image as loaded
+
+    @property
+    def is_dicom(self) -> bool:
+        return self.ct is not None
+
+    def stored(self, axial: np.ndarray) -> np.ndarray:
+        """An axial (z, y, x) array laid out as the input stores it, the array `affine` maps: the NIfTI's own
+        axis order and directions, or for DICOM (column, row, slice) with slices in ascending position."""
+        if self.ct is not None:
+            array = axial[:, ::-1, :] if self.ct.flip_rows else axial
+            array = array[:, :, ::-1] if self.ct.flip_cols else array
+            return np.ascontiguousarray(array.transpose(2, 1, 0))
+        canonical = nib.as_closest_canonical(self.nifti)
+        ras = axial.transpose(2, 1, 0)[::-1, ::-1, :]      # read_nifti's mapping, undone
+        to_input = nib.orientations.ornt_transform(nib.orientations.io_orientation(canonical.affine),
+                                                   nib.orientations.io_orientation(self.nifti.affine))
+        return np.ascontiguousarray(nib.orientations.apply_orientation(ras, to_input))
+
+
+def read_scan(path: str | Path) -> Scan:
+    path = Path(path)
+    if path.is_dir():
+        return read_dicom_scan(path)
+    if not path.exists():
+        raise PredictError(f"{path}: not found")
+    if not is_nifti(path):
+        raise PredictError(f"{path}: not a DICOM CT series folder or a NIfTI volume (.nii, .nii.gz)")
+    volume = read_nifti(path)
+    image = nib.load(str(path))
+    canonical = nib.as_closest_canonical(image)
+    z_mm = np.array([(canonical.affine @ [0.0, 0.0, k, 1.0])[2] for k in range(volume.array.shape[0])])
+    return Scan(path, volume, z_mm, image.affine.copy(), nifti=image)
+
+
+def read_dicom_scan(folder: Path) -> Scan:
+    headers = {}
+    for file in sorted(p for p in folder.iterdir() if p.is_file()):
+        try:
+            header = pydicom.dcmread(file, stop_before_pixels=True)
+        except Exception as exc:  # pydicom raises many types for a file that is not DICOM
+            raise PredictError(f"{file}: unreadable DICOM file ({type(exc).__name__}: {exc})") from None
+        modality = str(header.get("Modality", "") or "missing")
+        if modality != "CT":
+            raise PredictError(f"{folder}: not a CT series: {file.name} has Modality {modality}, expected CT")
+        headers[str(header.SOPInstanceUID)] = header
+    ct = read_ct_series(folder)
+    ordered = tuple(headers[uid] for uid in ct.sop_uids)
+    z_mm = np.array([float(h.ImagePositionPatient[2]) for h in ordered])
+    return Scan(folder, ct.volume, z_mm, dicom_affine(ordered, ct.volume.spacing_mm[0]), ct=ct, headers=ordered)
+
+
+def dicom_affine(headers: tuple, slice_mm: float) -> np.ndarray:
+    """The RAS affine of a series' voxels indexed (column, row, slice), slices in the order given."""
+    orientation = np.array([float(v) for v in headers[0].ImageOrientationPatient])
+    row_dir, col_dir = orientation[:3], orientation[3:]
+    row_mm, col_mm = (float(v) for v in headers[0].PixelSpacing)
+    first = np.array([float(v) for v in headers[0].ImagePositionPatient])
+    if len(headers) > 1:
+        step = (np.array([float(v) for v in headers[-1].ImagePositionPatient]) - first) / (len(headers) - 1)
+    else:
+        step = np.cross(row_dir, col_dir) * slice_mm
+    lps = np.eye(4)
+    lps[:3, 0], lps[:3, 1], lps[:3, 2], lps[:3, 3] = row_dir * col_mm, col_dir * row_mm, step, first
+    return LPS_TO_RAS @ lps
+
+
+def read_liver_mask(path: str | Path, scan: Scan) -> np.ndarray:
+    """The liver mask (z, y, x) bool, aligned with scan.volume."""
+    path = Path(path)
+    if not path.exists():
+        raise PredictError(f"{path}: liver mask not found")
+    if is_nifti(path):
+        mask = read_nifti(path).array
+        if mask.shape != scan.volume.array.shape:
+            raise PredictError(f"{path}: mask shape {mask.shape} (z, y, x) differs from the volume's "
+                               f"{scan.volume.array.shape} ({scan.path})")
+        liver = mask != 0
+    else:
+        if not scan.is_dicom:
+            raise PredictError(f"{path}: a DICOM-SEG liver mask needs a DICOM CT series as input, "
+                               f"not {scan.path}; give the mask as NIfTI")
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.is_file())
+            if len(files) != 1:
+                raise PredictError(f"{path}: expected one DICOM-SEG file in the folder, found {len(files)}")
+            path = files[0]
+        liver = read_seg_labels(path, scan.ct).array != 0
+    if not liver.any():
+        raise PredictError(f"{path}: the liver mask is empty (no nonzero voxel): no slice to score")
+    return liver
+
+
+@dataclass(frozen=True)
+class PreparedSlices:
+    indices: np.ndarray                      # axial slice index of each image (0 = most inferior)
+    boxes: list[tuple[slice, slice]]         # each image's crop box (rows, columns) in its slice
+    images: np.ndarray                       # (N, S, S) float16 in [0, 1], as data/processed/dataset.npz
+
+
+def prepare_slices(volume: Volume, liver: np.ndarray | None, cfg: PrepareConfig) -> PreparedSlices:
+    """The liver slices cropped by prepare.crop, or with no mask every slice whole (prepare.crop: none)."""
+    crop = CROPS["none"] if liver is None else look_up("prepare.crop", cfg.crop, CROPS)
+    n_slices = volume.array.shape[0]
+    indices = np.arange(n_slices) if liver is None else np.flatnonzero(liver.reshape(n_slices, -1).any(axis=1))
+    images = np.zeros((len(indices), cfg.image_size, cfg.image_size), dtype=np.float16)
+    boxes = []
+    for i, z in enumerate(indices):
+        image = volume.array[z].astype(np.int16)          # the slices stage stores int16 HU
+        slice_liver = np.ones(image.shape, np.uint8) if liver is None else liver[z].astype(np.uint8)
+        box = crop(slice_liver, cfg.crop_margin)
+        images[i] = resize(window(image[box], cfg.window_center_hu, cfg.window_width_hu), cfg.image_size)
+        boxes.append(box)
+    return PreparedSlices(indices, boxes, images)
+
+
+def paste_back(masks: np.ndarray, prepared: PreparedSlices, shape: tuple[int, int, int]) -> np.ndarray:
+    """(N, S, S) masks resized (nearest neighbour) back into their crop boxes of a zero (z, y, x) volume."""
+    full = np.zeros(shape, dtype=np.uint8)
+    for mask, z, (rows, cols) in zip(masks, prepared.indices, prepared.boxes):
+        size = (cols.stop - cols.start, rows.stop - rows.start)      # PIL's (width, height)
+        full[z, rows, cols] = np.asarray(Image.fromarray(mask.astype(np.uint8)).resize(size, Image.NEAREST))
+    return full
