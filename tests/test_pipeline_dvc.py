@@ -121,7 +121,10 @@ def test_dvc_repro_trains_every_arch_on_every_fold_and_evaluates(tiny_repo):
     report = (tiny_repo / "reports/report.md").read_text()
     metrics = [json.loads((tiny_repo / f"metrics/{name}.json").read_text())
                for name in ("classification", "segmentation", "survival", "compare")]
-    assert report == render(params, *metrics, STABILITY) + "\n"
+    beyond = {name: json.loads((tiny_repo / f"metrics/{name}.json").read_text())
+              for name in ("lesions", "cam", "calibration")}
+    assert report == render(params, *metrics, STABILITY, beyond=beyond) + "\n"
+    assert "## Explanations" in report and "## Calibration" in report
     assert "with train.seed 0, 1 (commit abc1234)" in report
     # Table 1's "AUC seed SD" column: the candidate's (clmnet) from STABILITY, "–" for the archs not measured
     table_1 = report.split("## Table 1")[1].split("\n\n")[1].splitlines()
@@ -137,7 +140,9 @@ def test_dvc_repro_trains_every_arch_on_every_fold_and_evaluates(tiny_repo):
     changed = set(json.loads(dvc("status", "--json", cwd=tiny_repo)))
     assert changed == {"train@clmnet"}
     _write_params(tiny_repo, phantom={"defect_rate": 0.25}, model={"arch": "unet"})
-    assert set(json.loads(dvc("status", "--json", cwd=tiny_repo))) == {"evaluate", "survival", "compare", "report"}
-    # a survival param reruns survival (and report, which prints the horizon); compare follows its outputs
+    assert set(json.loads(dvc("status", "--json", cwd=tiny_repo))) == {"evaluate", "survival", "compare", "calibration",
+                                                                        "report"}
+    # a survival param reruns survival (and report, which prints the horizon, and calibration, whose decision
+    # curve is at the horizon); compare follows its outputs
     _write_params(tiny_repo, phantom={"defect_rate": 0.25}, survival={"horizon_months": 12.0})
-    assert set(json.loads(dvc("status", "--json", cwd=tiny_repo))) == {"survival", "report"}
+    assert set(json.loads(dvc("status", "--json", cwd=tiny_repo))) == {"survival", "calibration", "report"}
