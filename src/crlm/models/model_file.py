@@ -53,11 +53,9 @@ def save_model(path: str | Path, arch: str, model_config: ModelConfig, model: nn
     torch.save({"arch": arch, "model": dataclasses.asdict(model_config), "state_dict": model.state_dict()}, path)
 
 
-def load_model(path: str | Path) -> nn.Module:
-    """The model saved at `path` by save_model, rebuilt from its arch and config, in eval mode."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: not found; run `dvc repro` (the train stage writes it)")
+def read_model_file(path: Path) -> tuple[str, ModelConfig, dict]:
+    """The arch, model config and state dict of the model file at `path`, each checked (a ModelFileError
+    names the file and why)."""
     saved = read_data_only(path)
     if not isinstance(saved, dict) or any(key not in saved for key in KEYS):
         found = sorted(saved) if isinstance(saved, dict) else type(saved).__name__
@@ -69,9 +67,18 @@ def load_model(path: str | Path) -> nn.Module:
         cfg = model_config_from_dict(saved["model"], str(path))
     except ConfigError as exc:
         raise ModelFileError(f"{path}: saved model config does not match this code ({exc}); retrain") from None
+    return arch, cfg, saved["state_dict"]
+
+
+def load_model(path: str | Path) -> nn.Module:
+    """The model saved at `path` by save_model, rebuilt from its arch and config, in eval mode."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found; run `dvc repro` (the train stage writes it)")
+    arch, cfg, state_dict = read_model_file(path)
     model = build_model(arch, cfg)
     try:
-        model.load_state_dict(saved["state_dict"])
+        model.load_state_dict(state_dict)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
         raise ModelFileError(f"{path}: the saved weights do not fit arch {arch!r} as this code builds it "

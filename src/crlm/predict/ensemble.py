@@ -16,11 +16,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from crlm.archs import ARCHS
-from crlm.config import ConfigError, ModelConfig, model_config_from_dict
+from crlm.config import ModelConfig
 from crlm.data.dataset import ImageSet
 from crlm.models.inference import predict
-from crlm.models.model_file import KEYS, load_model, read_data_only
+from crlm.models.model_file import ModelFileError, load_model, read_model_file
 from crlm.predict import PredictError
 
 SHARED_KEYS = ("width", "embedding_dim", "pretrained", "batch_norm")   # the model keys every arch is built from
@@ -58,16 +57,10 @@ def checked_arch(paths: list[Path], model_cfg: ModelConfig, params_path: str | P
     not build it)."""
     archs = set()
     for path in paths:
-        saved = read_data_only(path)
-        if not isinstance(saved, dict) or any(key not in saved for key in KEYS):
-            raise PredictError(f"{path}: not a model file (expected keys {list(KEYS)})")
-        arch = saved["arch"]
-        if arch not in ARCHS:
-            raise PredictError(f"{path}: unknown model arch {arch!r}; this code knows {sorted(ARCHS)}")
         try:
-            saved_cfg = model_config_from_dict(saved["model"], str(path))
-        except ConfigError as exc:
-            raise PredictError(f"{path}: saved model config does not match this code ({exc})") from None
+            arch, saved_cfg, _ = read_model_file(path)
+        except ModelFileError as exc:
+            raise PredictError(str(exc)) from None
         diffs = config_differences(saved_cfg, arch, model_cfg)
         if diffs:
             raise PredictError(f"{path}: trained with another model config than {params_path}: "
