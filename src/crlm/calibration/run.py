@@ -19,7 +19,7 @@ from crlm.calibration.decision import at_thresholds, net_benefit, threshold_grid
 from crlm.calibration.measures import (Reliability, brier, brier_ipcw, brier_reference, recalibration,
                                        reliability)
 from crlm.config import StatsConfig
-from crlm.config.schema import CalibrationConfig
+from crlm.config.beyond import CalibrationConfig
 from crlm.evaluation.bootstrap import patient_bootstrap
 from crlm.stats.result import plain
 from crlm.survival.analysis import DIED, MONTHS
