@@ -1,4 +1,8 @@
-"""slices: liver-containing axial slices + tumour masks, and the normalised clinical table."""
+"""slices: liver-containing axial slices + tumour masks, and the normalised clinical table.
+
+Reads the raw store (crlm.paths.raw_dir()) through data/raw.json: every file it lists must be there
+with its size, or the stage stops with one error naming the file and the fix.
+"""
 
 import shutil
 
@@ -8,10 +12,11 @@ from crlm.config import cli_params
 from crlm.data.clinical import normalise_clinical
 from crlm.data.slices import build_slices
 from crlm.data.sources import SOURCES
+from crlm.data.sources.store import as_in_default_store, checked_folder, read_manifest
 from crlm.io import write_parquet
 from crlm.logs import stage_logger, stage_main
 from crlm.options import look_up
-from crlm.paths import CLINICAL, RAW, SLICES, SLICES_DIR
+from crlm.paths import CLINICAL, RAW_MANIFEST, SLICES, SLICES_DIR, raw_dir
 
 log = stage_logger(__file__)
 
@@ -19,15 +24,19 @@ log = stage_logger(__file__)
 @stage_main
 def main() -> None:
     params = cli_params(__doc__)
-    cases = [case for name in params.data.sources
-             for case in look_up("data.sources", name, SOURCES).cases(RAW, params.data)]
+    listed, store = read_manifest(RAW_MANIFEST), raw_dir()
+    checked = {name: checked_folder(listed, name, store) for name in params.data.sources}   # before reading any
+    folders = {name: folder for name, (folder, _) in checked.items()}
+    cases = [case for name, (folder, listing) in checked.items()
+             for case in look_up("data.sources", name, SOURCES).cases(folder, params.data, listing)]
     shutil.rmtree(SLICES_DIR, ignore_errors=True)
     manifest = build_slices(cases, SLICES_DIR, params.slices.min_tumor_px)
-    write_parquet(SLICES, manifest)
+    # QC details name raw files as data/raw/<source>/...: the outputs do not depend on where the store is
+    write_parquet(SLICES, as_in_default_store(manifest, folders, ["detail", "note"]))
 
     tables = []
     for name in params.data.sources:
-        path = SOURCES[name].clinical_csv(RAW)
+        path = SOURCES[name].clinical_csv(folders[name])
         if path is not None:
             tables.append(normalise_clinical(pd.read_csv(path, dtype=str), name, origin=str(path)))
     clinical = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(

@@ -4,12 +4,17 @@
 Writes data/models/<arch>/<fold>/model.pt and its predictions of every image of the patients it
 did not see (the fold's validation patients, and the test set), and per-epoch curves with dvclive
 under plots/train/<arch>/<fold>/.
+
+Started by torchrun (`torchrun --nproc-per-node=N stages/train.py --arch <arch>`), each fold trains across
+the N processes with DDP (README "Scaling"); `dvc commit train@<arch>` then records the outputs.
 """
 
 import argparse
 
 from crlm.config import load_params
 from crlm.logs import stage_logger, stage_main
+from crlm.training.device import select_device
+from crlm.training.distributed import process_group
 from crlm.training.folds import train_all_folds
 
 log = stage_logger(__file__)
@@ -21,8 +26,10 @@ def main() -> None:
     parser.add_argument("--arch", required=True)
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
-    for line in train_all_folds(args.arch, load_params(args.params)):
-        log.info(line)
+    params = load_params(args.params)
+    with process_group(select_device(params.train.device).type) as world:
+        for line in train_all_folds(args.arch, params, world=world):
+            log.info(line)
 
 
 if __name__ == "__main__":

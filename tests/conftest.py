@@ -49,6 +49,15 @@ def tiny_params_dict(**sections) -> dict:
     return merged(merged(repo_params_dict(), TINY), sections)
 
 
+@pytest.fixture(autouse=True)
+def raw_store(tmp_path, monkeypatch) -> Path:
+    """Every test's own raw store (CRLM_RAW_DIR, which the stages a test runs inherit): no test writes
+    into the workspace's data/raw."""
+    store = tmp_path / "crlm_raw_store"
+    monkeypatch.setenv("CRLM_RAW_DIR", str(store))
+    return store
+
+
 @pytest.fixture
 def tiny_params() -> Params:
     return params_from_dict(tiny_params_dict())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -40,6 +41,26 @@ def make_repo(tmp_path: Path, params_text: str, files: dict[str, str] | None = N
         (repo / name).write_text(text)
     run(["git", "init", "-q"], repo)
     dvc("init", "-q", cwd=repo)
-    run(["git", "add", "-A"], repo)
-    run(["git", "-c", "user.name=test", "-c", "user.email=test@example.org", "commit", "-qm", "test"], repo)
+    commit(repo, "test")
     return repo
+
+
+def commit(repo: Path, message: str) -> None:
+    """Commit everything git does not ignore (dvc.lock, metrics/, plots/; not data/, which DVC tracks)."""
+    run(["git", "add", "-A"], repo)
+    run(["git", "-c", "user.name=test", "-c", "user.email=test@example.org", "commit", "-qm", message], repo)
+
+
+def raw_source_dir(repo: Path, source: str) -> Path:
+    """The folder of `source` in the raw store that repo's fetch wrote (data/raw.json names it)."""
+    folder = json.loads((repo / "data/raw.json").read_text())["sources"][source]["folder"]
+    return Path(os.environ.get("CRLM_RAW_DIR") or repo / "data/raw") / folder
+
+
+def write_raw_manifest(workspace: Path, store: Path, folders: dict[str, str]) -> None:
+    """workspace/data/raw.json for source folders a test laid out by hand in the raw store `store` (as fetch
+    writes it, listing every file in each folder), so that the slices stage reads them."""
+    from crlm.data.sources.store import all_files, describe, write_manifest
+
+    write_manifest(workspace / "data/raw.json", {name: {"folder": folder, "files": describe(
+        store / folder, all_files(store / folder))} for name, folder in folders.items()})

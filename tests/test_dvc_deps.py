@@ -60,6 +60,12 @@ but cannot change a stage's output. A read through `getattr` with a computed
 name, or a class reached other than by name, `model_class`, a dict literal or `delayed`,
 would go unseen.
 
+Data (`test_the_data_paths_a_stage_script_uses_are_in_its_deps_or_outs`): every crlm.paths constant a
+stage script imports must be named by one of the stage's deps or outs (or lie under one, or hold one):
+fetch's output and slices' input is the raw store's manifest data/raw.json (RAW_MANIFEST), never the store
+itself (crlm.paths.raw_dir(), which may lie outside the workspace). Only the scripts' own imports are
+read, so this catches a forgotten data dep, not a superfluous one.
+
 The analyser lives in tests/dvcdeps/: stages.py (dvc.yaml's stages, params.yaml's
 key tree), imports.py (import closure, required files) and params_flow.py
 (ParamsFlow); this file holds the per-stage checks and the tests.
@@ -67,12 +73,14 @@ key tree), imports.py (import closure, required files) and params_flow.py
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 from pathlib import Path
 
 import pytest
 import yaml
 
+from crlm import paths
 from crlm.archs import ARCH_NAMES
 from tests.dvcdeps import REPO, SRC
 from tests.dvcdeps.imports import _definitions_only, _trivial_init, crlm_modules, import_closure, parse, required_files
@@ -93,6 +101,9 @@ ESCAPES_OK = {
         "ends): another value only makes an interrupted run start over, with the same weights",
     ("crlm.training.loop.train_model", "train"): "as for model: the resume checkpoint's fingerprint",
     ("crlm.training.loop.train_model", "augment"): "as for model: the resume checkpoint's fingerprint",
+    ("crlm.data.sources.phantom.phantom_folder", "phantom"):
+        "the whole section is hashed into the phantom's folder name in the raw store (data/raw.json records "
+        "it); the only stage that calls it, fetch, lists all of `phantom`, which write_phantom reads anyway",
 }
 
 
@@ -192,6 +203,51 @@ def test_arch_modules_only_define_names():
     for name in sorted({m for s in scripts for m in import_closure(s, everything) - import_closure(s, set())}):
         problems += [f"{name}: {line}" for line in _definitions_only(parse(crlm_modules()[name]))]
     assert not problems, "\n".join(problems)
+
+
+def stage_entries(stage: dict) -> list[str]:
+    """Every path the stage names in deps, outs, metrics and plots."""
+    entries = []
+    for kind in ("deps", "outs", "metrics", "plots"):
+        for entry in stage.get(kind, []):
+            entries += [entry] if isinstance(entry, str) else list(entry)
+    return [e.rstrip("/") for e in entries]
+
+
+def data_path_problems(name: str, stage: dict) -> list[str]:
+    """A crlm.paths constant the stage script imports (a data path it reads or writes) that none of its deps or
+    outs names, contains, or lies under: DVC would neither rerun the stage on it nor restore it."""
+    script, _ = stage_script(stage)
+    imported = {alias.name for node in ast.walk(parse(script)) if isinstance(node, ast.ImportFrom)
+                and node.module == "crlm.paths" for alias in node.names}
+    entries = stage_entries(stage)
+    problems = []
+    for constant in sorted(imported):
+        value = getattr(paths, constant)
+        if not isinstance(value, Path):
+            continue   # raw_dir(): the raw store, reached through data/raw.json (paths.RAW_MANIFEST)
+        path = value.as_posix()
+        if not any(e == path or e.startswith(path + "/") or path.startswith(e + "/") for e in entries):
+            problems.append(f"{name}: uses {constant} ({path}), which no dep or out of the stage names")
+    return problems
+
+
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_the_data_paths_a_stage_script_uses_are_in_its_deps_or_outs(name):
+    problems = data_path_problems(name, STAGES[name])
+    assert not problems, "\n".join(problems)
+
+
+def test_the_raw_data_reach_dvc_through_their_manifest():
+    """fetch writes data/raw.json (not the raw store, which may lie outside the workspace); slices reads it."""
+    raw = paths.RAW_MANIFEST.as_posix()
+    assert STAGES["fetch"]["outs"] == [raw]
+    assert raw in STAGES["slices"]["deps"]
+    named = {e for stage in STAGES.values() for e in stage_entries(stage)}
+    assert not any(e == paths.RAW.as_posix() or e.startswith(paths.RAW.as_posix() + "/") for e in named)
+    broken = dict(STAGES["slices"], deps=[d for d in STAGES["slices"]["deps"] if d != raw])
+    assert data_path_problems("slices", broken) == [
+        "slices: uses RAW_MANIFEST (data/raw.json), which no dep or out of the stage names"]
 
 
 def test_every_stage_script_is_a_stage():

@@ -1,6 +1,6 @@
-"""dvc.yaml names each arch where DVC needs a literal (the train matrix, the per-arch plot files and
-the plot definitions); this test ties those lines to the registry (crlm.archs), so an arch added
-there and missing here fails with the lines to paste."""
+"""dvc.yaml names each arch where DVC needs a literal (the train matrix, the per-arch plot files, the
+plot definitions and the model artifacts); this test ties those lines to the registry (crlm.archs), so an
+arch added there and missing here fails with the lines to paste."""
 
 from __future__ import annotations
 
@@ -37,7 +37,16 @@ def expected_arch_entries(archs: dict[str, Arch]) -> dict:
                 "x": "months", "y": {f"plots/survival/km_{a}.csv": ["survival_high", "survival_low"]}}
                for a, arch in archs.items()},
         },
+        "artifacts": {a: artifact(arch) for a, arch in archs.items()},
     }
+
+
+def artifact(arch: Arch) -> dict:
+    """The DVC artifact of an arch's trained models (train@<arch>'s output folder)."""
+    head = " with a tumour-mask head" if arch.segments else ""
+    return {"path": f"data/models/{arch.name}", "type": "model",
+            "desc": f"{arch.title} metastasis classifier of liver CT slices{head}, one model.pt per CV fold.",
+            "labels": ["classification", "segmentation"] if arch.segments else ["classification"]}
 
 
 def actual_arch_entries(dvc_yaml: dict) -> dict:
@@ -55,6 +64,7 @@ def actual_arch_entries(dvc_yaml: dict) -> dict:
         "lesions plot files": plot_files("lesions", "plots/lesions/froc_"),
         "calibration plot files": plot_files("calibration", "plots/calibration/dca_"),
         "plot definitions": {name: definition for entry in dvc_yaml["plots"] for name, definition in entry.items()},
+        "artifacts": dvc_yaml.get("artifacts", {}),
     }
 
 
@@ -74,5 +84,16 @@ def test_an_added_arch_is_expected_everywhere_and_a_missing_line_is_caught():
     assert "plots/lesions/froc_toy.csv" in expected["lesions plot files"]
     assert "plots/calibration/dca_toy.csv" in expected["calibration plot files"]
     assert "Kaplan-Meier by risk group (Toy)" in expected["plot definitions"]
+    assert expected["artifacts"]["toy"]["path"] == "data/models/toy"
     actual = actual_arch_entries(yaml.safe_load((REPO / "dvc.yaml").read_text()))
     assert actual != expected
+
+
+def test_every_artifact_is_an_output_of_its_train_stage_and_a_valid_dvc_name():
+    from dvc.repo.artifacts import check_name_format
+
+    dvc_yaml = yaml.safe_load((REPO / "dvc.yaml").read_text())
+    outs = dvc_yaml["stages"]["train"]["outs"]
+    for name, entry in dvc_yaml["artifacts"].items():
+        check_name_format(name)
+        assert entry["path"].replace(name, "${item.arch}") in outs

@@ -10,6 +10,7 @@ from crlm.archs import ARCHS
 from crlm.models import build_model
 from crlm.models.inference import predict
 from crlm.models.model_file import ModelFileError, load_model, save_model
+from crlm.training.device import MEMORY_FORMAT
 from tests.test_training import synthetic_set, tiny_train_params
 
 
@@ -17,7 +18,7 @@ from tests.test_training import synthetic_set, tiny_train_params
 def test_a_saved_model_loads_back_with_identical_weights_and_predictions(tmp_path, arch):
     params = tiny_train_params()
     torch.manual_seed(0)
-    model = build_model(arch, params.model)
+    model = build_model(arch, params.model).to(memory_format=MEMORY_FORMAT)   # as train_model returns it
     path = tmp_path / "sub" / "model.pt"            # save_model creates the folder
     save_model(path, arch, params.model, model)
 

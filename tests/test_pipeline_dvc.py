@@ -1,6 +1,8 @@
-"""End to end: `dvc repro` on a tiny profile in a temporary git repository."""
+"""End to end: `dvc repro` on a tiny profile in a temporary git repository (its raw store: the autouse
+`raw_store` fixture's CRLM_RAW_DIR)."""
 
 import json
+import time
 
 import numpy as np
 import pandas as pd
@@ -13,7 +15,7 @@ from crlm.data.splits import make_splits
 from crlm.report import render
 from crlm.stability import spread
 from tests.conftest import tiny_params_dict
-from tests.dvc_repo import dvc, make_repo
+from tests.dvc_repo import commit, dvc, make_repo, raw_source_dir, run
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +55,7 @@ def test_dvc_repro_runs_the_data_stages_and_reruns_only_what_changed(tiny_repo):
     qc = json.loads((tiny_repo / "metrics/qc.json").read_text())
     # defect_rate 0.25 of 16 patients: one of each planted defect (crlm.data.phantom.defect_plan)
     assert qc["excluded_by_reason"]["unreadable"] == 1  # the planted truncated file
-    truth = pd.read_csv(tiny_repo / "data/raw/phantom/phantom_truth.csv", dtype={"Patient-ID": str})
+    truth = pd.read_csv(raw_source_dir(tiny_repo, "phantom") / "phantom_truth.csv", dtype={"Patient-ID": str})
     low_resolution = {f"phantom-{p}" for p in truth.loc[truth["defect"] == "low_resolution", "Patient-ID"]}
     slices = pd.read_parquet(tiny_repo / "data/interim/slices.parquet")
     assert len(low_resolution) == 1   # every slice of that patient, and nothing else, is low_resolution
@@ -81,7 +83,48 @@ def test_dvc_repro_runs_the_data_stages_and_reruns_only_what_changed(tiny_repo):
     assert _snapshot(tiny_repo) == first, "same seed must give byte-identical manifests and splits"
 
 
-def test_dvc_repro_trains_every_arch_on_every_fold_and_evaluates(tiny_repo):
+def _wait_for_queue(repo, timeout_s=600):
+    deadline = time.monotonic() + timeout_s
+    while any(word in dvc("queue", "status", cwd=repo) for word in ("Queued", "Running")):
+        assert time.monotonic() < deadline, dvc("queue", "status", cwd=repo)
+        time.sleep(2)
+
+
+def _store_state(store):
+    return sorted((str(p.relative_to(store)), p.stat().st_mtime_ns) for p in store.rglob("*"))
+
+
+def test_queued_experiments_run_side_by_side_on_the_shared_raw_store(tiny_repo, raw_store):
+    """`dvc exp run --queue` + `dvc queue start -j 2`: each experiment runs in its own temporary workspace
+    without data/raw; fetch does not rerun there (data/raw.json comes from the DVC cache) and slices reads the
+    raw store through CRLM_RAW_DIR, which the queue's workers inherit."""
+    dvc("repro", "split", cwd=tiny_repo)
+    commit(tiny_repo, "data stages")
+    store = _store_state(raw_store)
+    for px in (2, 4):
+        dvc("exp", "run", "--queue", "split", "-S", f"slices.min_tumor_px={px}", "-n", f"px{px}", cwd=tiny_repo)
+    try:
+        dvc("queue", "start", "-j", "2", cwd=tiny_repo)
+        _wait_for_queue(tiny_repo)
+    finally:
+        dvc("queue", "stop", cwd=tiny_repo)
+    status = dvc("queue", "status", cwd=tiny_repo)
+    for px in (2, 4):
+        assert f"px{px}" in status
+        log = dvc("queue", "logs", f"px{px}", cwd=tiny_repo)
+        assert "Stage 'fetch' didn't change, skipping" in log and "Running stage 'slices'" in log, log
+    assert status.count("Success") == 2, status
+    shown = json.loads(dvc("exp", "show", "--json", cwd=tiny_repo))
+    experiments = {run["name"]: run["data"] for baseline in shown for exp in baseline.get("experiments") or []
+                   for run in exp["revs"]}
+    for px in (2, 4):
+        assert experiments[f"px{px}"]["params"]["params.yaml"]["data"]["slices"] == {"min_tumor_px": px}
+        assert "splits.json" in json.dumps(experiments[f"px{px}"]["outs"])
+    assert _store_state(raw_store) == store, "a queued experiment wrote into the raw store"
+    assert not (tiny_repo / "data/raw").exists()
+
+
+def test_dvc_repro_trains_every_arch_on_every_fold_and_evaluates(tiny_repo, tmp_path, monkeypatch):
     dvc("repro", cwd=tiny_repo)
     classification = json.loads((tiny_repo / "metrics/classification.json").read_text())
     segmentation = json.loads((tiny_repo / "metrics/segmentation.json").read_text())
@@ -133,6 +176,28 @@ def test_dvc_repro_trains_every_arch_on_every_fold_and_evaluates(tiny_repo):
     assert {row[vs_column]: row[sd_column] for row in rows}["(candidate)"] == f"{np.std([0.9, 0.95], ddof=1):.3f}"
     assert [row[sd_column] for row in rows].count("–") == len(rows) - 1
     assert json.loads(dvc("status", "--json", cwd=tiny_repo)) == {}
+
+    # shared results: pushed to a DVC remote (a local folder here), a fresh clone pulls the trained models
+    # (the artifacts) and has nothing to reproduce, without the raw store
+    remote = tmp_path / "remote"
+    dvc("remote", "add", "-d", "shared", str(remote), cwd=tiny_repo)
+    commit(tiny_repo, "results")
+    dvc("push", cwd=tiny_repo)
+    assert not list(remote.rglob("*.nii.gz"))   # the raw files stay in the store: only data/raw.json is cached
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(tiny_repo), str(clone)], tmp_path)
+    monkeypatch.setenv("CRLM_RAW_DIR", str(tmp_path / "empty_store"))
+    dvc("pull", cwd=clone)
+    artifacts = yaml.safe_load((clone / "dvc.yaml").read_text())["artifacts"]
+    assert set(artifacts) == {"vgg16", "deeplabv3", "unet", "clmnet"}
+    for artifact in artifacts.values():
+        files = sorted(p.relative_to(tiny_repo) for p in (tiny_repo / artifact["path"]).rglob("*") if p.is_file())
+        assert any(f.name == "model.pt" for f in files)
+        assert sorted(p.relative_to(clone) for p in (clone / artifact["path"]).rglob("*") if p.is_file()) == files
+        assert all((clone / f).read_bytes() == (tiny_repo / f).read_bytes() for f in files)
+    assert json.loads(dvc("status", "--json", cwd=clone)) == {}
+    assert "Running stage" not in dvc("repro", cwd=clone)
+    assert not (tmp_path / "empty_store").exists() and not (clone / "data/raw").exists()
 
     # an arch's own params rerun only that arch (evaluate follows once its models change);
     # the candidate arch: the stages that centre on it

@@ -13,7 +13,7 @@ import yaml
 from scipy import stats
 
 from tests.conftest import REPO
-from tests.dvc_repo import dvc, make_repo
+from tests.dvc_repo import dvc, make_repo, raw_source_dir
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +28,7 @@ def test_the_candidates_risk_score_ranks_the_planted_tumour_burden(tmp_path):
     params = yaml.safe_load(committed)
     assert params["data"]["sources"] == ["phantom"] and params["phantom"]["survival_effect"] > 0
     patients = pd.read_parquet(repo / f"data/survival/{params['model']['arch']}.parquet")
-    truth = pd.read_csv(repo / "data/raw/phantom/phantom_truth.csv")
+    truth = pd.read_csv(raw_source_dir(repo, "phantom") / "phantom_truth.csv")
     truth["patient_id"] = "phantom-" + truth["Patient-ID"].astype(str)
     both = patients.merge(truth, on="patient_id", validate="one_to_one").dropna(subset=["risk_score"])
     assert len(both) >= 0.8 * len(truth)

@@ -11,6 +11,7 @@ import pytest
 
 from crlm.data import lits, phantom
 from tests.conftest import REPO, tiny_params_dict
+from tests.dvc_repo import write_raw_manifest
 from tests.source_fixtures import lits_zip, write_tcia_patient
 
 
@@ -22,11 +23,11 @@ def _run_stage(name, cwd):
 
 
 @pytest.mark.slow
-def test_data_stages_run_on_tiny_tcia_and_lits_fixtures(tmp_path, tiny_params):
+def test_data_stages_run_on_tiny_tcia_and_lits_fixtures(tmp_path, tiny_params, raw_store):
     import yaml
 
     cfg = dataclasses.replace(tiny_params.phantom, n_slices=8)
-    raw = tmp_path / "data" / "raw"
+    raw = raw_store   # CRLM_RAW_DIR, which the stages inherit
     for k in range(6):
         write_tcia_patient(raw / "tcia", f"CRLM-{k}", phantom.generate_case(cfg, k))
     clinical = phantom.clinical_table(cfg, [phantom.generate_case(cfg, k) for k in range(6)])
@@ -38,6 +39,7 @@ def test_data_stages_run_on_tiny_tcia_and_lits_fixtures(tmp_path, tiny_params):
     lits.safe_extract(raw / "lits" / "archives" / "x.zip", raw / "lits" / "extracted")
     params = tiny_params_dict(data={"sources": ["tcia", "lits"]}, split={"folds": 2, "test_fraction": 0.2})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    write_raw_manifest(tmp_path, raw, {"tcia": "tcia", "lits": "lits"})
     for stage in ("slices", "qc", "prepare", "split"):
         _run_stage(stage, tmp_path)
     manifest = pd.read_parquet(tmp_path / "data/processed/manifest.parquet")

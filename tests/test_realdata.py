@@ -17,6 +17,7 @@ import yaml
 from crlm.data.dicom import read_ct_series, read_seg_labels
 from crlm.data.nifti import read_nifti
 from tests.conftest import REPO, repo_params_dict, tiny_params_dict
+from tests.dvc_repo import write_raw_manifest
 
 REALDATA = REPO.parent / "shared" / "realdata" / "dcmqi-liver"
 pytestmark = pytest.mark.skipif(not REALDATA.is_dir(), reason=f"{REALDATA} not found (shared/ beside the clone)")
@@ -66,17 +67,18 @@ def test_nifti_and_dicom_readers_agree_on_the_real_case(tmp_path):
                                   read_seg_labels(REALDATA / "seg" / "liver.dcm", ct).array)
 
 
-def test_real_case_passes_slices_and_qc_as_three_kept_liver_slices_with_a_note(tmp_path):
+def test_real_case_passes_slices_and_qc_as_three_kept_liver_slices_with_a_note(tmp_path, raw_store):
     ct_uid = str(pydicom.dcmread(REALDATA / "ct" / "01.dcm", stop_before_pixels=True).SeriesInstanceUID)
     seg_uid = str(pydicom.dcmread(REALDATA / "seg" / "liver.dcm", stop_before_pixels=True).SeriesInstanceUID)
-    patient = tmp_path / "data" / "raw" / "tcia" / "dicom" / "DCMQI-1"      # as TCIA's collection arrives
+    patient = raw_store / "tcia" / "dicom" / "DCMQI-1"      # as TCIA's collection arrives (CRLM_RAW_DIR)
     shutil.copytree(REALDATA / "ct", patient / f"CT_{ct_uid}")
     shutil.copytree(REALDATA / "seg", patient / f"SEG_{seg_uid}")
     pd.DataFrame({"Patient-ID": ["DCMQI-1"], "age": [60], "overall_survival_months": [24.0],
-                  "vital_status": [0]}).to_csv(tmp_path / "data" / "raw" / "tcia" / "clinical.csv", index=False)
+                  "vital_status": [0]}).to_csv(raw_store / "tcia" / "clinical.csv", index=False)
     params = tiny_params_dict(data={"sources": ["tcia"]})
     params["qc"] = repo_params_dict()["qc"]       # the default QC rules
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    write_raw_manifest(tmp_path, raw_store, {"tcia": "tcia"})
     for stage in ("slices", "qc"):
         result = subprocess.run([sys.executable, str(REPO / "stages" / f"{stage}.py")], cwd=tmp_path,
                                 capture_output=True, text=True)

@@ -14,7 +14,6 @@ from crlm.data.dicom import DicomReadError, read_ct_series, read_seg_labels
 from crlm.data.slices import case_slices
 from crlm.data.sources import SOURCES
 from crlm.data.sources.tcia import tcia_cases
-from tests.conftest import REPO
 from tests.dicom_fixtures import write_ct_series, write_seg
 from tests.source_fixtures import write_tcia_patient
 
@@ -123,9 +122,11 @@ def test_tcia_cases_record_a_missing_seg_and_a_missing_ct_by_name(tmp_path, tiny
     assert rows["CRLM-3"][0]["case_error"] == "missing_ct" and "CRLM-3" in rows["CRLM-3"][0]["detail"]
 
 
-def test_dry_run_plan_from_the_bundled_index_has_197_patients_ct_and_expert_seg(tiny_params):
+def test_dry_run_plan_from_the_bundled_index_has_197_patients_ct_and_expert_seg(tiny_params, tmp_path):
     params = dataclasses.replace(tiny_params, data=dataclasses.replace(tiny_params.data, sources=("tcia",)))
-    text = SOURCES["tcia"].fetch(REPO / "data" / "raw", params, dry_run=True)
+    fetched = SOURCES["tcia"].fetch(tmp_path / "tcia", params, dry_run=True)
+    assert fetched.files == () and not (tmp_path / "tcia").exists()
+    text = fetched.summary
     assert text.startswith("tcia: 197 patients, series {'CT': 197, 'SEG': 197}")
     rows = tcia.selection(tcia.bundled_index())
     assert rows["analysis_result_id"].isna().all() and (rows.query("Modality == 'SEG'")["SeriesDescription"]

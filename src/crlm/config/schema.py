@@ -197,9 +197,12 @@ class TrainConfig:
     max_slices_per_patient: int
     balance: bool                      # undersample the training sample's majority class
     majority_per_minority: float
+    workers: int                       # CPU cores the train stage may use, 0 = all
 
     def __post_init__(self) -> None:
         _positive("train.epochs", self.epochs)
+        if self.workers < 0:
+            raise ConfigError(f"train.workers must be >= 0 (0 = every CPU core), got {self.workers}")
         _positive("train.val_every", self.val_every)
         _positive("train.max_slices_per_patient", self.max_slices_per_patient)
         _positive("train.majority_per_minority", self.majority_per_minority)

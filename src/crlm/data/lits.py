@@ -6,7 +6,7 @@ legacy kaggle.json / KAGGLE_USERNAME + KAGGLE_KEY); `kaggle_login` asks the
 installed package's own lookup which one it will use, and without any one
 message says how to log in. Downloads go through the package with its resume
 on: an interrupted archive continues from its partial file. Archives are kept
-under data/raw/lits/archives/ and extracted into data/raw/lits/extracted/,
+under <raw store>/lits/archives/ and extracted into <raw store>/lits/extracted/,
 refusing any entry whose path would leave that folder. An archive that is a
 complete zip is not downloaded again, an extracted archive (marker file) is not
 extracted again, and files already extracted with the right size are skipped.

@@ -4,7 +4,7 @@ No credentials are needed. The plan comes from the index that ships with
 idc-index (no network): one CT series and the expert DICOM-SEG ("Segmentation",
 no analysis_result_id) per patient; the AI annotations (analysis results) only
 when `data.tcia.include_ai_segmentations` asks for them. Files land in
-data/raw/tcia/dicom/<PatientID>/<Modality>_<SeriesInstanceUID>/. A series whose
+<raw store>/tcia/dicom/<PatientID>/<Modality>_<SeriesInstanceUID>/ (crlm.paths.raw_dir()). A series whose
 folder already holds the index's instance count is not fetched again.
 """
 
@@ -89,7 +89,7 @@ def fetch(rows: pd.DataFrame, root: Path, download: Callable[[list[str], Path], 
 
 
 def write_clinical(spec: str, out: Path, client=None) -> None:
-    """data/raw/tcia/clinical.csv from idc-index's clinical tables ("idc", network; `client` is an
+    """<raw store>/tcia/clinical.csv from idc-index's clinical tables ("idc", network; `client` is an
     idc_index.IDCClient) or a local CSV/XLSX copy of TCIA's clinical spreadsheet; the slices stage
     normalises it (-999, percentages, codes)."""
     if spec == "idc":

@@ -22,6 +22,7 @@ from torch import nn
 from crlm.archs import ARCHS
 from crlm.config import ConfigError, ModelConfig, model_config_from_dict
 from crlm.models.registry import build_model
+from crlm.training.device import MEMORY_FORMAT
 
 KEYS = ("arch", "model", "state_dict")
 
@@ -71,7 +72,8 @@ def read_model_file(path: Path) -> tuple[str, ModelConfig, dict]:
 
 
 def load_model(path: str | Path) -> nn.Module:
-    """The model saved at `path` by save_model, rebuilt from its arch and config, in eval mode."""
+    """The model saved at `path` by save_model, rebuilt from its arch and config, in eval mode, channels_last
+    as it was trained (the layout picks the convolution kernels: another layout rounds otherwise)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found; run `dvc repro` (the train stage writes it)")
@@ -83,4 +85,4 @@ def load_model(path: str | Path) -> nn.Module:
         first = str(exc).strip().splitlines()[0]
         raise ModelFileError(f"{path}: the saved weights do not fit arch {arch!r} as this code builds it "
                              f"({first}); retrain") from None
-    return model.eval()
+    return model.to(memory_format=MEMORY_FORMAT).eval()

@@ -10,8 +10,12 @@ their natural prevalence.
 Each (arch, fold) training is independent and seeded on its own, so running
 them side by side in worker processes changes nothing but the wall time. On a
 CPU, small convolutions use two cores poorly: two single-threaded trainings at
-once are ~1.7x faster than one training on two threads. On CUDA they run one
-after another in this process.
+once are ~1.7x faster than one training on two threads; train.workers caps the
+cores (0 = all), so that parallel experiments can share a machine. On CUDA
+the folds spread over the visible GPUs, one training per GPU at a time (each
+worker process sees one GPU). Under torchrun (crlm.training.distributed) the
+folds train one after another, each across every process, and the main
+process alone writes files.
 
 A fold's outputs: data/models/<arch>/<fold>/{model.pt, predictions.npz} and its
 dvclive curves under plots/train/<arch>/<fold>/. Its checkpoint under
@@ -53,6 +57,7 @@ from crlm.io import read_json
 from crlm.logs import setup as setup_logging
 from crlm.paths import CHECKPOINTS, MODELS, PLOTS, PROCESSED_ARRAYS, PROCESSED_MANIFEST, SPLITS
 from crlm.training.device import select_device
+from crlm.training.distributed import SINGLE, World
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +66,26 @@ def fold_names(n_folds: int) -> list[str]:
     return [str(k) for k in range(n_folds)]
 
 
-def worker_plan(n_jobs: int, device: torch.device, cpus: int | None = None) -> tuple[int, int]:
-    """(worker processes, torch threads per worker) for n_jobs trainings on this machine."""
+def worker_plan(n_jobs: int, device: torch.device, cpus: int | None = None, gpus: int = 0) -> tuple[int, int]:
+    """(worker processes, torch threads per worker) for n_jobs trainings on `cpus` cores (None: all of this
+    machine's) and, on CUDA, `gpus` GPUs (one training per GPU)."""
     cpus = cpus or os.cpu_count() or 1
-    if device.type == "cuda":
-        return 1, cpus
-    workers = max(1, min(n_jobs, cpus))
+    slots = gpus if device.type == "cuda" else cpus
+    workers = max(1, min(n_jobs, slots))
     return workers, max(1, cpus // workers)
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs this process may use, as CUDA_VISIBLE_DEVICES names them (all of torch's when unset)."""
+    names = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if names is not None:
+        return [name.strip() for name in names.split(",") if name.strip()]
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+def take_one_gpu(free_gpus) -> None:
+    """A worker's initializer: claim one GPU from the queue and see only it (before CUDA starts here)."""
+    os.environ["CUDA_VISIBLE_DEVICES"] = free_gpus.get_nowait()
 
 
 class FoldResult(NamedTuple):
@@ -76,19 +94,35 @@ class FoldResult(NamedTuple):
                              # train.val_every epochs and the last)
 
 
-def train_all_folds(arch: str, params: Params, cpus: int | None = None) -> list[str]:
-    """Train `arch` on every cross-validation fold; returns one summary line per fold.
+def train_all_folds(arch: str, params: Params, cpus: int | None = None, world: World = SINGLE) -> list[str]:
+    """Train `arch` on every cross-validation fold; returns one summary line per fold (in the main process;
+    the other processes of a torchrun world return none).
 
     Each fold's curves are written here as soon as its training (and those before it) returned.
     """
     folds = fold_names(params.split.folds)
-    workers, threads = worker_plan(len(folds), select_device(params.train.device), cpus)
-    if workers == 1:
+    device = select_device(params.train.device)
+    gpus = visible_gpus() if device.type == "cuda" else []
+    cpus = cpus or params.train.workers or None
+    workers, threads = worker_plan(len(folds), device, cpus, len(gpus))
+    if world.size > 1:   # this node's cores shared by its processes (torchrun sets LOCAL_WORLD_SIZE)
+        threads = max(1, (cpus or os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", world.size)))
+        results = [train_fold(arch, fold, params, threads, world) for fold in folds]
+        if not world.main:
+            return []
+        lines = [_write_curves_of(arch, fold, result) for fold, result in zip(folds, results)]
+    elif workers == 1:
         results = (train_fold(arch, fold, params, threads) for fold in folds)
         lines = [_write_curves_of(arch, fold, result) for fold, result in zip(folds, results)]
     else:
-        # spawn, not fork: a forked child would inherit torch's thread pools
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        context = get_context("spawn")    # spawn, not fork: a forked child would inherit torch's thread pools
+        pinning = {}
+        if gpus:
+            free_gpus = context.Queue()
+            for gpu in gpus[:workers]:
+                free_gpus.put(gpu)
+            pinning = {"initializer": take_one_gpu, "initargs": (free_gpus,)}
+        with ProcessPoolExecutor(workers, mp_context=context, **pinning) as pool:
             results = pool.map(train_fold, [arch] * len(folds), folds, [params] * len(folds),
                                [threads] * len(folds))
             lines = [_write_curves_of(arch, fold, result) for fold, result in zip(folds, results)]
@@ -119,7 +153,7 @@ def write_curves(directory: Path, history: list[dict]) -> None:
     live.end()
 
 
-def train_fold(arch: str, fold: str, params: Params, threads: int) -> FoldResult:
+def train_fold(arch: str, fold: str, params: Params, threads: int, world: World = SINGLE) -> FoldResult:
     """Train `arch` on one fold (0..k-1); write its model, the predictions of its validation patients
     (predictions.npz) and of the test set (test_predictions.npz: evaluate averages the folds' into the
     ensemble's).
@@ -144,7 +178,10 @@ def train_fold(arch: str, fold: str, params: Params, threads: int) -> FoldResult
     # validated on its own validation patients only: the test set stays unseen while training
     # (a resumed training's history holds the epochs before the interruption too)
     result = train_model(arch, params, data, train_idx, val_idx, checkpoint=CHECKPOINTS / arch / fold / "last.pt",
-                         on_epoch_end=epoch_logger(f"{arch}/{fold}", params.train.epochs))
+                         on_epoch_end=epoch_logger(f"{arch}/{fold}", params.train.epochs) if world.main else None,
+                         world=world)
+    if not world.main:
+        return FoldResult("", result.history)
 
     out = MODELS / arch / fold
     save_model(out / "model.pt", arch, params.model, result.model)

@@ -3,6 +3,8 @@
 Every epoch draws its batch order and augmentations from (train.seed, epoch)
 alone, so a run resumed from a checkpoint is identical to one that was never
 interrupted, and two runs with one seed on one CPU give identical weights.
+Under torchrun each process trains on its shard of every batch
+(crlm.training.distributed).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from crlm.models import build_model
 from crlm.models.inference import predict
 from crlm.options import look_up
 from crlm.training.checkpoint import fingerprint, load_checkpoint, save_checkpoint
+from crlm.training.distributed import SINGLE, World, device_of, mean_over_world, summed, with_global_batch_norm, wrap
 from crlm.training.device import MEMORY_FORMAT, autocast, make_deterministic, resolve_precision, select_device
 
 
@@ -49,36 +52,61 @@ def batches(indices: np.ndarray, batch_size: int) -> list[np.ndarray]:
 
 
 class Loss(nn.Module):
-    def __init__(self, cls_weight: float, seg_weight: float, seg_pos_weight: float) -> None:
+    """cls_weight x BCE(image label) + seg_weight x (BCE + Dice)(tumour mask), over the batch.
+
+    In a distributed training, `share` (this process's images / the global batch x processes) weights the
+    mean terms and the Dice term is computed from sums over every process: DDP's average of the processes'
+    gradients is then the gradient of the global batch's loss.
+    """
+
+    def __init__(self, cls_weight: float, seg_weight: float, seg_pos_weight: float, world: World = SINGLE) -> None:
         super().__init__()
-        self.cls_weight, self.seg_weight = cls_weight, seg_weight
+        self.cls_weight, self.seg_weight, self.world = cls_weight, seg_weight, world
         self.register_buffer("pos_weight", torch.tensor(seg_pos_weight))
         self.dice = DiceLoss("binary", from_logits=True)
 
-    def forward(self, out, labels: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    def forward(self, out, labels: torch.Tensor, masks: torch.Tensor, share: float = 1.0) -> torch.Tensor:
         loss = self.cls_weight * F.binary_cross_entropy_with_logits(out.logit.float(), labels)
         if out.seg_logits is not None and self.seg_weight > 0:
             seg = out.seg_logits.float()
-            loss = loss + self.seg_weight * (
-                F.binary_cross_entropy_with_logits(seg, masks, pos_weight=self.pos_weight) + self.dice(seg, masks))
-        return loss
+            seg_bce = F.binary_cross_entropy_with_logits(seg, masks, pos_weight=self.pos_weight)
+            if self.world.size == 1:
+                return loss + self.seg_weight * (seg_bce + self.dice(seg, masks))
+            return (loss + self.seg_weight * seg_bce) * share + self.seg_weight * global_dice_loss(seg, masks, self.world)
+        return loss if self.world.size == 1 else loss * share
+
+
+def global_dice_loss(seg_logits: torch.Tensor, masks: torch.Tensor, world: World, eps: float = 1e-7) -> torch.Tensor:
+    """segmentation_models_pytorch's binary DiceLoss (from logits, smooth 0) of the global batch, from this
+    process's share: the intersection and error sums are summed over every process."""
+    prob = F.logsigmoid(seg_logits).exp().flatten()
+    target = masks.flatten().type_as(prob)
+    sums = summed(torch.stack([(prob * target).sum(), (prob * (1 - target)).sum(), ((1 - prob) * target).sum(),
+                               target.sum()]), world)
+    intersection, false_pos, false_neg, positives = sums
+    score = intersection / (intersection + 0.5 * false_pos + 0.5 * false_neg).clamp_min(eps)
+    return (1.0 - score) * (positives > 0).to(score.dtype)
 
 
 def train_model(arch: str, params: Params, data: ImageSet, train_idx: np.ndarray,
                 val_idx: np.ndarray | None = None, checkpoint: Path | None = None,
-                on_epoch_end: EpochCallback | None = None) -> TrainResult:
+                on_epoch_end: EpochCallback | None = None, world: World = SINGLE) -> TrainResult:
     """Train `arch` on data[train_idx]; with val_idx, report val loss/AUC/Dice every train.val_every epochs
-    and at the last (the other epochs' history rows hold the training loss only)."""
+    and at the last (the other epochs' history rows hold the training loss only).
+
+    With a world of several processes (torchrun), each trains on its shard of every batch, every process
+    returns the same model and history, and the main process alone writes the checkpoint."""
     cfg = params.train
     if len(train_idx) < 2:
         raise ValueError(f"train {arch}: {len(train_idx)} training image(s); need at least 2")
-    device = select_device(cfg.device)
+    device = device_of(world, select_device(cfg.device))
     precision = resolve_precision(cfg.precision, device)
     make_deterministic(cfg.seed)
     model = build_model(arch, params.model).to(device=device, memory_format=MEMORY_FORMAT)
+    model = with_global_batch_norm(model, world, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = _scheduler(optimizer, cfg, steps_per_epoch=len(batches(train_idx, cfg.batch_size)))
-    loss_fn = Loss(cfg.cls_loss_weight, cfg.seg_loss_weight, cfg.seg_pos_weight).to(device)
+    loss_fn = Loss(cfg.cls_loss_weight, cfg.seg_loss_weight, cfg.seg_pos_weight, world).to(device)
     key = fingerprint({"arch": arch, "model": params.model, "train": params.train, "augment": params.augment,
                        "images": data.manifest["image_id"].to_numpy()[train_idx].tolist()})
 
@@ -97,14 +125,16 @@ def train_model(arch: str, params: Params, data: ImageSet, train_idx: np.ndarray
             for row in result.history:
                 on_epoch_end(row)
 
+    # a head whose loss is off gets no gradient; DDP must be told
+    trained = wrap(model, world, device, unused_parameters=0 in (cfg.seg_loss_weight, cfg.cls_loss_weight))
     for epoch in range(start, cfg.epochs + 1):
-        row = {"epoch": epoch, "train_loss": _train_epoch(model, optimizer, scheduler, loss_fn, data, train_idx,
+        row = {"epoch": epoch, "train_loss": _train_epoch(trained, optimizer, scheduler, loss_fn, data, train_idx,
                                                           params.augment, cfg.augment, cfg.batch_size, cfg.seed, epoch, device,
-                                                          precision)}
+                                                          precision, world)}
         if val_idx is not None and len(val_idx) and (epoch % cfg.val_every == 0 or epoch == cfg.epochs):
             row.update(_validate(model, loss_fn, data, val_idx, cfg.batch_size, device))
         result.history.append(row)
-        if checkpoint:
+        if checkpoint and world.main:
             save_checkpoint(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler, epoch=epoch,
                             history=result.history, key=key)
         if on_epoch_end:
@@ -133,28 +163,31 @@ def _scheduler(optimizer, cfg, steps_per_epoch: int) -> torch.optim.lr_scheduler
 
 
 def _train_epoch(model, optimizer, scheduler, loss_fn, data: ImageSet, train_idx, augment, augmenting: bool,
-                 batch_size: int, seed: int, epoch: int, device: torch.device, precision: str) -> float:
+                 batch_size: int, seed: int, epoch: int, device: torch.device, precision: str,
+                 world: World = SINGLE) -> float:
     model.train()
     epoch_seed = seed * 100_003 + epoch
     torch.manual_seed(epoch_seed)               # augmentation and dropout draws
     order = np.random.default_rng(epoch_seed).permutation(train_idx)
     total, count = 0.0, 0
-    for idx in batches(order, batch_size):
+    for batch in batches(order, batch_size):
+        rows = world.shard(len(batch))           # the whole batch in a single process
+        idx = batch[rows]
         images = torch.from_numpy(data.images[idx]).unsqueeze(1).to(device).float()
         masks = torch.from_numpy(data.tumour[idx]).unsqueeze(1).to(device).float()
         labels = torch.from_numpy(data.labels[idx]).to(device)
         if augmenting:   # on the training device, the whole batch at once
-            images, masks = augment_batch(images, masks, augment)
+            images, masks = augment_batch(images, masks, augment, len(batch), rows)
         images = images.contiguous(memory_format=MEMORY_FORMAT)
         with autocast(device, precision):
             out = model(images)
-        loss = loss_fn(out, labels, masks)
+        loss = loss_fn(out, labels, masks, share=len(idx) * world.size / len(batch))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.step()
-        total += loss.item() * len(idx)
-        count += len(idx)
+        total += mean_over_world(loss.item(), world, device) * len(batch)   # the global batch's loss
+        count += len(batch)
     return total / count
 
 

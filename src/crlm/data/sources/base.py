@@ -11,6 +11,7 @@ import numpy as np
 
 from crlm.config import DataConfig, Params
 from crlm.data.nifti import Volume, read_nifti
+from crlm.data.sources.store import Listing
 
 VOLUME_FILE = re.compile(r"^volume-(.+?)\.nii(\.gz)?$")     # LiTS's volume file name: volume-<case id>.nii[.gz]
 
@@ -40,19 +41,30 @@ class CaseError(Exception):
         self.reason = reason
 
 
+@dataclass(frozen=True)
+class Fetched:
+    summary: str                    # one line for the log
+    files: tuple[str, ...] = ()     # what the source provides in its folder (relative paths; none on a dry run)
+
+
 class Source(Protocol):
-    """One data source: where fetch puts it (data/raw/<name>/), its cases, its clinical table, its reader."""
+    """One data source: its folder in the raw store, what fetch puts there, its cases, clinical table and reader."""
 
     name: str              # its name in data.sources and the prefix of its patient ids
-    regenerate: bool       # fetch rebuilds data/raw/<name>/ from scratch (generated data) instead of resuming
+    regenerate: bool       # generated (phantom): written whole into a folder named by what generates it, not resumed
 
-    def fetch(self, raw_dir: Path, params: Params, dry_run: bool = False) -> str:
-        """Write data/raw/<name>/; a one-line summary. dry_run fetches nothing (and says what it would)."""
+    def folder(self, params: Params) -> str:
+        """Its folder in the raw store (crlm.paths.raw_dir()), which data/raw.json records."""
 
-    def cases(self, raw_dir: Path, data_cfg: DataConfig) -> list[Case]:
-        """Every case under data/raw/<name>/, one without its label map too (QC records it)."""
+    def fetch(self, source_dir: Path, params: Params, dry_run: bool = False) -> Fetched:
+        """Write (or resume, or keep) source_dir and check it; a one-line summary and the files it provides.
+        dry_run fetches nothing (and says what it would)."""
 
-    def clinical_csv(self, raw_dir: Path) -> Path | None:
+    def cases(self, source_dir: Path, data_cfg: DataConfig, listed: Listing | None = None) -> list[Case]:
+        """Every case in source_dir (only those `listed` names, when given: the files data/raw.json lists),
+        one without its label map too (QC records it)."""
+
+    def clinical_csv(self, source_dir: Path) -> Path | None:
         """Its clinical table in TCIA's columns, or None for an image-only source."""
 
     def read(self, case: Case) -> tuple[Volume, np.ndarray, str]:

@@ -10,7 +10,8 @@ import numpy as np
 from crlm.config import DataConfig, Params
 from crlm.data import lits
 from crlm.data.nifti import Volume
-from crlm.data.sources.base import VOLUME_FILE, Case, natural_key, read_nifti_case
+from crlm.data.sources.base import VOLUME_FILE, Case, Fetched, natural_key, read_nifti_case
+from crlm.data.sources.store import Listing, all_files
 
 _LABEL = re.compile(r"^segmentation-(.+?)\.nii(\.gz)?$")
 
@@ -19,25 +20,31 @@ class LitsSource:
     name = "lits"
     regenerate = False     # downloads resume
 
-    def fetch(self, raw_dir: Path, params: Params, dry_run: bool = False) -> str:
+    def folder(self, params: Params) -> str:
+        return self.name
+
+    def fetch(self, source_dir: Path, params: Params, dry_run: bool = False) -> Fetched:
         if dry_run:
-            return f"lits: Kaggle datasets {list(params.data.lits.datasets)} (no plan without the Kaggle API)"
-        fetched = lits.fetch(params.data.lits, raw_dir / self.name)
-        return f"lits: {len(fetched)} dataset(s) downloaded, the rest already there"
+            return Fetched(f"lits: Kaggle datasets {list(params.data.lits.datasets)} "
+                           "(no plan without the Kaggle API)")
+        fetched = lits.fetch(params.data.lits, source_dir)
+        # what the slices stage reads: the extracted files (not the archives they came from)
+        files = [f"extracted/{rel}" for rel in all_files(source_dir / "extracted")]
+        return Fetched(f"lits: {len(fetched)} dataset(s) downloaded, the rest already there", tuple(files))
 
-    def cases(self, raw_dir: Path, data_cfg: DataConfig) -> list[Case]:
-        return lits_kaggle_cases(raw_dir / self.name / "extracted", data_cfg.lits.max_volumes)
+    def cases(self, source_dir: Path, data_cfg: DataConfig, listed: Listing | None = None) -> list[Case]:
+        return lits_kaggle_cases(source_dir / "extracted", data_cfg.lits.max_volumes, listed)
 
-    def clinical_csv(self, raw_dir: Path) -> Path | None:
+    def clinical_csv(self, source_dir: Path) -> Path | None:
         return None        # image-only: recognition and segmentation, no survival
 
     def read(self, case: Case) -> tuple[Volume, np.ndarray, str]:
         return read_nifti_case(case)
 
 
-def lits_kaggle_cases(root: Path, max_volumes: int = 0) -> list[Case]:
+def lits_kaggle_cases(root: Path, max_volumes: int = 0, listed: Listing | None = None) -> list[Case]:
     """LiTS as Kaggle ships it: volume-N.nii in volume_pt*/ folders, segmentation-N.nii in segmentations/
-    (any depth under root); the first max_volumes by number (0: all)."""
+    (any depth under root); with `listed`, only the volumes it names; the first max_volumes by number (0: all)."""
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no extracted LiTS data; run the fetch stage first")
     labels = {}
@@ -46,7 +53,7 @@ def lits_kaggle_cases(root: Path, max_volumes: int = 0) -> list[Case]:
     cases = []
     for path in root.rglob("volume-*.nii*"):
         match = VOLUME_FILE.match(path.name)
-        if match:
+        if match and (listed is None or path in listed):
             case_id = match.group(1)
             label = labels.get(case_id, path.parent / f"segmentation-{case_id}.nii{match.group(2) or ''}")
             cases.append(Case("lits", case_id, path, label))

@@ -10,7 +10,8 @@ from crlm.config import DataConfig, Params
 from crlm.data import tcia
 from crlm.data.dicom import read_ct_series, read_seg_labels
 from crlm.data.nifti import Volume
-from crlm.data.sources.base import Case, natural_key, require_label
+from crlm.data.sources.base import Case, Fetched, natural_key, require_label
+from crlm.data.sources.store import Listing, all_files
 
 NO_TUMOUR_SEGMENT = "no_tumour_segment"     # the note of a SEG without a tumour segment (see qc.py)
 
@@ -19,24 +20,31 @@ class TciaSource:
     name = "tcia"
     regenerate = False     # downloads resume
 
-    def fetch(self, raw_dir: Path, params: Params, dry_run: bool = False) -> str:
+    def folder(self, params: Params) -> str:
+        return self.name
+
+    def fetch(self, source_dir: Path, params: Params, dry_run: bool = False) -> Fetched:
         cfg = params.data.tcia
         rows = tcia.selection(tcia.bundled_index(), cfg.max_patients, cfg.include_ai_segmentations)
         plan = tcia.plan_summary(rows)
         text = (f"tcia: {plan['patients']} patients, series {plan['series_by_modality']}, "
                 f"{plan['instances']} files, {plan['size_gb']} GB")
         if dry_run:
-            return text + " (dry run: nothing fetched)"
-        out = raw_dir / self.name
-        fetched = tcia.fetch(rows, out / "dicom")
-        tcia.write_clinical(cfg.clinical, out / "clinical.csv")
-        return text + f"; {len(fetched)} series downloaded, the rest already there"
+            return Fetched(text + " (dry run: nothing fetched)")
+        fetched = tcia.fetch(rows, source_dir / "dicom")
+        tcia.write_clinical(cfg.clinical, source_dir / "clinical.csv")
+        # the selection's files only: the folder may hold other experiments' patients too
+        files = ["clinical.csv"]
+        for row in rows.itertuples():
+            series = tcia.series_folder(source_dir / "dicom", row)
+            files += [(series / rel).relative_to(source_dir).as_posix() for rel in all_files(series)]
+        return Fetched(text + f"; {len(fetched)} series downloaded, the rest already there", tuple(files))
 
-    def cases(self, raw_dir: Path, data_cfg: DataConfig) -> list[Case]:
-        return tcia_cases(raw_dir / self.name)
+    def cases(self, source_dir: Path, data_cfg: DataConfig, listed: Listing | None = None) -> list[Case]:
+        return tcia_cases(source_dir, listed)
 
-    def clinical_csv(self, raw_dir: Path) -> Path | None:
-        return raw_dir / self.name / "clinical.csv"
+    def clinical_csv(self, source_dir: Path) -> Path | None:
+        return source_dir / "clinical.csv"
 
     def read(self, case: Case) -> tuple[Volume, np.ndarray, str]:
         """The CT series and its SEG; a SEG with no tumour segment reads as tumour-free, with a note."""
@@ -49,8 +57,9 @@ class TciaSource:
         return ct.volume, seg.array, note
 
 
-def tcia_cases(source_dir: Path) -> list[Case]:
-    """One case per patient folder under dicom/: its CT series folder and its expert SEG file.
+def tcia_cases(source_dir: Path, listed: Listing | None = None) -> list[Case]:
+    """One case per patient folder under dicom/: its CT series folder and its expert SEG file; with `listed`,
+    only the patients and series it names.
 
     A patient without a SEG (or without a CT) is still listed, with the missing path,
     so QC records it (missing_mask / missing_ct) instead of it vanishing.
@@ -58,12 +67,16 @@ def tcia_cases(source_dir: Path) -> list[Case]:
     root = source_dir / "dicom"
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no DICOM folder; run the fetch stage first")
+
+    def kept(path: Path) -> bool:
+        return listed is None or path in listed
+
     cases = []
-    for patient in sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: natural_key(p.name)):
-        cts = sorted(patient.glob("CT_*"))
-        segs = sorted(patient.glob("SEG_*"))
+    for patient in sorted((p for p in root.iterdir() if p.is_dir() and kept(p)), key=lambda p: natural_key(p.name)):
+        cts = sorted(p for p in patient.glob("CT_*") if kept(p))
+        segs = sorted(p for p in patient.glob("SEG_*") if kept(p))
         ct = cts[0] if cts else patient / "CT_missing"
-        seg_files = [f for folder in segs for f in sorted(folder.iterdir()) if f.is_file()]
+        seg_files = [f for folder in segs for f in sorted(folder.iterdir()) if f.is_file() and kept(f)]
         label = _expert_seg(seg_files) if seg_files else patient / "SEG_missing" / "seg.dcm"
         cases.append(Case("tcia", patient.name, ct, label))
     return cases
