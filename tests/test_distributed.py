@@ -17,9 +17,10 @@ from crlm.data.transforms import augment_batch
 from crlm.models import build_model
 from crlm.models.inference import predict
 from crlm.training.device import make_deterministic
-from crlm.training.distributed import SINGLE, World, with_global_batch_norm, world_from_env, wrap
+from crlm.training.distributed import (SINGLE, GlobalBatchNorm2d, World, own_dropout_draws, smallest,
+                                       with_global_batch_norm, world_from_env, wrap)
 from crlm.training.folds import take_one_gpu, worker_plan
-from crlm.training.loop import Loss, _train_epoch, global_dice_loss, train_model
+from crlm.training.loop import Loss, _train_epoch, batches, global_dice_loss, train_model
 from tests.conftest import REPO
 from tests.test_training import synthetic_set, tiny_train_params
 
@@ -166,3 +167,34 @@ def test_two_processes_train_the_model_of_one_process_up_to_adams_amplified_roun
     for a, b in zip(ddp["history"], history, strict=True):
         assert a.keys() == b.keys()
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=5e-3)   # measured 1.0e-3 at epoch 2
+
+
+def test_no_process_gets_an_empty_shard_and_a_too_small_global_batch_is_refused():
+    world = World(0, 3)
+    assert [len(b) for b in batches(np.arange(18), 8, smallest(world))] == [8, 10]   # a trailing 2 < 3 joins
+    assert [len(b) for b in batches(np.arange(19), 8, smallest(world))] == [8, 8, 3]
+    assert smallest(SINGLE) == 2
+    with pytest.raises(ValueError, match="train.batch_size 2 is the global batch, split over 3 processes"):
+        train_model(ARCH, tiny_train_params(batch_size=2), synthetic_set(), np.arange(8), world=world)
+
+
+def test_each_process_draws_its_own_dropout_and_leaves_the_augmentation_generator_alone():
+    dropout = torch.nn.Dropout(0.5)
+    torch.manual_seed(5)
+    before = torch.get_rng_state()
+    masks = []
+    for rank in (0, 1):
+        world = World(rank, 2)
+        with own_dropout_draws(world, 100 + world.rank, CPU):
+            masks.append(dropout(torch.ones(64)))
+        assert torch.equal(torch.get_rng_state(), before)     # the next augmentation draw is every process's
+    assert not torch.equal(masks[0], masks[1])
+    with own_dropout_draws(World(0, 2), 100, CPU):
+        assert torch.equal(dropout(torch.ones(64)), masks[0])   # seeded: a resumed epoch repeats it
+
+
+def test_global_batch_norm_refuses_the_kinds_it_does_not_implement():
+    assert type(GlobalBatchNorm2d.convert(torch.nn.Sequential(torch.nn.BatchNorm2d(4)))[0]) is GlobalBatchNorm2d
+    for kind in (dict(momentum=None), dict(affine=False), dict(track_running_stats=False)):
+        with pytest.raises(ValueError, match="not supported"):
+            GlobalBatchNorm2d.convert(torch.nn.Sequential(torch.nn.BatchNorm2d(4, **kind)))

@@ -14,12 +14,16 @@ A distributed step is the single-process step with the same global batch
   where SyncBatchNorm refuses to run);
 - the mean losses are weighted by shard size, and the Dice term sums its
   intersection and error counts over every process, so DDP's gradient average
-  is the gradient of the single-process loss.
+  is the gradient of the single-process loss;
+- a trailing batch smaller than the number of processes joins the one before
+  it, so no process gets an empty shard.
 
 So the weights equal the single-process run's up to floating-point summation
 order (tests/test_distributed.py bounds the difference), with one exception:
-dropout draws its masks per process, a different (equally distributed) draw
-than one process makes.
+dropout draws its masks in each process from a generator seeded by (seed,
+epoch, step, rank), forked off the one the augmentation draws from, so the
+masks of different shards are independent and the augmentation stays the
+same in every process; they are other draws than one process makes.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -52,6 +57,28 @@ class World:
 
 
 SINGLE = World()
+# rank 0 alone predicts and writes a fold's maps while the others wait in the next fold's DDP set-up
+TIMEOUT = timedelta(hours=1)
+
+
+def smallest(world: World) -> int:
+    """The smallest batch a step takes: two images for batch norm, and one per process."""
+    return max(2, world.size)
+
+
+def own_dropout_draws(world: World, seed: int, device: torch.device):
+    """Around a distributed forward pass: dropout draws from a generator of this process's own (`seed`),
+    and the shared generator (the augmentation's) is left as it was; nothing in one process."""
+    if world.size == 1:
+        return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def forked():
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            yield
+
+    return forked()
 
 
 def world_from_env(env: dict | None = None) -> World:
@@ -69,7 +96,7 @@ def process_group(device_type: str):
         return
     if device_type == "cuda":
         torch.cuda.set_device(world.local_rank)
-    dist.init_process_group("nccl" if device_type == "cuda" else "gloo")
+    dist.init_process_group("nccl" if device_type == "cuda" else "gloo", timeout=TIMEOUT)
     try:
         yield world
     finally:
@@ -159,8 +186,12 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
 
     @classmethod
     def convert(cls, module: nn.Module) -> nn.Module:
-        """Every nn.BatchNorm2d of `module` replaced by this class, with its parameters and statistics."""
+        """Every nn.BatchNorm2d of `module` replaced by this class, with its parameters and statistics (the
+        default kind only: affine, running statistics, a momentum; another is refused, never mis-normalised)."""
         if type(module) is nn.BatchNorm2d:
+            if not (module.affine and module.track_running_stats and module.momentum is not None):
+                raise ValueError(f"GlobalBatchNorm2d: {module} is not supported (affine, track_running_stats "
+                                 "and a momentum are required)")
             converted = cls(module.num_features, module.eps, module.momentum, module.affine,
                             module.track_running_stats).to(module.running_mean.device)
             converted.load_state_dict(module.state_dict())

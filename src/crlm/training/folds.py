@@ -85,7 +85,7 @@ def visible_gpus() -> list[str]:
 
 def take_one_gpu(free_gpus) -> None:
     """A worker's initializer: claim one GPU from the queue and see only it (before CUDA starts here)."""
-    os.environ["CUDA_VISIBLE_DEVICES"] = free_gpus.get_nowait()
+    os.environ["CUDA_VISIBLE_DEVICES"] = free_gpus.get(timeout=60)
 
 
 class FoldResult(NamedTuple):

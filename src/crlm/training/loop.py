@@ -28,7 +28,8 @@ from crlm.models import build_model
 from crlm.models.inference import predict
 from crlm.options import look_up
 from crlm.training.checkpoint import fingerprint, load_checkpoint, save_checkpoint
-from crlm.training.distributed import SINGLE, World, device_of, mean_over_world, summed, with_global_batch_norm, wrap
+from crlm.training.distributed import (SINGLE, World, device_of, mean_over_world, own_dropout_draws, smallest,
+                                       summed, with_global_batch_norm, wrap)
 from crlm.training.device import MEMORY_FORMAT, autocast, make_deterministic, resolve_precision, select_device
 
 
@@ -42,10 +43,11 @@ class TrainResult:
 EpochCallback = Callable[[dict], None]
 
 
-def batches(indices: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """Consecutive batches; a trailing batch of one joins the previous one (batch norm needs two)."""
+def batches(indices: np.ndarray, batch_size: int, least: int = 2) -> list[np.ndarray]:
+    """Consecutive batches; a trailing batch under `least` images joins the previous one (batch norm needs two
+    images; a distributed step one per process)."""
     chunks = [indices[i:i + batch_size] for i in range(0, len(indices), batch_size)]
-    if len(chunks) > 1 and len(chunks[-1]) == 1:
+    if len(chunks) > 1 and len(chunks[-1]) < least:
         last = chunks.pop()
         chunks[-1] = np.concatenate([chunks[-1], last])
     return chunks
@@ -99,16 +101,20 @@ def train_model(arch: str, params: Params, data: ImageSet, train_idx: np.ndarray
     cfg = params.train
     if len(train_idx) < 2:
         raise ValueError(f"train {arch}: {len(train_idx)} training image(s); need at least 2")
+    if cfg.batch_size < world.size:
+        raise ValueError(f"train.batch_size {cfg.batch_size} is the global batch, split over {world.size} "
+                         f"processes: it must be at least {world.size}")
     device = device_of(world, select_device(cfg.device))
     precision = resolve_precision(cfg.precision, device)
     make_deterministic(cfg.seed)
     model = build_model(arch, params.model).to(device=device, memory_format=MEMORY_FORMAT)
     model = with_global_batch_norm(model, world, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = _scheduler(optimizer, cfg, steps_per_epoch=len(batches(train_idx, cfg.batch_size)))
+    scheduler = _scheduler(optimizer, cfg, steps_per_epoch=len(batches(train_idx, cfg.batch_size, smallest(world))))
     loss_fn = Loss(cfg.cls_loss_weight, cfg.seg_loss_weight, cfg.seg_pos_weight, world).to(device)
-    key = fingerprint({"arch": arch, "model": params.model, "train": params.train, "augment": params.augment,
-                       "images": data.manifest["image_id"].to_numpy()[train_idx].tolist()})
+    settings = {"arch": arch, "model": params.model, "train": params.train, "augment": params.augment,
+                "images": data.manifest["image_id"].to_numpy()[train_idx].tolist()}
+    key = fingerprint(settings if world.size == 1 else {**settings, "processes": world.size})
 
     result = TrainResult(model)
     start = 1
@@ -170,7 +176,7 @@ def _train_epoch(model, optimizer, scheduler, loss_fn, data: ImageSet, train_idx
     torch.manual_seed(epoch_seed)               # augmentation and dropout draws
     order = np.random.default_rng(epoch_seed).permutation(train_idx)
     total, count = 0.0, 0
-    for batch in batches(order, batch_size):
+    for step, batch in enumerate(batches(order, batch_size, smallest(world))):
         rows = world.shard(len(batch))           # the whole batch in a single process
         idx = batch[rows]
         images = torch.from_numpy(data.images[idx]).unsqueeze(1).to(device).float()
@@ -179,7 +185,8 @@ def _train_epoch(model, optimizer, scheduler, loss_fn, data: ImageSet, train_idx
         if augmenting:   # on the training device, the whole batch at once
             images, masks = augment_batch(images, masks, augment, len(batch), rows)
         images = images.contiguous(memory_format=MEMORY_FORMAT)
-        with autocast(device, precision):
+        with own_dropout_draws(world, (epoch_seed * 1_000_003 + step) * 1_009 + world.rank, device), \
+                autocast(device, precision):
             out = model(images)
         loss = loss_fn(out, labels, masks, share=len(idx) * world.size / len(batch))
         optimizer.zero_grad(set_to_none=True)
