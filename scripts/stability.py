@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from crlm.stability import headline, spread
+from crlm.stability import FILES, headline, spread
 
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "bench" / "stability"
@@ -45,8 +45,7 @@ def run_seed(seed: int) -> dict[str, float | None]:
     env = {**os.environ, "PYTHONPATH": str(clone / "src")}
     subprocess.run(["dvc", "repro", "report"], cwd=clone, check=True, env=env)
     print(f"stability: seed {seed} in {time.perf_counter() - start:.0f} s", flush=True)
-    return headline(*(json.loads((clone / "metrics" / f"{name}.json").read_text())
-                      for name in ("classification", "segmentation", "survival")))
+    return headline({name: json.loads((clone / "metrics" / f"{name}.json").read_text()) for name in FILES})
 
 
 def workspace_run(seed: int) -> dict[str, float | None] | None:
@@ -57,8 +56,7 @@ def workspace_run(seed: int) -> dict[str, float | None] | None:
     if json.loads(status.stdout or "{}"):
         return None
     print(f"stability: seed {seed} from this workspace's up-to-date metrics", flush=True)
-    return headline(*(json.loads((REPO / "metrics" / f"{name}.json").read_text())
-                      for name in ("classification", "segmentation", "survival")))
+    return headline({name: json.loads((REPO / "metrics" / f"{name}.json").read_text()) for name in FILES})
 
 
 def main(seeds: list[int]) -> None:

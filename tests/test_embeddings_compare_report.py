@@ -11,7 +11,7 @@ from crlm.data.dataset import ImageSet
 from crlm.models import build_model
 from crlm.models.inference import predict
 from crlm.models.model_file import ModelFileError, load_model, save_model
-from crlm.report import PAPER_RECOGNITION, PAPER_SURVIVAL, render
+from crlm.report import BEYOND_TITLES, PAPER_RECOGNITION, PAPER_SURVIVAL, _beyond_spread, _SeedSpread, render
 from crlm.stability import spread
 from crlm.stats.clustered_auc import clustered_auc_test
 from crlm.stats.discrimination import harrell_c
@@ -153,6 +153,23 @@ def test_report_puts_the_papers_numbers_beside_ours_and_says_why_they_differ(par
     assert "train.seed 0, 1, 2 (commit abc1234)" in text
     assert f"Ours (0.700) is below the paper's {auc:.3f}" in text and "has not been measured" in text
     assert "../plots/survival/km_clmnet.png" in text
+
+
+def test_the_beyond_table_gives_each_lesion_cam_and_calibration_number_its_seed_sd_and_range():
+    assert "Not measured" in "\n".join(_beyond_spread(_SeedSpread(None)))
+    stability = {"seeds": [0, 1, 2], "metrics": {"clmnet.test_auc": spread([0.7, 0.72, 0.74]),
+                                                 "clmnet.lesion_sensitivity_3d": spread([0.6, 0.7, 0.8]),
+                                                 "vgg16.cam_mass_share": spread([0.07, 0.08, None])}}
+    assert "Not measured" in "\n".join(_beyond_spread(_SeedSpread({**stability, "metrics": {
+        "clmnet.test_auc": spread([0.7, 0.72, 0.74])}})))           # the paper's numbers alone: not this table
+    lines = _beyond_spread(_SeedSpread(stability))
+    head = next(line for line in lines if line.startswith("| model |"))
+    assert head.split(" | ")[1:4] == ["3-D lesion sensitivity", "3-D FP per patient", "per-slice sensitivity"]
+    assert len(head.split(" | ")) == len(BEYOND_TITLES) + 1
+    clmnet = next(line for line in lines if line.startswith("| CLM-Net |")).split(" | ")
+    assert clmnet[1] == "0.100 (0.200)" and set(clmnet[2:-1]) == {"–"}     # SD 0.1, range 0.2
+    vgg16 = next(line for line in lines if line.startswith("| VGG16 |")).split(" | ")
+    assert vgg16[5] == "0.007 (0.010)"     # the two defined seeds: SD 0.00707, range 0.01
 
 
 def test_seed_spread_is_the_mean_sample_sd_and_range_of_the_defined_values():

@@ -2,7 +2,7 @@
 in one place, in the JSON key order the files have."""
 
 from crlm.archs import ARCHS
-from crlm.headline import CANDIDATE, PER_ARCH, candidate_keys, per_arch, value_at
+from crlm.headline import BEYOND, CANDIDATE, PER_ARCH, candidate_keys, per_arch, value_at
 from crlm.stability import headline
 
 
@@ -49,7 +49,7 @@ def test_the_candidate_keys_come_from_the_candidate_entry_in_the_files_order():
 def test_the_stability_headline_is_every_arch_then_each_crf_mask_in_order():
     classification, segmentation, survival = _metrics()
     files = {"classification": classification, "segmentation": segmentation, "survival": survival}
-    out = headline(classification, segmentation, survival)
+    out = headline(files)
     expected = []
     for arch, spec in ARCHS.items():
         for name, (kind, path) in PER_ARCH.items():
@@ -64,3 +64,38 @@ def test_the_stability_headline_is_every_arch_then_each_crf_mask_in_order():
                                                      "survival_auc_ipcw", "survival_c_harrell",
                                                      "survival_logrank_p")] + ["deeplabv3.test_auc",
                                                                                "deeplabv3.cv_auc"]
+
+
+def _beyond(counter):
+    """lesions, cam and calibration entries shaped as their stages write them, distinct values per path."""
+    def ci():
+        return {"value": next(counter) / 1000, "ci_low": 0.0, "ci_high": 1.0}
+
+    lesions = {"settings": {"threshold": 0.5}}
+    cam = {"method": "Grad-CAM", "chance": {"mass_share": 0.04}}
+    calibration = {"candidate": "clmnet", "horizon_months": 24.0}
+    for arch, spec in ARCHS.items():
+        if spec.segments:
+            lesions[arch] = {level: {"sensitivity": ci(), "fp_per_patient": ci()}
+                             for level in ("per_slice", "per_patient_3d")}
+        cam[arch] = {"mass_share": ci(), "pointing_hit_rate": ci()}
+        calibration[arch] = {part: {"brier": ci(), "slope": ci()} for part in ("images", "survival")}
+    return {"lesions": lesions, "cam": cam, "calibration": calibration}
+
+
+def test_the_numbers_beyond_the_paper_follow_for_every_arch_in_their_file():
+    classification, segmentation, survival = _metrics()
+    files = {"classification": classification, "segmentation": segmentation, "survival": survival}
+    beyond = _beyond(iter(range(2000, 3000)))
+    out = headline({**files, **beyond})
+    assert list(out)[:len(per_arch(files))] == list(per_arch(files))      # the paper's numbers first, unchanged
+    assert out["clmnet.lesion_sensitivity_3d"] == beyond["lesions"]["clmnet"]["per_patient_3d"]["sensitivity"]["value"]
+    assert out["unet.lesion_fp_per_patient_slice"] == beyond["lesions"]["unet"]["per_slice"]["fp_per_patient"]["value"]
+    assert out["vgg16.cam_pointing_hit_rate"] == beyond["cam"]["vgg16"]["pointing_hit_rate"]["value"]
+    assert out["deeplabv3.survival_calibration_slope"] == beyond["calibration"]["deeplabv3"]["survival"]["slope"]["value"]
+    assert "vgg16.lesion_sensitivity_3d" not in out            # no lesions of an arch that does not segment
+    assert "settings.lesion_sensitivity_3d" not in out and "candidate.image_brier" not in out
+    lesion_names = [n for n, (kind, _) in BEYOND.items() if kind == "lesions"]
+    segmenting = [a for a, spec in ARCHS.items() if spec.segments]
+    assert len(out) - len(per_arch(files)) == len(ARCHS) * (len(BEYOND) - len(lesion_names)) + \
+        len(segmenting) * len(lesion_names)

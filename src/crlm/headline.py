@@ -2,9 +2,10 @@
 
 CANDIDATE: the candidate_* keys that evaluate and survival append to their metrics file, taken from
 the candidate arch's (model.arch) entry. PER_ARCH: the numbers `make stability` follows over
-training seeds for every arch (crlm.stability.headline), and PER_CRF those of each CRF-refined
-mask ("<arch>+crf" in metrics/segmentation.json). A path is the keys into an arch's entry,
-joined by dots. Dict order is the order of the JSON keys.
+training seeds for every arch (crlm.stability.headline), PER_CRF those of each CRF-refined
+mask ("<arch>+crf" in metrics/segmentation.json), and BEYOND those of the analyses the paper did
+not make (lesions, Grad-CAM, calibration), for every arch with an entry in that file. A path is
+the keys into an arch's entry, joined by dots. Dict order is the order of the JSON keys.
 """
 
 from __future__ import annotations
@@ -30,6 +31,19 @@ PER_ARCH = {
     "survival_logrank_p": ("survival", "logrank.p_value"),
 }
 PER_CRF = {"test_iou": ("segmentation", "test.iou.value")}
+# name -> (metrics file, path), for the archs in that file (lesions: the archs that segment)
+BEYOND = {
+    "lesion_sensitivity_3d": ("lesions", "per_patient_3d.sensitivity.value"),
+    "lesion_fp_per_patient_3d": ("lesions", "per_patient_3d.fp_per_patient.value"),
+    "lesion_sensitivity_slice": ("lesions", "per_slice.sensitivity.value"),
+    "lesion_fp_per_patient_slice": ("lesions", "per_slice.fp_per_patient.value"),
+    "cam_mass_share": ("cam", "mass_share.value"),
+    "cam_pointing_hit_rate": ("cam", "pointing_hit_rate.value"),
+    "image_brier": ("calibration", "images.brier.value"),
+    "image_calibration_slope": ("calibration", "images.slope.value"),
+    "survival_brier": ("calibration", "survival.brier.value"),
+    "survival_calibration_slope": ("calibration", "survival.slope.value"),
+}
 
 
 def value_at(entry: dict, path: str):
@@ -49,7 +63,9 @@ def candidate_keys(kind: str, metrics: dict, candidate: str) -> dict:
 
 def per_arch(metrics: dict[str, dict]) -> dict[str, float | None]:
     """Flat "<arch>.<name>" -> value for every arch (PER_ARCH), then "<arch>+crf.<name>" for every CRF entry of
-    the segmentation metrics (PER_CRF), from metrics = {"classification": ..., "segmentation": ..., "survival": ...}."""
+    the segmentation metrics (PER_CRF), then the BEYOND numbers of every arch in the files of them that are
+    given, from metrics = {"classification": ..., "segmentation": ..., "survival": ..., ["lesions": ...,
+    "cam": ..., "calibration": ...]}."""
     out: dict[str, float | None] = {}
     for arch in ARCHS:
         for name, (kind, path) in PER_ARCH.items():
@@ -59,4 +75,8 @@ def per_arch(metrics: dict[str, dict]) -> dict[str, float | None]:
         if name.endswith("+crf"):
             for metric, (kind, path) in PER_CRF.items():
                 out[f"{name}.{metric}"] = value_at(metrics[kind][name], path)
+    for arch in ARCHS:
+        for name, (kind, path) in BEYOND.items():
+            if arch in metrics.get(kind, {}):
+                out[f"{arch}.{name}"] = value_at(metrics[kind][arch], path)
     return out

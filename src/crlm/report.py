@@ -10,6 +10,7 @@ from crlm.archs import ARCHS, title
 from crlm.calibration.report import report_section as calibration_section
 from crlm.config import Params
 from crlm.explain.report import report_section as cam_section
+from crlm.headline import BEYOND
 from crlm.lesions.report import report_section as lesions_section
 
 # independent test set, image recognition: (accuracy, recall, F1, AUC, AUC CI)
@@ -71,6 +72,8 @@ def render(params: Params, classification: dict, segmentation: dict, survival: d
         lines += cam_section(params, beyond["cam"])
     if "calibration" in beyond:
         lines += calibration_section(params, beyond["calibration"])
+    if beyond:
+        lines += _beyond_spread(seeds)
     lines += ["## Figures", "",
               "ROC (test set): ![ROC](../plots/evaluate/roc.png)", "",
               "Precision-recall (test set): ![PR](../plots/evaluate/pr.png)", "",
@@ -215,6 +218,32 @@ def _every_baseline(compare: dict, family: str) -> str:
             f"here it {verdict}.")
 
 
+# BEYOND's names as the report's column heads
+BEYOND_TITLES = {
+    "lesion_sensitivity_3d": "3-D lesion sensitivity", "lesion_fp_per_patient_3d": "3-D FP per patient",
+    "lesion_sensitivity_slice": "per-slice sensitivity", "lesion_fp_per_patient_slice": "per-slice FP per patient",
+    "cam_mass_share": "CAM mass in tumour", "cam_pointing_hit_rate": "pointing game",
+    "image_brier": "image Brier", "image_calibration_slope": "image calibration slope",
+    "survival_brier": "survival Brier", "survival_calibration_slope": "survival calibration slope",
+}
+
+
+def _beyond_spread(seeds: _SeedSpread) -> list[str]:
+    """The seed SD (and range) of the lesion, Grad-CAM and calibration numbers, which come from one run."""
+    lines = ["## Seed spread of the numbers beyond the paper", ""]
+    if not any(seeds.has(f"{arch}.{name}") for arch in ARCHS for name in BEYOND):
+        return lines + ["Not measured: the lesion, Grad-CAM and calibration numbers above come from one training "
+                        "run (`make stability` measures their spread over training seeds).", ""]
+    lines += ["The lesion, Grad-CAM and calibration numbers above come from one training run (train.seed of "
+              "params.yaml); here is how far each moves over `make stability`'s seeds: SD (range, max - min). "
+              "Their bootstrap CIs cover the sampling of test patients, not this.", "",
+              "| model | " + " | ".join(BEYOND_TITLES[name] for name in BEYOND) + " |",
+              "|---|" + "---|" * len(BEYOND)]
+    for arch in ARCHS:
+        lines.append(f"| {title(arch)} | " + " | ".join(seeds.sd_range(f"{arch}.{name}") for name in BEYOND) + " |")
+    return lines + [""]
+
+
 class _SeedSpread:
     """How much each single-run number moves with the training seed (metrics/stability.json)."""
 
@@ -233,9 +262,16 @@ class _SeedSpread:
     def _row(self, name: str) -> dict | None:
         return (self.stability or {}).get("metrics", {}).get(name)
 
+    def has(self, name: str) -> bool:
+        return self._row(name) is not None
+
     def sd(self, name: str) -> str:
         row = self._row(name)
         return "–" if not row or row["sd"] is None else f"{row['sd']:.3f}"
+
+    def sd_range(self, name: str) -> str:
+        row = self._row(name)
+        return "–" if not row or row["sd"] is None else f"{row['sd']:.3f} ({row['range']:.3f})"
 
     def span(self, name: str) -> str:
         row = self._row(name)

@@ -12,10 +12,14 @@ import statistics
 from crlm.headline import per_arch
 
 
-def headline(classification: dict, segmentation: dict, survival: dict) -> dict[str, float | None]:
-    """The report's single-run numbers, flat: "<arch>.<metric>" -> value (None where undefined); the names
-    are crlm.headline's PER_ARCH and PER_CRF."""
-    return per_arch({"classification": classification, "segmentation": segmentation, "survival": survival})
+# the metrics files whose numbers `make stability` follows (crlm.headline: PER_ARCH, PER_CRF, BEYOND)
+FILES = ("classification", "segmentation", "survival", "lesions", "cam", "calibration")
+
+
+def headline(metrics: dict[str, dict]) -> dict[str, float | None]:
+    """The report's single-run numbers, flat: "<arch>.<metric>" -> value (None where undefined), from
+    metrics = {file name: its contents} (FILES); the names are crlm.headline's PER_ARCH, PER_CRF and BEYOND."""
+    return per_arch(metrics)
 
 
 def spread(values: list[float | None]) -> dict:
