@@ -12,7 +12,9 @@ from crlm.models import build_model
 from crlm.models.inference import predict
 from crlm.models.model_file import ModelFileError, load_model, save_model
 from crlm.report import BEYOND_TITLES, PAPER_RECOGNITION, PAPER_SURVIVAL, _beyond_spread, _SeedSpread, render
-from crlm.stability import spread
+from crlm.explain.report import report_section as cam_section
+from crlm.headline import BEYOND
+from crlm.stability import spread, times_ahead
 from crlm.stats.clustered_auc import clustered_auc_test
 from crlm.stats.discrimination import harrell_c
 from crlm.survival.embeddings import EmbeddingError, fold_vectors, patient_embeddings
@@ -143,14 +145,20 @@ def test_report_puts_the_papers_numbers_beside_ours_and_says_why_they_differ(par
     assert "natural prevalence (0.300 metastasis)" in text and "ambiguous: 2 images, called metastasis 0.500" in text
     assert "largest p (0.030) decides; here it holds" in text and "largest p (0.200) decides; here it does not hold" in text
     assert "Seed SD: not measured" in text
+    assert "Unlike the paper" not in text          # every arch ties with the candidate: none is higher
+    classification = {**classification, "vgg16": {"test": {**test, "auc": _metric(0.72)}}}
     stability = {"seeds": [0, 1, 2], "commit": "abc1234",
-                 "metrics": {"clmnet.test_auc": spread([0.70, 0.72, 0.74]), "clmnet.test_iou": spread([0.5, 0.6, None]),
+                 "metrics": {"clmnet.test_auc": spread([0.70, 0.72, 0.74]), "vgg16.test_auc": spread([0.71, 0.70, 0.69]),
+                             "clmnet.test_iou": spread([0.5, 0.6, None]),
                              "clmnet.survival_logrank_p": spread([0.0004, 0.03, 0.2])}}
     text = render(params, classification, segmentation, survival, compare, stability)
     assert "| CLM-Net | 0.700 | 0.700 | 0.700 | 0.700 [0.650, 0.750] | 0.020 | (candidate) |" in text
     assert "| CLM-Net | 0.500 [0.450, 0.550] | 0.071 |" in text          # SD of the two defined seeds
     assert "| CLM-Net | 5 / 6 | < .001 (0.002) | < .001 – 0.200 |" in text
     assert "train.seed 0, 1, 2 (commit abc1234)" in text
+    # VGG16's test AUC is the highest of this run; over the seeds it leads once
+    assert ("Unlike the paper, VGG16 has a higher test AUC than the candidate here. VGG16 is ahead of CLM-Net at 1 "
+            "of `make stability`'s 3 training seeds: the order depends on the seed, not a finding.") in text
     assert f"Ours (0.700) is below the paper's {auc:.3f}" in text and "has not been measured" in text
     assert "../plots/survival/km_clmnet.png" in text
 
@@ -170,6 +178,39 @@ def test_the_beyond_table_gives_each_lesion_cam_and_calibration_number_its_seed_
     assert clmnet[1] == "0.100 (0.200)" and set(clmnet[2:-1]) == {"–"}     # SD 0.1, range 0.2
     vgg16 = next(line for line in lines if line.startswith("| VGG16 |")).split(" | ")
     assert vgg16[5] == "0.007 (0.010)"     # the two defined seeds: SD 0.00707, range 0.01
+
+
+def test_times_ahead_counts_the_seeds_where_one_number_exceeds_another():
+    stability = {"metrics": {"unet.test_auc": spread([0.90, 0.95, None, 0.93]),
+                             "clmnet.test_auc": spread([0.91, 0.94, 0.99, 0.93])}}
+    assert times_ahead(stability, "unet.test_auc", "clmnet.test_auc") == (1, 3)   # seed 2 undefined; a tie is not ahead
+    assert times_ahead(stability, "clmnet.test_auc", "unet.test_auc") == (1, 3)
+    assert times_ahead(stability, "unet.test_auc", "vgg16.test_auc") is None       # not followed
+    assert times_ahead(None, "unet.test_auc", "clmnet.test_auc") is None
+
+
+def _cam(shares: dict[str, float]) -> dict:
+    entry = {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6}
+    return {"images": 4, "patients": 2, "pointing_tolerance_px": 1, "chance": {"mass_share": 0.05},
+            **{arch: {"layer": "decoder", "layer_grid": [32, 32], "mass_share": {**entry, "value": share},
+                      "mass_share_minus_chance": entry, "pointing_hit_rate": entry} for arch, share in shares.items()}}
+
+
+def test_a_ranking_sentence_says_whether_the_order_holds_at_every_training_seed(params):
+    assert params.model.arch == "clmnet"
+    assert "cam_mass_share" in BEYOND
+    cam = _cam({"vgg16": 0.1, "deeplabv3": 0.2, "unet": 0.65, "clmnet": 0.46})
+    flips = {"seeds": [0, 1, 2], "metrics": {"unet.cam_mass_share": spread([0.65, 0.69, 0.16]),
+                                             "clmnet.cam_mass_share": spread([0.46, 0.54, 0.70])}}
+    text = " ".join(cam_section(params, cam, _SeedSpread(flips).ahead))
+    assert ("U-Net puts the most (0.650). U-Net is ahead of CLM-Net at 2 of `make stability`'s 3 training seeds: "
+            "the order depends on the seed, not a finding.") in text
+    holds = {**flips, "metrics": {**flips["metrics"], "unet.cam_mass_share": spread([0.65, 0.69, 0.71])}}
+    assert "U-Net is ahead of CLM-Net at every one of `make stability`'s 3 training seeds." in \
+        " ".join(cam_section(params, cam, _SeedSpread(holds).ahead))
+    unmeasured = cam_section(params, cam)          # no seed spread: the one-run sentence alone
+    assert any(line.endswith("U-Net puts the most (0.650).") for line in unmeasured)
+    assert "is ahead of" not in " ".join(unmeasured)
 
 
 def test_seed_spread_is_the_mean_sample_sd_and_range_of_the_defined_values():

@@ -12,6 +12,7 @@ from crlm.config import Params
 from crlm.explain.report import report_section as cam_section
 from crlm.headline import BEYOND
 from crlm.lesions.report import report_section as lesions_section
+from crlm.stability import times_ahead
 
 # independent test set, image recognition: (accuracy, recall, F1, AUC, AUC CI)
 PAPER_RECOGNITION = {
@@ -69,7 +70,7 @@ def render(params: Params, classification: dict, segmentation: dict, survival: d
     if "lesions" in beyond:
         lines += lesions_section(params, beyond["lesions"])
     if "cam" in beyond:
-        lines += cam_section(params, beyond["cam"])
+        lines += cam_section(params, beyond["cam"], seeds.ahead)
     if "calibration" in beyond:
         lines += calibration_section(params, beyond["calibration"])
     if beyond:
@@ -106,8 +107,9 @@ def _recognition(params: Params, classification: dict, compare: dict, seeds: _Se
               "balancing touches it (those apply to training images only).",
               *_groups(test.get("groups")),
               _differs(test["auc"]["value"], PAPER_RECOGNITION.get(candidate, (None,) * 5)[3], "the candidate's test AUC"),
-              "" if best == candidate else
-              f"Unlike the paper, {title(best)} has a higher test AUC than the candidate here.",
+              "" if test["auc"]["value"] == classification[best]["test"]["auc"]["value"] else
+              f"Unlike the paper, {title(best)} has a higher test AUC than the candidate here."
+              + seeds.ahead(f"{best}.test_auc", f"{candidate}.test_auc"),
               "The AUC comparison is Obuchowski's (1997) test for clustered data: a patient's images are "
               f"correlated, so the patient is the unit of the variance. The paper reports DeLong p "
               f"{PAPER_DELONG['recognition']} for CLM-Net against each baseline.",
@@ -268,6 +270,18 @@ class _SeedSpread:
     def sd(self, name: str) -> str:
         row = self._row(name)
         return "–" if not row or row["sd"] is None else f"{row['sd']:.3f}"
+
+    def ahead(self, first: str, second: str) -> str:
+        """A sentence, after a space: at how many seeds the number `first` exceeded `second` ("" where not
+        measured)."""
+        count = times_ahead(self.stability, first, second)
+        if count is None:
+            return ""
+        k, n = count
+        who = f"{title(first.split('.')[0])} is ahead of {title(second.split('.')[0])}"
+        if k == n:
+            return f" {who} at every one of `make stability`'s {n} training seeds."
+        return f" {who} at {k} of `make stability`'s {n} training seeds: the order depends on the seed, not a finding."
 
     def sd_range(self, name: str) -> str:
         row = self._row(name)

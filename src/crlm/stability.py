@@ -29,3 +29,13 @@ def spread(values: list[float | None]) -> dict:
         return {"values": values, "mean": known[0] if known else None, "sd": None, "range": None}
     return {"values": values, "mean": round(statistics.mean(known), 4), "sd": round(statistics.stdev(known), 4),
             "range": round(max(known) - min(known), 4)}
+
+
+def times_ahead(stability: dict | None, first: str, second: str) -> tuple[int, int] | None:
+    """At how many of `make stability`'s seeds the number `first` exceeds `second`, of the seeds where both are
+    defined: (times ahead, seeds); None where either number was not followed (or no seed defines both)."""
+    rows = [(stability or {}).get("metrics", {}).get(name) for name in (first, second)]
+    if None in rows:
+        return None
+    pairs = [(a, b) for a, b in zip(rows[0]["values"], rows[1]["values"]) if a is not None and b is not None]
+    return (sum(a > b for a, b in pairs), len(pairs)) if pairs else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from crlm.archs import ARCHS, title
 from crlm.config import Params
 
@@ -28,9 +30,12 @@ def _ci(entry: dict | None) -> str:
     return f"{_num(entry['value'])} [{_num(entry['ci_low'])}, {_num(entry['ci_high'])}]"
 
 
-def report_section(params: Params, cam: dict) -> list[str]:
+def report_section(params: Params, cam: dict,
+                   ahead: Callable[[str, str], str] = lambda first, second: "") -> list[str]:
     """Markdown lines: a table of every arch's CAM mass share and pointing-game hit rate on the test
-    metastasis slices beside the chance level (and the paper's "–"), what they mean, and the figure."""
+    metastasis slices beside the chance level (and the paper's "–"), what they mean, and the figure.
+    ahead("<arch>.cam_mass_share", "<arch>.cam_mass_share"): a sentence (after a space) on whether one arch's
+    share exceeds the other's at every training seed (the report's seed spread), "" where not measured."""
     archs = [a for a in ARCHS if a in cam]
     chance = cam.get("chance") or {}
     tolerance = cam.get("pointing_tolerance_px")
@@ -57,10 +62,12 @@ def report_section(params: Params, cam: dict) -> list[str]:
                   "lesion more than on the rest of the slice."]
     candidate = params.model.arch
     if candidate in archs and archs:
-        best = max(archs, key=lambda a: cam[a]["mass_share"].get("value") or -1.0)
+        share = {a: cam[a]["mass_share"].get("value") or -1.0 for a in archs}
+        best = max(archs, key=share.get)
         lines += ["", f"The candidate ({title(candidate)}) puts {_num(cam[candidate]['mass_share']['value'])} of its "
-                  "map on the tumour" + (", the most of any arch." if best == candidate else
-                                         f"; {title(best)} puts the most ({_num(cam[best]['mass_share']['value'])}).")]
+                  "map on the tumour" + (", the most of any arch." if share[best] == share[candidate] else
+                                         f"; {title(best)} puts the most ({_num(cam[best]['mass_share']['value'])})."
+                                         + ahead(f"{best}.cam_mass_share", f"{candidate}.cam_mass_share"))]
     lines += _resolution(params, cam, archs)
     lines += ["", PAPER_NOTE,
               "", f"Class activation maps (test images of the mask overlays): ![CAM]({FIGURE})", ""]
