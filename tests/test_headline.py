@@ -1,6 +1,9 @@
 """crlm.headline: the candidate_* keys of the metrics files and the per-arch numbers of `make stability`, named
 in one place, in the JSON key order the files have."""
 
+import json
+from pathlib import Path
+
 from crlm.archs import ARCHS
 from crlm.headline import BEYOND, CANDIDATE, PER_ARCH, candidate_keys, per_arch, value_at
 from crlm.stability import headline
@@ -94,8 +97,29 @@ def test_the_numbers_beyond_the_paper_follow_for_every_arch_in_their_file():
     assert out["vgg16.cam_pointing_hit_rate"] == beyond["cam"]["vgg16"]["pointing_hit_rate"]["value"]
     assert out["deeplabv3.survival_calibration_slope"] == beyond["calibration"]["deeplabv3"]["survival"]["slope"]["value"]
     assert "vgg16.lesion_sensitivity_3d" not in out            # no lesions of an arch that does not segment
-    assert "settings.lesion_sensitivity_3d" not in out and "candidate.image_brier" not in out
     lesion_names = [n for n, (kind, _) in BEYOND.items() if kind == "lesions"]
     segmenting = [a for a, spec in ARCHS.items() if spec.segments]
     assert len(out) - len(per_arch(files)) == len(ARCHS) * (len(BEYOND) - len(lesion_names)) + \
         len(segmenting) * len(lesion_names)
+
+
+def test_a_number_the_stage_did_not_write_is_none_not_an_error():
+    classification, segmentation, survival = _metrics()
+    beyond = _beyond(iter(range(2000, 3000)))
+    beyond["calibration"]["unet"]["survival"] = {"n": 0, "reason": "no patients with a label and a probability"}
+    out = headline({"classification": classification, "segmentation": segmentation, "survival": survival, **beyond})
+    assert out["unet.survival_brier"] is None and out["unet.image_brier"] is not None
+
+
+def test_every_number_beyond_the_paper_is_found_in_the_committed_metrics():
+    """The BEYOND paths against the files the stages wrote (metrics/*.json, tracked in git): a wrong key would
+    give None for every seed, silently."""
+    metrics = Path(__file__).resolve().parents[1] / "metrics"
+    files = {name: json.loads((metrics / f"{name}.json").read_text())
+             for name in ("classification", "segmentation", "survival", "lesions", "cam", "calibration")}
+    out = headline(files)
+    beyond = {name: value for name, value in out.items() if name.split(".")[1] in BEYOND}
+    segmenting = [a for a, spec in ARCHS.items() if spec.segments]
+    lesion_names = [n for n, (kind, _) in BEYOND.items() if kind == "lesions"]
+    assert len(beyond) == len(ARCHS) * len(BEYOND) - (len(ARCHS) - len(segmenting)) * len(lesion_names)
+    assert all(isinstance(value, float) for value in beyond.values()), beyond

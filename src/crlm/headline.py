@@ -53,6 +53,14 @@ def value_at(entry: dict, path: str):
     return entry
 
 
+def value_or_none(entry: dict, path: str):
+    """value_at, or None where the stage wrote no such number (calibration with no rows writes its reason alone)."""
+    try:
+        return value_at(entry, path)
+    except KeyError:
+        return None
+
+
 def candidate_keys(kind: str, metrics: dict, candidate: str) -> dict:
     """The candidate_* entries of metrics/<kind>.json from its `candidate` entry, in CANDIDATE's order; none
     for the segmentation of a candidate that does not segment (a missing entry of another kind is an error)."""
@@ -78,5 +86,5 @@ def per_arch(metrics: dict[str, dict]) -> dict[str, float | None]:
     for arch in ARCHS:
         for name, (kind, path) in BEYOND.items():
             if arch in metrics.get(kind, {}):
-                out[f"{arch}.{name}"] = value_at(metrics[kind][arch], path)
+                out[f"{arch}.{name}"] = value_or_none(metrics[kind][arch], path)
     return out

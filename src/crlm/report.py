@@ -280,7 +280,11 @@ class _SeedSpread:
         k, n = count
         who = f"{title(first.split('.')[0])} is ahead of {title(second.split('.')[0])}"
         if k == n:
-            return f" {who} at every one of `make stability`'s {n} training seeds."
+            return (f" {who} at every one of `make stability`'s {n} training seeds: consistent, though {n} seeds "
+                    "on one test set are weak evidence of an order.")
+        if k == 0:
+            return (f" {who} at none of `make stability`'s {n} training seeds (is metrics/stability.json of this "
+                    "recipe?): not a finding.")
         return f" {who} at {k} of `make stability`'s {n} training seeds: the order depends on the seed, not a finding."
 
     def sd_range(self, name: str) -> str:
