@@ -159,6 +159,10 @@ def test_report_puts_the_papers_numbers_beside_ours_and_says_why_they_differ(par
     # VGG16's test AUC is the highest of this run; over the seeds it leads once
     assert ("Unlike the paper, VGG16 has a higher test AUC than the candidate here. VGG16 is ahead of CLM-Net at 1 "
             "of `make stability`'s 3 training seeds: the order depends on the seed, not a finding.") in text
+    classification = {**classification, "unet": {"test": {**test, "auc": _metric(0.71)}}}
+    text = render(params, classification, segmentation, survival, compare, stability)
+    assert ("Unlike the paper, VGG16 and U-Net have a higher test AUC than the candidate here. VGG16 is ahead of "
+            "CLM-Net at 1 of") in text and "U-Net is ahead" not in text      # U-Net's seeds not in this stability
     assert f"Ours (0.700) is below the paper's {auc:.3f}" in text and "has not been measured" in text
     assert "../plots/survival/km_clmnet.png" in text
 

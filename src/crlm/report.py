@@ -99,7 +99,7 @@ def _recognition(params: Params, classification: dict, compare: dict, seeds: _Se
                      f"{_vs(compare['recognition_auc'].get(arch))} | "
                      f"{' / '.join(_num(v) for v in paper[:3])} | {_paper_auc(paper[3], paper[4])} |")
     test = classification[candidate]["test"]
-    best = max(ARCHS, key=lambda a: classification[a]["test"]["auc"]["value"] or -1.0)
+    above = [a for a in ARCHS if (classification[a]["test"]["auc"]["value"] or -1.0) > (test["auc"]["value"] or -1.0)]
     prevalence = test.get("prevalence")
     lines += ["", f"Test set: {test.get('images')} images of {test.get('patients')} patients, every QC-passed liver "
               f"slice of the test patients at its natural prevalence"
@@ -107,9 +107,9 @@ def _recognition(params: Params, classification: dict, compare: dict, seeds: _Se
               "balancing touches it (those apply to training images only).",
               *_groups(test.get("groups")),
               _differs(test["auc"]["value"], PAPER_RECOGNITION.get(candidate, (None,) * 5)[3], "the candidate's test AUC"),
-              "" if test["auc"]["value"] == classification[best]["test"]["auc"]["value"] else
-              f"Unlike the paper, {title(best)} has a higher test AUC than the candidate here."
-              + seeds.ahead(f"{best}.test_auc", f"{candidate}.test_auc"),
+              "" if not above else
+              f"Unlike the paper, {_and(above)} {'has' if len(above) == 1 else 'have'} a higher test AUC than the "
+              "candidate here." + "".join(seeds.ahead(f"{a}.test_auc", f"{candidate}.test_auc") for a in above),
               "The AUC comparison is Obuchowski's (1997) test for clustered data: a patient's images are "
               f"correlated, so the patient is the unit of the variance. The paper reports DeLong p "
               f"{PAPER_DELONG['recognition']} for CLM-Net against each baseline.",
@@ -295,6 +295,11 @@ class _SeedSpread:
         row = self._row(name)
         known = [v for v in (row or {}).get("values", []) if v is not None]
         return "–" if len(known) < 2 else f"{_p(min(known))} – {_p(max(known))}"
+
+
+def _and(archs: list[str]) -> str:
+    names = [title(a) for a in archs]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _differs(ours, paper: float | None, what: str) -> str:
