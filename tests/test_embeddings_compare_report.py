@@ -11,7 +11,8 @@ from crlm.data.dataset import ImageSet
 from crlm.models import build_model
 from crlm.models.inference import predict
 from crlm.models.model_file import ModelFileError, load_model, save_model
-from crlm.report import BEYOND_TITLES, PAPER_RECOGNITION, PAPER_SURVIVAL, _beyond_spread, _SeedSpread, render
+from crlm.report import PAPER_RECOGNITION, PAPER_SURVIVAL, render
+from crlm.report_seeds import BEYOND_TITLES, SeedSpread, beyond_section
 from crlm.explain.report import report_section as cam_section
 from crlm.headline import BEYOND
 from crlm.stability import spread, times_ahead
@@ -168,13 +169,13 @@ def test_report_puts_the_papers_numbers_beside_ours_and_says_why_they_differ(par
 
 
 def test_the_beyond_table_gives_each_lesion_cam_and_calibration_number_its_seed_sd_and_range():
-    assert "Not measured" in "\n".join(_beyond_spread(_SeedSpread(None)))
+    assert "Not measured" in "\n".join(beyond_section(SeedSpread(None)))
     stability = {"seeds": [0, 1, 2], "metrics": {"clmnet.test_auc": spread([0.7, 0.72, 0.74]),
                                                  "clmnet.lesion_sensitivity_3d": spread([0.6, 0.7, 0.8]),
                                                  "vgg16.cam_mass_share": spread([0.07, 0.08, None])}}
-    assert "Not measured" in "\n".join(_beyond_spread(_SeedSpread({**stability, "metrics": {
+    assert "Not measured" in "\n".join(beyond_section(SeedSpread({**stability, "metrics": {
         "clmnet.test_auc": spread([0.7, 0.72, 0.74])}})))           # the paper's numbers alone: not this table
-    lines = _beyond_spread(_SeedSpread(stability))
+    lines = beyond_section(SeedSpread(stability))
     head = next(line for line in lines if line.startswith("| model |"))
     assert head.split(" | ")[1:4] == ["3-D lesion sensitivity", "3-D FP per patient", "per-slice sensitivity"]
     assert len(head.split(" | ")) == len(BEYOND_TITLES) + 1
@@ -207,15 +208,15 @@ def test_a_ranking_sentence_says_whether_the_order_holds_at_every_training_seed(
     cam = _cam({"vgg16": 0.1, "deeplabv3": 0.2, "unet": 0.65, "clmnet": 0.46})
     flips = {"seeds": [0, 1, 2], "metrics": {"unet.cam_mass_share": spread([0.65, 0.69, 0.16]),
                                              "clmnet.cam_mass_share": spread([0.46, 0.54, 0.70])}}
-    text = " ".join(cam_section(params, cam, _SeedSpread(flips).ahead))
+    text = " ".join(cam_section(params, cam, SeedSpread(flips).ahead))
     assert ("U-Net puts the most (0.650). U-Net is ahead of CLM-Net at 2 of `make stability`'s 3 training seeds: "
             "the order depends on the seed, not a finding.") in text
     holds = {**flips, "metrics": {**flips["metrics"], "unet.cam_mass_share": spread([0.65, 0.69, 0.71])}}
     assert ("U-Net is ahead of CLM-Net at every one of `make stability`'s 3 training seeds: consistent, though 3 "
-            "seeds on one test set are weak evidence of an order.") in " ".join(cam_section(params, cam, _SeedSpread(holds).ahead))
+            "seeds on one test set are weak evidence of an order.") in " ".join(cam_section(params, cam, SeedSpread(holds).ahead))
     stale = {**flips, "metrics": {**flips["metrics"], "unet.cam_mass_share": spread([0.1, 0.2, 0.3])}}
     assert "U-Net is ahead of CLM-Net at none of `make stability`'s 3 training seeds" in \
-        " ".join(cam_section(params, cam, _SeedSpread(stale).ahead))
+        " ".join(cam_section(params, cam, SeedSpread(stale).ahead))
     unmeasured = cam_section(params, cam)          # no seed spread: the one-run sentence alone
     assert any(line.endswith("U-Net puts the most (0.650).") for line in unmeasured)
     assert "is ahead of" not in " ".join(unmeasured)

@@ -10,9 +10,8 @@ from crlm.archs import ARCHS, title
 from crlm.calibration.report import report_section as calibration_section
 from crlm.config import Params
 from crlm.explain.report import report_section as cam_section
-from crlm.headline import BEYOND
 from crlm.lesions.report import report_section as lesions_section
-from crlm.stability import times_ahead
+from crlm.report_seeds import SeedSpread, beyond_section
 
 # independent test set, image recognition: (accuracy, recall, F1, AUC, AUC CI)
 PAPER_RECOGNITION = {
@@ -44,7 +43,7 @@ def render(params: Params, classification: dict, segmentation: dict, survival: d
     """stability: metrics/stability.json (`make stability`), or None where it was not measured; beyond: the
     metrics of the analyses the paper did not make ("lesions", "cam", "calibration" -> metrics/<name>.json)."""
     candidate = params.model.arch
-    seeds = _SeedSpread(stability)
+    seeds = SeedSpread(stability)
     lines = [
         "# CLM-Net reproduction report",
         "",
@@ -74,7 +73,7 @@ def render(params: Params, classification: dict, segmentation: dict, survival: d
     if "calibration" in beyond:
         lines += calibration_section(params, beyond["calibration"])
     if beyond:
-        lines += _beyond_spread(seeds)
+        lines += beyond_section(seeds)
     lines += ["## Figures", "",
               "ROC (test set): ![ROC](../plots/evaluate/roc.png)", "",
               "Precision-recall (test set): ![PR](../plots/evaluate/pr.png)", "",
@@ -85,7 +84,7 @@ def render(params: Params, classification: dict, segmentation: dict, survival: d
     return "\n".join(lines)
 
 
-def _recognition(params: Params, classification: dict, compare: dict, seeds: _SeedSpread) -> list[str]:
+def _recognition(params: Params, classification: dict, compare: dict, seeds: SeedSpread) -> list[str]:
     candidate = params.model.arch
     lines = ["## Table 1. Recognition (metastasis vs none), independent test set", "",
              "| model | accuracy | recall | F1 | AUC [CI] | AUC seed SD | clustered AUC test p vs candidate (Holm) | "
@@ -126,7 +125,7 @@ def _groups(groups: dict | None) -> list[str]:
             f"below slices.min_tumor_px, labelled no metastasis): {'; '.join(parts)}."]
 
 
-def _segmentation(segmentation: dict, candidate: str, seeds: _SeedSpread) -> list[str]:
+def _segmentation(segmentation: dict, candidate: str, seeds: SeedSpread) -> list[str]:
     lines = ["## Table 2. Segmentation: matching rate (mean IoU over test images with a tumour)", "",
              "| model | IoU [CI] | IoU seed SD | Dice [CI] | paper: matching rate |", "|---|---|---|---|---|"]
     names = [a for a in ARCHS if a in segmentation]
@@ -140,7 +139,7 @@ def _segmentation(segmentation: dict, candidate: str, seeds: _SeedSpread) -> lis
     return lines + [""]
 
 
-def _survival(params: Params, survival: dict, compare: dict, seeds: _SeedSpread) -> list[str]:
+def _survival(params: Params, survival: dict, compare: dict, seeds: SeedSpread) -> list[str]:
     candidate = params.model.arch
     horizon = f"{params.survival.horizon_months:g}"
     lines = [f"## Table 3. Survival: discrimination of the image risk score at {horizon} months", "",
@@ -173,7 +172,7 @@ def _survival(params: Params, survival: dict, compare: dict, seeds: _SeedSpread)
     return lines
 
 
-def _risk_groups(params: Params, survival: dict, compare: dict, seeds: _SeedSpread) -> list[str]:
+def _risk_groups(params: Params, survival: dict, compare: dict, seeds: SeedSpread) -> list[str]:
     candidate = params.model.arch
     covariates = ", ".join(params.survival.covariates)
     lines = [f"## Table 4. Risk groups (probability >= {params.survival.threshold:g}) and Cox models", "",
@@ -188,7 +187,7 @@ def _risk_groups(params: Params, survival: dict, compare: dict, seeds: _SeedSpre
         oos = s["cox_concordance_out_of_sample"]
         lines.append(f"| {title(arch)} | {groups.get('high', 0)} / {groups.get('low', 0)} | "
                      f"{_p(compare['logrank_p'][arch])} ({_p(compare['logrank_p_holm'][arch])}) | "
-                     f"{seeds.span(f'{arch}.survival_logrank_p')} | {_hr(risk)} | "
+                     f"{seeds.span(f'{arch}.survival_logrank_p', _p)} | {_hr(risk)} | "
                      f"{_p(s['cox_lr_test']['p_value'])} | {_num(oos['clinical']['harrell'])} / "
                      f"{_num(oos['clinical_plus_image']['harrell'])} | {PAPER_SURVIVAL.get(arch, NO_PAPER_SURVIVAL)[2]} |")
     s = survival[candidate]
@@ -218,83 +217,6 @@ def _every_baseline(compare: dict, family: str) -> str:
     return ("\"Better than each baseline\" is an intersection-union claim (Berger 1982): every difference must "
             f"favour the candidate with p < .05, so the largest p ({_p(claim['largest_p'])}) decides; "
             f"here it {verdict}.")
-
-
-# BEYOND's names as the report's column heads
-BEYOND_TITLES = {
-    "lesion_sensitivity_3d": "3-D lesion sensitivity", "lesion_fp_per_patient_3d": "3-D FP per patient",
-    "lesion_sensitivity_slice": "per-slice sensitivity", "lesion_fp_per_patient_slice": "per-slice FP per patient",
-    "cam_mass_share": "CAM mass in tumour", "cam_pointing_hit_rate": "pointing game",
-    "image_brier": "image Brier", "image_calibration_slope": "image calibration slope",
-    "survival_brier": "survival Brier", "survival_calibration_slope": "survival calibration slope",
-}
-
-
-def _beyond_spread(seeds: _SeedSpread) -> list[str]:
-    """The seed SD (and range) of the lesion, Grad-CAM and calibration numbers, which come from one run."""
-    lines = ["## Seed spread of the numbers beyond the paper", ""]
-    if not any(seeds.has(f"{arch}.{name}") for arch in ARCHS for name in BEYOND):
-        return lines + ["Not measured: the lesion, Grad-CAM and calibration numbers above come from one training "
-                        "run (`make stability` measures their spread over training seeds).", ""]
-    lines += ["The lesion, Grad-CAM and calibration numbers above come from one training run (train.seed of "
-              "params.yaml); here is how far each moves over `make stability`'s seeds: SD (range, max - min). "
-              "Their bootstrap CIs cover the sampling of test patients, not this.", "",
-              "| model | " + " | ".join(BEYOND_TITLES[name] for name in BEYOND) + " |",
-              "|---|" + "---|" * len(BEYOND)]
-    for arch in ARCHS:
-        lines.append(f"| {title(arch)} | " + " | ".join(seeds.sd_range(f"{arch}.{name}") for name in BEYOND) + " |")
-    return lines + [""]
-
-
-class _SeedSpread:
-    """How much each single-run number moves with the training seed (metrics/stability.json)."""
-
-    def __init__(self, stability: dict | None) -> None:
-        self.stability = stability
-
-    def note(self) -> str:
-        if not self.stability:
-            return ("Seed SD: not measured (`make stability` retrains with several seeds); every number below "
-                    "comes from one training run.")
-        return (f"Seed SD: the SD of a number over `make stability`'s retrainings with train.seed "
-                f"{', '.join(map(str, self.stability['seeds']))} (commit {self.stability.get('commit', '?')}); "
-                "a difference smaller than a few seed SDs is not a finding. Rerun `make stability` after a change "
-                "to the recipe.")
-
-    def _row(self, name: str) -> dict | None:
-        return (self.stability or {}).get("metrics", {}).get(name)
-
-    def has(self, name: str) -> bool:
-        return self._row(name) is not None
-
-    def sd(self, name: str) -> str:
-        row = self._row(name)
-        return "–" if not row or row["sd"] is None else f"{row['sd']:.3f}"
-
-    def ahead(self, first: str, second: str) -> str:
-        """A sentence, after a space: at how many seeds the number `first` exceeded `second` ("" where not
-        measured)."""
-        count = times_ahead(self.stability, first, second)
-        if count is None:
-            return ""
-        k, n = count
-        who = f"{title(first.split('.')[0])} is ahead of {title(second.split('.')[0])}"
-        if k == n:
-            return (f" {who} at every one of `make stability`'s {n} training seeds: consistent, though {n} seeds "
-                    "on one test set are weak evidence of an order.")
-        if k == 0:
-            return (f" {who} at none of `make stability`'s {n} training seeds (is metrics/stability.json of this "
-                    "recipe?): not a finding.")
-        return f" {who} at {k} of `make stability`'s {n} training seeds: the order depends on the seed, not a finding."
-
-    def sd_range(self, name: str) -> str:
-        row = self._row(name)
-        return "–" if not row or row["sd"] is None else f"{row['sd']:.3f} ({row['range']:.3f})"
-
-    def span(self, name: str) -> str:
-        row = self._row(name)
-        known = [v for v in (row or {}).get("values", []) if v is not None]
-        return "–" if len(known) < 2 else f"{_p(min(known))} – {_p(max(known))}"
 
 
 def _and(archs: list[str]) -> str:
