@@ -5,7 +5,7 @@ import torch
 
 from crlm.config import cli_params
 from crlm.data.transforms import augment_batch
-from crlm.io import read_parquet
+from crlm.io import load_npz, read_parquet
 from crlm.logs import stage_logger, stage_main
 from crlm.paths import PLOTS, PROCESSED_ARRAYS, PROCESSED_MANIFEST
 from crlm.plots import augmentation_grid
@@ -18,7 +18,7 @@ log = stage_logger(__file__)
 def main() -> None:
     params = cli_params(__doc__)
     manifest = read_parquet(PROCESSED_MANIFEST)
-    arrays = np.load(PROCESSED_ARRAYS)
+    arrays = load_npz(PROCESSED_ARRAYS, "prepare", keys=("images", "tumour"))
     # show metastasis images first: their outlines make the geometry of each transform visible
     ranked = manifest.sort_values(["label", "tumour_area_px"], ascending=False, kind="stable")
     chosen = list(ranked.drop_duplicates("patient_id").index[: params.augment.preview_images])

@@ -30,7 +30,7 @@ def main() -> None:
     folds = [str(k) for k in range(len(read_json(SPLITS)["folds"]))]
     frames: dict[str, list] = {arch: [] for arch in ARCHS}
     for arch, fold in progress([(a, f) for a in ARCHS for f in folds], "embed", unit="model"):
-        frame = patient_embeddings(load_model(MODELS / arch / fold / "model.pt"), data,
+        frame = patient_embeddings(load_model(MODELS / arch / fold / "model.pt", expected_arch=arch), data,
                                    params.embed.batch_size, params.embed.aggregation)
         frames[arch].append(frame.assign(fold=fold)[["fold", *frame.columns]])
     for arch, per_fold in frames.items():

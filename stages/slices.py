@@ -1,7 +1,8 @@
 """slices: liver-containing axial slices + tumour masks, and the normalised clinical table.
 
 Reads the raw store (crlm.paths.raw_dir()) through data/raw.json: every file it lists must be there
-with its size, or the stage stops with one error naming the file and the fix.
+with its size and md5, or the stage stops with one error naming the file and the fix. A case that is
+there but cannot be read is excluded by QC, with a warning naming the file in the store.
 """
 
 import shutil
@@ -31,6 +32,10 @@ def main() -> None:
              for case in look_up("data.sources", name, SOURCES).cases(folder, params.data, listing)]
     shutil.rmtree(SLICES_DIR, ignore_errors=True)
     manifest = build_slices(cases, SLICES_DIR, params.slices.min_tumor_px)
+    for case in manifest[manifest["case_error"] == "unreadable"].itertuples():
+        log.warning(f"{case.patient_id} excluded (QC: unreadable): {case.detail}; the file has the md5 "
+                    f"{RAW_MANIFEST} lists, so it was so when fetched: if the source's copy is sound, "
+                    "`dvc repro -f fetch` fetches it again")
     # QC details name raw files as data/raw/<source>/...: the outputs do not depend on where the store is
     write_parquet(SLICES, as_in_default_store(manifest, folders, ["detail", "note"]))
 

@@ -25,6 +25,15 @@ def dvc(*args: str, cwd: Path) -> str:
     return run([sys.executable, "-m", "dvc", *args], cwd)
 
 
+def dvc_failing(*args: str, cwd: Path) -> str:
+    """Run a DVC command that must fail; its stdout and stderr together."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "DVC_NO_ANALYTICS": "1"}
+    result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    assert result.returncode != 0, f"{args} succeeded:\n{result.stdout}"
+    return result.stdout + result.stderr
+
+
 def make_repo(tmp_path: Path, params_text: str, files: dict[str, str] | None = None) -> Path:
     """tmp_path/repo: dvc.yaml, .gitignore, stages/ and src/ of this checkout, params.yaml = params_text and
     `files` (relative path -> text), under git and DVC, committed (dvclive in the train stage reads the

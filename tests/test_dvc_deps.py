@@ -101,6 +101,9 @@ ESCAPES_OK = {
         "ends): another value only makes an interrupted run start over, with the same weights",
     ("crlm.training.loop.train_model", "train"): "as for model: the resume checkpoint's fingerprint",
     ("crlm.training.loop.train_model", "augment"): "as for model: the resume checkpoint's fingerprint",
+    ("stages.validate.main", ""):
+        "validate loads every section only to check it, and writes the same bytes whatever the values: it "
+        "depends on the whole params.yaml file instead (a file dep), so that any change reruns the check",
     ("crlm.data.sources.phantom.phantom_folder", "phantom"):
         "the whole section is hashed into the phantom's folder name in the raw store (data/raw.json records "
         "it); the only stage that calls it, fetch, lists all of `phantom`, which write_phantom reads anyway",

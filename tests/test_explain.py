@@ -245,6 +245,6 @@ def test_the_ensemble_is_the_normalised_mean_of_the_fold_maps(fold_models):
     images = discs().images[:3]
     paths = [fold_models / "unet" / str(k) / "model.pt" for k in range(2)]
     per_fold = [grad_cam(load_model(p), images)[0] for p in paths]
-    ensemble, layer, grid = ensemble_cam(paths, images)
+    ensemble, layer, grid = ensemble_cam(paths, images, "unet")
     np.testing.assert_allclose(ensemble, normalise((per_fold[0] + per_fold[1]) / 2), atol=1e-6)
     assert layer == "decoder" and grid == (32, 32)

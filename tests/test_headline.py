@@ -58,8 +58,8 @@ def test_the_stability_headline_is_every_arch_then_each_crf_mask_in_order():
         for name, (kind, path) in PER_ARCH.items():
             if kind != "segmentation" or spec.segments:
                 expected.append((f"{arch}.{name}", value_at(files[kind][arch], path)))
-    expected += [(f"{spec.crf_name}.test_iou", segmentation[spec.crf_name]["test"]["iou"]["value"])
-                 for spec in ARCHS.values() if spec.crf]
+    expected += [(f"{spec.crf_name}.test_{metric}", segmentation[spec.crf_name]["test"][metric]["value"])
+                 for spec in ARCHS.values() if spec.crf for metric in ("iou", "dice")]
     assert list(out.items()) == expected
     assert out == per_arch(files)
     assert "vgg16.test_iou" not in out and out["vgg16.cv_auc"] == classification["vgg16"]["cv"]["auc"]["mean"]

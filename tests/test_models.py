@@ -36,6 +36,16 @@ def test_forward_backward_shapes_and_embedding(arch):
     assert missing == [], f"parameters without gradient: {missing[:5]}"
 
 
+@pytest.mark.parametrize("arch", list(ARCHS))
+def test_min_image_size_is_the_smallest_image_the_network_takes(arch):
+    model = build_model(arch, model_cfg()).eval()
+    smallest = ARCHS[arch].min_image_size
+    with torch.no_grad():
+        model(torch.rand(2, 1, smallest, smallest))
+        with pytest.raises(RuntimeError):
+            model(torch.rand(2, 1, smallest - 1, smallest - 1))
+
+
 def test_unknown_arch_lists_the_valid_ones():
     with pytest.raises(UnknownArchError, match="valid: .*clmnet.*deeplabv3.*unet.*vgg16"):
         build_model("resnet50", model_cfg())

@@ -15,7 +15,7 @@ from crlm.data.splits import make_splits
 from crlm.report import render
 from crlm.stability import spread
 from tests.conftest import tiny_params_dict
-from tests.dvc_repo import commit, dvc, make_repo, raw_source_dir, run
+from tests.dvc_repo import commit, dvc, dvc_failing, make_repo, raw_source_dir, run
 
 pytestmark = pytest.mark.slow
 
@@ -49,8 +49,11 @@ DATA_STAGES = ("split", "augment")   # targets: these and everything upstream
 
 
 def test_dvc_repro_runs_the_data_stages_and_reruns_only_what_changed(tiny_repo):
-    dvc("repro", *DATA_STAGES, cwd=tiny_repo)
+    log = dvc("repro", *DATA_STAGES, cwd=tiny_repo)
     first = _snapshot(tiny_repo)
+    # the planted truncated file: a warning naming it in the store (not as under data/raw) and the fix
+    store = raw_source_dir(tiny_repo, "phantom")
+    assert f"excluded (QC: unreadable): {store}/" in log and "dvc repro -f fetch" in log
 
     qc = json.loads((tiny_repo / "metrics/qc.json").read_text())
     # defect_rate 0.25 of 16 patients: one of each planted defect (crlm.data.phantom.defect_plan)
@@ -69,7 +72,9 @@ def test_dvc_repro_runs_the_data_stages_and_reruns_only_what_changed(tiny_repo):
     assert json.loads(dvc("status", "--json", "--with-deps", *DATA_STAGES, cwd=tiny_repo)) == {}
 
     _write_params(tiny_repo, phantom={"defect_rate": 0.25}, split={"seed": 11})
-    assert set(json.loads(dvc("status", "--json", "--with-deps", *DATA_STAGES, cwd=tiny_repo))) == {"split"}
+    # validate reruns on every change of params.yaml; its output stays the same, so it reruns nothing
+    assert set(json.loads(dvc("status", "--json", "--with-deps", *DATA_STAGES, cwd=tiny_repo))) == {"validate",
+                                                                                                     "split"}
     log = dvc("repro", *DATA_STAGES, cwd=tiny_repo)
     assert "Running stage 'split'" in log
     for stage in ("fetch", "slices", "qc", "prepare", "augment"):
@@ -92,6 +97,23 @@ def _wait_for_queue(repo, timeout_s=600):
 
 def _store_state(store):
     return sorted((str(p.relative_to(store)), p.stat().st_mtime_ns) for p in store.rglob("*"))
+
+
+@pytest.mark.parametrize("bad", [{"trian": {"epochs": 3}}, {"model": {"arch": "resnet"}}],
+                         ids=["misspelt section", "unknown arch"])
+def test_a_bad_param_fails_before_any_output_is_deleted(tiny_repo, bad):
+    dvc("repro", *DATA_STAGES, cwd=tiny_repo)
+    before = _snapshot(tiny_repo)
+    params = tiny_params_dict(phantom={"defect_rate": 0.25})
+    for section, values in bad.items():
+        params[section] = {**params.get(section, {}), **values}
+    (tiny_repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    failed = dvc_failing("repro", *DATA_STAGES, cwd=tiny_repo)
+    assert "Running stage 'validate'" in failed and "Running stage 'split'" not in failed
+    problem = "params.yaml: unknown key(s) ['trian']" if "trian" in bad else "params.yaml: model.arch: unknown architecture 'resnet'"
+    assert problem in failed and "git checkout params.yaml" in failed
+    assert "Traceback" not in failed   # one line naming the value, no traceback
+    assert _snapshot(tiny_repo) == before   # every output (metrics/ too) is still there
 
 
 def test_queued_experiments_run_side_by_side_on_the_shared_raw_store(tiny_repo, raw_store):
@@ -203,11 +225,12 @@ def test_dvc_repro_trains_every_arch_on_every_fold_and_evaluates(tiny_repo, tmp_
     # the candidate arch: the stages that centre on it
     _write_params(tiny_repo, phantom={"defect_rate": 0.25}, model={"clmnet": {"se": False}})
     changed = set(json.loads(dvc("status", "--json", cwd=tiny_repo)))
-    assert changed == {"train@clmnet"}
+    assert changed == {"validate", "train@clmnet"}
     _write_params(tiny_repo, phantom={"defect_rate": 0.25}, model={"arch": "unet"})
-    assert set(json.loads(dvc("status", "--json", cwd=tiny_repo))) == {"evaluate", "survival", "compare", "calibration",
-                                                                        "report"}
+    assert set(json.loads(dvc("status", "--json", cwd=tiny_repo))) == {"validate", "evaluate", "survival", "compare",
+                                                                        "calibration", "report"}
     # a survival param reruns survival (and report, which prints the horizon, and calibration, whose decision
     # curve is at the horizon); compare follows its outputs
     _write_params(tiny_repo, phantom={"defect_rate": 0.25}, survival={"horizon_months": 12.0})
-    assert set(json.loads(dvc("status", "--json", cwd=tiny_repo))) == {"survival", "calibration", "report"}
+    assert set(json.loads(dvc("status", "--json", cwd=tiny_repo))) == {"validate", "survival", "calibration",
+                                                                        "report"}

@@ -63,7 +63,7 @@ def test_the_test_set_keeps_the_natural_prevalence_of_its_qc_passed_slices(tmp_p
     slices = build_slices(volume_folder_cases("phantom", tmp_path / "raw"), tmp_path / "slices", min_tumor_px=30)
     qc = run_qc(slices, tmp_path / "slices", tiny_params.qc)
     kept = kept_slices(slices, qc)
-    arrays = prepare_images(kept, tmp_path / "slices", dataclasses.replace(tiny_params.prepare, image_size=16))
+    arrays = prepare_images(kept, tmp_path / "slices", tiny_params.prepare)
     processed = processed_manifest(kept)
     assert len(arrays["images"]) == len(processed)
     assert processed.dtypes.astype(str).to_dict() == {    # the slices stage's types, kept

@@ -113,6 +113,21 @@ def test_the_slices_check_names_the_missing_file_the_store_and_the_fix(tmp_path)
         read_manifest(tmp_path / "nowhere.json")
 
 
+def test_a_file_damaged_after_fetch_with_its_size_kept_is_found_by_its_md5(tmp_path):
+    store = tmp_path / "store"
+    _fetch(tmp_path / "ws", store)
+    sources = read_manifest(tmp_path / "ws/data/raw.json")
+    folder = store / sources["phantom"]["folder"]
+    volume = folder / "volumes/volume-1.nii.gz"
+    data = bytearray(volume.read_bytes())
+    data[len(data) // 2] ^= 0xFF   # one flipped byte, the same size
+    volume.write_bytes(bytes(data))
+    with pytest.raises(RawStoreError) as error:
+        checked_folder(sources, "phantom", store)
+    assert f"{volume}: md5 differs from the one data/raw.json lists" in str(error.value)
+    assert "dvc repro -f fetch" in str(error.value)
+
+
 def test_a_shared_folder_gives_only_the_cases_the_manifest_lists(tmp_path):
     """Another experiment's fetch may have added patients to a shared folder (tcia, lits)."""
     phantom_dir = tmp_path / "phantom"

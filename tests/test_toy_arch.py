@@ -26,7 +26,7 @@ class ToyConfig:
     dropout: float
 
 
-ARCHS["toy"] = Arch("toy", "Toy", segments=True, crf=False, config=ToyConfig)
+ARCHS["toy"] = Arch("toy", "Toy", segments=True, crf=False, config=ToyConfig, min_image_size=8)
 ARCH_NAMES = tuple(ARCHS)
 '''
 

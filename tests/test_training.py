@@ -198,3 +198,12 @@ def test_a_fold_trains_on_its_sample_and_predicts_every_validation_and_test_imag
             ids = saved["image_id"].tolist()
         assert ids == manifest.loc[manifest["patient_id"].isin(patients_of), "image_id"].tolist()
     assert len(history) == 1 and "val_bce" in history[0]
+
+
+def test_a_diverging_training_stops_at_its_first_epoch_naming_it_and_the_lr():
+    from crlm.training.loop import TrainingDiverged
+
+    with pytest.raises(TrainingDiverged, match=r"train unet: the training loss is nan at epoch 1 \(train\.lr 1e\+30, "
+                                               r"train\.lr_schedule constant\).*lower train\.lr"):
+        train_model("unet", tiny_train_params(lr=1e30, lr_schedule="constant"), synthetic_set(), np.arange(18),
+                    np.arange(18, 24))

@@ -50,6 +50,7 @@ class Arch:
     segments: bool       # has a tumour-mask head, scored by IoU and Dice
     crf: bool            # its mask is refined by a dense CRF at inference when crf.enabled (the paper's CLM-Net)
     config: type         # the dataclass of its params.yaml section model.<name>
+    min_image_size: int  # the smallest prepared image side its network takes (its deepest feature map 1 px)
 
     @property
     def crf_name(self) -> str:
@@ -58,10 +59,10 @@ class Arch:
 
 
 ARCHS: dict[str, Arch] = {arch.name: arch for arch in (
-    Arch("vgg16", "VGG16", segments=False, crf=False, config=VGG16Config),
-    Arch("deeplabv3", "DeepLab-v3", segments=True, crf=False, config=DeepLabV3Config),
-    Arch("unet", "U-Net", segments=True, crf=False, config=UNetConfig),
-    Arch("clmnet", "CLM-Net", segments=True, crf=True, config=CLMNetConfig),
+    Arch("vgg16", "VGG16", segments=False, crf=False, config=VGG16Config, min_image_size=32),
+    Arch("deeplabv3", "DeepLab-v3", segments=True, crf=False, config=DeepLabV3Config, min_image_size=8),
+    Arch("unet", "U-Net", segments=True, crf=False, config=UNetConfig, min_image_size=16),
+    Arch("clmnet", "CLM-Net", segments=True, crf=True, config=CLMNetConfig, min_image_size=16),
 )}
 ARCH_NAMES = tuple(ARCHS)
 

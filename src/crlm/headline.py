@@ -6,6 +6,11 @@ training seeds for every arch (crlm.stability.headline), PER_CRF those of each C
 mask ("<arch>+crf" in metrics/segmentation.json), and BEYOND those of the analyses the paper did
 not make (lesions, Grad-CAM, calibration), for every arch with an entry in that file. A path is
 the keys into an arch's entry, joined by dots. Dict order is the order of the JSON keys.
+
+REVIEW: the few numbers a reviewer decides on, written by the headline stage to metrics/headline.json,
+the one file DVC knows as metrics (`dvc metrics diff`, `dvc exp show`, `crlm review`); the detailed
+files stay git-tracked outputs that the report and `make stability` read. Each name is the one
+metrics/stability.json uses for the same number, so a change can be read against its seed SD.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ PER_ARCH = {
     "survival_c_harrell": ("survival", "c_index.harrell"),
     "survival_logrank_p": ("survival", "logrank.p_value"),
 }
-PER_CRF = {"test_iou": ("segmentation", "test.iou.value")}
+PER_CRF = {"test_iou": ("segmentation", "test.iou.value"), "test_dice": ("segmentation", "test.dice.value")}
 # name -> (metrics file, path), for the archs in that file (lesions: the archs that segment)
 BEYOND = {
     "lesion_sensitivity_3d": ("lesions", "per_patient_3d.sensitivity.value"),
@@ -44,6 +49,78 @@ BEYOND = {
     "survival_brier": ("calibration", "survival.brier.value"),
     "survival_calibration_slope": ("calibration", "survival.slope.value"),
 }
+
+
+# name -> (metrics file, path in the arch's entry), for every arch with an entry in that file
+REVIEW = {
+    "test_auc": ("classification", "test.auc.value"),
+    "test_auc_ci_low": ("classification", "test.auc.ci_low"),
+    "test_auc_ci_high": ("classification", "test.auc.ci_high"),
+    "cv_auc": ("classification", "cv.auc.mean"),
+    "test_iou": ("segmentation", "test.iou.value"),
+    "test_dice": ("segmentation", "test.dice.value"),
+    "survival_auc": ("survival", "auc.value"),
+    "survival_c_harrell": ("survival", "c_index.harrell"),
+    "survival_logrank_p": ("survival", "logrank.p_value"),
+    "lesion_sensitivity_3d": ("lesions", "per_patient_3d.sensitivity.value"),
+    "lesion_fp_per_patient_3d": ("lesions", "per_patient_3d.fp_per_patient.value"),
+    "image_brier": ("calibration", "images.brier.value"),
+    "survival_brier": ("calibration", "survival.brier.value"),
+    "cam_mass_share": ("cam", "mass_share.value"),
+}
+# the candidate against each other arch (metrics/compare.json): name -> (comparison, key)
+REVIEW_COMPARE = {
+    "test_auc_diff": ("recognition_auc", "diff"),
+    "test_auc_p_holm": ("recognition_auc", "p_holm"),
+    "survival_c_diff": ("survival_c_index", "diff"),
+    "survival_c_p_holm": ("survival_c_index", "p_holm"),
+}
+# the cohort (named so as not to read as the params' data section): name -> (metrics file, path); fixed by
+# the data stages, so no training seed moves them
+REVIEW_COHORT = {
+    "patients": ("qc", "patients.kept"),
+    "slices": ("qc", "rows.kept"),
+    "test_patients": ("splits", "test.patients"),
+}
+REVIEW_FILES = ("qc", "splits", "classification", "segmentation", "survival", "compare", "lesions", "cam",
+                "calibration")
+
+
+def review_numbers(metrics: dict[str, dict]) -> dict:
+    """metrics/headline.json from metrics = {name: contents of metrics/<name>.json} (REVIEW_FILES):
+    {"cohort": {...}, "<arch>": {...} for every arch (and CRF entry) in the arch files, "<candidate>_vs":
+    {"<other arch>": {...}}}. A number a stage did not write (e.g. calibration with no rows) is None."""
+    out: dict = {"cohort": {name: value_at(metrics[kind], path) for name, (kind, path) in REVIEW_COHORT.items()}}
+    names = [*ARCHS, *(name for name in metrics["segmentation"] if name.endswith("+crf"))]
+    for name in names:
+        entry = {metric: value_or_none(metrics[kind][name], path)
+                 for metric, (kind, path) in REVIEW.items() if name in metrics[kind]}
+        out[name] = {metric: value for metric, value in entry.items() if value is not None}
+    compare = metrics["compare"]
+    out[f"{compare['candidate']}_vs"] = {
+        other: {name: compare[family][other][key] for name, (family, key) in REVIEW_COMPARE.items()}
+        for other in compare[next(iter(REVIEW_COMPARE.values()))[0]]}
+    return out
+
+
+def source_file(name: str) -> str:
+    """The metrics file a flat headline name comes from: "cohort.slices" -> "qc", "clmnet.test_auc" ->
+    "classification", "clmnet_vs.unet.test_auc_p_holm" -> "compare"."""
+    group, metric = name.split(".")[0], name.split(".")[-1]
+    if group == "cohort":
+        return REVIEW_COHORT[metric][0]
+    return "compare" if group.endswith("_vs") else REVIEW[metric][0]
+
+
+def flat(tree: dict, prefix: str = "") -> dict:
+    """{"a": {"b": 1}} -> {"a.b": 1}: the names DVC gives the numbers of a metrics file."""
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def value_at(entry: dict, path: str):

@@ -23,7 +23,10 @@ from typing import TypeVar
 
 from tqdm import tqdm
 
+from crlm.errors import UserError
+
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+DEBUG = "CRLM_DEBUG"   # set to 1: a UserError's traceback too
 T = TypeVar("T")
 
 
@@ -40,7 +43,8 @@ def stage_logger(script: str | Path) -> logging.Logger:
 
 def stage_main(main: Callable[[], T]) -> Callable[[], T]:
     """Decorator for a stage's main(): logging set up, "start" and "done in <s> s" (or "failed after <s> s")
-    logged by the stage's logger."""
+    logged by the stage's logger. A UserError ends the stage with its message as one line and exit status 1
+    (the traceback too where CRLM_DEBUG=1); any other exception keeps its traceback."""
     log = stage_logger(main.__code__.co_filename)
 
     @functools.wraps(main)
@@ -50,6 +54,11 @@ def stage_main(main: Callable[[], T]) -> Callable[[], T]:
         start = time.perf_counter()
         try:
             result = main()
+        except UserError as exc:   # a bad param or file: its message names it and the fix
+            log.error("failed after %.1f s: %s", time.perf_counter() - start, exc)
+            if os.environ.get(DEBUG, "").strip() not in ("", "0"):
+                raise
+            raise SystemExit(1) from None
         except Exception:
             log.error("failed after %.1f s", time.perf_counter() - start)
             raise

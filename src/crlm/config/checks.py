@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from crlm.errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError, ValueError):
     """A params.yaml value is missing, unknown or out of range."""
 
 

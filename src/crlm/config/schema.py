@@ -121,6 +121,10 @@ class PrepareConfig:
 
     def __post_init__(self) -> None:
         _positive("prepare.image_size", self.image_size)
+        smallest = max(ARCHS.values(), key=lambda arch: arch.min_image_size)   # every arch is trained
+        if self.image_size < smallest.min_image_size:
+            raise ConfigError(f"prepare.image_size must be at least {smallest.min_image_size} (the smallest image "
+                              f"{smallest.title}'s network takes), got {self.image_size}")
         _unit_interval("prepare.crop_margin", self.crop_margin)
         _positive("prepare.window_width_hu", self.window_width_hu)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crlm.io import read_parquet
+from crlm.io import load_npz, read_parquet
 
 
 class DatasetError(ValueError):
@@ -32,9 +32,9 @@ class ImageSet:
 
 def load_image_set(arrays_path: str | Path, manifest_path: str | Path) -> ImageSet:
     manifest = read_parquet(manifest_path)
-    with np.load(arrays_path) as arrays:
-        images = arrays["images"].astype(np.float32)
-        tumour = arrays["tumour"].astype(np.uint8)
+    arrays = load_npz(arrays_path, "prepare", keys=("images", "tumour"))
+    images = arrays["images"].astype(np.float32)
+    tumour = arrays["tumour"].astype(np.uint8)
     return check_image_set(ImageSet(manifest, images, tumour), str(arrays_path))
 
 

@@ -17,6 +17,7 @@ from scipy import ndimage
 from crlm.data.labels import slice_label
 from crlm.data.nifti import Volume, VolumeReadError
 from crlm.data.sources import SOURCES, Case, CaseError
+from crlm.io import load_npz
 from crlm.logs import progress
 
 LIVER, TUMOUR = 1, 2
@@ -99,5 +100,4 @@ def as_manifest(rows: list[dict]) -> pd.DataFrame:
 
 
 def load_slice(slices_dir: Path, row) -> dict[str, np.ndarray]:
-    with np.load(Path(slices_dir) / row.path) as data:
-        return {key: data[key] for key in data.files}
+    return load_npz(Path(slices_dir) / row.path, "slices")

@@ -17,6 +17,7 @@ import pandas as pd
 from crlm.config import CRFConfig
 from crlm.data.dataset import ImageSet
 from crlm.evaluation.segmentation import dice_per_image, iou_per_image
+from crlm.io import load_npz
 from crlm.logs import progress
 from crlm.models.crf import crf_refine
 
@@ -37,9 +38,10 @@ def load_predictions(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | N
     """(image ids, probabilities, tumour maps or None) as a fold's training wrote them."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found; run `dvc repro` (the train stages write it)")
-    with np.load(path) as saved:
-        seg = saved["seg_prob"].astype(np.float32) if "seg_prob" in saved.files else None
-        return saved["image_id"], saved["prob"].astype(np.float64), seg
+    saved = load_npz(path, f"train@{path.parent.parent.name}",   # <arch>/<fold>/predictions.npz
+                     keys=("image_id", "prob"), optional=("seg_prob",))
+    seg = saved["seg_prob"].astype(np.float32) if "seg_prob" in saved else None
+    return saved["image_id"], saved["prob"].astype(np.float64), seg
 
 
 def ensemble_predictions(paths: list[Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:

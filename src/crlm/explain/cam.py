@@ -81,12 +81,13 @@ def grad_cam(model: nn.Module, images: np.ndarray) -> tuple[np.ndarray, tuple[in
     return normalise(np.concatenate(maps)), grid
 
 
-def ensemble_cam(model_paths: Iterable[str | Path], images: np.ndarray) -> tuple[np.ndarray, str, tuple[int, int]]:
+def ensemble_cam(model_paths: Iterable[str | Path], images: np.ndarray,
+                 arch: str) -> tuple[np.ndarray, str, tuple[int, int]]:
     """The fold ensemble's maps: the mean of each saved model's normalised Grad-CAM, normalised per image;
-    also the CAM layer's name and grid (those of the first model; the folds share an architecture)."""
+    also the CAM layer's name and grid (those of the first model; every model must be an `arch`)."""
     total, name, grid, n = None, "", (0, 0), 0
     for path in model_paths:
-        model = load_model(path)
+        model = load_model(path, expected_arch=arch)
         maps, grid = grad_cam(model, images)
         name = name or layer_name(model)
         total = maps.astype(np.float64) if total is None else total + maps

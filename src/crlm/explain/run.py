@@ -48,7 +48,7 @@ def explain_archs(params: Params, data: ImageSet, test_patients: list[str], n_fo
     chance = None
     for arch in ARCHS:
         cams, layer, grid = ensemble_cam([model_dir / arch / str(k) / "model.pt" for k in range(n_folds)],
-                                         data.images[rows])
+                                         data.images[rows], arch)
         scores = image_scores(cams[[at[r] for r in positives]], masks, tolerance)
         chance = chance_levels(scores)
         result.metrics[arch] = {"layer": layer, "layer_grid": list(grid),

@@ -19,7 +19,7 @@ import torch
 from crlm.config import ModelConfig
 from crlm.data.dataset import ImageSet
 from crlm.models.inference import predict
-from crlm.models.model_file import ModelFileError, load_model, read_model_file
+from crlm.models.model_file import ModelFileError, folder_arch, load_model, read_model_file
 from crlm.predict import PredictError
 
 SHARED_KEYS = ("width", "embedding_dim", "pretrained", "batch_norm")   # the model keys every arch is built from
@@ -58,7 +58,7 @@ def checked_arch(paths: list[Path], model_cfg: ModelConfig, params_path: str | P
     archs = set()
     for path in paths:
         try:
-            arch, saved_cfg, _ = read_model_file(path)
+            arch, saved_cfg, _ = read_model_file(path, folder_arch(path))
         except ModelFileError as exc:
             raise PredictError(str(exc)) from None
         diffs = config_differences(saved_cfg, arch, model_cfg)

@@ -4,6 +4,7 @@ input CT series (DICOM input), and an overlay PNG of the most suspicious slice."
 from __future__ import annotations
 
 import copy
+import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -16,21 +17,59 @@ import pandas as pd  # noqa: E402
 
 from crlm.config import PrepareConfig  # noqa: E402
 from crlm.data.prepare import window  # noqa: E402
-from crlm.predict.volume import PreparedSlices, Scan  # noqa: E402
+from crlm.predict import PredictError  # noqa: E402
+from crlm.predict.volume import NonFinite, PreparedSlices, Scan  # noqa: E402
 
 SEGMENT_LABEL = "Metastasis"
+OUTPUTS = ("slices.csv", "tumour_mask.nii.gz", "tumour_seg.dcm", "overlay.png")   # every file a run can write
+
+
+def prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
+    """The output folder, created, checked before any model is read: not a file, writable, and empty unless
+    `overwrite` (whose run then replaces the files it writes, see `remove_earlier`)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise PredictError(f"{out_dir}: --out names a file; it takes a folder (created if missing)")
+    existed = out_dir.exists()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=out_dir).close()
+    except OSError as exc:
+        blocker = next((p for p in out_dir.parents if p.exists() and not p.is_dir()), None)
+        why = f"{blocker} is a file" if blocker is not None else exc.strerror or type(exc).__name__
+        raise PredictError(f"{out_dir}: cannot create or write the output folder: {why}") from None
+    entries = sorted(p.name for p in out_dir.iterdir()) if existed and not overwrite else []
+    if entries:
+        shown = ", ".join(entries[:4]) + (", ..." if len(entries) > 4 else "")
+        raise PredictError(f"{out_dir}: output folder is not empty ({shown}); pass --overwrite to replace an "
+                           "earlier run's outputs, or choose another --out")
+
+
+def remove_earlier(out_dir: Path) -> list[str]:
+    """An earlier run's outputs (--overwrite), so that none this run does not write (a DICOM input's SEG, a
+    segmenter's mask) is left beside this run's; other files stay."""
+    found = [name for name in OUTPUTS if (out_dir / name).is_file()]
+    for name in found:
+        (out_dir / name).unlink()
+    return found
 
 
 def write_slices_csv(path: Path, scan: Scan, prepared: PreparedSlices, prob: np.ndarray, called: np.ndarray,
-                     mask: np.ndarray | None) -> pd.DataFrame:
-    """One row per scored slice: its index in the axial volume (0 = most inferior), its position (mm), the
-    ensemble's probability of metastasis, the call at evaluate.threshold and the predicted tumour pixels."""
-    frame = pd.DataFrame({"slice_index": prepared.indices, "z_mm": np.round(scan.z_mm[prepared.indices], 4),
-                          "probability": prob, "metastasis": called.astype(int)})
+                     mask: np.ndarray | None, nonfinite: NonFinite) -> pd.DataFrame:
+    """One row per liver slice (every slice without a mask): its index in the axial volume (0 = most inferior),
+    its position (mm), the ensemble's probability of metastasis, the call at evaluate.threshold and the
+    predicted tumour pixels; its non-finite voxels (scored as nonfinite.fill_hu), and why a slice was not
+    scored (then no probability)."""
+    frame = pd.DataFrame({"probability": prob, "metastasis": called.astype(int)}, index=prepared.indices)
     if mask is not None:
         frame["tumour_px"] = mask[prepared.indices].reshape(len(prepared.indices), -1).sum(axis=1)
+    indices = np.union1d(prepared.indices, list(nonfinite.unscored)).astype(int)
+    frame = frame.reindex(indices).astype({name: "Int64" for name in ("metastasis", "tumour_px") if name in frame})
+    frame.insert(0, "slice_index", indices)
+    frame.insert(1, "z_mm", np.round(scan.z_mm[indices], 4))
+    frame["nonfinite_voxels"] = nonfinite.per_slice[indices]
+    frame["not_scored"] = [nonfinite.unscored.get(z, "") for z in indices]
     if scan.is_dicom:
-        frame["sop_instance_uid"] = [scan.ct.sop_uids[z] for z in prepared.indices]
+        frame["sop_instance_uid"] = [scan.ct.sop_uids[z] for z in indices]
     frame.to_csv(path, index=False)
     return frame
 

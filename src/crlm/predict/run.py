@@ -16,8 +16,9 @@ from crlm.evaluation.predictions import crf_refined, threshold
 from crlm.paths import MODELS
 from crlm.predict import PredictError
 from crlm.predict.ensemble import checked_arch, ensemble_predict, fold_model_paths
-from crlm.predict.outputs import write_dicom_seg, write_mask_nifti, write_overlay, write_slices_csv
-from crlm.predict.volume import paste_back, prepare_slices, read_liver_mask, read_scan
+from crlm.predict.outputs import (prepare_out_dir, remove_earlier, write_dicom_seg, write_mask_nifti,
+                                  write_overlay, write_slices_csv)
+from crlm.predict.volume import check_nonfinite, paste_back, prepare_slices, read_liver_mask, read_scan
 from crlm.training.device import select_device
 
 log = logging.getLogger("crlm.predict")
@@ -38,7 +39,10 @@ class PredictResult:
 
 def run_predict(input_path: str | Path, out_dir: str | Path, mask_path: str | Path | None = None,
                 params_path: str | Path = "params.yaml", models_dir: str | Path | None = None,
-                device: str | None = None, crf: bool = False) -> PredictResult:
+                device: str | None = None, crf: bool = False, nonfinite: str = "refuse",
+                overwrite: bool = False) -> PredictResult:
+    out_dir = Path(out_dir)
+    prepare_out_dir(out_dir, overwrite)
     params = load_params(params_path)
     models_dir = Path(models_dir) if models_dir is not None else MODELS / params.model.arch
     paths = fold_model_paths(models_dir)
@@ -55,7 +59,10 @@ def run_predict(input_path: str | Path, out_dir: str | Path, mask_path: str | Pa
 
     scan = read_scan(input_path)
     liver = read_liver_mask(mask_path, scan) if mask_path is not None else None
-    prepared = prepare_slices(scan.volume, liver, params.prepare)
+    scan, bad = check_nonfinite(scan, liver, params.prepare, nonfinite)
+    if bad.note:
+        log.warning(bad.note)
+    prepared = prepare_slices(scan.volume, liver, params.prepare, skip=bad.unscored)
     crop = f"cropped by prepare.crop: {params.prepare.crop}" if liver is not None else "whole (no liver mask)"
     log.info(f"{scan.path}: {scan.volume.array.shape} (z, y, x) voxels of {scan.volume.spacing_mm} mm; "
              f"scoring {len(prepared.indices)} slice(s), {crop}, at {params.prepare.image_size} px")
@@ -63,15 +70,16 @@ def run_predict(input_path: str | Path, out_dir: str | Path, mask_path: str | Pa
     prob, seg = ensemble_predict(paths, prepared.images, params.train.batch_size, torch_device)
 
     cut = params.evaluate.threshold
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    earlier = remove_earlier(out_dir) if overwrite else []
+    if earlier:
+        log.info(f"--overwrite: replacing {', '.join(earlier)} of an earlier run in {out_dir}")
     result = PredictResult(arch, len(paths), len(prepared.indices))
     mask = None
     if seg is not None:
         if crf:
             seg = crf_refined(prepared.images.astype(np.float32), seg, params.crf, desc="crf")
         mask = paste_back(threshold(seg, cut), prepared, scan.volume.array.shape)
-    frame = write_slices_csv(out_dir / "slices.csv", scan, prepared, prob, threshold(prob, cut), mask)
+    frame = write_slices_csv(out_dir / "slices.csv", scan, prepared, prob, threshold(prob, cut), mask, bad)
     result.written["slices"] = out_dir / "slices.csv"
     if mask is None:
         log.info(f"{arch} does not segment (a classifier): no tumour mask written")
@@ -84,8 +92,9 @@ def run_predict(input_path: str | Path, out_dir: str | Path, mask_path: str | Pa
     z = write_overlay(out_dir / "overlay.png", scan, prepared, prob, mask, params.prepare, cut)
     result.written["overlay"] = out_dir / "overlay.png"
     called = int(frame["metastasis"].sum())
-    log.info(f"{called} of {len(frame)} slice(s) called metastasis at evaluate.threshold {cut:g}; "
-             f"highest probability {prob.max():.3f} on slice {z}")
+    unscored = f"; {len(bad.unscored)} not scored (slices.csv's not_scored)" if bad.unscored else ""
+    log.info(f"{called} of {len(prepared.indices)} scored slice(s) called metastasis at evaluate.threshold "
+             f"{cut:g}; highest probability {prob.max():.3f} on slice {z}{unscored}")
     log.info(SURVIVAL_UNAVAILABLE)
     for name, path in result.written.items():
         log.info(f"wrote {name}: {path}")

@@ -10,10 +10,15 @@ Preparation mirrors the slices and prepare stages step by step: the slice is sto
 stage's .npz), cropped by `prepare.crop` from its liver mask (crlm.data.prepare.CROPS), windowed
 (`window`), resized (`resize`) and kept as float16 (data/processed/dataset.npz). With no mask every slice
 is scored whole, as with `prepare.crop: none`.
+
+Non-finite voxels (NaN, inf: a float NIfTI can hold them, a DICOM series' rescaled integers cannot) are
+checked once both are read (`check_nonfinite`): refused by default, or with --nonfinite mask scored as air.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,11 +149,14 @@ class PreparedSlices:
     images: np.ndarray                       # (N, S, S) float16 in [0, 1], as data/processed/dataset.npz
 
 
-def prepare_slices(volume: Volume, liver: np.ndarray | None, cfg: PrepareConfig) -> PreparedSlices:
-    """The liver slices cropped by prepare.crop, or with no mask every slice whole (prepare.crop: none)."""
+def prepare_slices(volume: Volume, liver: np.ndarray | None, cfg: PrepareConfig,
+                   skip: Iterable[int] = ()) -> PreparedSlices:
+    """The liver slices cropped by prepare.crop, or with no mask every slice whole (prepare.crop: none); the
+    slices in `skip` left out."""
     crop = CROPS["none"] if liver is None else look_up("prepare.crop", cfg.crop, CROPS)
     n_slices = volume.array.shape[0]
     indices = np.arange(n_slices) if liver is None else np.flatnonzero(liver.reshape(n_slices, -1).any(axis=1))
+    indices = indices[~np.isin(indices, list(skip))]
     images = np.zeros((len(indices), cfg.image_size, cfg.image_size), dtype=np.float16)
     boxes = []
     for i, z in enumerate(indices):
@@ -167,3 +175,65 @@ def paste_back(masks: np.ndarray, prepared: PreparedSlices, shape: tuple[int, in
         size = (cols.stop - cols.start, rows.stop - rows.start)      # PIL's (width, height)
         full[z, rows, cols] = np.asarray(Image.fromarray(mask.astype(np.uint8)).resize(size, Image.NEAREST))
     return full
+
+
+@dataclass(frozen=True)
+class NonFinite:
+    per_slice: np.ndarray                   # each axial slice's non-finite voxels (replaced by fill_hu)
+    unscored: dict[int, str]                # slice index -> why it is not scored
+    fill_hu: float | None = None            # None: the volume had none
+    note: str = ""                          # what was found and done, for the log
+
+
+def check_nonfinite(scan: Scan, liver: np.ndarray | None, cfg: PrepareConfig, policy: str) -> tuple[Scan, NonFinite]:
+    """The scan with its non-finite voxels refused (policy "refuse") or replaced ("mask"); a slice whose liver
+    region (the whole slice without a mask) holds no finite voxel is left unscored, and a volume with no
+    such slice left is refused either way: there is nothing to score."""
+    array = scan.volume.array
+    n = array.shape[0]
+    bad = ~np.isfinite(array) if np.issubdtype(array.dtype, np.inexact) else np.zeros(array.shape, bool)
+    per_slice = bad.reshape(n, -1).sum(axis=1)
+    if not per_slice.any():
+        return scan, NonFinite(per_slice, {})
+    region = np.ones(array.shape, bool) if liver is None else liver
+    has_region = region.reshape(n, -1).any(axis=1)
+    empty = has_region & (bad | ~region).reshape(n, -1).all(axis=1)
+    found = f"{per_slice.sum():,} non-finite voxels ({kinds(array[bad])}) in {slices(np.flatnonzero(per_slice))}"
+    what = "slice" if liver is None else "slice's liver region"
+    if empty[has_region].all():
+        raise PredictError(f"{scan.path}: {found}: every {what} is entirely non-finite, nothing to score "
+                           "(--nonfinite mask or not)")
+    if policy == "refuse":
+        raise PredictError(f"{scan.path}: {found}; a CT holds finite HU, so the file is likely damaged or badly "
+                           "converted; pass --nonfinite mask to score them as air (below the HU window) and "
+                           "report them")
+    # No value is right for a voxel with no attenuation; the window's lower bound windows to 0 like air and
+    # anything outside the window, so it adds no tissue (nothing that looks like liver or lesion).
+    fill = cfg.window_center_hu - cfg.window_width_hu / 2
+    filled = np.where(bad, fill, array).astype(array.dtype, copy=False)
+    reason = "entirely non-finite" if liver is None else "liver region entirely non-finite"
+    unscored = {int(z): reason for z in np.flatnonzero(empty)}
+    note = f"{scan.path}: {found}: scored as {fill:g} HU (the HU window's lower bound: air)"
+    if unscored:
+        note += f"; {slices(list(unscored))} not scored ({reason})"
+    volume = dataclasses.replace(scan.volume, array=filled)
+    return dataclasses.replace(scan, volume=volume), NonFinite(per_slice, unscored, fill, note)
+
+
+def kinds(values: np.ndarray) -> str:
+    """"NaN", or the count of each kind where there are several: "1,500 NaN, 100 +inf"."""
+    counts = {"NaN": np.isnan(values).sum(), "+inf": np.isposinf(values).sum(), "-inf": np.isneginf(values).sum()}
+    present = {name: count for name, count in counts.items() if count}
+    return next(iter(present)) if len(present) == 1 else ", ".join(f"{c:,} {name}" for name, c in present.items())
+
+
+def slices(indices, most: int = 8) -> str:
+    """Slice indices as runs: "slice 4", "slices 0-3, 7, 9-27" (the first `most` runs, then "...")."""
+    runs: list[list[int]] = []
+    for i in sorted(int(i) for i in indices):
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    text = [f"{a}" if a == b else f"{a}-{b}" for a, b in runs]
+    return f"slice{'s' if len(indices) > 1 else ''} " + ", ".join(text[:most]) + (", ..." if len(text) > most else "")

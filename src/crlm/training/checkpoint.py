@@ -7,6 +7,8 @@ ignored rather than resumed.
 A checkpoint holds tensors and plain values only (state dicts, the epoch, the
 history as floats, the fingerprint) and is read with torch.load(weights_only=True),
 like a model file: a checkpoint that holds anything else is refused, never unpickled.
+A truncated or damaged checkpoint (a disk error, a partial copy) is set
+aside as <name>.unreadable, with a warning, and the training starts afresh.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from crlm.models.model_file import read_data_only
+from crlm.models.model_file import UnreadableFileError, read_data_only
 
 
 def fingerprint(payload: dict) -> str:
@@ -39,7 +41,19 @@ def load_checkpoint(path: Path, key: str) -> dict | None:
     """The checkpoint at `path` if it belongs to this training, else None."""
     if not path.is_file():
         return None
-    state = read_data_only(path)
+    try:
+        state = read_data_only(path, what="checkpoint")
+    except FileNotFoundError:
+        return None   # set aside meanwhile by another process of the same (distributed) training
+    except UnreadableFileError as exc:
+        aside = path.with_name(path.name + ".unreadable")
+        try:
+            path.replace(aside)
+        except FileNotFoundError:
+            pass   # another process of the same training set it aside first
+        logging.getLogger(__name__).warning(f"{path}: unreadable checkpoint (truncated or damaged: {exc.detail}); "
+                                            f"set aside as {aside}; training starts afresh")
+        return None
     if not isinstance(state, dict) or state.get("fingerprint") != key:
         logging.getLogger(__name__).info(f"ignoring {path}: it belongs to another setting")
         return None

@@ -78,6 +78,20 @@ def autocast(device: torch.device, precision: str | None = None):
     return contextlib.nullcontext()
 
 
+def compute_fingerprint(device: torch.device, precision: str) -> dict:
+    """What decides whether another machine reproduces this one's results bit for bit: the device kind, the
+    precision train.precision resolved to, the kernels torch picked for this CPU (AVX2 and AVX512 builds of
+    the same op may round differently) or the GPU's name, torch's version, and the BLAS kernel and threads
+    numpy uses (the survival fits' last digits follow them)."""
+    from threadpoolctl import threadpool_info
+
+    kernels = torch.cuda.get_device_name(device) if device.type == "cuda" else torch.backends.cpu.get_cpu_capability()
+    blas = [f"{pool['internal_api']} {pool.get('architecture') or '?'}, {pool['num_threads']} threads"
+            for pool in threadpool_info() if pool["user_api"] == "blas"]
+    return {"device": device.type, "precision": precision, "kernels": kernels, "torch": torch.__version__,
+            "blas": "; ".join(blas) or "none found"}
+
+
 def make_deterministic(seed: int) -> None:
     """Same seed, same data, same machine -> the same weights (CPU; CUDA as far as it allows)."""
     torch.manual_seed(seed)

@@ -53,10 +53,10 @@ import torch
 
 from crlm.config import Params
 from crlm.data.splits import fold_patients
-from crlm.io import read_json
+from crlm.io import read_json, write_json
 from crlm.logs import setup as setup_logging
 from crlm.paths import CHECKPOINTS, MODELS, PLOTS, PROCESSED_ARRAYS, PROCESSED_MANIFEST, SPLITS
-from crlm.training.device import select_device
+from crlm.training.device import compute_fingerprint, resolve_precision, select_device
 from crlm.training.distributed import SINGLE, World
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,14 @@ def train_all_folds(arch: str, params: Params, cpus: int | None = None, world: W
                                [threads] * len(folds))
             lines = [_write_curves_of(arch, fold, result) for fold, result in zip(folds, results)]
     shutil.rmtree(CHECKPOINTS / arch, ignore_errors=True)
+    write_compute(PLOTS / "train" / arch, device, resolve_precision(params.train.precision, device))
     return lines
+
+
+def write_compute(directory: Path, device: torch.device, precision: str) -> None:
+    """directory/compute.json: the machine's compute fingerprint, which `crlm verify` reads to decide whether a
+    rerun elsewhere must reproduce these weights byte for byte or only within seed noise."""
+    write_json(directory / "compute.json", compute_fingerprint(device, precision))
 
 
 def _write_curves_of(arch: str, fold: str, result: FoldResult) -> str:
@@ -165,7 +172,7 @@ def train_fold(arch: str, fold: str, params: Params, threads: int, world: World 
     from crlm.data.sampling import training_sample
     from crlm.models.inference import predict
     from crlm.models.model_file import save_model
-    from crlm.training.loop import train_model
+    from crlm.training.loop import TrainingDiverged, train_model
 
     setup_logging()
     torch.set_num_threads(threads)
@@ -177,9 +184,12 @@ def train_fold(arch: str, fold: str, params: Params, threads: int, world: World 
 
     # validated on its own validation patients only: the test set stays unseen while training
     # (a resumed training's history holds the epochs before the interruption too)
-    result = train_model(arch, params, data, train_idx, val_idx, checkpoint=CHECKPOINTS / arch / fold / "last.pt",
-                         on_epoch_end=epoch_logger(f"{arch}/{fold}", params.train.epochs) if world.main else None,
-                         world=world)
+    try:
+        result = train_model(arch, params, data, train_idx, val_idx, checkpoint=CHECKPOINTS / arch / fold / "last.pt",
+                             on_epoch_end=epoch_logger(f"{arch}/{fold}", params.train.epochs) if world.main else None,
+                             world=world)
+    except TrainingDiverged as exc:
+        raise TrainingDiverged(f"fold {fold}: {exc}") from None
     if not world.main:
         return FoldResult("", result.history)
 

@@ -10,6 +10,7 @@ Under torchrun each process trains on its shard of every batch
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from torch.nn import functional as F
 from crlm.config import Params
 from crlm.data.dataset import ImageSet
 from crlm.data.transforms import augment_batch
+from crlm.errors import UserError
 from crlm.evaluation.classification import roc_auc_or_none
 from crlm.models import build_model
 from crlm.models.inference import predict
@@ -90,6 +92,10 @@ def global_dice_loss(seg_logits: torch.Tensor, masks: torch.Tensor, world: World
     return (1.0 - score) * (positives > 0).to(score.dtype)
 
 
+class TrainingDiverged(UserError):
+    """The training loss became NaN or infinite (a learning rate too high for the recipe)."""
+
+
 def train_model(arch: str, params: Params, data: ImageSet, train_idx: np.ndarray,
                 val_idx: np.ndarray | None = None, checkpoint: Path | None = None,
                 on_epoch_end: EpochCallback | None = None, world: World = SINGLE) -> TrainResult:
@@ -137,6 +143,10 @@ def train_model(arch: str, params: Params, data: ImageSet, train_idx: np.ndarray
         row = {"epoch": epoch, "train_loss": _train_epoch(trained, optimizer, scheduler, loss_fn, data, train_idx,
                                                           params.augment, cfg.augment, cfg.batch_size, cfg.seed, epoch, device,
                                                           precision, world)}
+        if not math.isfinite(row["train_loss"]):
+            raise TrainingDiverged(f"train {arch}: the training loss is {row['train_loss']} at epoch {epoch} "
+                                   f"(train.lr {cfg.lr}, train.lr_schedule {cfg.lr_schedule}): the training "
+                                   "diverged; lower train.lr")
         if val_idx is not None and len(val_idx) and (epoch % cfg.val_every == 0 or epoch == cfg.epochs):
             row.update(_validate(model, loss_fn, data, val_idx, cfg.batch_size, device))
         result.history.append(row)
