@@ -38,10 +38,18 @@ def _series(points: list[dict], rev: str, x: str, y: str) -> dict[str, list[tupl
     """The lines of one revision: series name (file, and field where one plot draws several) -> (x, y)."""
     lines: dict[str, list[tuple[float, float]]] = {}
     for p in points:
-        if p.get("rev") == rev:
+        xy = (_number(p.get(x)), _number(p.get(y)))
+        if p.get("rev") == rev and None not in xy:   # an empty cell (a curve undefined there) is not drawn
             name = " ".join(str(p[k]) for k in ("filename", "field") if k in p)
-            lines.setdefault(name, []).append((float(p[x]), float(p[y])))
+            lines.setdefault(name, []).append(xy)
     return lines
+
+
+def _number(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _draw(title: str, spec: dict, base: str, path: Path) -> bool:
