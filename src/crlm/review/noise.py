@@ -106,8 +106,9 @@ class SeedNoise:
         test = noise_verdict(new - old, row["sd"], len(known), self.level)
         verdict = f"beyond noise: {abs(test.sds):.1f} seed SDs" if test.beyond else "within seed noise"
         stale = self.changed_stages(kind)
+        shown = ", ".join(stale[:3]) + (f" and {len(stale) - 3} more" if len(stale) > 3 else "") if stale else ""
         note = ("stale SD? the stability commit's dvc.lock could not be read" if stale is None else
-                f"stale SD: {', '.join(stale)} changed since `make stability`" if stale else "")
+                f"stale SD: {shown} changed since `make stability`" if stale else "")
         return Reading(name, old, new, verdict, note, test)
 
 
