@@ -51,7 +51,7 @@ def describe(record: dict) -> str:
             f"BLAS {record.get('blas', 'unrecorded')}")
 
 
-def byte_differences(repo, rev: str, paths: list[str], root: Path) -> list[str]:
+def byte_differences(repo, rev: str, paths: list[str]) -> list[str]:
     lines = []
     for path in paths:
         committed, produced = read_at(repo, path, rev), read_at(repo, path, None)
@@ -72,14 +72,14 @@ def noise_differences(repo, rev: str, root: Path) -> list[str]:
     from crlm.headline import flat
 
     old, new = flat(committed), flat(produced)
-    lines = []
+    lines, unchecked = [], []
     for name in sorted(set(old) | set(new)):
         reading = noise.read(name, old.get(name), new.get(name))
-        if reading.verdict in ("unchanged", "within seed noise", "no verdict"):
-            continue
-        lines.append(f"DIFFERS: {name}: committed {reading.old}, produced {reading.new} ({reading.verdict}"
-                     + (f"; {reading.note}" if reading.note else "") + ")")
-    unchecked = [name for name in old if noise.read(name, old[name], new.get(name)).verdict == "no verdict"]
+        if reading.verdict == "no verdict":
+            unchecked.append(name)
+        elif reading.verdict not in ("unchanged", "within seed noise"):
+            lines.append(f"DIFFERS: {name}: committed {reading.old}, produced {reading.new} ({reading.verdict}"
+                         + (f"; {reading.note}" if reading.note else "") + ")")
     if unchecked:
         print(f"verify: not compared (no seed SD): {', '.join(unchecked)}")
     return lines
@@ -95,7 +95,7 @@ def verify(root: Path = Path("."), rev: str = "HEAD", params_file: Path = Path("
         if mode == "bytes":
             paths = sorted(out["path"] for entry in lock_at(repo, rev).values() for out in entry.get("outs", [])
                            if out["path"].startswith(CHECKED))
-            differences = byte_differences(repo, rev, paths, root)
+            differences = byte_differences(repo, rev, paths)
         else:
             differences = noise_differences(repo, rev, root)
     for line in differences:
