@@ -1,5 +1,6 @@
 """explain: class activation maps (Grad-CAM, captum) of every arch's image-level metastasis logit on the
-test set, from the fold models, and how much of each map falls on the true tumour.
+test set, from the fold models, how much of each map falls on the true tumour beside the chance levels
+and a centre prior, and whether the maps change when the models' weights are re-initialised.
 
 Writes metrics/cam.json and plots/evaluate/cam.png (the images of plots/evaluate/overlays.png).
 """
@@ -8,7 +9,7 @@ from crlm.config import cli_params
 from crlm.data.dataset import load_image_set
 from crlm.explain.figure import cam_figure
 from crlm.explain.run import explain_archs
-from crlm.io import read_json, write_json
+from crlm.io import load_npz, read_json, write_json
 from crlm.logs import stage_logger, stage_main
 from crlm.paths import METRICS, MODELS, PLOTS, PROCESSED_ARRAYS, PROCESSED_MANIFEST, SPLITS
 
@@ -19,20 +20,25 @@ log = stage_logger(__file__)
 def main() -> None:
     params = cli_params(__doc__)
     data = load_image_set(PROCESSED_ARRAYS, PROCESSED_MANIFEST)
+    liver = load_npz(PROCESSED_ARRAYS, "prepare", keys=("liver",))["liver"]
     splits = read_json(SPLITS)
-    result = explain_archs(params, data, splits["test"], len(splits["folds"]), MODELS)
+    result = explain_archs(params, data, liver, splits["test"], len(splits["folds"]), MODELS)
     write_json(METRICS / "cam.json", result.metrics)
     rows = result.rows
     cam_figure(PLOTS / "evaluate" / "cam.png", data.images[rows], data.tumour[rows].astype(bool), result.cams,
                result.shares, data.manifest["image_id"].iloc[rows].tolist())
-    chance = result.metrics["chance"]
-    log.info(f"{result.metrics['images']} metastasis test slices; chance: mass share {chance['mass_share']}, "
-             f"pointing {chance['pointing_hit_rate']}")
+    chance, centre = result.metrics["chance"], result.metrics["centre_prior"]
+    log.info(f"{result.metrics['images']} metastasis test slices; mass share / pointing hit rate of a map "
+             f"uniform over the image {chance['whole_image']['mass_share']} / "
+             f"{chance['whole_image']['pointing_hit_rate']}, over the liver {chance['liver']['mass_share']} / "
+             f"{chance['liver']['pointing_hit_rate']} ({chance['liver']['empty_liver_masks']} empty liver "
+             f"masks), of the centre prior {centre['mass_share']['value']} / {centre['pointing_hit_rate']['value']}")
     for arch in result.cams:
         m = result.metrics[arch]
         log.info(f"{arch} ({m['layer']}, {m['layer_grid'][0]}x{m['layer_grid'][1]}): mass share "
-                 f"{m['mass_share']['value']}, pointing hit rate {m['pointing_hit_rate']['value']}, "
-                 f"empty maps {m['empty_maps']}")
+                 f"{m['mass_share']['value']} (minus liver chance {m['mass_share_minus_liver_chance']['value']}), "
+                 f"pointing hit rate {m['pointing_hit_rate']['value']}, empty maps {m['empty_maps']}, "
+                 f"trained vs randomised maps: mean Spearman {m['randomisation']['spearman_mean']}")
 
 
 if __name__ == "__main__":

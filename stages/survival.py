@@ -32,7 +32,7 @@ def main() -> None:
     for arch, result in results.items():
         write_parquet(SURVIVAL / f"{arch}.parquet", result.patients)
         km_plot(OUT / f"km_{arch}.png", result.km, at_risk_by_group(result.patients, times), times,
-                f"{arch}: risk groups at p >= {params.survival.threshold}", result.summary["logrank"]["p_value"])
+                f"{arch}: upper vs lower half of the risk score", result.summary["logrank"]["p_value"])
         km_csv(OUT / f"km_{arch}.csv", result.km)     # for `dvc plots show/diff`
     metrics = survival_metrics({arch: result.summary for arch, result in results.items()}, params.model.arch)
     write_json(METRICS / "survival.json", metrics)

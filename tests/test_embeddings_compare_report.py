@@ -124,7 +124,15 @@ def test_report_puts_the_papers_numbers_beside_ours_and_says_why_they_differ(par
     survival = {a: {"auc": _metric(0.75), "auc_ipcw": {"value": 0.74}, "c_index": {"harrell": 0.68, "uno": 0.67},
                     "logrank": {"p_value": 0.0004, "n": {"high": 5, "low": 6}}, "cox_model": cox,
                     "cox_clinical": {"reason": ""}, "cox_lr_test": {"p_value": 0.02},
-                    "cox_concordance_out_of_sample": {"clinical": {"harrell": 0.61}, "clinical_plus_image": {"harrell": 0.66}},
+                    "cox_concordance_optimism_corrected": {
+                        "clinical": {"apparent": 0.62, "corrected": 0.61, "n_resamples": 200, "n_refused": 0},
+                        "clinical_plus_image": {"apparent": 0.70, "corrected": {"deeplabv3": 0.67, "unet": 0.60}.get(a, 0.66),
+                                                "n_resamples": 200, "n_refused": 1}},
+                    "cox_risk_score_sd": 0.82, "risk_groups": {"high_share_per_group": {"fold0": 0.5, "test": 0.4}},
+                    "by_set": {"development": {"n": 8, "n_events": 4, "n_binary_task": 7, "n_short_term": 2,
+                                               "auc": _metric(0.8), "c_index": {"harrell": 0.71, "uno": 0.72}},
+                               "test": {"n": 3, "n_events": 1, "n_binary_task": 2, "n_short_term": 1,
+                                        "auc": {"value": None}, "c_index": {"harrell": 0.5, "uno": None}}},
                     "n_analysed": 11, "n_binary_task": 9, "n_short_term": 3, "n_long_term": 6,
                     "n_censored_before_horizon": 2} for a in archs}
     test_p = {"p_value": 0.03, "p_holm": 0.09, "diff": 0.05}
@@ -136,13 +144,30 @@ def test_report_puts_the_papers_numbers_beside_ours_and_says_why_they_differ(par
     # the paper's cells: the numbers of PAPER_*[arch], 3 decimals
     accuracy, recall, f1, auc, (low, high) = PAPER_RECOGNITION["clmnet"]
     survival_auc, (survival_low, survival_high), logrank_p = PAPER_SURVIVAL["clmnet"]
-    assert "| CLM-Net | 0.700 | 0.700 | 0.700 | 0.700 [0.650, 0.750] | – | (candidate) | " \
+    assert "| CLM-Net | 0.700 | 0.700 [0.650, 0.750] | 0.700 | 0.700 [0.650, 0.750] | – | (candidate) | – | – | " \
            f"{accuracy:.3f} / {recall:.3f} / {f1:.3f} | {auc:.3f} [{low:.3f}, {high:.3f}] |" in text
-    assert "| VGG16 | 0.700 | 0.700 | 0.700 | 0.700 [0.650, 0.750] | – | 0.030 (0.090) |" in text
+    assert "| VGG16 | 0.700 | 0.700 [0.650, 0.750] | 0.700 | 0.700 [0.650, 0.750] | – | 0.030 (0.090) |" in text
+    assert "Target condition" not in text          # the metrics give no other reading of the ambiguous slices
+    readings = {"target_condition": "tumour >= 40 px", "auc_without_ambiguous": _metric(0.98),
+                "auc_any_tumour": _metric(0.9)}
+    other = render(params, {a: {"test": {**test, **readings}} for a in archs}, segmentation, survival, compare)
+    assert "| (candidate) | 0.980 [0.930, 1.030] | 0.900 [0.850, 0.950] |" in other
+    assert ("Target condition: tumour >= 40 px; a smaller tumour makes an ambiguous slice. The candidate's test AUC "
+            "with the ambiguous slices as no metastasis (the table's AUC): 0.700; left out: 0.980; as metastasis "
+            "(target condition: any tumour): 0.900. It is at or above the paper's 0.960 under 1 of these 3 "
+            "readings (ambiguous slices left out).") in other
     assert "| CLM-Net | 0.750 [0.700, 0.800] | – | 0.740 | 0.680 | 0.670 | (candidate) | (candidate) | " \
            f"{survival_auc:.3f} [{survival_low:.3f}, {survival_high:.3f}] |" in text
-    assert "| CLM-Net | 5 / 6 | < .001 (0.002) | – | 1.50 [1.10, 2.00] | 0.020 | 0.610 / 0.660 | " \
+    assert "| CLM-Net | 5 / 6 | < .001 (0.002) | – | 1.50 [1.10, 2.00] | 0.020 | 0.610 (0.620) / 0.660 (0.700) | " \
            f"{logrank_p} |" in text
+    assert "## Table 4. Risk groups (upper half of the risk score within each prediction group)" in text
+    assert "fixed a priori, not chosen on the results" in text and "per prediction group: 40% to 50%." in text
+    assert "| CLM-Net | 8 (4) | 0.800 [0.750, 0.850] | 0.710 / 0.720 | 3 (1) | undefined | 0.500 / – |" in text
+    assert "mainly a cross-validation estimate: 8 of its 11 patients are development patients" in text
+    assert "Uno's C is truncated at the horizon" in text and "(ddof 1; the candidate's: 0.82)" in text
+    assert "1 resample(s) gave no fit" in text and "descriptive, not a test" in text
+    assert ("Descriptively, with the risk score the corrected C is higher than the clinical model's for VGG16, "
+            "DeepLab-v3 and CLM-Net (by 0.050 to 0.060); not higher for U-Net.") in text
     assert "natural prevalence (0.300 metastasis)" in text and "ambiguous: 2 images, called metastasis 0.500" in text
     assert "largest p (0.030) decides; here it holds" in text and "largest p (0.200) decides; here it does not hold" in text
     assert "Seed SD: not measured" in text
@@ -153,7 +178,7 @@ def test_report_puts_the_papers_numbers_beside_ours_and_says_why_they_differ(par
                              "clmnet.test_iou": spread([0.5, 0.6, None]),
                              "clmnet.survival_logrank_p": spread([0.0004, 0.03, 0.2])}}
     text = render(params, classification, segmentation, survival, compare, stability)
-    assert "| CLM-Net | 0.700 | 0.700 | 0.700 | 0.700 [0.650, 0.750] | 0.020 | (candidate) |" in text
+    assert "| CLM-Net | 0.700 | 0.700 [0.650, 0.750] | 0.700 | 0.700 [0.650, 0.750] | 0.020 | (candidate) |" in text
     assert "| CLM-Net | 0.500 [0.450, 0.550] | 0.071 |" in text          # SD of the two defined seeds
     assert "| CLM-Net | 5 / 6 | < .001 (0.002) | < .001 – 0.200 |" in text
     assert "train.seed 0, 1, 2 (commit abc1234)" in text

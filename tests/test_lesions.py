@@ -272,3 +272,24 @@ def test_band_summary_takes_each_slices_largest_lesion():
     assert out["<=10mm"]["lesions"] == 2 and out["10-30mm"]["lesions"] == 1
     assert out["<=10mm"]["slices"] == 1 and out["10-30mm"]["slices"] == 1
     assert out["10-30mm"]["auc"]["value"] == 1.0 and out["<=10mm"]["auc"]["value"] == 0.5
+
+
+def test_a_stricter_localisation_criterion_reports_any_overlap_beside_it(tiny_params):
+    seg, prob, inputs = _synthetic()
+    seg[12] = 0.0
+    seg[12, 2:4, 2:4] = 0.7          # 4 px on p2's 100 px lesion: touches it, IoU 0.04
+    strict = dataclasses.replace(tiny_params, lesions=dataclasses.replace(tiny_params.lesions, min_iou=0.1))
+    metrics, _, _ = arch_lesions(seg, prob, inputs, strict)
+    assert (metrics["per_slice"]["detected"], metrics["per_slice"]["lesions"]) == (1, 4)
+    lenient = metrics["any_overlap"]["per_slice"]
+    assert (lenient["detected"], lenient["lesions"]) == (2, 4) and lenient["sensitivity"]["value"] == 0.5
+    assert metrics["any_overlap"]["per_patient_3d"]["detected"] == 2
+    assert metrics["per_patient_3d"]["detected"] == 1
+    assert "any_overlap" not in arch_lesions(seg, prob, inputs, tiny_params)[0]      # min_iou 0: one criterion
+    lesions = {"settings": {"threshold": 0.5, "min_iou": 0.1, "size_bands_mm": [10.0, 30.0],
+                            "size_bands": band_names((10.0, 30.0)), "test": {"pixel_mm_median": 2.0}},
+               "unet": metrics}
+    text = "\n".join(report_section(strict, lesions))
+    assert "IoU >= 0.1 with it (the stated localisation criterion" in text
+    assert "| 0.500 (2/4) / 0.667 (2/3) |" in text
+    assert "changes the per-slice detections (of 4 lesions): U-Net 2 -> 1" in text

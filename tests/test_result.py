@@ -79,7 +79,7 @@ def test_results_keep_the_json_keys_written_to_metrics():
         assert list(result.to_dict()) == expected, type(result).__name__
     common = ["auc_a", "auc_b", "diff", "se", "z", "p_value", "ci_low", "ci_high", "ci_level", "n_pos", "n_neg"]
     assert [f.name for f in dataclasses.fields(DeLongResult)] == [*common, "reason"]
-    assert [f.name for f in dataclasses.fields(ClusteredAUCResult)] == [*common, "n_clusters", "reason"]
+    assert [f.name for f in dataclasses.fields(ClusteredAUCResult)] == [*common, "n_clusters", "df", "reason"]
     assert [f.name for f in dataclasses.fields(PairedCIndexResult)][-4:] == ["n", "n_events", "n_boot_valid", "reason"]
 
 

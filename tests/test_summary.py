@@ -2,6 +2,7 @@
 with its bootstrap CIs, segmentation; values computed by hand."""
 
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 import pytest
 
 from crlm.config import params_from_dict
@@ -108,3 +109,32 @@ def test_one_cv_fold_has_no_fold_sd(params):
     frame = _segmentation_frame()
     summary = segmentation_summary(frame[frame["fold"] != "1"], params)
     assert summary["cv"]["iou"] == {"mean": 0.6, "fold_sd": None}
+
+
+def test_the_test_auc_under_each_reading_of_the_ambiguous_slices(params):
+    # t1: a metastasis (0.9) and an ambiguous slice (tumour below min_tumor_px, labelled 0; 0.7); t2, t3:
+    # tumour-free slices (0.8, 0.2) and a metastasis (0.6)
+    test = pd.DataFrame({"patient_id": ["t1", "t1", "t2", "t2", "t3"], "label": [1, 0, 0, 0, 1],
+                         "prob": [0.9, 0.7, 0.8, 0.2, 0.6], "tumour_area_px": [100, 5, 0, 0, 80],
+                         "subset": "test", "fold": "ensemble"})
+    summary = classification_summary(_frame(_rows("cv", "0", [1, 0], [0.8, 0.3]), test), params)["test"]
+    labels, probs = test["label"].to_numpy(), test["prob"].to_numpy()
+    kept = test["tumour_area_px"].to_numpy() == 0
+    kept |= labels == 1
+    assert summary["auc"]["value"] == round(roc_auc_score(labels, probs), 4)                      # 4/6
+    assert summary["auc_without_ambiguous"]["value"] == round(roc_auc_score(labels[kept], probs[kept]), 4)
+    any_tumour = (test["tumour_area_px"] > 0).astype(int)
+    assert summary["auc_any_tumour"]["value"] == round(roc_auc_score(any_tumour, probs), 4)       # 4/6
+    assert summary["auc_without_ambiguous"]["value"] == 0.75
+    assert summary["target_condition"] == f"tumour >= {params.slices.min_tumor_px} px"
+
+
+def test_a_recall_of_1_gets_the_exact_interval_of_the_patients_with_metastases(params):
+    test = _rows("test", "ensemble", [1, 1, 1, 0, 1, 0], [0.9, 0.8, 0.7, 0.2, 0.6, 0.7],
+                 ["t1", "t1", "t2", "t2", "t3", "t4"])
+    summary = classification_summary(_frame(_rows("cv", "0", [1, 0], [0.8, 0.3]), test), params)["test"]
+    # every metastasis image called, in 3 patients: Clopper-Pearson on 3 (R: binom.test(3, 3): 0.2924018)
+    assert summary["recall"]["value"] == 1.0 and summary["recall"]["ci_high"] == 1.0
+    assert summary["recall"]["ci_low"] == pytest.approx(0.2924, abs=1e-4)
+    assert "Clopper-Pearson" in summary["recall"]["ci_method"]
+    assert "ci_method" not in summary["accuracy"]        # 5 of 6: a bootstrap interval as before

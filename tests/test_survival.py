@@ -6,11 +6,17 @@ import numpy as np
 import pandas as pd
 import pytest
 from joblib import Parallel, delayed
+from lifelines import CoxPHFitter
 from scipy import stats
+from sklearn.metrics import roc_auc_score
+from sksurv.metrics import concordance_index_censored, concordance_index_ipcw
+from sksurv.util import Surv
 
 from crlm.data import phantom
 from crlm.data.clinical import normalise_clinical
-from crlm.survival.analysis import RISK_SCORE, analyse
+from crlm.stats.discrimination import normal_scores
+from crlm.survival import analysis
+from crlm.survival.analysis import DIED, MONTHS, OPTIMISM_RESAMPLES, RISK_SCORE, _cox_models, analyse
 from crlm.survival.crossfit import cross_fit
 from crlm.survival.endpoint import binary_endpoint
 from tests.conftest import BASE_PARAMS
@@ -77,8 +83,10 @@ def test_planted_signal_gives_an_out_of_sample_risk_score_that_ranks_the_burden(
     assert s["auc_ipcw"]["value"] > 0.65 and s["c_index"]["harrell"] > 0.6 and s["c_index"]["uno"] > 0.6
     assert s["logrank"]["p_value"] < 0.01
     assert s["cox_model"]["covariates"][RISK_SCORE]["hr"] > 1.0 and s["cox_lr_test"]["p_value"] < 0.05
-    oos = s["cox_concordance_out_of_sample"]
-    assert oos["clinical_plus_image"]["harrell"] > oos["clinical"]["harrell"]
+    optimism = s["cox_concordance_optimism_corrected"]
+    assert optimism["clinical_plus_image"]["corrected"] > optimism["clinical"]["corrected"]
+    assert all(optimism[m]["n_used"] == OPTIMISM_RESAMPLES for m in ("clinical", "clinical_plus_image"))
+    assert optimism["clinical_plus_image"]["corrected"] < optimism["clinical_plus_image"]["apparent"]
     assert s["n_analysed"] == 120 == s["n_binary_task"] + s["n_censored_before_horizon"]
     # every patient gets one out-of-sample probability, also those censored before the horizon
     assert patients["prob"].notna().all() and set(patients["risk_group"]) == {"high", "low"}
@@ -87,6 +95,19 @@ def test_planted_signal_gives_an_out_of_sample_risk_score_that_ranks_the_burden(
     # the risk score: normal scores within each prediction group, so bounded and SD ~1 in each
     for _, rows in patients.groupby("group"):
         assert abs(rows[RISK_SCORE].mean()) < 1e-12 and rows[RISK_SCORE].abs().max() < 2.5
+    # development (cross-fitted) and test patients apart, each by hand
+    assert s["by_set"]["development"]["n"] + s["by_set"]["test"]["n"] == 120
+    for name, rows in (("development", patients[patients["group"] != "test"]),
+                       ("test", patients[patients["group"] == "test"])):
+        b, task = s["by_set"][name], rows.dropna(subset=["label"])
+        assert (b["n"], b["n_events"], b["n_binary_task"]) == (len(rows), rows[DIED].sum(), len(task))
+        assert b["auc"]["value"] == pytest.approx(roc_auc_score(task["label"], task[RISK_SCORE]), abs=1e-12)
+        assert b["auc"]["ci_low"] < b["auc"]["value"] < b["auc"]["ci_high"]
+        assert b["c_index"]["harrell"] == pytest.approx(concordance_index_censored(
+            rows[DIED].astype(bool), rows[MONTHS], rows[RISK_SCORE])[0], abs=1e-12)
+        y = Surv.from_arrays(rows[DIED].astype(bool), rows[MONTHS])
+        assert b["c_index"]["uno"] == pytest.approx(concordance_index_ipcw(y, y, rows[RISK_SCORE], tau=24.0)[0],
+                                                    abs=1e-12)
 
 
 def test_cross_fitting_predicts_each_patient_with_the_cnn_that_never_saw_it(default_params):
@@ -116,21 +137,34 @@ def _null_p_values(params, seed):
     rng = np.random.default_rng(seed)
     vectors = {str(k): pd.DataFrame(rng.normal(size=(80, 8)), index=pd.Index(ids, name="patient_id"))
                for k in range(5)}
-    s = analyse(vectors, _splits(ids, seed), clinical, params.survival, params.stats).summary
-    return s["logrank"]["p_value"], s["cox_lr_test"]["p_value"]
+    s = analyse(vectors, _splits(ids, seed), clinical, params.survival, params.stats, optimism_resamples=2).summary
+    return s["logrank"]["p_value"], s["cox_lr_test"]["p_value"], s["classifier"]["chosen_per_fold"]
 
 
 @pytest.mark.slow
-def test_null_survival_effect_gives_uniform_p_values(default_params):
-    """phantom.survival_effect 0 and random embeddings: 500 analyses. The log-rank p of the risk groups and
+@pytest.mark.parametrize("classifiers, n", [("logistic C=1", 500), ("shipped", 100)])
+def test_null_survival_effect_gives_uniform_p_values(default_params, classifiers, n):
+    """phantom.survival_effect 0 and random embeddings: n analyses. The log-rank p of the risk groups and
     the LR test of the risk score must be uniform: rejection rate at 0.05 inside its 99% binomial interval
-    and a KS test of uniformity not rejected at 0.01."""
-    params = dataclasses.replace(default_params, survival=dataclasses.replace(default_params.survival, lr_c=(1.0,)),
+    and a KS test of uniformity not rejected at 0.01.
+
+    "logistic C=1": one logistic regression, 500 analyses (about a second each). "shipped": the survival
+    section of tests/params_base.yaml as the pipeline runs it, fit_tuned's inner CV choosing per fold
+    between logistic regression over survival.lr_c and random forests over survival.rf_trees x
+    survival.rf_depth; 100 analyses (about 10 s each), and both families must be chosen somewhere."""
+    from crlm.config import load_params
+
+    survival = (load_params(BASE_PARAMS).survival if classifiers == "shipped"
+                else dataclasses.replace(default_params.survival, lr_c=(1.0,)))
+    assert classifiers != "shipped" or set(survival.classifiers) == {"logistic", "random_forest"}
+    params = dataclasses.replace(default_params, survival=survival,
                                  stats=dataclasses.replace(default_params.stats, n_boot=1))
-    n = 500
     results = Parallel(n_jobs=2)(delayed(_null_p_values)(params, seed) for seed in range(n))
+    chosen = {description.split()[0] for _, _, per_fold in results for description in per_fold}
+    print(f"{classifiers}: families chosen {sorted(chosen)}")
+    assert chosen == set(survival.classifiers)
     low, high = stats.binom.ppf([0.005, 0.995], n, 0.05)
-    for name, values in zip(("log-rank", "LR test"), zip(*results)):
+    for name, values in zip(("log-rank", "LR test"), list(zip(*results))[:2]):
         defined = np.array([p for p in values if p is not None])
         assert len(defined) >= 0.95 * n, f"{name}: only {len(defined)} defined"
         rejected = int((defined < 0.05).sum())
@@ -160,7 +194,7 @@ def test_patients_without_images_or_survival_are_counted(default_params):
     vectors = {str(k): pd.DataFrame(np.random.default_rng(k).normal(size=(len(with_images), 4)), index=with_images)
                for k in range(5)}
     cfg, stats_cfg = default_params.survival, default_params.stats
-    s = analyse(vectors, _splits(with_images, 0), clinical, cfg, stats_cfg).summary
+    s = analyse(vectors, _splits(with_images, 0), clinical, cfg, stats_cfg, optimism_resamples=2).summary
     assert s["n_clinical_without_images"] == 2
     assert s["n_without_survival_data"] == 2                      # phantom-0 and phantom-999
     assert s["n_analysed"] == 37
@@ -175,7 +209,81 @@ def test_cox_with_too_few_events_per_covariate_is_refused(default_params):
     early = clinical.index[:15]
     clinical.loc[early, ["vital_status", "overall_survival_months"]] = [1.0, 3.0]   # 15 deaths
     cfg = dataclasses.replace(default_params.survival, covariates=("clinrisk_score",))
-    s = analyse(_fold_vectors(ids, burden, 0), _splits(ids, 0), clinical, cfg, default_params.stats).summary
+    s = analyse(_fold_vectors(ids, burden, 0), _splits(ids, 0), clinical, cfg, default_params.stats,
+                optimism_resamples=2).summary
     assert "15 events for 2 covariate(s); needs at least 20" in s["cox_model"]["reason"]
     assert s["cox_lr_test"]["p_value"] is None and "needs at least 20" in s["cox_lr_test"]["reason"]
     assert s["cox_clinical"]["reason"] == ""                      # 1 covariate needs 10 events
+
+
+def test_risk_groups_are_the_upper_half_of_each_prediction_group_whatever_the_classifiers_scale(default_params,
+                                                                                               monkeypatch):
+    """One fold's probabilities shrunk tenfold (all below survival.threshold, as a classifier on another scale
+    gives): each group's high-risk share stays 50% (+-1 patient) and the groups do not move."""
+    clinical, ids, burden = _cohort(default_params, 120, 6, survival_effect=0.8)
+    args = (_fold_vectors(ids, burden, 1), _splits(ids, 2), clinical, default_params.survival, default_params.stats)
+    plain = analyse(*args, optimism_resamples=2)
+
+    def shrunk(*a, **k):
+        fitted = cross_fit(*a, **k)
+        fold0 = fitted.group == "fold0"
+        return dataclasses.replace(fitted, prob=fitted.prob.where(~fold0, fitted.prob * 0.1))
+
+    monkeypatch.setattr(analysis, "cross_fit", shrunk)
+    scaled = analyse(*args, optimism_resamples=2)
+    patients = scaled.patients
+    assert (patients.loc[patients["group"] == "fold0", "prob"] < default_params.survival.threshold).all()
+    shares = scaled.summary["risk_groups"]["high_share_per_group"]
+    assert set(shares) == {"fold0", "fold1", "fold2", "fold3", "fold4", "test"}
+    for group, rows in patients.groupby("group"):
+        high = int((rows["risk_group"] == "high").sum())
+        assert abs(high - len(rows) / 2) <= 1 and shares[group] == pytest.approx(high / len(rows))
+        # the upper half by the probability's rank within the group
+        assert set(rows.loc[rows["risk_group"] == "high", "patient_id"]) == \
+            set(rows.nlargest(len(rows) // 2, "prob")["patient_id"])
+    pd.testing.assert_series_equal(patients["risk_group"], plain.patients["risk_group"])
+    assert scaled.summary["logrank"] == plain.summary["logrank"]
+
+
+def _pipeline_like(seed):
+    """74 patients as the pipeline's: five folds' validation patients and 11 test patients, an integer clinical
+    score 0-5 (clinrisk_score) and the risk score (normal scores within each group) of a noisy image signal."""
+    rng = np.random.default_rng(seed)
+    groups = np.repeat(["fold0", "fold1", "fold2", "fold3", "fold4", "test"], [13, 11, 13, 13, 13, 11])
+    clinrisk = rng.integers(0, 6, size=len(groups)).astype(float)
+    image = rng.normal(size=len(groups))
+    death = rng.exponential(40.0 * np.exp(-0.5 * (clinrisk - 2.5) - 0.6 * image))
+    censor = rng.uniform(12, 90, size=len(groups))
+    table = pd.DataFrame({"group": groups, "clinrisk_score": clinrisk, MONTHS: np.minimum(death, censor),
+                          DIED: (death <= censor).astype(float)})
+    table[RISK_SCORE] = np.nan
+    for _, rows in table.groupby("group"):
+        table.loc[rows.index, RISK_SCORE] = normal_scores(image[rows.index] + rng.normal(size=len(rows)))
+    return table
+
+
+def test_the_clinical_models_corrected_c_is_not_above_its_apparent_c_on_a_pipeline_like_table(default_params):
+    """One integer covariate: its ranking depends on the sign of the coefficient only, so no fit can rank the
+    patients better than the apparent fit; the corrected C may exceed the apparent C by Monte Carlo error only."""
+    cfg = dataclasses.replace(default_params.survival, covariates=("clinrisk_score",), log_covariates=())
+    table = _pipeline_like(0)
+    c = _cox_models(table, cfg, seed=0)["cox_concordance_optimism_corrected"]["clinical"]
+    assert c["n_resamples"] == OPTIMISM_RESAMPLES and c["n_used"] + c["n_refused"] == OPTIMISM_RESAMPLES
+    assert c["corrected"] <= c["apparent"] + 3 * c["optimism_se"], c
+    assert c["apparent"] == pytest.approx(concordance_index_censored(
+        table[DIED].astype(bool), table[MONTHS], table["clinrisk_score"])[0], abs=1e-12)
+
+
+def test_the_cox_hr_of_the_risk_score_is_per_sd(default_params):
+    """exp(coef) of lifelines' Cox fit on the score divided by its SD (ddof=1) and the clinical score."""
+    cfg = dataclasses.replace(default_params.survival, covariates=("clinrisk_score",), log_covariates=())
+    table = _pipeline_like(3)
+    out = _cox_models(table, cfg, seed=0, optimism_resamples=2)
+    sd = table[RISK_SCORE].std(ddof=1)
+    assert out["cox_risk_score_sd"] == pytest.approx(sd, rel=1e-12) and 0.75 < sd < 0.9
+    frame = table[[MONTHS, DIED, "clinrisk_score"]].assign(z=table[RISK_SCORE] / sd)
+    reference = CoxPHFitter().fit(frame, MONTHS, DIED).summary
+    risk = out["cox_model"]["covariates"][RISK_SCORE]
+    assert risk["hr"] == pytest.approx(reference.loc["z", "exp(coef)"], rel=1e-5)
+    assert risk["hr_low"] == pytest.approx(reference.loc["z", "exp(coef) lower 95%"], rel=1e-5)
+    assert table[RISK_SCORE].std(ddof=1) == sd                     # the table's own column is not rescaled

@@ -1,7 +1,8 @@
 """The candidate arch against each baseline, on paired predictions of the same images and patients.
 
 Recognition: Obuchowski's clustered comparison of the two test AUCs (images nested in
-patients; equal to DeLong's test with one image per patient), with a patient-bootstrap CI
+patients; DeLong's statistic with one image per patient), referred to t with (patients - 1)
+degrees of freedom (crlm.stats.clustered_auc), with a patient-bootstrap CI
 of the difference beside it. Survival: the paired AUCs of the two risk scores on the
 binary task (one row per patient) and a patient-level paired bootstrap of the difference of
 their Harrell C-indices over every analysed patient (this replaces the paper's unspecified

@@ -26,6 +26,7 @@ CANDIDATE = {
 # name -> (metrics file, path in the arch's entry); segmentation only for the archs that segment
 PER_ARCH = {
     "test_auc": ("classification", "test.auc.value"),
+    "test_auc_any_tumour": ("classification", "test.auc_any_tumour.value"),
     "cv_auc": ("classification", "cv.auc.mean"),
     "test_accuracy": ("classification", "test.accuracy.value"),
     "test_iou": ("segmentation", "test.iou.value"),

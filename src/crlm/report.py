@@ -86,16 +86,20 @@ def render(params: Params, classification: dict, segmentation: dict, survival: d
 
 def _recognition(params: Params, classification: dict, compare: dict, seeds: SeedSpread) -> list[str]:
     candidate = params.model.arch
+    target = classification[candidate]["test"].get("target_condition", "the slices stage's label")
     lines = ["## Table 1. Recognition (metastasis vs none), independent test set", "",
-             "| model | accuracy | recall | F1 | AUC [CI] | AUC seed SD | clustered AUC test p vs candidate (Holm) | "
+             f"| model | accuracy | recall [CI] | F1 | AUC, {target} [CI] | AUC seed SD | clustered AUC test p vs "
+             "candidate (Holm) | AUC, ambiguous slices left out [CI] | AUC, any tumour [CI] | "
              "paper: accuracy / recall / F1 | paper: AUC [CI] |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for arch in ARCHS:
         test = classification[arch]["test"]
         paper = PAPER_RECOGNITION.get(arch, (None,) * 5)
-        lines.append(f"| {title(arch)} | {_v(test['accuracy'])} | {_v(test['recall'])} | {_v(test['f1'])} | "
+        lines.append(f"| {title(arch)} | {_v(test['accuracy'])} | {_ci(test['recall'])} | {_v(test['f1'])} | "
                      f"{_ci(test['auc'])} | {seeds.sd(f'{arch}.test_auc')} | "
                      f"{_vs(compare['recognition_auc'].get(arch))} | "
+                     f"{_ci(test['auc_without_ambiguous']) if 'auc_without_ambiguous' in test else '–'} | "
+                     f"{_ci(test['auc_any_tumour']) if 'auc_any_tumour' in test else '–'} | "
                      f"{' / '.join(_num(v) for v in paper[:3])} | {_paper_auc(paper[3], paper[4])} |")
     test = classification[candidate]["test"]
     above = [a for a in ARCHS if (classification[a]["test"]["auc"]["value"] or -1.0) > (test["auc"]["value"] or -1.0)]
@@ -106,11 +110,15 @@ def _recognition(params: Params, classification: dict, compare: dict, seeds: See
               "balancing touches it (those apply to training images only).",
               *_groups(test.get("groups")),
               _differs(test["auc"]["value"], PAPER_RECOGNITION.get(candidate, (None,) * 5)[3], "the candidate's test AUC"),
+              *_target_condition(test, PAPER_RECOGNITION.get(candidate, (None,) * 5)[3]),
               "" if not above else
               f"Unlike the paper, {_and(above)} {'has' if len(above) == 1 else 'have'} a higher test AUC than the "
               "candidate here." + "".join(seeds.ahead(f"{a}.test_auc", f"{candidate}.test_auc") for a in above),
               "The AUC comparison is Obuchowski's (1997) test for clustered data: a patient's images are "
-              f"correlated, so the patient is the unit of the variance. The paper reports DeLong p "
+              "correlated, so the patient is the unit of the variance, and the statistic is referred to Student's "
+              f"t with {_clusters(compare) - 1 if _clusters(compare) else 'patients - 1'} degrees of freedom "
+              "(patients - 1; the normal reference rejects too often with a dozen patients). The paper reports "
+              "DeLong p "
               f"{PAPER_DELONG['recognition']} for CLM-Net against each baseline.",
               _every_baseline(compare, "recognition_auc"), ""]
     return lines
@@ -123,6 +131,30 @@ def _groups(groups: dict | None) -> list[str]:
              for name, g in groups.items()]
     return ["Candidate, by slice group (called metastasis: the share at evaluate.threshold; ambiguous: a tumour "
             f"below slices.min_tumor_px, labelled no metastasis): {'; '.join(parts)}."]
+
+
+def _clusters(compare: dict) -> int | None:
+    """The number of test patients of the recognition comparisons (all share the test set)."""
+    counts = {r.get("n_clusters") for r in compare.get("recognition_auc", {}).values() if r}
+    return counts.pop() if len(counts) == 1 else None
+
+
+def _target_condition(test: dict, paper: float | None) -> list[str]:
+    """What the AUC's target condition is and how the reading of the ambiguous slices moves it; whether a
+    comparison with the paper holds under each reading."""
+    readings = {"as no metastasis (the table's AUC)": test["auc"].get("value"),
+                "left out": (test.get("auc_without_ambiguous") or {}).get("value"),
+                "as metastasis (target condition: any tumour)": (test.get("auc_any_tumour") or {}).get("value")}
+    if any(v is None for v in readings.values()):
+        return []
+    line = (f"Target condition: {test['target_condition']}; a smaller tumour makes an ambiguous slice. The "
+            "candidate's test AUC with the ambiguous slices "
+            + "; ".join(f"{name}: {value:.3f}" for name, value in readings.items()) + ".")
+    if paper is not None:
+        held = [name.split(" (")[0] for name, value in readings.items() if value >= paper]
+        line += (f" It is at or above the paper's {paper:.3f} under {len(held)} of these 3 readings"
+                 + (f" (ambiguous slices {' or '.join(held)})." if held else "."))
+    return [line]
 
 
 def _segmentation(segmentation: dict, candidate: str, seeds: SeedSpread) -> list[str]:
@@ -160,46 +192,119 @@ def _survival(params: Params, survival: dict, compare: dict, seeds: SeedSpread) 
               "out of sample: cross-fitted over the CNN folds (a fold's classifier, trained on that fold's "
               "training patients as its CNN embeds them, predicts the fold's validation patients; test patients "
               "get the mean of the folds'). The risk score is the rank (normal score) of that probability within "
-              "its fold, so scores from different classifiers share one scale.",
+              "its prediction group (a fold's validation patients, or the test patients), so scores from different "
+              "classifiers share one scale.",
               f"Complete-case AUC: the {s['n_censored_before_horizon']} patients censored before the horizon are left "
               f"out; the IPCW AUC (Uno 2007) and Uno's C use them with inverse-probability-of-censoring weights. "
-              f"The AUC's CI covers {s['auc'].get('covers', 'patient sampling')}.",
+              f"Uno's C is truncated at the horizon (only pairs whose earlier death falls before {horizon} months "
+              "count); Harrell's C is not (every comparable pair over the whole follow-up), so the two need not "
+              f"agree. The AUC's CI covers {s['auc'].get('covers', 'patient sampling')}.",
               _differs(s["auc"]["value"], PAPER_SURVIVAL.get(candidate, (None,))[0], "the candidate's survival AUC"),
               f"The paper's endpoint is survival beyond 30 days; ours is {horizon} months (README, \"Survival\").",
               "The C-index test is a patient-level paired bootstrap of the difference of Harrell's C; it gives "
               "the paper's \"log-rank between models\" column, which the paper does not define.",
               _every_baseline(compare, "survival_auc"), ""]
+    return lines + _survival_by_set(survival, candidate)
+
+
+def _survival_by_set(survival: dict, candidate: str) -> list[str]:
+    """Table 3b: the development (cross-fitted) and the untouched test patients apart."""
+    lines = ["### Table 3b. Development (cross-fitted) vs independent test patients", "",
+             "| model | development: patients (deaths) | development: AUC, complete cases [CI] | development: "
+             "Harrell C / Uno C | test: patients (deaths) | test: AUC, complete cases [CI] | test: Harrell C / Uno C |",
+             "|---|---|---|---|---|---|---|"]
+    for arch in ARCHS:
+        cells = []
+        for part in ("development", "test"):
+            b = survival[arch]["by_set"][part]
+            cells += [f"{b['n']} ({b['n_events']})", _ci(b["auc"]),
+                      f"{_num(b['c_index']['harrell'])} / {_num(b['c_index']['uno'])}"]
+        lines.append(f"| {title(arch)} | {' | '.join(cells)} |")
+    s = survival[candidate]
+    dev, test = s["by_set"]["development"], s["by_set"]["test"]
+    mainly = ", so it is mainly a cross-validation estimate" if dev["n"] > test["n"] else ""
+    lines += ["", f"Table 3 pools both sets{mainly}: {dev['n']} of its "
+              f"{dev['n'] + test['n']} patients are development patients, whose probabilities are cross-fitted over "
+              f"the CNN folds; {test['n']} are untouched test patients. TRIPOD+AI (Collins et al. 2024, BMJ "
+              "385:e078378) asks for the performance on development and test data apart, as here. The "
+              f"test columns rest on {test['n']} patients ({test['n_binary_task']} in the binary task, "
+              f"{test['n_short_term']} of them short-term): read them with their CIs.", ""]
     return lines
 
 
 def _risk_groups(params: Params, survival: dict, compare: dict, seeds: SeedSpread) -> list[str]:
     candidate = params.model.arch
     covariates = ", ".join(params.survival.covariates)
-    lines = [f"## Table 4. Risk groups (probability >= {params.survival.threshold:g}) and Cox models", "",
+    shares = list(survival[candidate]["risk_groups"]["high_share_per_group"].values())
+    lines = ["## Table 4. Risk groups (upper half of the risk score within each prediction group) and Cox models", "",
+             "The risk groups follow a rule fixed a priori, not chosen on the results: high risk is the upper half "
+             "of the risk score within each prediction group (a cross-validation fold's validation patients, or the "
+             "test patients; the middle patient of an odd group is low risk), as the probabilities of different "
+             "folds' classifiers are on different scales. The paper's cut at probability "
+             f"{params.survival.threshold:g} gives the accuracy in metrics/survival.json only."
+             + (f" The candidate's high-risk share per prediction group: {min(shares):.0%} to {max(shares):.0%}."
+                if shares else ""), "",
              "| model | high / low risk (n) | log-rank p (Holm) | log-rank p over seeds | Cox HR per SD of risk "
-             f"score, with {covariates} [CI] | LR test p: + risk score vs {covariates} | out-of-sample C: clinical / "
-             "+ risk score | paper: log-rank p |",
+             f"score, with {covariates} [CI] | LR test p: + risk score vs {covariates} | C corrected for optimism "
+             "(apparent): clinical / + risk score | paper: log-rank p |",
              "|---|---|---|---|---|---|---|---|"]
     for arch in ARCHS:
         s = survival[arch]
         groups = s["logrank"]["n"]
         risk = s["cox_model"]["covariates"].get("risk_score", {})
-        oos = s["cox_concordance_out_of_sample"]
+        c = s["cox_concordance_optimism_corrected"]
         lines.append(f"| {title(arch)} | {groups.get('high', 0)} / {groups.get('low', 0)} | "
                      f"{_p(compare['logrank_p'][arch])} ({_p(compare['logrank_p_holm'][arch])}) | "
                      f"{seeds.span(f'{arch}.survival_logrank_p', _p)} | {_hr(risk)} | "
-                     f"{_p(s['cox_lr_test']['p_value'])} | {_num(oos['clinical']['harrell'])} / "
-                     f"{_num(oos['clinical_plus_image']['harrell'])} | {PAPER_SURVIVAL.get(arch, NO_PAPER_SURVIVAL)[2]} |")
+                     f"{_p(s['cox_lr_test']['p_value'])} | {_corrected(c['clinical'])} / "
+                     f"{_corrected(c['clinical_plus_image'])} | {PAPER_SURVIVAL.get(arch, NO_PAPER_SURVIVAL)[2]} |")
     s = survival[candidate]
     refused = s["cox_model"]["reason"] or s["cox_clinical"]["reason"]
+    full = s["cox_concordance_optimism_corrected"]["clinical_plus_image"]
+    sd = s.get("cox_risk_score_sd")
     lines += ["", f"Cox fits need at least {params.survival.min_events_per_covariate:g} events per covariate"
               + (f"; refused here: {refused}." if refused else
                  f" ({s['cox_model']['n_events']} events for {len(params.survival.covariates) + 1} covariates)."),
-              "The likelihood-ratio test asks whether the image risk score adds to the clinical model on the same "
-              "patients. The out-of-sample C-indices come from each fold's linear predictor fitted on the other "
-              "folds (Harrell's C; Uno's C in metrics/survival.json); an apparent C would rise with any added "
-              "covariate.", ""]
+              "" if sd is None else
+              "The risk score enters the Cox models divided by its SD over their patients (ddof 1; the candidate's: "
+              f"{sd:.2f}), so the HR is per SD.",
+              "The likelihood-ratio test is the test of whether the image risk score adds to the clinical model on "
+              "the same patients. The C-indices are Harrell's, corrected for optimism by the bootstrap (Harrell, Lee "
+              "& Mark 1996): the apparent C of the model fitted on all patients minus the mean optimism over "
+              f"{full.get('n_resamples')} resamples of the patients (the C of the model refitted on a resample, on "
+              "that resample, minus its C on the original patients)"
+              + (f"; for the candidate's full model {full['n_refused']} resample(s) gave no fit (fewer events than "
+                 "the minimum, or no convergence) and are left out" if full.get("n_refused") else "")
+              + ". The difference between the two models' C is descriptive, not a test: testing the C difference of "
+                "nested models is invalid (Demler, Pencina & D'Agostino 2012).",
+              _c_gain(survival), ""]
     return lines
+
+
+def _corrected(result: dict) -> str:
+    return f"{_num(result.get('corrected'))} ({_num(result.get('apparent'))})"
+
+
+def _c_gain(survival: dict) -> str:
+    """Which archs' risk score raises the optimism-corrected C above the clinical model's (descriptive)."""
+    gains = {}
+    for arch in ARCHS:
+        c = survival[arch]["cox_concordance_optimism_corrected"]
+        clinical, full = c["clinical"].get("corrected"), c["clinical_plus_image"].get("corrected")
+        if clinical is not None and full is not None:
+            gains[arch] = full - clinical
+    if not gains:
+        return ""
+    up = [a for a in gains if gains[a] > 0]
+    rest = [a for a in gains if gains[a] <= 0]
+    parts = []
+    if up:
+        low, high = min(gains[a] for a in up), max(gains[a] for a in up)
+        parts.append(f"with the risk score the corrected C is higher than the clinical model's for {_and(up)} "
+                     f"(by {low:.3f}{f' to {high:.3f}' if f'{low:.3f}' != f'{high:.3f}' else ''})")
+    if rest:
+        parts.append(f"not higher for {_and(rest)}")
+    return "Descriptively, " + "; ".join(parts) + "."
 
 
 def _vs(result: dict | None) -> str:

@@ -31,8 +31,9 @@ def _name(arch: str, candidate: str) -> str:
 def reliability_figure(path: str | Path, diagrams: dict[str, Reliability | None], notes: dict[str, str],
                        candidate: str, heading: str, xlabel: str, unit: str) -> None:
     """One column per arch. Top: observed share against mean predicted probability per quantile bin (the
-    diagonal is perfect calibration), with the number of `unit` behind each point, left to right. Bottom:
-    the histogram of the predictions."""
+    points; the diagonal is perfect calibration), with the number of `unit` behind each point, left to
+    right, and beside them the loess calibration curve over every prediction (the line). Bottom: the
+    histogram of the predictions."""
     n = len(diagrams)
     fig, axes = plt.subplots(2, n, figsize=(3.1 * n, 4.6), sharex=True, squeeze=False,
                              gridspec_kw={"height_ratios": [3.2, 1]})
@@ -42,8 +43,11 @@ def reliability_figure(path: str | Path, diagrams: dict[str, Reliability | None]
         ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
         note = notes.get(arch, "")
         if diagram is not None:
-            ax.plot(diagram.prob_pred, diagram.prob_true, marker="o", markersize=4, color=colour,
-                    linewidth=2.2 if arch == candidate else 1.3)
+            ax.plot(diagram.loess.prob, diagram.loess.observed, color=colour,
+                    linewidth=2.2 if arch == candidate else 1.3, label=f"loess (frac {diagram.loess.frac:.2g})")
+            ax.plot(diagram.prob_pred, diagram.prob_true, marker="o", markersize=4, color=colour, linestyle="none",
+                    markeredgecolor="black", markeredgewidth=0.5, label=f"{diagram.bins} quantile bins")
+            ax.legend(fontsize=6, loc="lower right", frameon=False)
             note += f"\n{unit} per point, left to right:\n{' '.join(str(c) for c in diagram.count)}"
             width = 1 / len(diagram.histogram)
             hist.bar(np.arange(len(diagram.histogram)) * width, diagram.histogram, width=width, align="edge",

@@ -4,8 +4,20 @@ Image level: the test images' fold-ensemble probability of a metastasis (data/pr
 subset "test") against the image label. Survival: each patient's cross-fitted probability of death
 before survival.horizon_months (data/survival/<arch>.parquet) against the binary endpoint (complete
 cases: a patient censored before the horizon has no label), the IPCW Brier score (everyone), and the
-decision curve at the horizon (everyone: Kaplan-Meier handles the censored). CIs: patient bootstrap
-(crlm.evaluation.bootstrap); for the survival rows every patient is one row.
+decision curve at the horizon (everyone: Kaplan-Meier handles the censored).
+
+Per block (images, survival), metrics/calibration.json holds: the Brier score; the recalibration
+intercept and slope on logit(p), p clipped to [logit_clip, 1 - logit_clip] first (the clip chosen a
+priori per block: crlm.calibration.measures.IMAGE_CLIP, forest_clip) with n_clipped the probabilities
+it moved; `slope_lr_test` (slope = 1) and `intercept_lr_test` (intercept = 0, slope 1), likelihood-ratio
+tests, {statistic, df, p_value}, which treat the rows as independent (one row per patient in the
+survival block; the images of one patient are not independent, so there the tests are not valid and
+the report's words follow the patient-bootstrap CIs). Per threshold in calibration.net_benefit_at, the
+decision curve's net benefit of the model and of treat-all, the model's CI (which is also the CI of its
+difference with treat-none, whose net benefit is 0) and the difference model - treat-all with its CI.
+CIs: percentile patient bootstrap (crlm.evaluation.bootstrap); for the survival rows every patient is one
+row, and the net benefit's resamples use crlm.calibration.decision.km_net_benefit, the function of the
+point estimate.
 """
 
 from __future__ import annotations
@@ -15,16 +27,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crlm.calibration.decision import at_thresholds, net_benefit, threshold_grid
-from crlm.calibration.measures import (Reliability, brier, brier_ipcw, brier_reference, recalibration,
-                                       reliability)
+from crlm.calibration.decision import at_thresholds, km_net_benefit, net_benefit, threshold_grid
+from crlm.calibration.measures import (LOESS_FRAC, Reliability, brier, brier_ipcw, brier_reference, lr_test,
+                                       recalibration, reliability)
 from crlm.config import StatsConfig
 from crlm.config.beyond import CalibrationConfig
 from crlm.evaluation.bootstrap import patient_bootstrap
+from crlm.io import rounded
 from crlm.stats.result import plain
 from crlm.survival.analysis import DIED, MONTHS
 
 BOOTSTRAP_COVERS = "patient sampling of the evaluation set, given the fitted models"
+EXACT = ("logit_clip",)    # kept unrounded by rounded_metrics: float32's epsilon is 1.2e-7
 
 
 @dataclass(frozen=True)
@@ -36,21 +50,67 @@ class ArchCalibration:
 
 
 def calibration_of_archs(images: dict[str, pd.DataFrame], patients: dict[str, pd.DataFrame],
-                         cfg: CalibrationConfig, stats_cfg: StatsConfig,
-                         horizon_months: float) -> dict[str, ArchCalibration]:
-    """images: arch -> test rows of its predictions table; patients: arch -> its survival table."""
+                         cfg: CalibrationConfig, stats_cfg: StatsConfig, horizon_months: float, *,
+                         image_clip: float, survival_clip: float) -> dict[str, ArchCalibration]:
+    """images: arch -> test rows of its predictions table; patients: arch -> its survival table;
+    image_clip, survival_clip: the logit clips of the two blocks' probabilities."""
     thresholds = threshold_grid(cfg.thresholds[0], cfg.thresholds[1], cfg.threshold_step, cfg.net_benefit_at)
     scored = {arch: patients[arch].dropna(subset=["prob", MONTHS, DIED]) for arch in images}
     curves = decision_curves(scored, horizon_months, thresholds)
     out = {}
     for arch in images:
-        image_metrics, image_diagram = calibration_of(images[arch], "image_id", cfg.image_bins, stats_cfg)
-        survival_metrics, survival_diagram = survival_calibration(scored[arch], cfg, stats_cfg, horizon_months)
+        image_metrics, image_diagram = calibration_of(images[arch], "image_id", cfg.image_bins, stats_cfg,
+                                                      image_clip)
+        survival_metrics, survival_diagram = survival_calibration(scored[arch], cfg, stats_cfg, horizon_months,
+                                                                  survival_clip)
         survival_metrics["decision_curve"] = plain({
             "patients": len(scored[arch]), "horizon_months": float(horizon_months),
-            "net_benefit": at_thresholds(curves[arch], cfg.net_benefit_at)})
+            "net_benefit": net_benefit_at(scored[arch], curves[arch], cfg.net_benefit_at, horizon_months,
+                                          stats_cfg)})
         out[arch] = ArchCalibration({"images": image_metrics, "survival": survival_metrics}, image_diagram,
                                     survival_diagram, curves[arch])
+    return out
+
+
+def net_benefit_at(scored: pd.DataFrame, curve: pd.DataFrame, thresholds, horizon_months: float,
+                   stats_cfg: StatsConfig) -> dict[str, dict]:
+    """{"0.1": {"model", "treat_all", "model_ci": [low, high], "model_minus_treat_all": {value, ci_low,
+    ci_high, ci_level, n_boot_valid}}, ...}: the net benefits at `thresholds` (km_net_benefit, checked
+    against the dcurves curve the figure draws) with patient-bootstrap CIs of the model's net benefit
+    (= its difference with treat-none) and of its difference with treat-all."""
+    thresholds = [float(t) for t in thresholds]
+    if not len(scored):
+        return {f"{t:g}": {"model": None, "treat_all": None, "model_ci": [None, None],
+                           "model_minus_treat_all": {"value": None, "ci_low": None, "ci_high": None}}
+                for t in thresholds}
+    risk, months, died = (scored[c].to_numpy(float) for c in ("prob", MONTHS, DIED))
+    cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}     # one computation per resample, every metric
+
+    def curve_of(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        key = idx.tobytes()
+        if key not in cache:
+            cache[key] = km_net_benefit(risk[idx], months[idx], died[idx], horizon_months, thresholds)
+        return cache[key]
+
+    model, treat_all = curve_of(np.arange(len(scored)))
+    picked = at_thresholds(curve, thresholds)
+    drawn = np.array([picked[f"{t:g}"][c] for c in ("model", "treat_all") for t in thresholds], dtype=float)
+    if not np.allclose(np.concatenate([model, treat_all]), drawn, rtol=0, atol=1e-9, equal_nan=True):
+        raise AssertionError(f"km_net_benefit {np.concatenate([model, treat_all])} differs from dcurves' {drawn}")
+    groups = scored["patient_id"].to_numpy()
+
+    def boot(metric) -> dict:
+        return patient_bootstrap(metric, groups, stats_cfg.n_boot, stats_cfg.seed, stats_cfg.ci_level).to_dict()
+
+    def finite(value: float) -> float | None:
+        return float(value) if np.isfinite(value) else None
+
+    out = {}
+    for k, t in enumerate(thresholds):
+        ci = boot(lambda idx, k=k: finite(curve_of(idx)[0][k]))
+        difference = boot(lambda idx, k=k: finite(curve_of(idx)[0][k] - curve_of(idx)[1][k]))
+        out[f"{t:g}"] = {"model": finite(model[k]), "treat_all": finite(treat_all[k]),
+                         "model_ci": [ci["ci_low"], ci["ci_high"]], "model_minus_treat_all": difference}
     return out
 
 
@@ -74,15 +134,16 @@ def decision_curves(scored: dict[str, pd.DataFrame], horizon_months: float,
     return {arch: curves[arch] for arch in scored}
 
 
-def calibration_of(rows: pd.DataFrame, row_id: str, bins: int,
-                   stats_cfg: StatsConfig) -> tuple[dict, Reliability | None]:
-    """Brier, recalibration intercept and slope (each with a patient-bootstrap CI) and the reliability
-    diagram of rows' `prob` against their 0/1 `label`."""
+def calibration_of(rows: pd.DataFrame, row_id: str, bins: int, stats_cfg: StatsConfig,
+                   clip: float) -> tuple[dict, Reliability | None]:
+    """Brier, recalibration intercept and slope on logit(p clipped to [clip, 1 - clip]) (each with a
+    patient-bootstrap CI, and their likelihood-ratio tests) and the reliability diagram of rows' `prob`
+    against their 0/1 `label`."""
     rows = rows.dropna(subset=["label", "prob"])
     y, p = rows["label"].to_numpy(float), rows["prob"].to_numpy(float)
     counts = {"n": len(rows), "patients": int(rows["patient_id"].nunique()), "events": int(y.sum())}
     if not len(rows):
-        return {**counts, "reason": f"no {row_id} with a label and a probability"}, None
+        return {**counts, "logit_clip": float(clip), "reason": f"no {row_id} with a label and a probability"}, None
     groups = rows["patient_id"].to_numpy()
 
     def boot(metric):
@@ -93,28 +154,31 @@ def calibration_of(rows: pd.DataFrame, row_id: str, bins: int,
     def fit(idx: np.ndarray):
         key = idx.tobytes()
         if key not in fits:
-            fits[key] = recalibration(y[idx], p[idx])
+            fits[key] = recalibration(y[idx], p[idx], clip)
         return fits[key]
 
     def defined(value: float) -> float | None:
         return None if np.isnan(value) else value
 
-    whole = recalibration(y, p)
+    whole = recalibration(y, p, clip)
     metrics = {**counts, "mean_prob": float(p.mean()), "observed_rate": float(y.mean()),
                "brier": boot(lambda idx: brier(y[idx], p[idx])),
                "brier_reference": brier_reference(y),
+               "logit_clip": float(clip), "n_clipped": whole.n_clipped,
                "intercept": boot(lambda idx: defined(fit(idx).intercept)),
+               "intercept_lr_test": lr_test(whole.intercept_lr),
                "slope": boot(lambda idx: defined(fit(idx).slope)),
+               "slope_lr_test": lr_test(whole.slope_lr),
                "ci_covers": BOOTSTRAP_COVERS,
                "reason": whole.reason}
     return plain(metrics), reliability(y, p, bins)
 
 
 def survival_calibration(scored: pd.DataFrame, cfg: CalibrationConfig, stats_cfg: StatsConfig,
-                         horizon_months: float) -> tuple[dict, Reliability | None]:
+                         horizon_months: float, clip: float) -> tuple[dict, Reliability | None]:
     """scored: the patients with a probability and survival data; the complete cases' calibration, and
     the IPCW Brier score over everyone."""
-    metrics, diagram = calibration_of(scored, "patient_id", cfg.patient_bins, stats_cfg)
+    metrics, diagram = calibration_of(scored, "patient_id", cfg.patient_bins, stats_cfg, clip)
     metrics["censored_before_horizon"] = int(scored["label"].isna().sum())
     metrics["brier_ipcw"] = brier_ipcw(scored[MONTHS], scored[DIED], scored["prob"], horizon_months).to_dict()
     return metrics, diagram
@@ -124,5 +188,15 @@ def calibration_metrics(results: dict[str, ArchCalibration], candidate: str, cfg
                         horizon_months: float) -> dict:
     """metrics/calibration.json (not yet rounded): the settings, then one entry per arch."""
     return {"candidate": candidate, "horizon_months": float(horizon_months),
-            "image_bins": cfg.image_bins, "patient_bins": cfg.patient_bins,
+            "image_bins": cfg.image_bins, "patient_bins": cfg.patient_bins, "loess_frac": LOESS_FRAC,
             **{arch: result.metrics for arch, result in results.items()}}
+
+
+def rounded_metrics(tree, digits: int):
+    """crlm.io.rounded, also inside lists (a CI [low, high]), except the EXACT keys, whose values stay as
+    they are."""
+    if isinstance(tree, dict):
+        return {k: v if k in EXACT else rounded_metrics(v, digits) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [rounded_metrics(v, digits) for v in tree]
+    return rounded(tree, digits)

@@ -9,8 +9,13 @@ DIGITS decimals (crlm.io.rounded).
 Both are scored on every image of their patients, at the natural prevalence
 (only the training images are sampled). The label is the slices stage's
 (tumour area >= slices.min_tumor_px), so an ambiguous slice (a smaller tumour)
-counts as non-metastasis in the metrics; `groups` reports the test images of
-each kind on their own: metastasis, ambiguous and tumour-free.
+counts as non-metastasis in the metrics (the target condition is "tumour >=
+min_tumor_px"); `groups` reports the test images of each kind on their own:
+metastasis, ambiguous and tumour-free, and the test AUC is also given with the
+ambiguous slices left out and with them as metastasis ("any tumour"), since the
+reading of those slices moves it (STARD 2015 asks for the target condition).
+A proportion (accuracy, precision, recall) whose units all score 0 or all 1
+gets an exact interval with the patient as the unit (crlm.stats.proportion).
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ from sklearn.metrics import classification_report
 from crlm.config import Params
 from crlm.data.labels import is_ambiguous
 from crlm.evaluation.bootstrap import patient_bootstrap
-from crlm.evaluation.classification import METRICS, classification_metrics
+from crlm.evaluation.classification import METRICS, classification_metrics, roc_auc_or_none
 from crlm.io import rounded
+from crlm.stats.proportion import at_boundary, boundary_interval
 
 SEG_METRICS = ("iou", "dice")
 GROUPS = ("metastasis", "ambiguous", "tumour_free")
@@ -46,12 +52,17 @@ def classification_summary(frame: pd.DataFrame, params: Params) -> dict:
     point = classification_metrics(labels, probs, threshold)
     test_summary = {"images": int(len(test)), "patients": int(test["patient_id"].nunique()),
                     "prevalence": labels.mean() if len(test) else None}
+    patients = test["patient_id"].to_numpy()
     for metric in METRICS:
+        units = proportion_units(metric, labels, probs >= threshold)
+        if units is not None and at_boundary(units[0]):
+            test_summary[metric] = boundary_interval(units[0], patients[units[1]], params.stats.ci_level)
+            continue
         ci = patient_bootstrap(lambda idx, m=metric: classification_metrics(labels[idx], probs[idx], threshold,
                                                                             auc=m == "auc")[m],
-                               test["patient_id"].to_numpy(), params.stats.n_boot, params.stats.seed,
-                               params.stats.ci_level)
+                               patients, params.stats.n_boot, params.stats.seed, params.stats.ci_level)
         test_summary[metric] = ci.to_dict()
+    test_summary.update(reference_standards(test, params))
     if point["undefined"]:
         test_summary["undefined"] = point["undefined"]
     test_summary["groups"] = image_groups(test, threshold)
@@ -59,6 +70,33 @@ def classification_summary(frame: pd.DataFrame, params: Params) -> dict:
                                    target_names=["no metastasis", "metastasis"], output_dict=True,
                                    zero_division=0)
     return rounded({"cv": cv_summary, "test": test_summary, "classification_report": report}, DIGITS)
+
+
+def proportion_units(metric: str, labels: np.ndarray, called: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """For a metric that is a proportion of images: each unit's 0/1 outcome and which images are the units
+    (recall: the metastasis images, called or not; precision: the images called metastasis, right or not;
+    accuracy: every image, right or not); None for the others (F1, AUC)."""
+    positive = labels == 1
+    units = {"recall": positive, "precision": called, "accuracy": np.ones(len(labels), bool)}.get(metric)
+    if units is None:
+        return None
+    outcome = {"recall": called, "precision": positive, "accuracy": called == positive}[metric]
+    return outcome[units].astype(float), units
+
+
+def reference_standards(test: pd.DataFrame, params: Params) -> dict:
+    """The test AUC under the two other readings of an ambiguous slice (a tumour below slices.min_tumor_px,
+    labelled no metastasis): left out, and counted as metastasis (the target condition "any tumour"), each
+    with its patient-bootstrap CI; the reported AUC's target condition is "tumour >= min_tumor_px"."""
+    probs, patients = test["prob"].to_numpy(), test["patient_id"].to_numpy()
+    ambiguous = is_ambiguous(test).to_numpy()
+    readings = {"auc_without_ambiguous": (test["label"].to_numpy()[~ambiguous], probs[~ambiguous],
+                                          patients[~ambiguous]),
+                "auc_any_tumour": ((test["tumour_area_px"].to_numpy() > 0).astype(int), probs, patients)}
+    stats = params.stats
+    return {"target_condition": f"tumour >= {params.slices.min_tumor_px} px", **{name: patient_bootstrap(lambda idx, y=y, p=p: roc_auc_or_none(y[idx], p[idx]), groups, stats.n_boot,
+                                    stats.seed, stats.ci_level).to_dict()
+            for name, (y, p, groups) in readings.items()}}
 
 
 def image_groups(frame: pd.DataFrame, threshold: float) -> dict:

@@ -81,17 +81,29 @@ def grad_cam(model: nn.Module, images: np.ndarray) -> tuple[np.ndarray, tuple[in
     return normalise(np.concatenate(maps)), grid
 
 
+def fold_cams(model_paths: Iterable[str | Path], images: np.ndarray,
+              arch: str) -> tuple[list[np.ndarray], str, tuple[int, int]]:
+    """Each saved model's normalised Grad-CAM of `images`, in the order of `model_paths`; also the CAM
+    layer's name and grid (those of the first model; every model must be an `arch`)."""
+    maps, name, grid = [], "", (0, 0)
+    for path in model_paths:
+        model = load_model(path, expected_arch=arch)
+        fold_maps, grid = grad_cam(model, images)
+        name = name or layer_name(model)
+        maps.append(fold_maps)
+    if not maps:
+        raise ValueError("fold_cams: no model paths given")
+    return maps, name, grid
+
+
+def ensemble_of(maps: list[np.ndarray]) -> np.ndarray:
+    """The fold ensemble's maps: the mean of the folds' normalised maps, normalised per image."""
+    return normalise(sum(m.astype(np.float64) for m in maps) / len(maps))
+
+
 def ensemble_cam(model_paths: Iterable[str | Path], images: np.ndarray,
                  arch: str) -> tuple[np.ndarray, str, tuple[int, int]]:
     """The fold ensemble's maps: the mean of each saved model's normalised Grad-CAM, normalised per image;
     also the CAM layer's name and grid (those of the first model; every model must be an `arch`)."""
-    total, name, grid, n = None, "", (0, 0), 0
-    for path in model_paths:
-        model = load_model(path, expected_arch=arch)
-        maps, grid = grad_cam(model, images)
-        name = name or layer_name(model)
-        total = maps.astype(np.float64) if total is None else total + maps
-        n += 1
-    if total is None:
-        raise ValueError("ensemble_cam: no model paths given")
-    return normalise(total / n), name, grid
+    maps, name, grid = fold_cams(model_paths, images, arch)
+    return ensemble_of(maps), name, grid

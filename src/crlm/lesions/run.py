@@ -18,14 +18,14 @@ import numpy as np
 import pandas as pd
 
 from crlm.archs import ARCHS
-from crlm.config import Params
+from crlm.config import Params, StatsConfig
 from crlm.data.dataset import ImageSet
 from crlm.data.slices import load_slice
 from crlm.evaluation.predictions import ensemble_predictions, manifest_rows, threshold
 from crlm.io import rounded
-from crlm.lesions.matching import detect, froc
+from crlm.lesions.matching import Detection, detect, froc
 from crlm.lesions.size import band_names, crop_box, equivalent_diameter_mm, prepared_pixel_mm, size_band
-from crlm.lesions.summary import band_lesions, band_summary, detection_summary
+from crlm.lesions.summary import band_lesions, band_summary, detection_summary, sensitivity_ci
 from crlm.lesions.volumes import PatientVolumes, largest_cross_section_px, patient_volumes
 
 DIGITS = 4      # decimals of every float in metrics/lesions.json
@@ -104,7 +104,18 @@ def arch_lesions(seg: np.ndarray, prob: np.ndarray, test: LesionInputs,
                "size_bands_3d": band_lesions(per_patient.lesions, size_band(test.diameter_3d, cfg.size_bands_mm),
                                              cfg.size_bands_mm, stats),
                "froc": froc_points(slice_froc), "froc_3d": froc_points(froc_3d)}
+    if cfg.min_iou > 0:     # the lenient criterion beside the stated one, for studies that count any overlap
+        lenient = {"per_slice": detect(threshold(seg, cut), test.truth, test.patients, 0.0),
+                   "per_patient_3d": detect((v >= cut for v in seg_3d), vols.truth, vols.patients, 0.0)}
+        metrics["any_overlap"] = {name: _sensitivity_only(found, stats) for name, found in lenient.items()}
     return metrics, slice_froc, froc_3d
+
+
+def _sensitivity_only(found: Detection, stats: StatsConfig) -> dict:
+    """A detection's counts and sensitivity (with its CI) alone."""
+    lesions = found.lesions
+    return {"lesions": int(len(lesions)), "detected": int(lesions["detected"].sum()),
+            "sensitivity": sensitivity_ci(lesions["detected"].to_numpy(), lesions["patient_id"].to_numpy(), stats)}
 
 
 def lesion_metrics(params: Params, data: ImageSet, slices: pd.DataFrame, slices_dir: Path, model_dir: Path,

@@ -1,6 +1,7 @@
 """The lesion summaries of metrics/lesions.json: detection (counts, sensitivity, false positives per patient,
 the lesions' mean Dice) and, per size band, the lesions' sensitivity and Dice and the slice-level ROC AUC, each
-with a patient-level bootstrap CI (crlm.evaluation.bootstrap: a patient's rows are resampled together)."""
+with a patient-level bootstrap CI (crlm.evaluation.bootstrap: a patient's rows are resampled together; a
+sensitivity of 0 or 1 gets the exact interval with the patient as the unit instead)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from crlm.config.schema import StatsConfig
-from crlm.evaluation.bootstrap import BootstrapCI, patient_bootstrap
+from crlm.evaluation.bootstrap import BootstrapCI, patient_bootstrap, proportion_ci
 from crlm.lesions.matching import Detection
 from crlm.lesions.size import band_names, equivalent_diameter_mm, size_band
 
@@ -44,6 +45,11 @@ def bootstrap_auc(labels: np.ndarray, scores: np.ndarray, patients: np.ndarray, 
                              stats.seed, stats.ci_level).to_dict()
 
 
+def sensitivity_ci(detected: np.ndarray, patients: np.ndarray, stats: StatsConfig) -> dict:
+    """The share of lesions detected, with its patient-bootstrap CI (exact where all or none are)."""
+    return proportion_ci(detected, patients, stats.n_boot, stats.seed, stats.ci_level)
+
+
 def detection_summary(found: Detection, stats: StatsConfig) -> dict:
     """Counts, sensitivity, false positives per patient and the lesions' mean Dice, with CIs."""
     lesions, fp = found.lesions, found.fp_by_patient
@@ -51,7 +57,7 @@ def detection_summary(found: Detection, stats: StatsConfig) -> dict:
     return {"lesions": int(len(lesions)), "detected": int(lesions["detected"].sum()),
             "false_positives": int(fp.sum()), "patients": int(len(fp)),
             "patients_with_lesions": int(lesions["patient_id"].nunique()),
-            "sensitivity": bootstrap_mean(lesions["detected"].to_numpy(), patients, stats),
+            "sensitivity": sensitivity_ci(lesions["detected"].to_numpy(), patients, stats),
             "fp_per_patient": bootstrap_mean(fp.to_numpy(), fp.index.to_numpy(), stats),
             "dice": bootstrap_mean(lesions["dice"].to_numpy(), patients, stats)}
 
@@ -65,7 +71,7 @@ def band_lesions(lesions: pd.DataFrame, band: np.ndarray, edges: tuple[float, ..
         patients = mine["patient_id"].to_numpy()
         out[name] = {"lesions": int(len(mine)), "detected": int(mine["detected"].sum()),
                      "patients": int(mine["patient_id"].nunique()),
-                     "sensitivity": bootstrap_mean(mine["detected"].to_numpy(), patients, stats),
+                     "sensitivity": sensitivity_ci(mine["detected"].to_numpy(), patients, stats),
                      "dice": bootstrap_mean(mine["dice"].to_numpy(), patients, stats)}
     return out
 

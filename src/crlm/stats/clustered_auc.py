@@ -16,6 +16,12 @@ funcs_clusteredROC.R by Obuchowski's group. With one unit per cluster every S11 
 zero (a cluster holds a positive or a negative, never both) and the variance is DeLong's
 (`crlm.stats.delong.delong_test`). The structural components come from midranks
 (`placement_values`, Sun & Xu 2014), so the cost is O(N log N).
+
+The reference distribution is Student's t with I - 1 degrees of freedom (I clusters), not the normal:
+the variance is estimated from I cluster sums, and with a dozen patients the normal reference rejects
+too often (6.3% at 0.05 with the 12 test patients of the default profile, in simulation; t(I - 1): 3.8%),
+as for any variance estimated from few clusters (the small-sample correction of cluster-robust
+inference, Cameron & Miller 2015, J Hum Resour 50:317).
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ class ClusteredAUCResult(Result):
     auc_b: float
     diff: float            # auc_a - auc_b
     se: float              # standard error of the difference, clustered
-    z: float
+    z: float               # diff / se, referred to t with df degrees of freedom
     p_value: float         # two-sided
     ci_low: float          # CI of the difference
     ci_high: float
@@ -44,6 +50,7 @@ class ClusteredAUCResult(Result):
     n_pos: int             # positive units (images), M
     n_neg: int             # negative units, N
     n_clusters: int        # I
+    df: int                # I - 1, the degrees of freedom of the t reference
     reason: str = ""       # why the test is undefined (values are NaN), else ""
 
 
@@ -62,7 +69,7 @@ def clustered_auc_test(y_true, scores_a, scores_b, clusters, ci_level: float = 0
 
     def undefined(auc_a=nan, auc_b=nan, reason=""):
         return ClusteredAUCResult(auc_a, auc_b, auc_a - auc_b, nan, nan, nan, nan, nan, ci_level, M, N,
-                                  n_clusters, reason=reason)
+                                  n_clusters, n_clusters - 1, reason=reason)
 
     if M == 0 or N == 0:
         return undefined(reason=f"one class only ({M} positive, {N} negative): AUC undefined")
@@ -81,10 +88,12 @@ def clustered_auc_test(y_true, scores_a, scores_b, clusters, ci_level: float = 0
     s11 = n_clusters / (n_clusters - 1) * np.dot(d10, d01)
     se = float(np.sqrt(max(s10 / M + s01 / N + 2 * s11 / (M * N), 0.0)))
     diff = auc_a - auc_b
+    df = n_clusters - 1
     if se == 0.0:    # as delong_test: identical scores give p = 1, any other zero variance is undefined
         return ClusteredAUCResult(auc_a, auc_b, diff, se, nan if diff else 0.0, nan if diff else 1.0, diff, diff,
-                                  ci_level, M, N, n_clusters, reason="zero variance of the difference" if diff else "")
+                                  ci_level, M, N, n_clusters, df,
+                                  reason="zero variance of the difference" if diff else "")
     z = diff / se
-    half = float(stats.norm.ppf(0.5 + ci_level / 2)) * se
-    return ClusteredAUCResult(auc_a, auc_b, diff, se, float(z), float(2 * stats.norm.sf(abs(z))), diff - half,
-                              diff + half, ci_level, M, N, n_clusters)
+    half = float(stats.t.ppf(0.5 + ci_level / 2, df)) * se
+    return ClusteredAUCResult(auc_a, auc_b, diff, se, float(z), float(2 * stats.t.sf(abs(z), df)), diff - half,
+                              diff + half, ci_level, M, N, n_clusters, df)

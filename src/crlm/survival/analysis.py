@@ -2,17 +2,26 @@
 
 Every patient with images and survival data gets one out-of-sample probability of
 short-term survival (crlm.survival.crossfit). From it:
-  risk group:  probability >= survival.threshold is high risk (the paper's 0.5 cut);
   risk score:  van der Waerden normal scores of the probability within its prediction group
                (one CV fold's validation patients, or the test patients): rank-based, so free of
                the scale of the classifier that produced it (logistic and random-forest
-               probabilities, different folds) and without outliers; SD ~1, so "HR per SD".
+               probabilities, different folds) and without outliers. Its SD is below 1 (~0.8 in
+               groups of a dozen), so the Cox models divide it by its SD over their patients.
+  risk group:  fixed a priori, high risk = the upper half of the risk score within the prediction
+               group (risk score > 0; a middle patient, score exactly 0, is low risk). A cut of the
+               probability itself (survival.threshold) would put a different share of each group
+               high, as the classifiers' scales differ; survival.threshold only gives the accuracy.
 Discrimination of the risk score: the complete-case AUC at the horizon (patients censored
-before it leave this one), the IPCW time-dependent AUC at the horizon and Uno's C (which use
-censored patients correctly), Harrell's C. Cox: the clinical model and clinical + risk score,
-compared by a likelihood-ratio test, with out-of-sample C-indices (each prediction group's
-linear predictor from a fit on the others); a fit with fewer than
-survival.min_events_per_covariate events per covariate is refused with the reason.
+before it leave this one), the IPCW time-dependent AUC at the horizon and Uno's C truncated at
+the horizon (which use censored patients correctly), Harrell's C over all follow-up; pooled over
+all patients (the headline numbers) and in `by_set` for the development (cross-fitted, groups
+fold<k>) and the untouched test patients apart.
+Cox: the clinical model and clinical + risk score (per SD) on the same patients, compared by a
+likelihood-ratio test, the test of the score's added value. Each model's Harrell C is corrected for
+optimism by the bootstrap (crlm.stats.optimism; OPTIMISM_RESAMPLES resamples, seed stats.seed);
+the difference of the two corrected Cs is descriptive, not a test (Demler, Pencina & D'Agostino
+2012, Stat Med 31:2577-2587). A fit with fewer than survival.min_events_per_covariate events per
+covariate is refused with the reason.
 """
 
 from __future__ import annotations
@@ -26,14 +35,27 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 from crlm.config import StatsConfig, SurvivalConfig
 from crlm.evaluation.bootstrap import patient_bootstrap
 from crlm.stats.discrimination import harrell_c, ipcw_auc, likelihood_ratio_test, normal_scores, uno_c
+from crlm.stats.optimism import optimism_corrected_c
 from crlm.stats.survival import KMResult, cox_fit, kaplan_meier, logrank
-from crlm.survival.crossfit import cross_fit
+from crlm.survival.crossfit import TEST, cross_fit
 from crlm.survival.endpoint import binary_endpoint
 
 MONTHS, DIED = "overall_survival_months", "vital_status"
 RISK_SCORE = "risk_score"
 AUC_COVERS = ("patient sampling of the evaluation, given the fitted CNNs and classifiers; not the variance of "
               "fitting them (the seed SD of `make stability` measures that)")
+# Bootstrap resamples of the optimism correction: fixed, not stats.n_boot, as each one costs a Cox fit per
+# model; the Monte Carlo SE of the mean optimism is reported beside it
+OPTIMISM_RESAMPLES = 200
+OPTIMISM_METHOD = ("Harrell, Lee & Mark 1996: Harrell's C of the Cox model fitted on all patients (apparent), "
+                   "minus the mean optimism over bootstrap resamples of the patients (C of the model refitted on "
+                   "a resample, on that resample, minus its C on the original patients); resample indices "
+                   "numpy.random.default_rng(stats.seed).integers(0, n, (n_resamples, n)); a resample whose fit is "
+                   "refused is counted in n_refused and left out")
+RISK_GROUP_RULE = ("fixed a priori: high risk = the upper half of the risk score within the prediction group "
+                   "(risk score > 0; the middle patient of an odd group, score 0, is low risk; tied probabilities "
+                   "share a score and so a group); survival.threshold is not used for the groups, only for the "
+                   "accuracy")
 
 
 @dataclass(frozen=True)
@@ -44,18 +66,19 @@ class SurvivalAnalysis:
 
 
 def analyse(vectors: dict[str, pd.DataFrame], splits: dict, clinical: pd.DataFrame, cfg: SurvivalConfig,
-            stats_cfg: StatsConfig) -> SurvivalAnalysis:
-    """vectors: fold -> patient embedding matrix (crlm.survival.embeddings.fold_vectors)."""
+            stats_cfg: StatsConfig, optimism_resamples: int = OPTIMISM_RESAMPLES) -> SurvivalAnalysis:
+    """vectors: fold -> patient embedding matrix (crlm.survival.embeddings.fold_vectors); optimism_resamples:
+    the bootstrap resamples of the Cox models' optimism correction (the pipeline's: OPTIMISM_RESAMPLES)."""
     table, counts = _join(next(iter(vectors.values())).index.to_numpy(), clinical)
     table["label"] = binary_endpoint(table[MONTHS], table[DIED], cfg.horizon_months)
     fitted = cross_fit(vectors, splits, table.set_index("patient_id")["label"], cfg)
     table["group"] = fitted.group.loc[table["patient_id"]].to_numpy()
     table["prob"] = fitted.prob.loc[table["patient_id"]].to_numpy()
     has_prob = table["prob"].notna()
-    table["risk_group"] = np.where(~has_prob, "", np.where(table["prob"] >= cfg.threshold, "high", "low"))
     table[RISK_SCORE] = np.nan
     for _, rows in table[has_prob].groupby("group"):
         table.loc[rows.index, RISK_SCORE] = normal_scores(rows["prob"].to_numpy())
+    table["risk_group"] = np.where(~has_prob, "", np.where(table[RISK_SCORE] > 0, "high", "low"))
 
     task = table["label"].notna()
     y = table.loc[task, "label"].to_numpy(int)
@@ -66,10 +89,13 @@ def analyse(vectors: dict[str, pd.DataFrame], splits: dict, clinical: pd.DataFra
     summary.update(_binary_metrics(table[task & has_prob], cfg, stats_cfg))
     scored = table[has_prob]
     summary.update(_discrimination(scored, cfg))
+    summary["by_set"] = _by_set(scored, cfg, stats_cfg)
+    summary["risk_groups"] = {"rule": RISK_GROUP_RULE, "high_share_per_group": {
+        group: float((rows["risk_group"] == "high").mean()) for group, rows in scored.groupby("group")}}
     summary["logrank"] = logrank(scored[MONTHS], scored[DIED], scored["risk_group"]).to_dict()
     km = {g: kaplan_meier(rows[MONTHS], rows[DIED]) for g, rows in scored.groupby("risk_group")}
     summary["median_survival_months"] = {g: (None if np.isnan(k.median) else k.median) for g, k in km.items()}
-    summary.update(_cox_models(scored, cfg))
+    summary.update(_cox_models(scored, cfg, stats_cfg.seed, optimism_resamples))
     columns = ["patient_id", MONTHS, DIED, "label", "group", "prob", "risk_group", RISK_SCORE]
     return SurvivalAnalysis(table[columns].reset_index(drop=True), summary, km)
 
@@ -109,8 +135,30 @@ def _discrimination(scored: pd.DataFrame, cfg: SurvivalConfig) -> dict:
                 "c_index": {"harrell": None, "uno": None}}
     months, died, score = scored[MONTHS].to_numpy(), scored[DIED].to_numpy(), scored[RISK_SCORE].to_numpy()
     return {"auc_ipcw": ipcw_auc(months, died, score, cfg.horizon_months).to_dict(),
-            "c_index": {"harrell": harrell_c(months, died, score).to_dict()["value"],
-                        "uno": uno_c(months, died, score, cfg.horizon_months).to_dict()["value"]}}
+            "c_index": _c_indices(scored, cfg)}
+
+
+def _c_indices(rows: pd.DataFrame, cfg: SurvivalConfig) -> dict:
+    """Harrell's C (all follow-up) and Uno's C (truncated at the horizon) of the risk score; None where undefined."""
+    if len(rows) < 2:
+        return {"harrell": None, "uno": None, "reason": f"{len(rows)} patient(s)"}
+    months, died, score = rows[MONTHS].to_numpy(), rows[DIED].to_numpy(), rows[RISK_SCORE].to_numpy()
+    harrell, uno = harrell_c(months, died, score), uno_c(months, died, score, cfg.horizon_months)
+    reason = "; ".join(f"{name}: {r.reason}" for name, r in (("Harrell", harrell), ("Uno", uno)) if r.reason)
+    out = {"harrell": harrell.to_dict()["value"], "uno": uno.to_dict()["value"]}
+    return {**out, "reason": reason} if reason else out
+
+
+def _by_set(scored: pd.DataFrame, cfg: SurvivalConfig, stats_cfg: StatsConfig) -> dict:
+    """The development (cross-fitted, groups fold<k>) and the untouched test patients apart: counts, the
+    complete-case AUC with its patient-bootstrap CI, Harrell's and Uno's C of the risk score."""
+    out = {}
+    for name, rows in (("development", scored[scored["group"] != TEST]), ("test", scored[scored["group"] == TEST])):
+        task = rows[rows["label"].notna()]
+        out[name] = {"n": int(len(rows)), "n_events": int(rows[DIED].sum()), "n_binary_task": int(len(task)),
+                     "n_short_term": int((task["label"] == 1).sum()),
+                     "auc": _binary_metrics(task, cfg, stats_cfg)["auc"], "c_index": _c_indices(rows, cfg)}
+    return out
 
 
 def covariate_columns(table: pd.DataFrame, cfg: SurvivalConfig) -> list[str]:
@@ -127,35 +175,42 @@ def covariate_columns(table: pd.DataFrame, cfg: SurvivalConfig) -> list[str]:
     return names
 
 
-def _cox_models(scored: pd.DataFrame, cfg: SurvivalConfig) -> dict:
-    """Clinical Cox vs clinical + risk score on the same patients: LR test and out-of-sample C-indices."""
+def _cox_models(scored: pd.DataFrame, cfg: SurvivalConfig, seed: int,
+                optimism_resamples: int = OPTIMISM_RESAMPLES) -> dict:
+    """Clinical Cox vs clinical + risk score on the same patients: LR test and optimism-corrected C-indices.
+    The risk score enters divided by its SD over these patients (ddof=1), so its HR is per SD."""
     table = scored.copy()
     clinical = covariate_columns(table, cfg)
     full = [RISK_SCORE, *clinical]
     table = table.dropna(subset=full)
+    sd = float(table[RISK_SCORE].std(ddof=1)) if len(table) > 1 else float("nan")
+    if np.isfinite(sd) and sd > 0:
+        table[RISK_SCORE] = table[RISK_SCORE] / sd
     fits = {name: cox_fit(table, MONTHS, DIED, cols, min_events_per_covariate=cfg.min_events_per_covariate)
             for name, cols in (("cox_model", full), ("cox_clinical", clinical))}
     out = {name: fit.to_dict() for name, fit in fits.items()}
+    out["cox_risk_score_sd"] = sd if np.isfinite(sd) else None
     reason = fits["cox_model"].reason or fits["cox_clinical"].reason
     lr = likelihood_ratio_test(fits["cox_clinical"].log_likelihood, fits["cox_model"].log_likelihood, df=1)
     out["cox_lr_test"] = {**lr.to_dict(), "reason": reason} if not reason else \
         {"statistic": None, "df": 1, "p_value": None, "reason": reason}
-    out["cox_concordance_out_of_sample"] = {
-        name: _cv_concordance(table, cols, cfg) for name, cols in (("clinical", clinical), ("clinical_plus_image", full))}
+    out["cox_concordance_optimism_corrected"] = {
+        **{name: _optimism_corrected(table, cols, cfg, seed, optimism_resamples)
+           for name, cols in (("clinical", clinical), ("clinical_plus_image", full))},
+        "method": OPTIMISM_METHOD}
     return out
 
 
-def _cv_concordance(table: pd.DataFrame, covariates: list[str], cfg: SurvivalConfig) -> dict:
-    """Harrell's and Uno's C of each prediction group's Cox linear predictor fitted on the other groups."""
-    if table[DIED].sum() == 0:
-        return {"harrell": None, "uno": None, "reason": "no events among the patients with a risk score"}
-    predictor = pd.Series(np.nan, index=table.index)
-    for group in sorted(table["group"].unique()):
-        held_out = table["group"] == group
-        fit = cox_fit(table[~held_out], MONTHS, DIED, covariates, min_events_per_covariate=cfg.min_events_per_covariate)
-        if fit.reason:
-            return {"harrell": None, "uno": None, "reason": f"fit without group {group}: {fit.reason}"}
-        predictor[held_out] = table.loc[held_out, covariates].to_numpy(float) @ fit.table["coef"].to_numpy()
-    months, died = table[MONTHS].to_numpy(), table[DIED].to_numpy()
-    return {"harrell": harrell_c(months, died, predictor.to_numpy()).to_dict()["value"],
-            "uno": uno_c(months, died, predictor.to_numpy(), cfg.horizon_months).to_dict()["value"], "reason": ""}
+def _optimism_corrected(table: pd.DataFrame, covariates: list[str], cfg: SurvivalConfig, seed: int,
+                        n_resamples: int) -> dict:
+    """Harrell's C of the Cox model on `covariates`, apparent and corrected for optimism by the bootstrap."""
+    def fit(months: np.ndarray, died: np.ndarray, x: np.ndarray):
+        frame = pd.DataFrame(x, columns=covariates).assign(**{MONTHS: months, DIED: died})
+        result = cox_fit(frame, MONTHS, DIED, covariates, min_events_per_covariate=cfg.min_events_per_covariate)
+        return result.reason or result.table["coef"].to_numpy()
+
+    def concordance(months: np.ndarray, died: np.ndarray, risk: np.ndarray) -> float:
+        return harrell_c(months, died, risk).value
+
+    return optimism_corrected_c(table[MONTHS].to_numpy(), table[DIED].to_numpy(), table[covariates].to_numpy(float),
+                                fit, concordance, n_resamples, seed).to_dict()
