@@ -3,7 +3,9 @@
 Run through `make stability` (or `python scripts/stability.py 0 1 2 3 4`). For each
 seed, a clone of the committed repository shares this repository's DVC cache,
 sets `train.seed` and runs `dvc repro` through `report`; the data stages come
-back from DVC's run cache without rerunning, and the workspace's own seed is
+back from DVC's run cache without rerunning, and a clone kept from an earlier
+`make stability` keeps its own dvc.lock and outputs, so only the stages whose
+code or params changed since rerun (training only when its code did), and the workspace's own seed is
 read from its metrics when `dvc status` is clean. Only the training seed changes: the phantom, the QC, the split and
 the survival folds stay as they are, so the spread is that of training alone.
 
@@ -18,8 +20,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -31,12 +35,32 @@ REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "bench" / "stability"
 
 
+# the seed's own record of its run, which the committed code must not overwrite: git-tracked stage outputs
+# and dvc.lock (the DVC-cached outputs, trained models included, stay in the clone's untracked data/)
+OWN_RUN = ("dvc.lock", "metrics", "plots", "reports")
+
+
 def run_seed(seed: int) -> dict[str, float | None]:
     clone = WORK / f"seed{seed}"
-    if not clone.exists():
+    kept_from_before = clone.exists()
+    if not kept_from_before:
         subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
-    subprocess.run(["git", "-C", str(clone), "fetch", "-q", str(REPO), "HEAD"], check=True)
-    subprocess.run(["git", "-C", str(clone), "checkout", "-q", "--force", "FETCH_HEAD"], check=True)
+    with tempfile.TemporaryDirectory() as kept:
+        # a clone that has run before keeps its own outputs and dvc.lock across the checkout of the new
+        # commit (DVC writes a stage's lock entry with its outputs, so they agree even after an interrupted
+        # run), and `dvc repro` reruns only the stages whose code or params changed since: training only when
+        # its code did (DVC's run cache cannot restore stages with uncached outputs, so it would retrain)
+        for name in OWN_RUN:
+            if kept_from_before and (clone / name).exists():
+                shutil.copytree(clone / name, Path(kept) / name) if (clone / name).is_dir() else \
+                    shutil.copy2(clone / name, Path(kept) / name)
+        subprocess.run(["git", "-C", str(clone), "fetch", "-q", str(REPO), "HEAD"], check=True)
+        subprocess.run(["git", "-C", str(clone), "checkout", "-q", "--force", "FETCH_HEAD"], check=True)
+        for name in OWN_RUN:
+            if (Path(kept) / name).is_dir():
+                shutil.copytree(Path(kept) / name, clone / name, dirs_exist_ok=True)
+            elif (Path(kept) / name).exists():
+                shutil.copy2(Path(kept) / name, clone / name)
     subprocess.run(["dvc", "cache", "dir", "--local", str(REPO / ".dvc" / "cache")], cwd=clone, check=True)
     params = yaml.safe_load((clone / "params.yaml").read_text())
     params["train"]["seed"] = seed

@@ -334,6 +334,20 @@ def test_net_benefit_at_refuses_a_curve_that_disagrees_with_its_point_estimate(t
         net_benefit_at(table, curve, [0.1, 0.2], 24.0, tiny_params.stats)
 
 
+def test_a_difference_with_treat_all_that_cannot_change_sign_is_flagged_one_sided(tiny_params):
+    table = _survival_table()
+    low = table["prob"] < 0.2
+    table.loc[low, "vital_status"] = 0.0            # nobody below pt = 0.2 dies: r = 0 in every resample
+    stats_cfg = dataclasses.replace(tiny_params.stats, n_boot=50)
+    risk, months, died = (table[c].to_numpy() for c in ("prob", "overall_survival_months", "vital_status"))
+    curve = net_benefit({"m": risk}, months, died, 24.0, [0.2, 0.5])["m"]
+    out = net_benefit_at(table, curve, [0.2, 0.5], 24.0, stats_cfg)
+    flagged = out["0.2"]["model_minus_treat_all"]
+    assert f"no patient below pt ({int(low.sum())}) died by the horizon" in flagged["one_sided"]
+    assert flagged["ci_low"] >= 0                    # every resample's difference is >= 0, as the flag says
+    assert "one_sided" not in out["0.5"]["model_minus_treat_all"]
+
+
 def test_threshold_grid_includes_the_ends_and_the_extra_thresholds():
     grid = threshold_grid(0.05, 0.6, 0.01, [0.1, 0.125])
     assert grid[0] == 0.05 and grid[-1] == 0.6 and 0.125 in grid and 0.1 in grid

@@ -24,6 +24,7 @@ from crlm.explain.run import explain_archs
 from crlm.explain.sanity import map_similarity, randomisation_check, randomised_model, similarity_summary, spearman
 from crlm.models import ModelOutput, build_model
 from crlm.models.model_file import load_model, save_model
+from crlm.stats.proportion import korn_graubard
 from tests.conftest import tiny_params_dict
 
 
@@ -330,11 +331,11 @@ def test_the_report_says_which_maps_beat_the_liver_level_which_fall_below_and_wh
     assert ("The maps of U-Net put more of their mass on the tumour than a map uniform over the liver" in text)
     assert ("The maps of VGG16 (-0.017 [-0.028, -0.007]) put less of their mass on the tumour than a map uniform "
             "over the liver (the CI lies below 0)") in text
-    assert ("The maps of DeepLab-v3 (0.010 [-0.010, 0.030]) put neither more nor less of their mass on the tumour "
-            "than a map uniform over the liver (the CI holds 0)") in text
+    assert ("The mass shares of DeepLab-v3 (0.010 [-0.010, 0.030]) are not distinguishable from a map uniform over "
+            "the liver's (the CI holds 0)") in text
     assert ("the maps of U-Net put more of their mass on the tumour than it (paired CI above 0); those of "
             "DeepLab-v3 (-0.050 [-0.070, -0.020]) less (CI below 0); those of VGG16 (0.004 [-0.003, 0.011]) "
-            "neither more nor less") in text
+            "not distinguishably more or less") in text
     assert "The maps of DeepLab-v3 (0.20) and U-Net (0.10) change when the weights are randomised" in text
     assert "The maps of VGG16 (0.70) stay alike" in text and "fail the check" in text
     assert "left out: DeepLab-v3 4 of 10." in text
@@ -446,14 +447,14 @@ def test_the_ensemble_is_the_normalised_mean_of_the_fold_maps(fold_models):
     assert layer == "decoder" and grid == (32, 32)
 
 
-def test_a_pointing_game_won_on_every_image_has_the_exact_interval_of_its_patients():
+def test_the_pointing_game_has_the_exact_clustered_interval_which_leaves_1():
     n = 9
     scores = {"mass_share": np.full(n, 0.5), "pointing_hit": np.ones(n), "area_share": np.full(n, 0.1)}
     patients = np.repeat(["a", "b", "c"], 3)
-    summary = localisation_summary(scores, patients, 50, 0, 0.95)
-    hit = summary["pointing_hit_rate"]
-    # 3 patients, all hits: Clopper-Pearson on 3 trials (R: binom.test(3, 3)$conf.int 0.2924018 1)
-    assert hit["value"] == 1.0 and hit["ci_high"] == 1.0 and "Clopper-Pearson" in hit["ci_method"]
-    assert abs(hit["ci_low"] - 0.2924018) < 1e-6
-    scores["pointing_hit"][0] = 0.0
-    assert "ci_method" not in localisation_summary(scores, patients, 50, 0, 0.95)["pointing_hit_rate"]
+    hit = localisation_summary(scores, patients, 50, 0, 0.95)["pointing_hit_rate"]
+    assert hit == korn_graubard(np.ones(n), patients, 0.95)
+    assert hit["value"] == 1.0 and hit["ci_high"] == 1.0 and hit["ci_low"] < 0.9
+    scores["mass_share"][0] = np.nan           # an empty map has no hit: left out of the rate
+    scores["pointing_hit"][0] = np.nan
+    assert localisation_summary(scores, patients, 50, 0, 0.95)["pointing_hit_rate"] == \
+        korn_graubard(np.ones(n - 1), patients[1:], 0.95)

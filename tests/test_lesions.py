@@ -70,8 +70,10 @@ def test_min_iou_decides_on_a_small_overlap():
     assert match_lesions(pred, truth, min_iou=0.0).detected.tolist() == [True]
     assert match_lesions(pred, truth, min_iou=0.04).detected.tolist() == [True]
     assert match_lesions(pred, truth, min_iou=0.05).detected.tolist() == [False]
-    # a predicted component on a lesion it does not match well enough is still no false positive
-    assert match_lesions(pred, truth, min_iou=0.5).false_positives == 0
+    # a predicted component on a lesion it does not localise well enough: a miss and a false positive, Dice 0
+    strict = match_lesions(pred, truth, min_iou=0.5)
+    assert (strict.false_positives, strict.dice.tolist()) == (1, [0.0])
+    assert match_lesions(pred, truth, min_iou=0.0).false_positives == 0
 
 
 def test_empty_masks_and_shape_mismatch():
@@ -274,6 +276,11 @@ def test_band_summary_takes_each_slices_largest_lesion():
     assert out["10-30mm"]["auc"]["value"] == 1.0 and out["<=10mm"]["auc"]["value"] == 0.5
 
 
+def metrics_dice_of_slice_0(seg, inputs):
+    predicted, truth = seg[0] >= 0.5, inputs.truth[0]
+    return 2 * (predicted & truth).sum() / (predicted.sum() + truth.sum())
+
+
 def test_a_stricter_localisation_criterion_reports_any_overlap_beside_it(tiny_params):
     seg, prob, inputs = _synthetic()
     seg[12] = 0.0
@@ -281,6 +288,9 @@ def test_a_stricter_localisation_criterion_reports_any_overlap_beside_it(tiny_pa
     strict = dataclasses.replace(tiny_params, lesions=dataclasses.replace(tiny_params.lesions, min_iou=0.1))
     metrics, _, _ = arch_lesions(seg, prob, inputs, strict)
     assert (metrics["per_slice"]["detected"], metrics["per_slice"]["lesions"]) == (1, 4)
+    # the touching piece localises nothing: a miss (Dice 0) and a false positive (p2's slice)
+    assert metrics["per_slice"]["false_positives"] == 2
+    assert metrics["per_slice"]["dice"]["value"] == pytest.approx(metrics_dice_of_slice_0(seg, inputs) / 4)
     lenient = metrics["any_overlap"]["per_slice"]
     assert (lenient["detected"], lenient["lesions"]) == (2, 4) and lenient["sensitivity"]["value"] == 0.5
     assert metrics["any_overlap"]["per_patient_3d"]["detected"] == 2

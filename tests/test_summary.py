@@ -7,6 +7,7 @@ import pytest
 
 from crlm.config import params_from_dict
 from crlm.evaluation.summary import classification_summary, segmentation_summary
+from crlm.stats.proportion import korn_graubard
 from tests.conftest import tiny_params_dict
 
 CI_KEYS = ["value", "ci_low", "ci_high", "ci_level", "n_boot_valid"]
@@ -54,11 +55,12 @@ def test_the_test_summary_has_bootstrap_cis_rounded_to_4_digits_and_a_rounded_re
     summary = classification_summary(_frame(_rows("cv", "0", [1, 0], [0.8, 0.3]), TEST), params)
     test = summary["test"]
     assert (test["images"], test["patients"], test["prevalence"]) == (3, 2, 0.3333)
-    assert list(test["accuracy"]) == CI_KEYS
+    assert list(test["auc"]) == CI_KEYS
+    assert list(test["accuracy"]) == [*CI_KEYS, "effective_n", "design_effect", "ci_method"]
     assert test["accuracy"]["value"] == 0.6667 and test["precision"]["value"] == 0.5
     assert test["auc"]["value"] == 1.0 and test["accuracy"]["ci_level"] == 0.95
     assert test["accuracy"]["ci_low"] <= test["accuracy"]["value"] <= test["accuracy"]["ci_high"]
-    assert isinstance(test["accuracy"]["n_boot_valid"], int) and 0 < test["accuracy"]["n_boot_valid"] <= 50
+    assert isinstance(test["f1"]["n_boot_valid"], int) and 0 < test["f1"]["n_boot_valid"] <= 50
     assert "undefined" not in test
     report = summary["classification_report"]
     assert report["metastasis"] == {"precision": 0.5, "recall": 1.0, "f1-score": 0.6667, "support": 1}
@@ -129,12 +131,15 @@ def test_the_test_auc_under_each_reading_of_the_ambiguous_slices(params):
     assert summary["target_condition"] == f"tumour >= {params.slices.min_tumor_px} px"
 
 
-def test_a_recall_of_1_gets_the_exact_interval_of_the_patients_with_metastases(params):
+def test_the_proportions_get_the_exact_clustered_interval_of_their_own_images(params):
     test = _rows("test", "ensemble", [1, 1, 1, 0, 1, 0], [0.9, 0.8, 0.7, 0.2, 0.6, 0.7],
                  ["t1", "t1", "t2", "t2", "t3", "t4"])
     summary = classification_summary(_frame(_rows("cv", "0", [1, 0], [0.8, 0.3]), test), params)["test"]
-    # every metastasis image called, in 3 patients: Clopper-Pearson on 3 (R: binom.test(3, 3): 0.2924018)
+    # recall: the 4 metastasis images of t1, t2, t3, all called; accuracy: all 6 images, 5 right
+    assert summary["recall"] == {k: round(v, 4) if isinstance(v, float) else v
+                                 for k, v in korn_graubard([1, 1, 1, 1], ["t1", "t1", "t2", "t3"]).items()}
     assert summary["recall"]["value"] == 1.0 and summary["recall"]["ci_high"] == 1.0
-    assert summary["recall"]["ci_low"] == pytest.approx(0.2924, abs=1e-4)
-    assert "Clopper-Pearson" in summary["recall"]["ci_method"]
-    assert "ci_method" not in summary["accuracy"]        # 5 of 6: a bootstrap interval as before
+    expected = korn_graubard([1, 1, 1, 1, 1, 0], ["t1", "t1", "t2", "t2", "t3", "t4"])
+    assert summary["accuracy"]["ci_low"] == round(expected["ci_low"], 4) and summary["accuracy"]["value"] == 0.8333
+    assert "Korn-Graubard" in summary["precision"]["ci_method"]
+    assert "ci_method" not in summary["f1"] and "ci_method" not in summary["auc"]     # a patient bootstrap

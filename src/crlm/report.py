@@ -50,7 +50,9 @@ def render(params: Params, classification: dict, segmentation: dict, survival: d
         f"Data sources: {', '.join(params.data.sources)}. Candidate model: **{title(candidate)}** "
         f"(`model.arch={candidate}`). Images {params.prepare.image_size} px, width {params.model.width}, "
         f"{params.train.epochs} epochs, pretrained: {params.model.pretrained}. "
-        f"CIs: {round(params.stats.ci_level * 100)}% patient-level bootstrap ({params.stats.n_boot} resamples). "
+        f"CIs: {round(params.stats.ci_level * 100)}% patient-level bootstrap ({params.stats.n_boot} resamples); "
+        "for a proportion of images or lesions (accuracy, recall, sensitivity, pointing game), Korn and Graubard's "
+        "exact interval clustered by patient, which can leave 0 and 1. "
         f"Test predictions: the mean of the {params.split.folds} cross-validation fold models (the paper tested "
         "one model trained on all training images).",
         "",
@@ -112,8 +114,8 @@ def _recognition(params: Params, classification: dict, compare: dict, seeds: See
               _differs(test["auc"]["value"], PAPER_RECOGNITION.get(candidate, (None,) * 5)[3], "the candidate's test AUC"),
               *_target_condition(test, PAPER_RECOGNITION.get(candidate, (None,) * 5)[3]),
               "" if not above else
-              f"Unlike the paper, {_and(above)} {'has' if len(above) == 1 else 'have'} a higher test AUC than the "
-              "candidate here." + "".join(seeds.ahead(f"{a}.test_auc", f"{candidate}.test_auc") for a in above),
+              f"{_and(above)} {'has' if len(above) == 1 else 'have'} a higher test AUC than the candidate here "
+              "(point estimates; the clustered test's p is beside each)." + "".join(seeds.ahead(f"{a}.test_auc", f"{candidate}.test_auc") for a in above),
               "The AUC comparison is Obuchowski's (1997) test for clustered data: a patient's images are "
               "correlated, so the patient is the unit of the variance, and the statistic is referred to Student's "
               f"t with {_clusters(compare) - 1 if _clusters(compare) else 'patients - 1'} degrees of freedom "
@@ -222,11 +224,12 @@ def _survival_by_set(survival: dict, candidate: str) -> list[str]:
         lines.append(f"| {title(arch)} | {' | '.join(cells)} |")
     s = survival[candidate]
     dev, test = s["by_set"]["development"], s["by_set"]["test"]
-    mainly = ", so it is mainly a cross-validation estimate" if dev["n"] > test["n"] else ""
-    lines += ["", f"Table 3 pools both sets{mainly}: {dev['n']} of its "
-              f"{dev['n'] + test['n']} patients are development patients, whose probabilities are cross-fitted over "
-              f"the CNN folds; {test['n']} are untouched test patients. TRIPOD+AI (Collins et al. 2024, BMJ "
-              "385:e078378) asks for the performance on development and test data apart, as here. The "
+    lines += ["", f"Table 3 pools both sets: {dev['n']} of its {dev['n'] + test['n']} patients are development "
+              f"patients, whose probabilities are cross-fitted over the CNN folds, and {test['n']} untouched test "
+              "patients. Its AUC and C compare pairs of patients within the development set, within the test set "
+              "and across the two (a development patient's risk score against a test patient's), so it is neither "
+              "the cross-validation estimate nor the test estimate; read Table 3b, which gives them apart as "
+              "TRIPOD+AI (Collins et al. 2024, BMJ 385:e078378) asks. The "
               f"test columns rest on {test['n']} patients ({test['n_binary_task']} in the binary task, "
               f"{test['n_short_term']} of them short-term): read them with their CIs.", ""]
     return lines
@@ -237,25 +240,31 @@ def _risk_groups(params: Params, survival: dict, compare: dict, seeds: SeedSprea
     covariates = ", ".join(params.survival.covariates)
     shares = list(survival[candidate]["risk_groups"]["high_share_per_group"].values())
     lines = ["## Table 4. Risk groups (upper half of the risk score within each prediction group) and Cox models", "",
-             "The risk groups follow a rule fixed a priori, not chosen on the results: high risk is the upper half "
-             "of the risk score within each prediction group (a cross-validation fold's validation patients, or the "
-             "test patients; the middle patient of an odd group is low risk), as the probabilities of different "
-             "folds' classifiers are on different scales. The paper's cut at probability "
-             f"{params.survival.threshold:g} gives the accuracy in metrics/survival.json only."
+             "High risk is the upper half of the risk score within each prediction group (a cross-validation "
+             "fold's validation patients, or the test patients; the middle patient of an odd group is low risk). "
+             f"This rule replaced the paper's cut at probability {params.survival.threshold:g} because the "
+             "probabilities of different folds' classifiers are on different scales (that cut put very different "
+             "shares of each fold's patients at high risk), not because of the log-rank results; the log-rank p at "
+             "the paper's "
+             "cut is given beside it for comparison."
              + (f" The candidate's high-risk share per prediction group: {min(shares):.0%} to {max(shares):.0%}."
                 if shares else ""), "",
-             "| model | high / low risk (n) | log-rank p (Holm) | log-rank p over seeds | Cox HR per SD of risk "
+             "| model | high / low risk (n) | log-rank p (Holm) | log-rank p over seeds | log-rank p at probability "
+             f">= {params.survival.threshold:g} (high / low) | Cox HR per SD of risk "
              f"score, with {covariates} [CI] | LR test p: + risk score vs {covariates} | C corrected for optimism "
              "(apparent): clinical / + risk score | paper: log-rank p |",
-             "|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|"]
     for arch in ARCHS:
         s = survival[arch]
         groups = s["logrank"]["n"]
+        cut = s.get("logrank_probability_cut") or {}
+        at_cut = (f"{_p(cut.get('p_value'))} ({cut['n'].get('high', 0)} / {cut['n'].get('low', 0)})"
+                  if cut.get("n") else "–")
         risk = s["cox_model"]["covariates"].get("risk_score", {})
         c = s["cox_concordance_optimism_corrected"]
         lines.append(f"| {title(arch)} | {groups.get('high', 0)} / {groups.get('low', 0)} | "
                      f"{_p(compare['logrank_p'][arch])} ({_p(compare['logrank_p_holm'][arch])}) | "
-                     f"{seeds.span(f'{arch}.survival_logrank_p', _p)} | {_hr(risk)} | "
+                     f"{seeds.span(f'{arch}.survival_logrank_p', _p)} | {at_cut} | {_hr(risk)} | "
                      f"{_p(s['cox_lr_test']['p_value'])} | {_corrected(c['clinical'])} / "
                      f"{_corrected(c['clinical_plus_image'])} | {PAPER_SURVIVAL.get(arch, NO_PAPER_SURVIVAL)[2]} |")
     s = survival[candidate]

@@ -53,6 +53,7 @@ from crlm.stats.result import Result
 # The clip is float32's machine epsilon (2**-23, two steps below 1), at both ends so that the clipped
 # logit stays symmetric (logit(1 - p) = -logit(p)): |logit| <= 15.9.
 IMAGE_CLIP = float(np.finfo(np.float32).eps)
+FINE_CLIP = 1e-6    # a clip far below any classifier's resolution: the survival slope is also given at it
 LOESS_FRAC = 2 / 3  # the loess span, fixed a priori: R's and statsmodels' lowess default
 LR_DF = 1           # each likelihood-ratio test frees one parameter
 NAN = float("nan")

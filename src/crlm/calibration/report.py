@@ -96,6 +96,15 @@ def _direction_lr(m: dict) -> str:
             else f"shows no miscalibration that the likelihood-ratio tests resolve at the {ALPHA:g} level")
 
 
+def _fine_clip(m: dict) -> str:
+    """The survival slope and its test at the fine clip, beside the a-priori one."""
+    fine = m.get("slope_at_fine_clip") or {}
+    if fine.get("slope") is None:
+        return ""
+    return (f"; at c = {fine['logit_clip']:g} instead the slope is {fine['slope']:.2f} (slope = 1: p = "
+            f"{_p(fine.get('slope_lr_test'))})")
+
+
 def _covers(entry: dict, value: float) -> str:
     return "covers" if entry["ci_low"] <= value <= entry["ci_high"] else "excludes"
 
@@ -185,10 +194,11 @@ def _survival_lines(calibration: dict, archs: list[str], candidate: str, horizon
     if m.get("logit_clip") is not None:
         trees = round(1 / (2 * m["logit_clip"]))
         text += (f"The clip c = {m['logit_clip']:.3g} = 1/(2 x {trees}) is half a vote of a random forest of "
-                 f"{trees} trees, the fewest in `survival.rf_trees`: such a forest's probability moves in steps of "
-                 f"1/{trees}, so an observed 0 or 1 means fewer than half a vote the other way. It is set by that "
-                 "grid, whichever family the inner CV picks in a fold, not by the probabilities "
-                 f"({m.get('n_clipped', 0)} of {title(candidate)}'s {m['n']} lie outside it). ")
+                 f"{trees} trees, the fewest in `survival.rf_trees`, the coarsest classifier the inner CV may pick: "
+                 "it is fixed by that grid before the probabilities are seen. A logistic regression resolves "
+                 "probabilities more finely, so in its folds the clip caps values the model did resolve "
+                 f"({m.get('n_clipped', 0)} of {title(candidate)}'s {m['n']} lie outside it)"
+                 + _fine_clip(m) + ". ")
     text += f"For the survival risk {title(candidate)} {_direction_lr(m)}"
     intercept_test, slope_test = m.get("intercept_lr_test") or {}, m.get("slope_lr_test") or {}
     slope = m.get("slope") or {}
@@ -196,8 +206,11 @@ def _survival_lines(calibration: dict, archs: list[str], candidate: str, horizon
         text += (f", by the likelihood-ratio tests at the {ALPHA:g} level (intercept = 0: p = {_p(intercept_test)}; "
                  f"slope = 1: p = {_p(slope_test)}, slope {slope['value']:.2f}).")
         if slope.get("ci_low") is not None:
+            covers = _covers(slope, 1.0)
             text += (f" The slope's {level}% percentile bootstrap CI, [{slope['ci_low']:.2f}, {slope['ci_high']:.2f}], "
-                     f"{_covers(slope, 1.0)} 1; the words follow the likelihood-ratio test.")
+                     f"{covers} 1; the words follow the likelihood-ratio test"
+                     + (", so the evidence is weak: the test and the interval disagree, and the test moves with "
+                        "the clip" if covers == "covers" and _significant(slope_test) else "") + ".")
     else:
         text += "."
     text += (" Under `survival.class_weight: balanced` (the default) the classifier is fitted as if short- and "
@@ -226,7 +239,8 @@ def _net_benefit_lines(calibration: dict, archs: list[str], candidate: str, leve
         for t in thresholds:
             low, high = (nb[t].get("model_ci") or [None, None])
             cells += [_ci({"value": nb[t].get("model"), "ci_low": low, "ci_high": high}),
-                      _ci(nb[t].get("model_minus_treat_all"), number=_signed)]
+                      _ci(nb[t].get("model_minus_treat_all"), number=_signed)
+                      + (" (one-sided)" if (nb[t].get("model_minus_treat_all") or {}).get("one_sided") else "")]
             if low is not None:
                 widths.append(high - low)
         lines.append(f"| {_label(arch, candidate)} | " + " | ".join(cells) + f" | {NO_PAPER} |")
@@ -248,19 +262,25 @@ def _net_benefit_lines(calibration: dict, archs: list[str], candidate: str, leve
     if not useful:
         text = f"{name} beats both at none of pt = {_list(thresholds)} (point estimates)."
     else:
-        over_all = [t for t in useful if ((nb[t].get("model_minus_treat_all") or {}).get("ci_low") or 0) > 0]
+        one_sided = [t for t in useful if (nb[t].get("model_minus_treat_all") or {}).get("one_sided")]
+        over_all = [t for t in useful if ((nb[t].get("model_minus_treat_all") or {}).get("ci_low") or 0) > 0
+                    and t not in one_sided]
         over_none = [t for t in useful if (nb[t].get("model_ci") or [None])[0] is not None
                      and nb[t]["model_ci"][0] > 0]
         both = [t for t in useful if t in over_all and t in over_none]
+        holds = [t for t in useful if t not in over_all and t not in one_sided]
         text = (f"{name} beats both at pt = {_list(useful)} (point estimates; "
                 + (f"CI of the difference with treat-all excludes 0 at {_list(over_all)}"
                    if over_all else "CI of the difference with treat-all excludes 0 at none of them")
-                + (f", and includes 0 at {_list([t for t in useful if t not in over_all])}"
-                   if over_all and len(over_all) < len(useful) else "")
+                + (f", and includes 0 at {_list(holds)}" if over_all and holds else "")
                 + "; CI of the net benefit, the difference with treat-none, excludes 0 at "
                 + (_list(over_none) if over_none else "none of them") + "). "
                 + (f"Both CIs exclude 0 at pt = {_list(both)}." if both
                    else "At no threshold do both CIs exclude 0."))
+        if one_sided:
+            text += (f" At pt = {_list(one_sided)} the difference with treat-all has a one-sided bootstrap: "
+                     + "; ".join(nb[t]["model_minus_treat_all"]["one_sided"] for t in one_sided)
+                     + ", so its CI cannot hold 0 and is no evidence (a few deaths among them would reverse it).")
     if widths:
         text += (f" The net benefit CIs are {min(widths):.2f} to {max(widths):.2f} wide (archs x thresholds); no "
                  "test compares archs here, so read differences between archs against that width.")

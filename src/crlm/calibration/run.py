@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from crlm.calibration.decision import at_thresholds, km_net_benefit, net_benefit, threshold_grid
-from crlm.calibration.measures import (LOESS_FRAC, Reliability, brier, brier_ipcw, brier_reference, lr_test,
+from crlm.calibration.measures import (FINE_CLIP, LOESS_FRAC, Reliability, brier, brier_ipcw, brier_reference, lr_test,
                                        recalibration, reliability)
 from crlm.config import StatsConfig
 from crlm.config.beyond import CalibrationConfig
@@ -109,6 +109,13 @@ def net_benefit_at(scored: pd.DataFrame, curve: pd.DataFrame, thresholds, horizo
     for k, t in enumerate(thresholds):
         ci = boot(lambda idx, k=k: finite(curve_of(idx)[0][k]))
         difference = boot(lambda idx, k=k: finite(curve_of(idx)[0][k] - curve_of(idx)[1][k]))
+        below = risk < t
+        deaths = int(np.sum(below & (died == 1) & (months <= horizon_months)))
+        if below.any() and deaths in (0, int(below.sum())):
+            # model - treat all = P(risk < pt) x [(1 - r) pt / (1 - pt) - r], r the risk of death below pt:
+            # with r = 0 (or 1) in the data, every resample has the same sign, so the CI cannot hold 0
+            difference["one_sided"] = (f"{'no' if deaths == 0 else 'every'} patient below pt ({int(below.sum())}) "
+                                       f"died by the horizon: every resample's difference has the same sign")
         out[f"{t:g}"] = {"model": finite(model[k]), "treat_all": finite(treat_all[k]),
                          "model_ci": [ci["ci_low"], ci["ci_high"]], "model_minus_treat_all": difference}
     return out
@@ -179,6 +186,13 @@ def survival_calibration(scored: pd.DataFrame, cfg: CalibrationConfig, stats_cfg
     """scored: the patients with a probability and survival data; the complete cases' calibration, and
     the IPCW Brier score over everyone."""
     metrics, diagram = calibration_of(scored, "patient_id", cfg.patient_bins, stats_cfg, clip)
+    complete = scored.dropna(subset=["label", "prob"])
+    if len(complete):
+        # the clip's effect, shown rather than hidden: the slope at the previous, much finer clip
+        fine = recalibration(complete["label"].to_numpy(float), complete["prob"].to_numpy(float), FINE_CLIP)
+        metrics["slope_at_fine_clip"] = plain({"logit_clip": FINE_CLIP, "n_clipped": fine.n_clipped,
+                                               "slope": None if np.isnan(fine.slope) else fine.slope,
+                                               "slope_lr_test": lr_test(fine.slope_lr)})
     metrics["censored_before_horizon"] = int(scored["label"].isna().sum())
     metrics["brier_ipcw"] = brier_ipcw(scored[MONTHS], scored[DIED], scored["prob"], horizon_months).to_dict()
     return metrics, diagram

@@ -3,9 +3,7 @@
 Images of one patient are correlated, so resampling images would give CIs
 that are too narrow: each resample draws patients with replacement and takes
 all their images. Percentile intervals; resamples where the metric is
-undefined (e.g. one class only) are skipped and counted. A proportion whose
-units all score 0 or all 1 gets an exact interval instead (`proportion_ci`;
-crlm.stats.proportion), since no resample can leave that boundary.
+undefined (e.g. one class only) are skipped and counted.
 """
 
 from __future__ import annotations
@@ -15,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from crlm.stats.proportion import at_boundary, boundary_interval
 from crlm.stats.result import Result
 
 
@@ -48,14 +45,3 @@ def patient_bootstrap(metric: Callable[[np.ndarray], float | None], patients: np
     alpha = (1 - level) / 2
     low, high = np.quantile(values, [alpha, 1 - alpha])
     return BootstrapCI(float(estimate), float(low), float(high), ci_level=level, n_boot_valid=len(values))
-
-
-def proportion_ci(values, patients, n_boot: int, seed: int, level: float = 0.95) -> dict:
-    """The mean of per-unit 0/1 outcomes (or shares in [0, 1]) with its patient-bootstrap CI; where every
-    unit scores 0 or every unit 1, the exact interval with the patient as the unit (ci_method says so)."""
-    values = np.asarray(values, dtype=float)
-    if len(values) == 0:
-        return BootstrapCI(None, None, None, ci_level=level, n_boot_valid=0).to_dict()
-    if at_boundary(values):
-        return boundary_interval(values, patients, level)
-    return patient_bootstrap(lambda idx: float(values[idx].mean()), patients, n_boot, seed, level).to_dict()

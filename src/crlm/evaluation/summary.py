@@ -14,8 +14,9 @@ min_tumor_px"); `groups` reports the test images of each kind on their own:
 metastasis, ambiguous and tumour-free, and the test AUC is also given with the
 ambiguous slices left out and with them as metastasis ("any tumour"), since the
 reading of those slices moves it (STARD 2015 asks for the target condition).
-A proportion (accuracy, precision, recall) whose units all score 0 or all 1
-gets an exact interval with the patient as the unit (crlm.stats.proportion).
+A proportion of images (accuracy, precision, recall) gets Korn and Graubard's
+exact interval clustered by patient (crlm.stats.proportion), F1 and the AUC
+a patient bootstrap.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from crlm.data.labels import is_ambiguous
 from crlm.evaluation.bootstrap import patient_bootstrap
 from crlm.evaluation.classification import METRICS, classification_metrics, roc_auc_or_none
 from crlm.io import rounded
-from crlm.stats.proportion import at_boundary, boundary_interval
+from crlm.stats.proportion import korn_graubard
 
 SEG_METRICS = ("iou", "dice")
 GROUPS = ("metastasis", "ambiguous", "tumour_free")
@@ -55,8 +56,8 @@ def classification_summary(frame: pd.DataFrame, params: Params) -> dict:
     patients = test["patient_id"].to_numpy()
     for metric in METRICS:
         units = proportion_units(metric, labels, probs >= threshold)
-        if units is not None and at_boundary(units[0]):
-            test_summary[metric] = boundary_interval(units[0], patients[units[1]], params.stats.ci_level)
+        if units is not None:       # a proportion of images: the exact clustered interval
+            test_summary[metric] = korn_graubard(units[0], patients[units[1]], params.stats.ci_level)
             continue
         ci = patient_bootstrap(lambda idx, m=metric: classification_metrics(labels[idx], probs[idx], threshold,
                                                                             auc=m == "auc")[m],

@@ -25,8 +25,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import binary_dilation
 
-from crlm.evaluation.bootstrap import patient_bootstrap, proportion_ci
-from crlm.stats.proportion import at_boundary
+from crlm.evaluation.bootstrap import patient_bootstrap
+from crlm.stats.proportion import korn_graubard
 
 
 def mass_share(cam: np.ndarray, mask: np.ndarray) -> float | None:
@@ -134,10 +134,9 @@ def localisation_summary(scores: dict[str, np.ndarray], patients: np.ndarray, n_
         summary["mass_share_minus_liver_chance"] = ci(share - scores["liver_share"])
     if centre is not None:
         summary["mass_share_minus_centre_prior"] = ci(share - centre["mass_share"])
-    # a hit rate of 1 (or 0) on every image: no resample can leave it, so the exact interval
+    # a proportion of images: the exact clustered interval, which (unlike the bootstrap) can leave 0 and 1
     finite = np.isfinite(hit)
-    summary["pointing_hit_rate"] = (proportion_ci(hit[finite], patients[finite], n_boot, seed, level)
-                                    if at_boundary(hit[finite]) else ci(hit))
+    summary["pointing_hit_rate"] = korn_graubard(hit[finite], patients[finite], level)
     if "grown_liver_share" in scores:
         summary["pointing_hit_rate_minus_liver_chance"] = ci(hit - scores["grown_liver_share"])
     summary["empty_maps"] = int(np.isnan(share).sum())

@@ -163,15 +163,15 @@ def _baseline_sentences(cam: dict, archs: list[str], whole: dict, liver: dict, c
     if below:
         sentences.append(f"The maps of {_with_ci(cam, below, 'mass_share_minus_liver_chance')} put less of their "
                          "mass on the tumour than a map uniform over the liver (the CI lies below 0): a map that "
-                         "knows only where the liver is localises the tumour better.")
+                         "knows only where the liver is puts more of its mass on the tumour.")
     if neither:
-        sentences.append(f"The maps of {_with_ci(cam, neither, 'mass_share_minus_liver_chance')} put neither more "
-                         "nor less of their mass on the tumour than a map uniform over the liver (the CI holds 0).")
+        sentences.append(f"The mass shares of {_with_ci(cam, neither, 'mass_share_minus_liver_chance')} are not "
+                         "distinguishable from a map uniform over the liver's (the CI holds 0).")
     above, below, neither = _sides(cam, archs, "pointing_hit_rate_minus_liver_chance")
     parts = _clauses("maxima", [(above, "", "hit the tumour more often than a liver-uniform map's would (CI above 0)"),
                                 (below, "pointing_hit_rate_minus_liver_chance", "less often (CI below 0)"),
                                 (neither, "pointing_hit_rate_minus_liver_chance",
-                                 "neither more nor less often (the CI holds 0)")], cam)
+                                 "not distinguishably more or less often (the CI holds 0)")], cam)
     if parts:
         sentences.append(f"In the pointing game (liver level {_num(liver.get('pointing_hit_rate'))}), {parts}.")
     lines = ["", " ".join(sentences)] if sentences else []
@@ -180,7 +180,7 @@ def _baseline_sentences(cam: dict, archs: list[str], whole: dict, liver: dict, c
         parts = _clauses("maps", [(above, "", "put more of their mass on the tumour than it (paired CI above 0)"),
                                   (below, "mass_share_minus_centre_prior", "less (CI below 0)"),
                                   (neither, "mass_share_minus_centre_prior",
-                                   "neither more nor less (the CI holds 0)")], cam)
+                                   "not distinguishably more or less (the CI holds 0)")], cam)
         lines += ["", f"The centre prior, which knows nothing of the image, puts {_ci(centre['mass_share'])} of its "
                   f"mass on the tumour and points at it in {_ci(centre.get('pointing_hit_rate'))} of the images"
                   + (f": {parts}" if parts else "") + "."]
@@ -208,8 +208,9 @@ def _randomisation_sentences(cam: dict, archs: list[str]) -> list[str]:
                  f"correlation of trained and randomised maps lies below {threshold:g}, a threshold fixed "
                  "beforehand."]
     if passed:
-        sentences.append(f"The maps of {listed(passed)} change when the weights are randomised: they depend on "
-                         "what the models learned.")
+        sentences.append(f"The maps of {listed(passed)} change when the weights are randomised: they pass "
+                         "this necessary check, which shows they are not a product of the architecture and the image "
+                         "alone, though not that they show what the model learned to look at.")
     if failed:
         sentences.append(f"The maps of {listed(failed)} stay alike: they reflect the architecture and the image "
                          "more than the learned weights, and fail the check.")

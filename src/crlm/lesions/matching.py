@@ -5,10 +5,12 @@ touch at a corner are one lesion, as one would outline it), 26-connectivity in a
 
 A true lesion T is *detected* when the predicted components that overlap it (P_T, taken together) reach
 IoU(T, P_T) >= min_iou; min_iou = 0 means any overlap (one shared pixel). A predicted component that
-overlaps no true lesion is a *false positive*. So two predicted pieces on one lesion detect it once and are
-no false positive, and one predicted component across two lesions detects both. The lesion's Dice is
-Dice(T, P_T): how well the predicted pieces on it delineate it, 0 when it is missed; false positives
-elsewhere in the slice do not lower it (they are counted as false positives instead).
+takes part in no detection is a *false positive*: one on no true lesion, or (min_iou > 0) one that only
+touches a lesion it does not localise, which is then both a miss and a false positive. So two predicted
+pieces on one detected lesion detect it once and are no false positive, and one predicted component
+across two lesions detects both. A detected lesion's Dice is Dice(T, P_T): how well the predicted pieces
+on it delineate it; a missed lesion's is 0. False positives elsewhere in the slice do not lower it (they
+are counted as false positives instead).
 
 Sensitivity = detected / true lesions; false positives per patient = false positives / patients (every
 test patient, with or without lesions), as seed 002 reports them. Pure functions over numpy arrays.
@@ -30,7 +32,7 @@ class LesionMatch:
     area_px: np.ndarray       # pixels (voxels) of each true lesion
     detected: np.ndarray      # bool, each true lesion
     dice: np.ndarray          # each true lesion against the predicted components on it; 0 when missed
-    false_positives: int      # predicted components that overlap no true lesion
+    false_positives: int      # predicted components that take part in no detection
     predicted: int            # predicted components
 
 
@@ -57,8 +59,8 @@ def match_lesions(predicted: np.ndarray, truth: np.ndarray, min_iou: float = 0.0
     union = true_area + pred_on - inter
     iou = np.divide(inter, union, out=np.zeros(n_true), where=union > 0)
     detected = (inter > 0) & (iou >= min_iou)
-    dice = np.divide(2 * inter, true_area + pred_on, out=np.zeros(n_true), where=true_area + pred_on > 0)
-    false_positives = int(n_pred - touching.any(axis=0).sum())
+    dice = np.divide(2 * inter, true_area + pred_on, out=np.zeros(n_true), where=detected)
+    false_positives = int(n_pred - touching[detected].any(axis=0).sum())
     return LesionMatch(true_area, detected, dice, false_positives, n_pred)
 
 

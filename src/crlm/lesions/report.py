@@ -37,8 +37,8 @@ def report_section(params: Params, lesions: dict) -> list[str]:
              f"lesion is detected when {match}; a predicted component on no true lesion is a false positive. Per "
              "slice: every slice's cross-section of a lesion counts as one lesion (the prepared 2-D images); 3-D: "
              "each test patient's slices back in the original geometry, stacked by slice index. CIs: "
-             f"{level}% patient-level bootstrap (a sensitivity of 0 or 1: Clopper-Pearson exact, the patient as "
-             "the unit). The CLM-Net paper reports no lesion-level number; the last "
+             f"{level}% patient-level bootstrap; for a sensitivity, Korn and Graubard's exact interval clustered by "
+             "patient (it can leave 0 and 1, which no bootstrap resample can). The CLM-Net paper reports no lesion-level number; the last "
              "column quotes related studies on real CT (seed 002: a lesion detector, 3-D lesions), for the order "
              "of magnitude only.", "",
              "| model | per-slice sensitivity [CI] (detected/lesions) | per-slice FP per patient [CI] | "
@@ -117,7 +117,9 @@ def _meaning(lesions: dict, archs: list[str], settings: dict) -> list[str]:
     out.append("Seed 002's detector, on real CT, also lost sensitivity below 10 mm (0.565 against 0.895). Each "
                "point of the FROC is one probability threshold: a higher threshold trades sensitivity for fewer "
                "false positives per patient, though not at every step (a predicted component that splits into "
-               "pieces off the lesions adds false positives).")
+               "pieces off the lesions adds false positives"
+               + ("; and under an IoU criterion a tighter mask can fit a lesion better, so the sensitivity can "
+                  "rise" if settings["min_iou"] > 0 else "") + ").")
     return [" ".join(out)]
 
 

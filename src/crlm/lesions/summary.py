@@ -1,7 +1,8 @@
 """The lesion summaries of metrics/lesions.json: detection (counts, sensitivity, false positives per patient,
 the lesions' mean Dice) and, per size band, the lesions' sensitivity and Dice and the slice-level ROC AUC, each
-with a patient-level bootstrap CI (crlm.evaluation.bootstrap: a patient's rows are resampled together; a
-sensitivity of 0 or 1 gets the exact interval with the patient as the unit instead)."""
+with a patient-level bootstrap CI (crlm.evaluation.bootstrap: a patient's rows are resampled together), but
+a sensitivity, a proportion of lesions, with Korn and Graubard's exact interval clustered by patient
+(crlm.stats.proportion), which, unlike the bootstrap, can leave 0 and 1."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from crlm.config.schema import StatsConfig
-from crlm.evaluation.bootstrap import BootstrapCI, patient_bootstrap, proportion_ci
+from crlm.evaluation.bootstrap import BootstrapCI, patient_bootstrap
 from crlm.lesions.matching import Detection
 from crlm.lesions.size import band_names, equivalent_diameter_mm, size_band
+from crlm.stats.proportion import korn_graubard
 
 
 def rank_auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
@@ -46,8 +48,8 @@ def bootstrap_auc(labels: np.ndarray, scores: np.ndarray, patients: np.ndarray, 
 
 
 def sensitivity_ci(detected: np.ndarray, patients: np.ndarray, stats: StatsConfig) -> dict:
-    """The share of lesions detected, with its patient-bootstrap CI (exact where all or none are)."""
-    return proportion_ci(detected, patients, stats.n_boot, stats.seed, stats.ci_level)
+    """The share of lesions detected, with its exact clustered (Korn-Graubard) interval."""
+    return korn_graubard(detected, patients, stats.ci_level)
 
 
 def detection_summary(found: Detection, stats: StatsConfig) -> dict:

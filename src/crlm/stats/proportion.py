@@ -1,21 +1,31 @@
-"""Exact (Clopper-Pearson) confidence interval of a proportion, with the patient as the unit at a boundary.
+"""Confidence interval of a proportion of clustered units (images or lesions nested in patients).
 
-A percentile bootstrap cannot leave 0 or 1: where every image (or lesion) scores the same, every resample
-does too, and the interval collapses to a point. There the interval is Clopper-Pearson's (1934, Biometrika
-26:404), the exact binomial interval, with an effective sample size for the clustering (Korn & Graubard
-1998, Survey Methodology 24:193: n / design effect). The design effect cannot be estimated where every
-outcome is the same (the within-patient variance is 0/0), so it is set to its upper bound, the mean number
-of units per patient: the effective sample size is the number of patients, as if each patient's units were
-one observation. Pinned to statsmodels' proportion_confint(method="beta") and R's binom.test in the tests.
+Korn & Graubard (1998, Survey Methodology 24:193): the Clopper-Pearson (1934, Biometrika 26:404) exact
+binomial interval with the sample size replaced by an effective one for the clustering,
+
+    p = sum(y) / n                      (n units, y_i the successes of patient i out of m_i units)
+    v = I / (I - 1) * sum_i (y_i - p m_i)^2 / n^2     (the between-patient variance of p, I patients)
+    n_eff = min(n, p (1 - p) / v)       (n / design effect, the design effect at least 1)
+    n_df = n_eff * (z / t_{I-1})^2      (their degrees-of-freedom adjustment)
+    interval = Clopper-Pearson(p n_df successes of n_df)
+
+Unlike a percentile bootstrap it can leave 0 and 1: where every unit scores the same, the bootstrap
+interval collapses to a point. There the design effect cannot be estimated (v is 0) and is taken as 1,
+the convention of Korn & Graubard and of the NCHS standards for proportions (Parker et al. 2017, Vital
+Health Stat 2(175)); the interval then treats the units of a patient as independent, which understates
+the uncertainty where a patient's units are alike. The interval is the same rule inside (0, 1) and at
+its edges, so a perfect score never gets a narrower interval than a near-perfect one of the same design.
+Pinned in the tests to statsmodels' proportion_confint(method="beta"), R's binom.test, and the formulas
+above written as a loop.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import beta
+from scipy.stats import beta, norm, t
 
-BOUNDARY_METHOD = ("Clopper-Pearson exact interval with the patient as the unit (effective n = patients): every "
-                   "unit scores {value:g}, where a percentile bootstrap cannot leave the boundary")
+METHOD = ("Korn-Graubard: Clopper-Pearson with the effective sample size of the clustering (design effect "
+          "from the between-patient variance, at least 1; 1 where every unit scores the same)")
 
 
 def clopper_pearson(successes: float, n: float, level: float = 0.95) -> tuple[float, float]:
@@ -29,20 +39,27 @@ def clopper_pearson(successes: float, n: float, level: float = 0.95) -> tuple[fl
     return low, high
 
 
-def at_boundary(values) -> bool:
-    """Every value is 0, or every value is 1 (a proportion a percentile bootstrap cannot bound)."""
+def korn_graubard(values, patients, level: float = 0.95) -> dict:
+    """The share of `values` (each unit's 0/1 outcome, or a share in [0, 1]) with its Korn-Graubard
+    interval, the units nested in `patients`; in the layout of a bootstrap entry, plus the effective
+    sample size, the design effect and the method."""
     values = np.asarray(values, dtype=float)
-    return bool(len(values)) and (bool(np.all(values == 0)) or bool(np.all(values == 1)))
-
-
-def boundary_interval(values, patients, level: float = 0.95) -> dict:
-    """For 0/1 `values` that are all 0 or all 1: the estimate and its Clopper-Pearson interval with the
-    number of distinct `patients` as the sample size, in the layout of a bootstrap entry."""
-    values = np.asarray(values, dtype=float)
-    if not at_boundary(values):
-        raise ValueError("boundary_interval: the values are not all 0 or all 1")
-    value = float(values[0])
-    n = len(np.unique(np.asarray(patients)))
-    low, high = clopper_pearson(value * n, n, level)
-    return {"value": value, "ci_low": low, "ci_high": high, "ci_level": level, "n_boot_valid": 0,
-            "ci_method": BOUNDARY_METHOD.format(value=value), "effective_n": n}
+    if len(values) == 0:
+        return {"value": None, "ci_low": None, "ci_high": None, "ci_level": level, "n_boot_valid": 0}
+    if np.any((values < 0) | (values > 1)) or not np.all(np.isfinite(values)):
+        raise ValueError("korn_graubard: each unit's outcome must lie in [0, 1]")
+    _, patient = np.unique(np.asarray(patients), return_inverse=True)
+    patient = patient.ravel()
+    n, clusters = len(values), int(patient.max()) + 1
+    p = float(values.mean())
+    successes = np.bincount(patient, weights=values, minlength=clusters)
+    units = np.bincount(patient, minlength=clusters)
+    variance = (clusters / (clusters - 1) * float(np.sum((successes - p * units) ** 2)) / n ** 2
+                if clusters > 1 else 0.0)
+    design_effect = max(1.0, variance / (p * (1 - p) / n)) if 0 < p < 1 and variance > 0 else 1.0
+    effective = n / design_effect
+    if clusters > 1:
+        effective *= (norm.ppf(0.5 + level / 2) / t.ppf(0.5 + level / 2, clusters - 1)) ** 2
+    low, high = clopper_pearson(p * effective, effective, level)
+    return {"value": p, "ci_low": low, "ci_high": high, "ci_level": level, "n_boot_valid": 0,
+            "effective_n": effective, "design_effect": design_effect, "ci_method": METHOD}

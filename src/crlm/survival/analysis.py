@@ -93,6 +93,9 @@ def analyse(vectors: dict[str, pd.DataFrame], splits: dict, clinical: pd.DataFra
     summary["risk_groups"] = {"rule": RISK_GROUP_RULE, "high_share_per_group": {
         group: float((rows["risk_group"] == "high").mean()) for group, rows in scored.groupby("group")}}
     summary["logrank"] = logrank(scored[MONTHS], scored[DIED], scored["risk_group"]).to_dict()
+    # the paper's grouping, for comparison only: a cut of the probability, whose scale differs between folds
+    at_cut = np.where(scored["prob"].to_numpy() >= cfg.threshold, "high", "low")
+    summary["logrank_probability_cut"] = logrank(scored[MONTHS], scored[DIED], at_cut).to_dict()
     km = {g: kaplan_meier(rows[MONTHS], rows[DIED]) for g, rows in scored.groupby("risk_group")}
     summary["median_survival_months"] = {g: (None if np.isnan(k.median) else k.median) for g, k in km.items()}
     summary.update(_cox_models(scored, cfg, stats_cfg.seed, optimism_resamples))
