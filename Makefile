@@ -1,4 +1,4 @@
-# Set-up and the two commands of the README: `make repro` and `make test`.
+# Set-up and the two commands of the README: `make repro` and `make test` (and `make test-fast`, the quick suite).
 # Everything installs into .venv; nothing outside the repository is touched.
 PYTHON ?= python3
 VENV ?= .venv
@@ -6,8 +6,10 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PIP_PROGRESS_BAR := off
+# mkdocs-material's notice about its successor (not a build warning)
+export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: setup lock repro repro-paper test bench stability clean pull review verify exp-show
+.PHONY: setup lock repro repro-paper test test-fast docs docs-serve bench stability clean pull review verify exp-show
 
 setup: $(VENV)/.installed
 
@@ -30,8 +32,21 @@ lock: setup
 repro: setup
 	dvc repro
 
+# the full suite, as CI runs it (.ci/run)
 test: setup
 	python -m pytest
+
+# the quick suite: leaves out the tests marked slow (dvc end to end, torchrun, the paper's size, null simulations)
+test-fast: setup
+	python -m pytest -m "not slow"
+
+# the docs site (mkdocs.yml, docs/; scripts/docs_hooks.py adds reports/*.md and their figures): built into
+# site/ with --strict, so a broken link, anchor or missing page fails; docs-serve serves it with live reload
+docs: setup
+	mkdocs build --strict --site-dir site
+
+docs-serve: setup
+	mkdocs serve
 
 # reruns every stage on its own (forced), so it needs no `repro` first
 bench: setup

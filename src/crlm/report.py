@@ -202,7 +202,8 @@ def _survival(params: Params, survival: dict, compare: dict, seeds: SeedSpread) 
               "count); Harrell's C is not (every comparable pair over the whole follow-up), so the two need not "
               f"agree. The AUC's CI covers {s['auc'].get('covers', 'patient sampling')}.",
               _differs(s["auc"]["value"], PAPER_SURVIVAL.get(candidate, (None,))[0], "the candidate's survival AUC"),
-              f"The paper's endpoint is survival beyond 30 days; ours is {horizon} months (README, \"Survival\").",
+              f"The paper's endpoint is survival beyond 30 days; ours is {horizon} months (docs/methods.md, "
+              "\"Survival prediction\").",
               "The C-index test is a patient-level paired bootstrap of the difference of Harrell's C; it gives "
               "the paper's \"log-rank between models\" column, which the paper does not define.",
               _every_baseline(compare, "survival_auc"), ""]
