@@ -57,7 +57,7 @@ def delong_seconds(n: int = 1_000_000) -> float:
 
     import numpy as np
 
-    from crlm.stats import delong_test
+    from crlm.stats.delong import delong_test
 
     rng = np.random.default_rng(0)
     labels = rng.random(n) < 0.5
@@ -85,20 +85,19 @@ def throughput(arch: str, size: int, width: float, batch: int, steps: int, *, wa
     and Adam, timed over `steps` batches after `warmup`. augment: the batched augmentation on the device at
     every training step, as the training loop does; precision: train.precision's by default;
     during_training: a context manager around the timed training steps (GpuUtilisation)."""
-    import dataclasses
 
     import torch
 
-    from crlm.config import load_params
+    from crlm.params import load_params
     from crlm.data.transforms import augment_batch
-    from crlm.models import build_model
+    from crlm.models.registry import build_model, model_kwargs
     from crlm.training.device import MEMORY_FORMAT, autocast, resolve_precision, select_device
     from crlm.training.loop import Loss
 
     params = load_params()
     device = select_device("auto")
     precision = precision or resolve_precision(params.train.precision, device)
-    model = build_model(arch, dataclasses.replace(params.model, width=width)).to(device, memory_format=MEMORY_FORMAT)
+    model = build_model(arch, {**model_kwargs(params.model, arch), "width": width}).to(device, memory_format=MEMORY_FORMAT)
     optimizer = torch.optim.Adam(model.parameters(), 1e-4)
     train = params.train
     loss_fn = Loss(train.cls_loss_weight, train.seg_loss_weight, train.seg_pos_weight).to(device)
@@ -194,7 +193,7 @@ def cuda_training(paper_protocol: bool) -> dict:
     meanwhile and (paper_protocol) the whole protocol's wall time, against CUDA_GOALS."""
     import torch
 
-    from crlm.config import load_params
+    from crlm.params import load_params
     from crlm.training.device import make_deterministic
 
     if not torch.cuda.is_available():
@@ -226,7 +225,7 @@ def augmentation_throughput(size: int = PAPER_SIZE, batch: int = PAPER_BATCH, se
     import torch
     from torchvision import tv_tensors
 
-    from crlm.config import load_params
+    from crlm.params import load_params
     from crlm.data.transforms import augment_batch
     from crlm.data.transforms_reference import torchvision_pipeline
 
@@ -265,7 +264,7 @@ def arch_throughput() -> dict:
     """Each arch's training and inference images/s at the default size/width and at the paper's."""
     import torch
 
-    from crlm.config import load_params
+    from crlm.params import load_params
 
     params = load_params()
     speed = {}

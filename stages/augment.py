@@ -3,11 +3,11 @@
 import numpy as np
 import torch
 
-from crlm.config import cli_params
-from crlm.data.transforms import augment_batch
-from crlm.io import load_npz, read_parquet
-from crlm.logs import stage_logger, stage_main
-from crlm.paths import PLOTS, PROCESSED_ARRAYS, PROCESSED_MANIFEST
+from crlm.core.config import cli_params
+from crlm.core.io import load_npz, read_parquet
+from crlm.core.logs import stage_logger, stage_main
+from crlm.core.paths import PLOTS, PROCESSED_ARRAYS, PROCESSED_MANIFEST
+from crlm.data.transforms import AugmentConfig, augment_batch
 from crlm.plots import augmentation_grid
 
 VARIANTS_PER_IMAGE = 3
@@ -16,7 +16,7 @@ log = stage_logger(__file__)
 
 @stage_main
 def main() -> None:
-    params = cli_params(__doc__)
+    params = cli_params(__doc__, AugmentConfig)
     manifest = read_parquet(PROCESSED_MANIFEST)
     arrays = load_npz(PROCESSED_ARRAYS, "prepare", keys=("images", "tumour"))
     # show metastasis images first: their outlines make the geometry of each transform visible

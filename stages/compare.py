@@ -9,13 +9,15 @@ Writes metrics/compare.json.
 
 from crlm.archs import ARCHS
 from crlm.comparison import auc_between, c_index_between, intersection_union
-from crlm.config import cli_params
-from crlm.io import read_parquet, write_json
-from crlm.logs import stage_logger, stage_main
-from crlm.paths import METRICS, PREDICTIONS, SURVIVAL
+from crlm.core.config import cli_params
+from crlm.core.io import read_parquet, write_json
+from crlm.core.logs import stage_logger, stage_main
+from crlm.core.paths import METRICS, PREDICTIONS, SURVIVAL
+from crlm.models.config import ModelConfig
+from crlm.stats.config import StatsConfig
 from crlm.stats.multiplicity import holm
 from crlm.stats.survival import logrank
-from crlm.survival.analysis import DIED, MONTHS, RISK_SCORE
+from crlm.survival.endpoint import DIED, MONTHS, RISK_SCORE
 
 COMPARISONS = ("recognition_auc", "survival_auc", "survival_c_index")
 
@@ -24,7 +26,7 @@ log = stage_logger(__file__)
 
 @stage_main
 def main() -> None:
-    params = cli_params(__doc__)
+    params = cli_params(__doc__, ModelConfig, StatsConfig)
     candidate = params.model.arch
     images = {a: read_parquet(PREDICTIONS / f"{a}.parquet").query("subset == 'test'") for a in ARCHS}
     patients = {a: read_parquet(SURVIVAL / f"{a}.parquet") for a in ARCHS}

@@ -12,20 +12,21 @@ Writes data/embeddings/<arch>.parquet: one row per (fold, patient).
 import pandas as pd
 
 from crlm.archs import ARCHS
-from crlm.config import cli_params
+from crlm.core.config import cli_params
+from crlm.core.io import read_json, write_parquet
+from crlm.core.logs import progress, stage_logger, stage_main
+from crlm.core.paths import EMBEDDINGS, MODELS, PROCESSED_ARRAYS, PROCESSED_MANIFEST, SPLITS
 from crlm.data.dataset import load_image_set
-from crlm.io import read_json, write_parquet
-from crlm.logs import progress, stage_logger, stage_main
+from crlm.embedding.config import EmbedConfig
+from crlm.embedding.extract import patient_embeddings
 from crlm.models.model_file import load_model
-from crlm.paths import EMBEDDINGS, MODELS, PROCESSED_ARRAYS, PROCESSED_MANIFEST, SPLITS
-from crlm.survival.embeddings import patient_embeddings
 
 log = stage_logger(__file__)
 
 
 @stage_main
 def main() -> None:
-    params = cli_params(__doc__)
+    params = cli_params(__doc__, EmbedConfig)
     data = load_image_set(PROCESSED_ARRAYS, PROCESSED_MANIFEST)
     folds = [str(k) for k in range(len(read_json(SPLITS)["folds"]))]
     frames: dict[str, list] = {arch: [] for arch in ARCHS}

@@ -4,13 +4,18 @@ Writes data/predictions/<arch>.parquet, metrics/classification.json,
 metrics/segmentation.json and the plots under plots/evaluate/.
 """
 
-from crlm.config import cli_params
+from crlm.core.config import cli_params
+from crlm.core.io import read_json, write_json, write_parquet
+from crlm.core.logs import stage_logger, stage_main
+from crlm.core.paths import METRICS, MODELS, PLOTS, PREDICTIONS, PROCESSED_ARRAYS, PROCESSED_MANIFEST, SPLITS
+from crlm.data.config import SlicesConfig
 from crlm.data.dataset import load_image_set
+from crlm.evaluation.config import EvaluateConfig
 from crlm.evaluation.run import evaluate_archs, overlay_rows
-from crlm.io import read_json, write_json, write_parquet
-from crlm.logs import stage_logger, stage_main
-from crlm.paths import METRICS, MODELS, PLOTS, PREDICTIONS, PROCESSED_ARRAYS, PROCESSED_MANIFEST, SPLITS
+from crlm.models.config import ModelConfig
+from crlm.models.crf import CRFConfig
 from crlm.plots import curves_plot, overlays, report_heatmap, write_points_csv
+from crlm.stats.config import StatsConfig
 
 OUT = PLOTS / "evaluate"
 log = stage_logger(__file__)
@@ -18,7 +23,7 @@ log = stage_logger(__file__)
 
 @stage_main
 def main() -> None:
-    params = cli_params(__doc__)
+    params = cli_params(__doc__, ModelConfig, CRFConfig, EvaluateConfig, SlicesConfig, StatsConfig)
     data = load_image_set(PROCESSED_ARRAYS, PROCESSED_MANIFEST)
     n_folds = len(read_json(SPLITS)["folds"])
     result = evaluate_archs(params, data, n_folds, MODELS)

@@ -5,20 +5,23 @@ and a centre prior, and whether the maps change when the models' weights are re-
 Writes metrics/cam.json and plots/evaluate/cam.png (the images of plots/evaluate/overlays.png).
 """
 
-from crlm.config import cli_params
+from crlm.core.config import cli_params
+from crlm.core.io import load_npz, read_json, write_json
+from crlm.core.logs import stage_logger, stage_main
+from crlm.core.paths import METRICS, MODELS, PLOTS, PROCESSED_ARRAYS, PROCESSED_MANIFEST, SPLITS
 from crlm.data.dataset import load_image_set
+from crlm.evaluation.config import OverlayConfig
+from crlm.explain.config import ExplainConfig
 from crlm.explain.figure import cam_figure
 from crlm.explain.run import explain_archs
-from crlm.io import load_npz, read_json, write_json
-from crlm.logs import stage_logger, stage_main
-from crlm.paths import METRICS, MODELS, PLOTS, PROCESSED_ARRAYS, PROCESSED_MANIFEST, SPLITS
+from crlm.stats.config import StatsConfig
 
 log = stage_logger(__file__)
 
 
 @stage_main
 def main() -> None:
-    params = cli_params(__doc__)
+    params = cli_params(__doc__, OverlayConfig, ExplainConfig, StatsConfig)
     data = load_image_set(PROCESSED_ARRAYS, PROCESSED_MANIFEST)
     liver = load_npz(PROCESSED_ARRAYS, "prepare", keys=("liver",))["liver"]
     splits = read_json(SPLITS)

@@ -4,13 +4,17 @@
 Writes metrics/lesions.json, plots/lesions/froc.png and, per segmenting arch, plots/lesions/froc_<arch>.csv.
 """
 
-from crlm.config import cli_params
+from crlm.core.config import cli_params
+from crlm.core.io import read_json, read_parquet, write_json
+from crlm.core.logs import stage_logger, stage_main
+from crlm.core.paths import METRICS, MODELS, PLOTS, PROCESSED_ARRAYS, PROCESSED_MANIFEST, SLICES, SLICES_DIR, SPLITS
+from crlm.data.config import PrepareConfig
 from crlm.data.dataset import load_image_set
-from crlm.io import read_json, read_parquet, write_json
+from crlm.evaluation.config import ThresholdConfig
+from crlm.lesions.config import LesionsConfig
 from crlm.lesions.figure import froc_csv, froc_plot
 from crlm.lesions.run import lesion_metrics
-from crlm.logs import stage_logger, stage_main
-from crlm.paths import METRICS, MODELS, PLOTS, PROCESSED_ARRAYS, PROCESSED_MANIFEST, SLICES, SLICES_DIR, SPLITS
+from crlm.stats.config import StatsConfig
 
 OUT = PLOTS / "lesions"
 log = stage_logger(__file__)
@@ -18,7 +22,7 @@ log = stage_logger(__file__)
 
 @stage_main
 def main() -> None:
-    params = cli_params(__doc__)
+    params = cli_params(__doc__, ThresholdConfig, PrepareConfig, StatsConfig, LesionsConfig)
     data = load_image_set(PROCESSED_ARRAYS, PROCESSED_MANIFEST)
     n_folds = len(read_json(SPLITS)["folds"])
     result = lesion_metrics(params, data, read_parquet(SLICES), SLICES_DIR, MODELS, n_folds)

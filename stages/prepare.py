@@ -2,19 +2,20 @@
 
 import numpy as np
 
-from crlm.config import cli_params
+from crlm.core.config import cli_params
+from crlm.core.io import read_parquet, write_parquet
+from crlm.core.logs import stage_logger, stage_main
+from crlm.core.paths import PROCESSED_ARRAYS, PROCESSED_MANIFEST, QC, SLICES, SLICES_DIR
+from crlm.data.config import PrepareConfig
 from crlm.data.labels import is_ambiguous
 from crlm.data.prepare import kept_slices, prepare_images, processed_manifest
-from crlm.io import read_parquet, write_parquet
-from crlm.logs import stage_logger, stage_main
-from crlm.paths import PROCESSED_ARRAYS, PROCESSED_MANIFEST, QC, SLICES, SLICES_DIR
 
 log = stage_logger(__file__)
 
 
 @stage_main
 def main() -> None:
-    params = cli_params(__doc__)
+    params = cli_params(__doc__, PrepareConfig)
     kept = kept_slices(read_parquet(SLICES), read_parquet(QC))
     arrays = prepare_images(kept, SLICES_DIR, params.prepare)
     PROCESSED_ARRAYS.parent.mkdir(parents=True, exist_ok=True)

@@ -1,17 +1,18 @@
 """qc: rule-based exclusions with one reason per slice; counts in metrics/qc.json."""
 
-from crlm.config import cli_params
+from crlm.core.config import cli_params
+from crlm.core.io import read_parquet, write_json, write_parquet
+from crlm.core.logs import stage_logger, stage_main
+from crlm.core.paths import CLINICAL, METRICS, QC, SLICES, SLICES_DIR
+from crlm.data.config import QCConfig
 from crlm.data.qc import qc_summary, run_qc
-from crlm.io import read_parquet, write_json, write_parquet
-from crlm.logs import stage_logger, stage_main
-from crlm.paths import CLINICAL, METRICS, QC, SLICES, SLICES_DIR
 
 log = stage_logger(__file__)
 
 
 @stage_main
 def main() -> None:
-    params = cli_params(__doc__)
+    params = cli_params(__doc__, QCConfig)
     manifest = read_parquet(SLICES)
     qc = run_qc(manifest, SLICES_DIR, params.qc)
     write_parquet(QC, qc)

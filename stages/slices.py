@@ -1,6 +1,6 @@
 """slices: liver-containing axial slices + tumour masks, and the normalised clinical table.
 
-Reads the raw store (crlm.paths.raw_dir()) through data/raw.json: every file it lists must be there
+Reads the raw store (crlm.core.paths.raw_dir()) through data/raw.json: every file it lists must be there
 with its size and md5, or the stage stops with one error naming the file and the fix. A case that is
 there but cannot be read is excluded by QC, with a warning naming the file in the store.
 """
@@ -9,22 +9,23 @@ import shutil
 
 import pandas as pd
 
-from crlm.config import cli_params
+from crlm.core.config import cli_params
+from crlm.core.io import write_parquet
+from crlm.core.logs import stage_logger, stage_main
+from crlm.core.options import look_up
+from crlm.core.paths import CLINICAL, RAW_MANIFEST, SLICES, SLICES_DIR, raw_dir
 from crlm.data.clinical import normalise_clinical
+from crlm.data.config import DataConfig, SlicesConfig
 from crlm.data.slices import build_slices
 from crlm.data.sources import SOURCES
 from crlm.data.sources.store import as_in_default_store, checked_folder, read_manifest
-from crlm.io import write_parquet
-from crlm.logs import stage_logger, stage_main
-from crlm.options import look_up
-from crlm.paths import CLINICAL, RAW_MANIFEST, SLICES, SLICES_DIR, raw_dir
 
 log = stage_logger(__file__)
 
 
 @stage_main
 def main() -> None:
-    params = cli_params(__doc__)
+    params = cli_params(__doc__, DataConfig, SlicesConfig)
     listed, store = read_manifest(RAW_MANIFEST), raw_dir()
     checked = {name: checked_folder(listed, name, store) for name in params.data.sources}   # before reading any
     folders = {name: folder for name, (folder, _) in checked.items()}

@@ -8,11 +8,14 @@ The archs run side by side (crlm.survival.run).
 """
 
 from crlm.archs import ARCHS
-from crlm.config import cli_params
-from crlm.io import read_json, read_parquet, write_json, write_parquet
-from crlm.logs import stage_logger, stage_main
-from crlm.paths import CLINICAL, EMBEDDINGS, METRICS, PLOTS, SPLITS, SURVIVAL
+from crlm.core.config import cli_params
+from crlm.core.io import read_json, read_parquet, write_json, write_parquet
+from crlm.core.logs import stage_logger, stage_main
+from crlm.core.paths import CLINICAL, EMBEDDINGS, METRICS, PLOTS, SPLITS, SURVIVAL
+from crlm.models.config import ModelConfig
 from crlm.plots import km_csv, km_plot
+from crlm.stats.config import StatsConfig
+from crlm.survival.config import SurvivalConfig
 from crlm.survival.run import at_risk_by_group, survival_metrics, survival_of_archs
 
 OUT = PLOTS / "survival"
@@ -21,7 +24,7 @@ log = stage_logger(__file__)
 
 @stage_main
 def main() -> None:
-    params = cli_params(__doc__)
+    params = cli_params(__doc__, ModelConfig, SurvivalConfig, StatsConfig)
     clinical = read_parquet(CLINICAL)   # vital_status checked against its codes in slices
     splits = read_json(SPLITS)
     paths = {arch: EMBEDDINGS / f"{arch}.parquet" for arch in ARCHS}

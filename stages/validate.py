@@ -8,8 +8,9 @@ valid change reruns nothing downstream because of it.
 
 from pathlib import Path
 
-from crlm.config import ConfigError, load_params
-from crlm.logs import stage_logger, stage_main
+from crlm.core.config import ConfigError
+from crlm.core.logs import stage_logger, stage_main
+from crlm.params import load_params
 
 PARAMS = "params.yaml"
 VALID = Path("data/params.valid")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from crlm.config import Params, params_from_dict
+from crlm.params import Params, params_from_dict
 
 REPO = Path(__file__).resolve().parents[1]
 BASE_PARAMS = Path(__file__).with_name("params_base.yaml")   # a copy of the committed params.yaml
@@ -61,3 +61,9 @@ def raw_store(tmp_path, monkeypatch) -> Path:
 @pytest.fixture
 def tiny_params() -> Params:
     return params_from_dict(tiny_params_dict())
+
+
+def with_arch_params(model, arch: str, **changes):
+    """The model section `model` with keys of its model.<arch> section changed."""
+    import dataclasses
+    return dataclasses.replace(model, sections={**model.sections, arch: {**model.sections[arch], **changes}})

@@ -25,7 +25,8 @@ from crlm.calibration.measures import (IMAGE_CLIP, LOESS_FRAC, brier, brier_ipcw
                                        forest_clip, loess_calibration, lr_test, recalibration, reliability)
 from crlm.calibration.report import report_section
 from crlm.calibration.run import calibration_metrics, calibration_of_archs, net_benefit_at, rounded_metrics
-from crlm.config import ConfigError, params_from_dict
+from crlm.core.config import ConfigError
+from crlm.params import params_from_dict
 from crlm.evaluation.bootstrap import patient_bootstrap
 from tests.conftest import tiny_params_dict
 

@@ -4,7 +4,8 @@ import functools
 import pytest
 import yaml
 
-from crlm.config import ConfigError, cli_params, load_params, params_from_dict
+from crlm.core.config import ConfigError, cli_params
+from crlm.params import load_params, params_from_dict
 from tests.conftest import BASE_PARAMS, REPO, repo_params_dict, tiny_params_dict
 
 

@@ -20,13 +20,13 @@ import torch
 import yaml
 
 from crlm.archs import ARCHS
-from crlm.config import params_from_dict
+from crlm.params import params_from_dict
 from crlm.data.dataset import load_image_set
 from crlm.data.slices import load_slice
 from crlm.evaluation.predictions import load_predictions
 from crlm.explain.cam import ensemble_cam
-from crlm.io import DataFileError, load_npz, write_parquet
-from crlm.models import build_model
+from crlm.core.io import DataFileError, load_npz, write_parquet
+from crlm.models.registry import build_model, model_kwargs
 from crlm.models.model_file import ModelFileError, load_model, save_model
 from crlm.predict import PredictError
 from crlm.predict.ensemble import checked_arch, fold_model_paths
@@ -41,7 +41,7 @@ FIX_UNET = "rerun the stage that writes it (dvc repro -f train@unet)"
 def tiny_model_file(path: Path, arch: str = "unet") -> Path:
     cfg = params_from_dict(tiny_params_dict()).model
     torch.manual_seed(0)
-    save_model(path, arch, cfg, build_model(arch, cfg))
+    save_model(path, arch, model_kwargs(cfg, arch), build_model(arch, model_kwargs(cfg, arch)))
     return path
 
 
@@ -66,7 +66,7 @@ def test_a_model_of_another_arch_in_a_models_folder_is_refused_by_every_reader(t
 
     (tmp_path / "models" / "vgg16").rename(tmp_path / "models" / "unet")   # in its own arch's folder it loads
     moved = tmp_path / "models" / "unet" / "0" / "model.pt"
-    assert type(load_model(moved, expected_arch="unet")) is type(build_model("unet", params.model))
+    assert type(load_model(moved, expected_arch="unet")) is type(build_model("unet", model_kwargs(params.model, "unet")))
     assert checked_arch([moved], params.model, "params.yaml") == "unet"
 
 

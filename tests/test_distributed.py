@@ -14,14 +14,14 @@ import torch
 from segmentation_models_pytorch.losses import DiceLoss
 
 from crlm.data.transforms import augment_batch
-from crlm.models import build_model
+from crlm.models.registry import build_model, model_kwargs
 from crlm.models.inference import predict
 from crlm.training.device import make_deterministic
 from crlm.training.distributed import (SINGLE, GlobalBatchNorm2d, World, own_dropout_draws, smallest,
                                        with_global_batch_norm, world_from_env, wrap)
 from crlm.training.folds import take_one_gpu, worker_plan
 from crlm.training.loop import Loss, _train_epoch, batches, global_dice_loss, train_model
-from tests.conftest import REPO
+from tests.conftest import with_arch_params, REPO
 from tests.test_training import synthetic_set, tiny_train_params
 
 ARCH = "unet"                   # batch norm and the Dice term: the two losses that do not split by image
@@ -36,8 +36,7 @@ def ddp_params():
     bf16 rounds each matrix product's partial sums, which differ with the split of the batch (measured:
     a 3e-5 relative loss difference after one step in bf16, 1e-7 in fp32)."""
     params = tiny_train_params(epochs=2, batch_size=8, precision="fp32")
-    unet = dataclasses.replace(params.model.unet, dropout=0.0)
-    return dataclasses.replace(params, model=dataclasses.replace(params.model, unet=unet))
+    return dataclasses.replace(params, model=with_arch_params(params.model, "unet", dropout=0.0))
 
 
 def test_each_image_of_a_batch_belongs_to_exactly_one_process():
@@ -101,7 +100,7 @@ def one_batch_gradient(params, data, world: World = SINGLE) -> dict[str, torch.T
     """The gradient of the loss of the first training batch (8 images, augmented), as the training loop
     computes it: through DDP in a world of several processes (averaged over them)."""
     make_deterministic(params.train.seed)
-    model = with_global_batch_norm(build_model(ARCH, params.model), world, CPU)
+    model = with_global_batch_norm(build_model(ARCH, model_kwargs(params.model, ARCH)), world, CPU)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)     # a step that leaves the weights alone
     scheduler = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
     cfg = params.train

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from crlm.comparison import auc_between, c_index_between, intersection_union, paired
-from crlm.config import params_from_dict
+from crlm.params import params_from_dict
 from crlm.data.dataset import ImageSet
-from crlm.models import build_model
+from crlm.models.registry import build_model, model_kwargs
 from crlm.models.inference import predict
 from crlm.models.model_file import ModelFileError, load_model, save_model
 from crlm.report import PAPER_RECOGNITION, PAPER_SURVIVAL, render
@@ -36,8 +36,8 @@ def _images(n=6, size=32):
 
 def test_each_fold_model_gives_embedding_dim_patient_vectors(tmp_path, params):
     torch.manual_seed(0)
-    model = build_model("clmnet", params.model)
-    save_model(tmp_path / "model.pt", "clmnet", params.model, model)
+    model = build_model("clmnet", model_kwargs(params.model, "clmnet"))
+    save_model(tmp_path / "model.pt", "clmnet", model_kwargs(params.model, "clmnet"), model)
     data = _images()
     images = predict(load_model(tmp_path / "model.pt"), data, np.arange(6), 4, embeddings=True).embedding
     frame = patient_embeddings(load_model(tmp_path / "model.pt"), data, 4, "mean")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
-from crlm.config import params_from_dict
+from crlm.params import params_from_dict
 from crlm.data.splits import SplitError, fold_patients
 from crlm.evaluation.bootstrap import patient_bootstrap
 from crlm.evaluation.classification import classification_metrics

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from crlm.archs import ARCHS
-from crlm.config import params_from_dict
+from crlm.params import params_from_dict
 from crlm.data.dataset import ImageSet
 from crlm.evaluation.overlay import overlay_rows
 from crlm.explain.cam import ensemble_cam, grad_cam, layer_name, normalise
@@ -22,7 +22,8 @@ from crlm.explain.localisation import (area_share, centre_prior, chance_levels, 
 from crlm.explain.report import report_section
 from crlm.explain.run import explain_archs
 from crlm.explain.sanity import map_similarity, randomisation_check, randomised_model, similarity_summary, spearman
-from crlm.models import ModelOutput, build_model
+from crlm.models.base import ModelOutput
+from crlm.models.registry import build_model, model_kwargs
 from crlm.models.model_file import load_model, save_model
 from crlm.stats.proportion import korn_graubard
 from tests.conftest import tiny_params_dict
@@ -264,14 +265,14 @@ def trained_clmnet(tmp_path_factory):
     x = torch.from_numpy(data.images).unsqueeze(1)
     y = torch.from_numpy(data.manifest["label"].to_numpy()).float()
     torch.manual_seed(0)
-    model = build_model("clmnet", cfg).train()
+    model = build_model("clmnet", model_kwargs(cfg, "clmnet")).train()
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(30):
         optimiser.zero_grad()
         nn.functional.binary_cross_entropy_with_logits(model(x).logit, y).backward()
         optimiser.step()
     path = tmp_path_factory.mktemp("trained") / "clmnet" / "0" / "model.pt"
-    save_model(path, "clmnet", cfg, model)
+    save_model(path, "clmnet", model_kwargs(cfg, "clmnet"), model)
     return path, data
 
 
@@ -279,7 +280,7 @@ def test_the_randomised_model_is_the_arch_s_own_initialisation_without_the_saved
     path, _ = trained_clmnet
     cfg = params_from_dict(tiny_params_dict()).model
     torch.manual_seed(0)
-    fresh = build_model("clmnet", cfg).state_dict()
+    fresh = build_model("clmnet", model_kwargs(cfg, "clmnet")).state_dict()
     torch.manual_seed(123)
     before = torch.rand(3)
     torch.manual_seed(123)
@@ -383,14 +384,14 @@ def fold_models(tmp_path_factory):
     for arch in ARCHS:
         for fold in range(2):
             torch.manual_seed(fold)
-            save_model(root / arch / str(fold) / "model.pt", arch, cfg, build_model(arch, cfg))
+            save_model(root / arch / str(fold) / "model.pt", arch, model_kwargs(cfg, arch), build_model(arch, model_kwargs(cfg, arch)))
     return root
 
 
 def test_every_arch_names_its_cam_layer():
     cfg = params_from_dict(tiny_params_dict()).model
     for arch in ARCHS:
-        model = build_model(arch, cfg)
+        model = build_model(arch, model_kwargs(cfg, arch))
         assert isinstance(model.cam_layer(), nn.Module)
         assert layer_name(model)
 

@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from crlm.config import params_from_dict
+from crlm.params import params_from_dict
 from crlm.training import folds
 from tests import fold_workers
 from tests.conftest import tiny_params_dict

@@ -45,7 +45,7 @@ def test_kaggle_login_is_found_by_the_kaggle_package_own_lookup(tmp_path, case):
            **{k: v.format(home=home) for k, v in env_extra.items()}}
     code = """
 from pathlib import Path
-from crlm.config import LitsConfig
+from crlm.data.config import LitsConfig
 from crlm.data import lits
 def download(slug, archive):
     print("download", slug)
@@ -71,7 +71,7 @@ except InterruptedError:
 
 
 def _lits_cfg(raw):
-    from crlm.config import LitsConfig
+    from crlm.data.config import LitsConfig
 
     return LitsConfig(datasets=tuple(raw["datasets"]), max_volumes=raw["max_volumes"])
 

@@ -1,4 +1,4 @@
-"""crlm.logs: one logging setup (timestamped lines on stdout), every stage's start and end logged, progress
+"""crlm.core.logs: one logging setup (timestamped lines on stdout), every stage's start and end logged, progress
 bars off without a terminal and in CI; training logs one line per epoch per fold."""
 
 import ast
@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from crlm import logs
+from crlm.core import logs
 from tests.conftest import REPO
 
 STAGES = sorted((REPO / "stages").glob("*.py"))
@@ -44,7 +44,7 @@ def test_a_failing_stage_logs_the_failure_and_raises(caplog):
 
 
 def test_setup_logs_timestamped_lines_to_stdout():
-    code = ("import logging; from crlm.logs import setup; setup(); setup(); "
+    code = ("import logging; from crlm.core.logs import setup; setup(); setup(); "
             "logging.getLogger('evaluate').info('unet: test AUC 0.9'); logging.getLogger('x').debug('hidden')")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stderr == ""

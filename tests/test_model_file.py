@@ -1,13 +1,11 @@
 """The model file (save_model / load_model) and inference: one format, a real round trip, clear refusals."""
 
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
 
 from crlm.archs import ARCHS
-from crlm.models import build_model
+from crlm.models.registry import build_model, model_kwargs
 from crlm.models.inference import predict
 from crlm.models.model_file import ModelFileError, load_model, save_model
 from crlm.training.device import MEMORY_FORMAT
@@ -18,14 +16,15 @@ from tests.test_training import synthetic_set, tiny_train_params
 def test_a_saved_model_loads_back_with_identical_weights_and_predictions(tmp_path, arch):
     params = tiny_train_params()
     torch.manual_seed(0)
-    model = build_model(arch, params.model).to(memory_format=MEMORY_FORMAT)   # as train_model returns it
+    model = build_model(arch, model_kwargs(params.model, arch)).to(memory_format=MEMORY_FORMAT)   # as train_model returns it
     path = tmp_path / "sub" / "model.pt"            # save_model creates the folder
-    save_model(path, arch, params.model, model)
+    save_model(path, arch, model_kwargs(params.model, arch), model)
 
     # the format existing model files have: exactly these keys, plain values and tensors
     raw = torch.load(path, map_location="cpu", weights_only=True)
-    assert set(raw) == {"arch", "model", "state_dict"}
-    assert raw["arch"] == arch and raw["model"] == dataclasses.asdict(params.model)
+    assert set(raw) == {"arch", "kwargs", "state_dict"}
+    assert raw["arch"] == arch and raw["kwargs"] == model_kwargs(params.model, arch)
+    assert raw["kwargs"]["width"] == params.model.width and "arch" not in raw["kwargs"]
 
     loaded = load_model(path)
     assert type(loaded) is type(model) and not loaded.training
@@ -44,20 +43,20 @@ def test_a_saved_model_loads_back_with_identical_weights_and_predictions(tmp_pat
 
 def test_unknown_arch_mismatched_config_or_weights_are_refused_naming_the_file(tmp_path):
     params = tiny_train_params()
-    model = build_model("unet", params.model)
-    config = dataclasses.asdict(params.model)
+    model = build_model("unet", model_kwargs(params.model, "unet"))
+    config = model_kwargs(params.model, "unet")
 
-    torch.save({"arch": "resnet", "model": config, "state_dict": model.state_dict()}, tmp_path / "arch.pt")
+    torch.save({"arch": "resnet", "kwargs": config, "state_dict": model.state_dict()}, tmp_path / "arch.pt")
     with pytest.raises(ModelFileError, match=r"arch.pt: unknown model arch 'resnet'"):
         load_model(tmp_path / "arch.pt")
 
-    torch.save({"arch": "unet", "model": {**config, "depth": 5}, "state_dict": model.state_dict()},
+    torch.save({"arch": "unet", "kwargs": {**config, "depth": 5}, "state_dict": model.state_dict()},
                tmp_path / "config.pt")
-    with pytest.raises(ModelFileError, match=r"config.pt: saved model config does not match this code"):
+    with pytest.raises(ModelFileError, match=r"config.pt: the saved network arguments do not fit arch 'unet'.*depth"):
         load_model(tmp_path / "config.pt")
 
-    wider = build_model("unet", dataclasses.replace(params.model, width=0.25))
-    torch.save({"arch": "unet", "model": config, "state_dict": wider.state_dict()}, tmp_path / "weights.pt")
+    wider = build_model("unet", {**config, "width": 0.25})
+    torch.save({"arch": "unet", "kwargs": config, "state_dict": wider.state_dict()}, tmp_path / "weights.pt")
     with pytest.raises(ModelFileError, match=r"weights.pt: the saved weights do not fit arch 'unet'"):
         load_model(tmp_path / "weights.pt")
 
@@ -87,7 +86,7 @@ def test_a_file_with_a_pickled_object_is_refused_by_both_loaders_and_runs_nothin
     marker = tmp_path / "code-ran"
     path = tmp_path / "booby-trapped.pt"
     params = tiny_train_params()
-    torch.save({"arch": "unet", "model": dataclasses.asdict(params.model), "state_dict": {},
+    torch.save({"arch": "unet", "kwargs": model_kwargs(params.model, "unet"), "state_dict": {},
                 "fingerprint": "any", "payload": RunsCode(marker)}, path)
     with pytest.raises(ModelFileError, match=r"booby-trapped.pt: refused to load: it holds objects other than "
                                              r"tensors and plain values.*posix.mkdir"):
@@ -102,7 +101,8 @@ def test_a_booby_trapped_imagenet_weights_file_in_the_hub_cache_is_refused(tmp_p
     path = cache_file(batch_norm=True)
     path.parent.mkdir(parents=True)
     torch.save({"features.0.weight": torch.zeros(1), "payload": RunsCode(marker)}, path)
-    cfg = dataclasses.replace(tiny_train_params().model, pretrained="imagenet", width=1.0, batch_norm=True)
+    args = {**model_kwargs(tiny_train_params().model, "vgg16"), "pretrained": "imagenet", "width": 1.0,
+            "batch_norm": True}
     with pytest.raises(PretrainedWeightsError, match="could not be loaded.*Weights only load failed"):
-        build_model("vgg16", cfg)
+        build_model("vgg16", args)
     assert not marker.exists()

@@ -1,5 +1,5 @@
 """Choices at their point of use: each option's names in crlm.config (a Literal) are exactly the keys of the
-table its consumer dispatches through (crlm.options.look_up), and unknown names are refused by key."""
+table its consumer dispatches through (crlm.core.options.look_up), and unknown names are refused by key."""
 
 import dataclasses
 import typing
@@ -9,11 +9,12 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
 from crlm import config
-from crlm.config import ConfigError, choices, params_from_dict
+from crlm.core.config import ConfigError, choices
+from crlm.params import params_from_dict
 from crlm.data.prepare import CROPS
 from crlm.data.sources import SOURCES
 from crlm.models.pretrained import PRETRAINED
-from crlm.options import look_up
+from crlm.core.options import look_up
 from crlm.survival.classifiers import CLASS_WEIGHTS, CLASSIFIERS, describe, grid
 from crlm.survival.embeddings import AGGREGATIONS
 from crlm.training.device import DEVICES, PRECISIONS
@@ -110,7 +111,7 @@ def test_the_dvc_deps_analysis_follows_dispatch_tables(tmp_path, call, reads):
         "from crlm.config import cli_params\n"
         "from crlm.data.sources import SOURCES\n"
         "from crlm.models.pretrained import PRETRAINED\n"
-        "from crlm.options import look_up\n"
+        "from crlm.core.options import look_up\n"
         "from crlm.survival.classifiers import CLASSIFIERS\n\n\n"
         "def main():\n"
         "    params = cli_params('probe')\n"

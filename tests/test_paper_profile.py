@@ -18,9 +18,9 @@ import torch
 from torchvision.models import vgg16_bn
 
 from crlm.archs import ARCH_NAMES, get_arch
-from crlm.config import params_from_dict
+from crlm.params import params_from_dict
 from crlm.data.dataset import ImageSet, check_image_set
-from crlm.models import build_model
+from crlm.models.registry import build_model, model_kwargs
 from crlm.models.crf import crf_refine
 from crlm.models.inference import predict
 from crlm.models.model_file import load_model, read_model_file, save_model
@@ -88,7 +88,7 @@ def test_the_paper_profile_trains_evaluates_and_embeds(arch, imagenet_file, tmp_
     everything = np.arange(len(data.manifest))
 
     # the built model starts from the file's weights: checked on the untrained network that training builds
-    fresh = build_model(arch, params.model).trunk.features.state_dict()
+    fresh = build_model(arch, model_kwargs(params.model, arch)).trunk.features.state_dict()
     assert fresh, f"{arch}: the trunk has no weights"
     for name, value in fresh.items():
         assert torch.equal(value, imagenet_file[name]), f"{arch}: trunk tensor {name} is not the file's"
@@ -97,7 +97,7 @@ def test_the_paper_profile_trains_evaluates_and_embeds(arch, imagenet_file, tmp_
     dtypes = set()
 
     def build_and_watch(name, cfg):
-        model = build_model(name, cfg)
+        model = build_model(name, model_kwargs(cfg, name))
         model.trunk.features[0].register_forward_hook(lambda module, args, out: dtypes.add(out.dtype))
         return model
 
@@ -120,9 +120,9 @@ def test_the_paper_profile_trains_evaluates_and_embeds(arch, imagenet_file, tmp_
 
     # saved and read back as the train stage writes the model file and evaluate/embed read it
     path = tmp_path / "models" / arch / "0" / "model.pt"
-    save_model(path, arch, params.model, result.model)
+    save_model(path, arch, model_kwargs(params.model, arch), result.model)
     saved_arch, saved_cfg, _ = read_model_file(path)
-    assert saved_arch == arch and saved_cfg == params.model
+    assert saved_arch == arch and saved_cfg == model_kwargs(params.model, arch)
     model = load_model(path)
     before = predict(result.model, data, everything, BATCH, embeddings=True)
     after = predict(model, data, everything, BATCH, embeddings=True)

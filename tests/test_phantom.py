@@ -85,7 +85,7 @@ def _cohort(cfg, n, rng):
 
 
 def _fitted_effect(survival_effect):
-    from crlm.config import load_params
+    from crlm.params import load_params
     from tests.conftest import BASE_PARAMS
 
     cfg = dataclasses.replace(load_params(BASE_PARAMS).phantom, survival_effect=survival_effect,

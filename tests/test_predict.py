@@ -17,7 +17,7 @@ import yaml
 from PIL import Image
 
 from crlm.cli import main
-from crlm.config import params_from_dict
+from crlm.params import params_from_dict
 from crlm.data import phantom
 from crlm.data.dataset import ImageSet
 from crlm.data.dicom import read_ct_series
@@ -26,10 +26,10 @@ from crlm.data.prepare import liver_box, prepare_images
 from crlm.data.slices import as_manifest, case_slices
 from crlm.data.sources.base import Case
 from crlm.evaluation.predictions import ensemble_predictions
-from crlm.models import build_model
+from crlm.models.registry import build_model, model_kwargs
 from crlm.models.inference import predict
 from crlm.models.model_file import load_model, save_model
-from tests.conftest import REPO, tiny_params_dict
+from tests.conftest import with_arch_params, REPO, tiny_params_dict
 from tests.dicom_fixtures import write_ct_series
 
 REALDATA = REPO.parent / "shared" / "realdata" / "dcmqi-liver"
@@ -42,7 +42,7 @@ def save_fold_models(models_dir: Path, arch: str, params_dict: dict) -> Path:
     params = params_from_dict(params_dict)
     for fold in range(FOLDS):
         torch.manual_seed(fold)
-        save_model(models_dir / arch / str(fold) / "model.pt", arch, params.model, build_model(arch, params.model))
+        save_model(models_dir / arch / str(fold) / "model.pt", arch, model_kwargs(params.model, arch), build_model(arch, model_kwargs(params.model, arch)))
     return models_dir / arch
 
 
@@ -283,6 +283,6 @@ def test_model_config_check_ignores_the_candidate_and_other_archs(setup):
 
     params = params_from_dict(tiny_params_dict(model={"arch": "vgg16", "clmnet": {"se": False}}))
     assert checked_arch(fold_model_paths(setup["unet"]), params.model, "params.yaml") == "unet"
-    changed = dataclasses.replace(params.model, unet=dataclasses.replace(params.model.unet, dropout=0.1))
+    changed = with_arch_params(params.model, "unet", dropout=0.1)
     with pytest.raises(ValueError, match=r"model\.unet\.dropout"):
         checked_arch(fold_model_paths(setup["unet"]), changed, "params.yaml")

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from crlm.config import params_from_dict
+from crlm.params import params_from_dict
 from crlm.data.dicom import read_ct_series, read_seg_labels
 from crlm.data.nifti import write_nifti
 from tests.conftest import tiny_params_dict

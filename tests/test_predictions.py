@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from crlm.archs import ARCHS
-from crlm.config import params_from_dict
+from crlm.params import params_from_dict
 from crlm.data.dataset import ImageSet
 from crlm.evaluation import predictions
 from crlm.evaluation.run import evaluate_archs, overlay_rows

@@ -1,5 +1,5 @@
 """The one result convention (crlm.stats.result): field names are the JSON keys in declaration order,
-NaN/inf -> None, numpy scalars -> Python, rounding only when asked (crlm.io.rounded)."""
+NaN/inf -> None, numpy scalars -> Python, rounding only when asked (crlm.core.io.rounded)."""
 
 import dataclasses
 import json
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from crlm.evaluation.bootstrap import BootstrapCI
-from crlm.io import rounded, write_json
+from crlm.core.io import rounded, write_json
 from crlm.stats.clustered_auc import ClusteredAUCResult
 from crlm.stats.delong import DeLongResult
 from crlm.stats.discrimination import CIndexResult, IPCWAUCResult, LRTResult, PairedCIndexResult

@@ -5,7 +5,7 @@ import pytest
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
-from crlm.stats import delong_test
+from crlm.stats.delong import delong_test
 
 
 def structural_components_delong(y, a, b, ci_level=0.95):

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from lifelines.datasets import load_lung
 
-from crlm.stats import cox_fit, kaplan_meier, logrank
+from crlm.stats.survival import cox_fit, kaplan_meier, logrank
 from crlm.stats.survival import at_risk
 
 AML_MAINTAINED = [(9, 1), (13, 1), (13, 0), (18, 1), (23, 1), (28, 0), (31, 1), (34, 1), (45, 0), (48, 1), (161, 0)]

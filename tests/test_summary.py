@@ -5,7 +5,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 import pytest
 
-from crlm.config import params_from_dict
+from crlm.params import params_from_dict
 from crlm.evaluation.summary import classification_summary, segmentation_summary
 from crlm.stats.proportion import korn_graubard
 from tests.conftest import tiny_params_dict

@@ -25,7 +25,7 @@ from tests.conftest import BASE_PARAMS
 @pytest.fixture
 def default_params():
     """The default params (tests/params_base.yaml), logistic regression only: an analysis takes about a second."""
-    from crlm.config import load_params
+    from crlm.params import load_params
 
     params = load_params(BASE_PARAMS)
     return dataclasses.replace(params, survival=dataclasses.replace(params.survival, classifiers=("logistic",)),
@@ -152,7 +152,7 @@ def test_null_survival_effect_gives_uniform_p_values(default_params, classifiers
     section of tests/params_base.yaml as the pipeline runs it, fit_tuned's inner CV choosing per fold
     between logistic regression over survival.lr_c and random forests over survival.rf_trees x
     survival.rf_depth; 100 analyses (about 10 s each), and both families must be chosen somewhere."""
-    from crlm.config import load_params
+    from crlm.params import load_params
 
     survival = (load_params(BASE_PARAMS).survival if classifiers == "shipped"
                 else dataclasses.replace(default_params.survival, lr_c=(1.0,)))

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crlm.config import params_from_dict
+from crlm.params import params_from_dict
 from crlm.stats.survival import cox_fit
 from crlm.survival.analysis import DIED, MONTHS, RISK_SCORE, _cox_models, covariate_columns
 from tests.conftest import tiny_params_dict

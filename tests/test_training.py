@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from crlm.config import params_from_dict
+from crlm.params import params_from_dict
 from crlm.data.dataset import DatasetError, ImageSet, check_image_set
 from crlm.models.inference import predict
 from crlm.training.checkpoint import load_checkpoint, save_checkpoint
@@ -173,7 +173,7 @@ def test_a_fold_trains_on_its_sample_and_predicts_every_validation_and_test_imag
     patients and of the test patients, ambiguous ones included."""
     from crlm.data.labels import is_ambiguous
     from crlm.data.sampling import training_sample
-    from crlm.io import write_json, write_parquet
+    from crlm.core.io import write_json, write_parquet
     from crlm.training.folds import train_fold
 
     data = synthetic_set(n=48)                             # patients p-0 .. p-15, 3 images each

@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from crlm.logs import setup
+    from crlm.core.logs import setup
 
     setup()
     return {"predict": predict_command, "review": review_command, "verify": verify_command}[args.command](args)
@@ -87,7 +87,7 @@ def verify_command(args: argparse.Namespace) -> int:
 
 
 def predict_command(args: argparse.Namespace) -> int:
-    from crlm.config import ConfigError
+    from crlm.core.config import ConfigError
     from crlm.data.nifti import VolumeReadError
     from crlm.models.model_file import ModelFileError
     from crlm.predict import PredictError

@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from crlm.config import StatsConfig
 from crlm.evaluation.bootstrap import patient_bootstrap
 from crlm.stats.clustered_auc import clustered_auc_test
+from crlm.stats.config import StatsConfig
 from crlm.stats.discrimination import paired_c_index_test
-from crlm.survival.analysis import DIED, MONTHS, RISK_SCORE
+from crlm.survival.endpoint import DIED, MONTHS, RISK_SCORE
 
 
 def paired(frames: dict[str, pd.DataFrame], candidate: str, baseline: str, key: str, score: str) -> pd.DataFrame:

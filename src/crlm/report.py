@@ -6,9 +6,13 @@ The paper's numbers are quoted from the CLM-Net paper (../shared/seeds/000_*.txt
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from crlm.archs import ARCHS, title
 from crlm.calibration.report import report_section as calibration_section
-from crlm.config import Params
+
+if TYPE_CHECKING:
+    from crlm.params import Params
 from crlm.explain.report import report_section as cam_section
 from crlm.lesions.report import report_section as lesions_section
 from crlm.report_seeds import SeedSpread, beyond_section

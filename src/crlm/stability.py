@@ -16,7 +16,6 @@ from scipy.stats import t as student_t
 
 from crlm.headline import per_arch
 
-
 # the metrics files whose numbers `make stability` follows (crlm.headline: PER_ARCH, PER_CRF, BEYOND)
 FILES = ("classification", "segmentation", "survival", "lesions", "cam", "calibration")
 

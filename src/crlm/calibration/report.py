@@ -9,8 +9,12 @@ independent; the decision curve's words say which CIs exclude 0.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from crlm.archs import ARCHS, title
-from crlm.config import Params
+
+if TYPE_CHECKING:
+    from crlm.params import Params
 
 NO_PAPER = "–"   # the paper reports none of these
 ALPHA = 0.05     # the level of the likelihood-ratio tests whose result the words follow

@@ -27,15 +27,24 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from crlm.calibration.config import CalibrationConfig
 from crlm.calibration.decision import at_thresholds, km_net_benefit, net_benefit, threshold_grid
-from crlm.calibration.measures import (FINE_CLIP, LOESS_FRAC, Reliability, brier, brier_ipcw, brier_reference, lr_test,
-                                       recalibration, reliability)
-from crlm.config import StatsConfig
-from crlm.config.beyond import CalibrationConfig
+from crlm.calibration.measures import (
+    FINE_CLIP,
+    LOESS_FRAC,
+    Reliability,
+    brier,
+    brier_ipcw,
+    brier_reference,
+    lr_test,
+    recalibration,
+    reliability,
+)
+from crlm.core.io import rounded
 from crlm.evaluation.bootstrap import patient_bootstrap
-from crlm.io import rounded
+from crlm.stats.config import StatsConfig
 from crlm.stats.result import plain
-from crlm.survival.analysis import DIED, MONTHS
+from crlm.survival.endpoint import DIED, MONTHS
 
 BOOTSTRAP_COVERS = "patient sampling of the evaluation set, given the fitted models"
 EXACT = ("logit_clip",)    # kept unrounded by rounded_metrics: float32's epsilon is 1.2e-7
@@ -207,7 +216,7 @@ def calibration_metrics(results: dict[str, ArchCalibration], candidate: str, cfg
 
 
 def rounded_metrics(tree, digits: int):
-    """crlm.io.rounded, also inside lists (a CI [low, high]), except the EXACT keys, whose values stay as
+    """crlm.core.io.rounded, also inside lists (a CI [low, high]), except the EXACT keys, whose values stay as
     they are."""
     if isinstance(tree, dict):
         return {k: v if k in EXACT else rounded_metrics(v, digits) for k, v in tree.items()}

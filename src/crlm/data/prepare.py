@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from crlm.config import PrepareConfig
+from crlm.core.options import look_up
+from crlm.data.config import PrepareConfig
 from crlm.data.slices import load_slice
-from crlm.options import look_up
 
 MANIFEST_COLUMNS = ["image_id", "patient_id", "source", "slice_index", "label", "tumour_area_px", "n_lesions"]
 

@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crlm.config import QCConfig
 from crlm.data.clinical import SURVIVAL_COLUMNS, missing_counts
+from crlm.data.config import QCConfig
 from crlm.data.labels import is_ambiguous
 from crlm.data.slices import load_slice
 

@@ -21,11 +21,39 @@ prepared images of its patients.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
-from crlm.config import SplitConfig
+from crlm.core.config import ConfigError, open_unit_interval
 from crlm.data.labels import is_ambiguous
+
+
+@dataclass(frozen=True)
+class FoldsConfig:
+    """split.folds alone (what the train stage reads of the split section)."""
+    SECTION: ClassVar[str] = "split"
+    PARTIAL: ClassVar[bool] = True
+    folds: int
+
+    def __post_init__(self) -> None:
+        if self.folds < 2:
+            raise ConfigError(f"split.folds must be >= 2, got {self.folds}")
+
+
+@dataclass(frozen=True)
+class SplitConfig(FoldsConfig):
+    """params.yaml's `split` section."""
+    PARTIAL: ClassVar[bool] = False
+    seed: int
+    test_fraction: float
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        open_unit_interval("split.test_fraction", self.test_fraction)
+
 
 TEST_CANDIDATES = 100
 

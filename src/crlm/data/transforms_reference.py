@@ -4,8 +4,7 @@ against (scripts/bench.py). Training never uses it."""
 
 from __future__ import annotations
 
-from crlm.config import AugmentConfig
-from crlm.data.transforms import CROP_RATIO
+from crlm.data.transforms import CROP_RATIO, AugmentConfig
 
 
 def torchvision_pipeline(cfg: AugmentConfig, size: int):

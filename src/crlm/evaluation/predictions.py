@@ -14,12 +14,11 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from crlm.config import CRFConfig
+from crlm.core.io import load_npz
+from crlm.core.logs import progress
 from crlm.data.dataset import ImageSet
 from crlm.evaluation.segmentation import dice_per_image, iou_per_image
-from crlm.io import load_npz
-from crlm.logs import progress
-from crlm.models.crf import crf_refine
+from crlm.models.crf import CRFConfig, crf_refine
 
 ENSEMBLE = "ensemble"   # the fold column of the test rows
 MANIFEST_COLUMNS = ["image_id", "patient_id", "label", "tumour_area_px"]

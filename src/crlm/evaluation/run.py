@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from crlm.archs import ARCHS
-from crlm.config import Params
+
+if TYPE_CHECKING:
+    from crlm.params import Params
 from crlm.data.dataset import ImageSet
 from crlm.evaluation.overlay import overlay_rows  # noqa: F401  (evaluate's import; shared with explain)
 from crlm.evaluation.predictions import prediction_frame

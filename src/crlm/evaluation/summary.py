@@ -4,7 +4,7 @@ Cross-validation: each fold's model predicts its validation patients; the
 metrics are computed per fold and summarised as mean and SD over folds.
 Independent test: the ensemble of the k fold models predicts the test set;
 each metric gets a patient-level bootstrap CI. Every float is rounded to
-DIGITS decimals (crlm.io.rounded).
+DIGITS decimals (crlm.core.io.rounded).
 
 Both are scored on every image of their patients, at the natural prevalence
 (only the training images are sampled). The label is the slices stage's
@@ -21,15 +21,18 @@ a patient bootstrap.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 from sklearn.metrics import classification_report
 
-from crlm.config import Params
+if TYPE_CHECKING:
+    from crlm.params import Params
+from crlm.core.io import rounded
 from crlm.data.labels import is_ambiguous
 from crlm.evaluation.bootstrap import patient_bootstrap
 from crlm.evaluation.classification import METRICS, classification_metrics, roc_auc_or_none
-from crlm.io import rounded
 from crlm.stats.proportion import korn_graubard
 
 SEG_METRICS = ("iou", "dice")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from crlm.archs import ARCHS, title
-from crlm.config import Params
+
+if TYPE_CHECKING:
+    from crlm.params import Params
 
 FIGURE = "../plots/evaluate/cam.png"
 PAPER_NOTE = ("The paper shows no class activation maps and gives no localisation number, hence the \"–\": its "

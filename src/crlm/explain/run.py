@@ -7,17 +7,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from crlm.archs import ARCHS
-from crlm.config import Params
+
+if TYPE_CHECKING:
+    from crlm.params import Params
+from crlm.core.io import rounded
 from crlm.data.dataset import ImageSet
 from crlm.evaluation.overlay import overlay_rows
 from crlm.explain.cam import ensemble_of, fold_cams
 from crlm.explain.localisation import CENTRE_SIGMA, centre_prior, chance_levels, image_scores, localisation_summary
 from crlm.explain.sanity import randomisation_check
-from crlm.io import rounded
 
 METHOD = ("Grad-CAM (captum LayerGradCam) of the image-level metastasis logit at each arch's cam_layer(), "
           "upsampled bilinearly, ReLU'd, normalised per image; mean of the fold models' maps")

@@ -15,7 +15,6 @@ positive Grad-CAM anywhere) has no rank correlation: it is left out and counted.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -36,10 +35,10 @@ def randomised_model(path: str | Path, arch: str, seed: int = SEED) -> nn.Module
     """A network of the arch and config of the model file at `path`, every weight freshly initialised
     under torch seed `seed` (the saved weights are not loaded), in eval mode and channels_last as load_model
     gives the trained one. The global torch RNG is left as it was."""
-    arch, cfg, _ = read_model_file(Path(path), expected_arch=arch)
+    arch, kwargs, _ = read_model_file(Path(path), expected_arch=arch)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = build_model(arch, dataclasses.replace(cfg, pretrained="none"))
+        model = build_model(arch, {**kwargs, "pretrained": "none"})
     return model.to(memory_format=MEMORY_FORMAT).eval()
 
 

@@ -10,8 +10,12 @@ reference for the order of magnitude, not a target.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from crlm.archs import title
-from crlm.config import Params
+
+if TYPE_CHECKING:
+    from crlm.params import Params
 
 # seed 002 (Table 3, Table 4): DLLD's per-lesion sensitivity (detected/lesions) and false positives per patient
 SEED_002 = {"sensitivity": "0.818 (81/99)", "fp_per_patient": "1.330 (113/85)",

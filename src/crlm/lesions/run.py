@@ -13,16 +13,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from crlm.archs import ARCHS
-from crlm.config import Params, StatsConfig
+from crlm.stats.config import StatsConfig
+
+if TYPE_CHECKING:
+    from crlm.params import Params
+from crlm.core.io import rounded
 from crlm.data.dataset import ImageSet
 from crlm.data.slices import load_slice
 from crlm.evaluation.predictions import ensemble_predictions, manifest_rows, threshold
-from crlm.io import rounded
 from crlm.lesions.matching import Detection, detect, froc
 from crlm.lesions.size import band_names, crop_box, equivalent_diameter_mm, prepared_pixel_mm, size_band
 from crlm.lesions.summary import band_lesions, band_summary, detection_summary, sensitivity_ci

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from crlm.config.schema import PrepareConfig
+from crlm.core.options import look_up
+from crlm.data.config import PrepareConfig
 from crlm.data.prepare import CROPS
-from crlm.options import look_up
 
 Box = tuple[slice, slice]
 

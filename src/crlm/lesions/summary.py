@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-from crlm.config.schema import StatsConfig
 from crlm.evaluation.bootstrap import BootstrapCI, patient_bootstrap
 from crlm.lesions.matching import Detection
 from crlm.lesions.size import band_names, equivalent_diameter_mm, size_band
+from crlm.stats.config import StatsConfig
 from crlm.stats.proportion import korn_graubard
 
 

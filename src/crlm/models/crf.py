@@ -8,11 +8,26 @@ the mask snaps to lesion edges.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 import pydensecrf.densecrf as dcrf
 from pydensecrf.utils import unary_from_softmax
 
-from crlm.config import CRFConfig
+
+@dataclass(frozen=True)
+class CRFConfig:
+    """params.yaml's `crf` section."""
+    SECTION: ClassVar[str] = "crf"
+    enabled: bool           # refine the masks of the archs whose registry entry has crf (crlm.archs)
+    iterations: int
+    gaussian_sxy: float
+    gaussian_compat: float
+    bilateral_sxy: float
+    bilateral_srgb: float
+    bilateral_compat: float
+
 
 
 def crf_refine(image: np.ndarray, prob: np.ndarray, cfg: CRFConfig) -> np.ndarray:

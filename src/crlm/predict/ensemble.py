@@ -9,17 +9,17 @@ averaged over the folds (crlm.evaluation.predictions.ensemble_predictions).
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from crlm.config import ModelConfig
 from crlm.data.dataset import ImageSet
+from crlm.models.config import ModelConfig
 from crlm.models.inference import predict
 from crlm.models.model_file import ModelFileError, folder_arch, load_model, read_model_file
+from crlm.models.registry import model_kwargs
 from crlm.predict import PredictError
 
 SHARED_KEYS = ("width", "embedding_dim", "pretrained", "batch_norm")   # the model keys every arch is built from
@@ -43,12 +43,18 @@ def _fold_key(name: str) -> tuple:
     return (0, int(name), "") if name.isdigit() else (1, 0, name)
 
 
-def config_differences(saved: ModelConfig, arch: str, current: ModelConfig) -> list[str]:
-    """The model keys an `arch` model is built from whose saved value differs from `current`'s."""
-    diffs = [(f"model.{key}", getattr(saved, key), getattr(current, key)) for key in SHARED_KEYS]
-    ours, theirs = dataclasses.asdict(getattr(saved, arch)), dataclasses.asdict(getattr(current, arch))
-    diffs += [(f"model.{arch}.{key}", ours[key], theirs.get(key)) for key in ours]
-    return [f"{key} {old!r} (params: {new!r})" for key, old, new in diffs if old != new]
+def config_differences(saved: dict, arch: str, current: ModelConfig) -> list[str]:
+    """The network arguments an `arch` model was saved with (model_kwargs) whose value differs from what
+    `current` (the params' model section) gives."""
+    ours = model_kwargs(current, arch)
+    diffs = [(f"model.{key}" if key in SHARED_KEYS else f"model.{arch}.{key}", saved.get(key), ours.get(key))
+             for key in {**saved, **ours}]
+    return [f"{key} {old!r} (params: {new!r})" for key, old, new in diffs if _plain(old) != _plain(new)]
+
+
+def _plain(value):
+    """A list and a tuple of the same values are the same argument."""
+    return list(value) if isinstance(value, (list, tuple)) else value
 
 
 def checked_arch(paths: list[Path], model_cfg: ModelConfig, params_path: str | Path) -> str:

@@ -15,7 +15,7 @@ import nibabel as nib  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from crlm.config import PrepareConfig  # noqa: E402
+from crlm.data.config import PrepareConfig
 from crlm.data.prepare import window  # noqa: E402
 from crlm.predict import PredictError  # noqa: E402
 from crlm.predict.volume import NonFinite, PreparedSlices, Scan  # noqa: E402

@@ -11,13 +11,19 @@ import numpy as np
 
 import crlm
 from crlm.archs import ARCHS, get_arch
-from crlm.config import load_params
+from crlm.core.paths import MODELS
 from crlm.evaluation.predictions import crf_refined, threshold
-from crlm.paths import MODELS
+from crlm.params import load_params
 from crlm.predict import PredictError
 from crlm.predict.ensemble import checked_arch, ensemble_predict, fold_model_paths
-from crlm.predict.outputs import (prepare_out_dir, remove_earlier, write_dicom_seg, write_mask_nifti,
-                                  write_overlay, write_slices_csv)
+from crlm.predict.outputs import (
+    prepare_out_dir,
+    remove_earlier,
+    write_dicom_seg,
+    write_mask_nifti,
+    write_overlay,
+    write_slices_csv,
+)
 from crlm.predict.volume import check_nonfinite, paste_back, prepare_slices, read_liver_mask, read_scan
 from crlm.training.device import select_device
 

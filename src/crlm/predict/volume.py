@@ -27,11 +27,11 @@ import numpy as np
 import pydicom
 from PIL import Image
 
-from crlm.config import PrepareConfig
+from crlm.core.options import look_up
+from crlm.data.config import PrepareConfig
 from crlm.data.dicom import CTSeries, read_ct_series, read_seg_labels
 from crlm.data.nifti import Volume, read_nifti
 from crlm.data.prepare import CROPS, resize, window
-from crlm.options import look_up
 from crlm.predict import PredictError
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])

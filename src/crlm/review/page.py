@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from crlm.review.changes import (lock_at, metrics_changed, open_repo, params_changed, stages_pending,
-                                 stages_reran)
+from crlm.review.changes import lock_at, metrics_changed, open_repo, params_changed, stages_pending, stages_reran
 from crlm.review.noise import Reading, SeedNoise, describe_test
 from crlm.review.plots import PlotChange, changed_plots
 

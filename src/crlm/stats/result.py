@@ -4,7 +4,7 @@ A result is a frozen dataclass that mixes in `Result`. Its field names are the J
 in declaration order; an undefined value is NaN with the reason in a `reason` field.
 `to_dict` is the only serialiser: NaN and infinities become None (JSON null), numpy
 scalars become Python numbers, and floats are rounded only when `digits` is given
-(`crlm.io.rounded`: dicts recursed, ints, None and strings kept).
+(`crlm.core.io.rounded`: dicts recursed, ints, None and strings kept).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from crlm.io import rounded
+from crlm.core.io import rounded
 
 
 class Result:
@@ -27,7 +27,7 @@ class Result:
 
 def plain(value: Any, digits: int | None = None) -> Any:
     """`value` ready for JSON: dicts and lists recursed (tuples and arrays become lists), numpy scalars as
-    Python numbers, NaN and infinities as None; then, given `digits`, floats rounded (`crlm.io.rounded`)."""
+    Python numbers, NaN and infinities as None; then, given `digits`, floats rounded (`crlm.core.io.rounded`)."""
     value = _plain(value)
     return value if digits is None else rounded(value, digits)
 

@@ -32,16 +32,15 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, roc_auc_score
 
-from crlm.config import StatsConfig, SurvivalConfig
 from crlm.evaluation.bootstrap import patient_bootstrap
+from crlm.stats.config import StatsConfig
 from crlm.stats.discrimination import harrell_c, ipcw_auc, likelihood_ratio_test, normal_scores, uno_c
 from crlm.stats.optimism import optimism_corrected_c
 from crlm.stats.survival import KMResult, cox_fit, kaplan_meier, logrank
+from crlm.survival.config import SurvivalConfig
 from crlm.survival.crossfit import TEST, cross_fit
-from crlm.survival.endpoint import binary_endpoint
+from crlm.survival.endpoint import DIED, MONTHS, RISK_SCORE, binary_endpoint
 
-MONTHS, DIED = "overall_survival_months", "vital_status"
-RISK_SCORE = "risk_score"
 AUC_COVERS = ("patient sampling of the evaluation, given the fitted CNNs and classifiers; not the variance of "
               "fitting them (the seed SD of `make stability` measures that)")
 # Bootstrap resamples of the optimism correction: fixed, not stats.n_boot, as each one costs a Cox fit per
@@ -67,7 +66,7 @@ class SurvivalAnalysis:
 
 def analyse(vectors: dict[str, pd.DataFrame], splits: dict, clinical: pd.DataFrame, cfg: SurvivalConfig,
             stats_cfg: StatsConfig, optimism_resamples: int = OPTIMISM_RESAMPLES) -> SurvivalAnalysis:
-    """vectors: fold -> patient embedding matrix (crlm.survival.embeddings.fold_vectors); optimism_resamples:
+    """vectors: fold -> patient embedding matrix (crlm.embedding.table.fold_vectors); optimism_resamples:
     the bootstrap resamples of the Cox models' optimism correction (the pipeline's: OPTIMISM_RESAMPLES)."""
     table, counts = _join(next(iter(vectors.values())).index.to_numpy(), clinical)
     table["label"] = binary_endpoint(table[MONTHS], table[DIED], cfg.horizon_months)

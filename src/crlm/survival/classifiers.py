@@ -22,8 +22,8 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from crlm.config import SurvivalConfig
-from crlm.options import look_up
+from crlm.core.options import look_up
+from crlm.survival.config import SurvivalConfig
 
 
 def pipeline(cfg: SurvivalConfig) -> Pipeline:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crlm.config import SurvivalConfig
 from crlm.survival.classifiers import fit_tuned
+from crlm.survival.config import SurvivalConfig
 
 TEST = "test"   # the group of the test patients; validation patients are in group "fold<k>"
 
@@ -29,7 +29,7 @@ class CrossFit:
 
 
 def cross_fit(vectors: dict[str, pd.DataFrame], splits: dict, labels: pd.Series, cfg: SurvivalConfig) -> CrossFit:
-    """vectors: fold -> embedding matrix indexed by patient_id (crlm.survival.embeddings.fold_vectors);
+    """vectors: fold -> embedding matrix indexed by patient_id (crlm.embedding.table.fold_vectors);
     splits: data/splits/splits.json; labels: the binary endpoint per analysed patient (NaN: unknown)."""
     patients = labels.index
     prob = pd.Series(np.nan, index=patients)

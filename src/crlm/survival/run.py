@@ -9,11 +9,13 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
-from crlm.config import StatsConfig, SurvivalConfig
+from crlm.embedding.table import fold_vectors
 from crlm.headline import candidate_keys
+from crlm.stats.config import StatsConfig
 from crlm.stats.survival import at_risk
-from crlm.survival.analysis import MONTHS, SurvivalAnalysis, analyse
-from crlm.survival.embeddings import fold_vectors
+from crlm.survival.analysis import SurvivalAnalysis, analyse
+from crlm.survival.config import SurvivalConfig
+from crlm.survival.endpoint import MONTHS
 
 
 def survival_of(embeddings: pd.DataFrame, source: str, splits: dict, clinical: pd.DataFrame, cfg: SurvivalConfig,

@@ -12,7 +12,7 @@ import contextlib
 
 import torch
 
-from crlm.options import look_up
+from crlm.core.options import look_up
 
 MEMORY_FORMAT = torch.channels_last
 

@@ -46,16 +46,17 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import torch
 
-from crlm.config import Params
+if TYPE_CHECKING:
+    from crlm.params import Params
+from crlm.core.io import read_json, write_json
+from crlm.core.logs import setup as setup_logging
+from crlm.core.paths import CHECKPOINTS, MODELS, PLOTS, PROCESSED_ARRAYS, PROCESSED_MANIFEST, SPLITS
 from crlm.data.splits import fold_patients
-from crlm.io import read_json, write_json
-from crlm.logs import setup as setup_logging
-from crlm.paths import CHECKPOINTS, MODELS, PLOTS, PROCESSED_ARRAYS, PROCESSED_MANIFEST, SPLITS
 from crlm.training.device import compute_fingerprint, resolve_precision, select_device
 from crlm.training.distributed import SINGLE, World
 
@@ -194,7 +195,7 @@ def train_fold(arch: str, fold: str, params: Params, threads: int, world: World 
         return FoldResult("", result.history)
 
     out = MODELS / arch / fold
-    save_model(out / "model.pt", arch, params.model, result.model)
+    save_model(out / "model.pt", arch, result.kwargs, result.model)
     for name, idx in (("predictions.npz", val_idx), ("test_predictions.npz", data.indices_of(splits["test"]))):
         preds = predict(result.model, data, idx, params.train.batch_size)
         arrays = {"image_id": data.manifest["image_id"].to_numpy()[idx].astype(str), "prob": preds.prob}

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from crlm.config import DataConfig, Params
+from crlm.data.config import DataConfig
+
+if TYPE_CHECKING:
+    from crlm.params import Params
 from crlm.data import lits
 from crlm.data.nifti import Volume
 from crlm.data.sources.base import VOLUME_FILE, Case, Fetched, natural_key, read_nifti_case

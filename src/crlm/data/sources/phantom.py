@@ -8,15 +8,18 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from crlm.config import DataConfig, Params, PhantomConfig
+from crlm.data.config import DataConfig, PhantomConfig
+
+if TYPE_CHECKING:
+    from crlm.params import Params
 from crlm.data import nifti, phantom
 from crlm.data.nifti import Volume
 from crlm.data.sources.base import VOLUME_FILE, Case, Fetched, natural_key, read_nifti_case
 from crlm.data.sources.store import Listing, all_files, describe, differences
-
 
 COMPLETE = ".complete.json"     # a phantom folder's own file list (size, md5), written before it gets its name
 

@@ -23,7 +23,7 @@ from typing import TypeVar
 
 from tqdm import tqdm
 
-from crlm.errors import UserError
+from crlm.core.errors import UserError
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 DEBUG = "CRLM_DEBUG"   # set to 1: a UserError's traceback too

@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from crlm.errors import UserError
+from crlm.core.errors import UserError
 
 
 def write_json(path: str | Path, payload: dict) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from crlm.config import ConfigError
+from crlm.core.config import ConfigError
 
 
 def look_up(key: str, value: str, table: Mapping[str, Any]) -> Any:
