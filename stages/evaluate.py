@@ -1,13 +1,16 @@
 """evaluate: image-level recognition and segmentation metrics of every arch, CV and independent test.
 
-Writes data/predictions/<arch>.parquet, metrics/classification.json,
+Writes data/predictions/<arch>.parquet, the fold ensemble's test predictions
+data/predictions/<arch>/test_ensemble.npz, metrics/classification.json,
 metrics/segmentation.json and the plots under plots/evaluate/.
 """
 
 from crlm.config import cli_params
 from crlm.data.dataset import load_image_set
+from crlm.data.splits import Splits
+from crlm.evaluation.predictions import ensemble_file, write_ensemble
 from crlm.evaluation.run import evaluate_archs, overlay_rows
-from crlm.io import read_json, write_json, write_parquet
+from crlm.io import write_json, write_parquet
 from crlm.logs import stage_logger, stage_main
 from crlm.paths import METRICS, MODELS, PLOTS, PREDICTIONS, PROCESSED_ARRAYS, PROCESSED_MANIFEST, SPLITS
 from crlm.plots import curves_plot, overlays, report_heatmap, write_points_csv
@@ -20,11 +23,12 @@ log = stage_logger(__file__)
 def main() -> None:
     params = cli_params(__doc__)
     data = load_image_set(PROCESSED_ARRAYS, PROCESSED_MANIFEST)
-    n_folds = len(read_json(SPLITS)["folds"])
-    result = evaluate_archs(params, data, n_folds, MODELS)
+    result = evaluate_archs(params, data, Splits.read(SPLITS).fold_names, MODELS)
 
     for arch, frame in result.frames.items():
         write_parquet(PREDICTIONS / f"{arch}.parquet", frame)
+    for arch, ensemble in result.ensembles.items():
+        write_ensemble(ensemble_file(PREDICTIONS, arch), ensemble)
     write_json(METRICS / "classification.json", result.classification)
     write_json(METRICS / "segmentation.json", result.segmentation)
     for arch, c in result.curves.items():     # for `dvc plots show/diff`

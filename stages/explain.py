@@ -7,9 +7,10 @@ Writes metrics/cam.json and plots/evaluate/cam.png (the images of plots/evaluate
 
 from crlm.config import cli_params
 from crlm.data.dataset import load_image_set
+from crlm.data.splits import Splits
 from crlm.explain.figure import cam_figure
 from crlm.explain.run import explain_archs
-from crlm.io import load_npz, read_json, write_json
+from crlm.io import load_npz, write_json
 from crlm.logs import stage_logger, stage_main
 from crlm.paths import METRICS, MODELS, PLOTS, PROCESSED_ARRAYS, PROCESSED_MANIFEST, SPLITS
 
@@ -21,8 +22,8 @@ def main() -> None:
     params = cli_params(__doc__)
     data = load_image_set(PROCESSED_ARRAYS, PROCESSED_MANIFEST)
     liver = load_npz(PROCESSED_ARRAYS, "prepare", keys=("liver",))["liver"]
-    splits = read_json(SPLITS)
-    result = explain_archs(params, data, liver, splits["test"], len(splits["folds"]), MODELS)
+    splits = Splits.read(SPLITS)
+    result = explain_archs(params, data, liver, list(splits.test), splits.fold_names, MODELS)
     write_json(METRICS / "cam.json", result.metrics)
     rows = result.rows
     cam_figure(PLOTS / "evaluate" / "cam.png", data.images[rows], data.tumour[rows].astype(bool), result.cams,

@@ -1,7 +1,7 @@
 """split: patient-level test set and stratified grouped folds, with a leak check."""
 
 from crlm.config import cli_params
-from crlm.data.splits import make_splits, splits_summary
+from crlm.data.splits import Splits, make_splits, splits_summary
 from crlm.io import read_parquet, write_json
 from crlm.logs import stage_logger, stage_main
 from crlm.paths import METRICS, PROCESSED_MANIFEST, SPLITS
@@ -14,7 +14,7 @@ def main() -> None:
     params = cli_params(__doc__)
     manifest = read_parquet(PROCESSED_MANIFEST)
     splits = make_splits(manifest, params.split)
-    write_json(SPLITS, splits)
+    Splits.from_dict(splits).write(SPLITS)
     summary = splits_summary(manifest, splits)
     write_json(METRICS / "splits.json", summary)
     log.info(f"{summary['test']['patients']} test patients ({summary['test']['images']} images, prevalence "

@@ -9,7 +9,8 @@ The archs run side by side (crlm.survival.run).
 
 from crlm.archs import ARCHS
 from crlm.config import cli_params
-from crlm.io import read_json, read_parquet, write_json, write_parquet
+from crlm.data.splits import Splits
+from crlm.io import read_parquet, write_json, write_parquet
 from crlm.logs import stage_logger, stage_main
 from crlm.paths import CLINICAL, EMBEDDINGS, METRICS, PLOTS, SPLITS, SURVIVAL
 from crlm.plots import km_csv, km_plot
@@ -23,7 +24,7 @@ log = stage_logger(__file__)
 def main() -> None:
     params = cli_params(__doc__)
     clinical = read_parquet(CLINICAL)   # vital_status checked against its codes in slices
-    splits = read_json(SPLITS)
+    splits = Splits.read(SPLITS).to_dict()   # checked; crlm.survival takes the JSON form
     paths = {arch: EMBEDDINGS / f"{arch}.parquet" for arch in ARCHS}
     embeddings = {arch: (read_parquet(path), str(path)) for arch, path in paths.items()}
     results = survival_of_archs(embeddings, splits, clinical, params.survival, params.stats)
