@@ -1,16 +1,19 @@
 """evaluate: image-level recognition and segmentation metrics of every arch, CV and independent test.
 
-Writes data/predictions/<arch>.parquet, metrics/classification.json,
+Writes data/predictions/<arch>.parquet, the fold ensemble's test predictions
+data/predictions/<arch>/test_ensemble.npz, metrics/classification.json,
 metrics/segmentation.json and the plots under plots/evaluate/.
 """
 
 from crlm.core.config import cli_params
-from crlm.core.io import read_json, write_json, write_parquet
+from crlm.core.io import write_json, write_parquet
 from crlm.core.logs import stage_logger, stage_main
 from crlm.core.paths import METRICS, MODELS, PLOTS, PREDICTIONS, PROCESSED_ARRAYS, PROCESSED_MANIFEST, SPLITS
 from crlm.data.config import SlicesConfig
 from crlm.data.dataset import load_image_set
+from crlm.data.splits import Splits
 from crlm.evaluation.config import EvaluateConfig
+from crlm.evaluation.predictions import ensemble_file, write_ensemble
 from crlm.evaluation.run import evaluate_archs, overlay_rows
 from crlm.models.config import ModelConfig
 from crlm.models.crf import CRFConfig
@@ -25,11 +28,12 @@ log = stage_logger(__file__)
 def main() -> None:
     params = cli_params(__doc__, ModelConfig, CRFConfig, EvaluateConfig, SlicesConfig, StatsConfig)
     data = load_image_set(PROCESSED_ARRAYS, PROCESSED_MANIFEST)
-    n_folds = len(read_json(SPLITS)["folds"])
-    result = evaluate_archs(params, data, n_folds, MODELS)
+    result = evaluate_archs(params, data, Splits.read(SPLITS).fold_names, MODELS)
 
     for arch, frame in result.frames.items():
         write_parquet(PREDICTIONS / f"{arch}.parquet", frame)
+    for arch, ensemble in result.ensembles.items():
+        write_ensemble(ensemble_file(PREDICTIONS, arch), ensemble)
     write_json(METRICS / "classification.json", result.classification)
     write_json(METRICS / "segmentation.json", result.segmentation)
     for arch, c in result.curves.items():     # for `dvc plots show/diff`

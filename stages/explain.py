@@ -6,10 +6,11 @@ Writes metrics/cam.json and plots/evaluate/cam.png (the images of plots/evaluate
 """
 
 from crlm.core.config import cli_params
-from crlm.core.io import load_npz, read_json, write_json
+from crlm.core.io import load_npz, write_json
 from crlm.core.logs import stage_logger, stage_main
 from crlm.core.paths import METRICS, MODELS, PLOTS, PROCESSED_ARRAYS, PROCESSED_MANIFEST, SPLITS
 from crlm.data.dataset import load_image_set
+from crlm.data.splits import Splits
 from crlm.evaluation.config import OverlayConfig
 from crlm.explain.config import ExplainConfig
 from crlm.explain.figure import cam_figure
@@ -24,8 +25,8 @@ def main() -> None:
     params = cli_params(__doc__, OverlayConfig, ExplainConfig, StatsConfig)
     data = load_image_set(PROCESSED_ARRAYS, PROCESSED_MANIFEST)
     liver = load_npz(PROCESSED_ARRAYS, "prepare", keys=("liver",))["liver"]
-    splits = read_json(SPLITS)
-    result = explain_archs(params, data, liver, splits["test"], len(splits["folds"]), MODELS)
+    splits = Splits.read(SPLITS)
+    result = explain_archs(params, data, liver, list(splits.test), splits.fold_names, MODELS)
     write_json(METRICS / "cam.json", result.metrics)
     rows = result.rows
     cam_figure(PLOTS / "evaluate" / "cam.png", data.images[rows], data.tumour[rows].astype(bool), result.cams,

@@ -1,14 +1,14 @@
 """lesions: lesion-level detection (sensitivity, false positives per patient, FROC) and lesion-size bands
-(sensitivity, Dice, slice-level AUC) of every segmenting arch's fold ensemble on the independent test set.
+(sensitivity, Dice, slice-level AUC) of every segmenting arch's fold ensemble on the independent test set
+(the ensemble's test predictions as the evaluate stage wrote them, data/predictions/<arch>/test_ensemble.npz).
 
 Writes metrics/lesions.json, plots/lesions/froc.png and, per segmenting arch, plots/lesions/froc_<arch>.csv.
 """
 
 from crlm.core.config import cli_params
-from crlm.core.io import read_json, read_parquet, write_json
+from crlm.core.io import read_parquet, write_json
 from crlm.core.logs import stage_logger, stage_main
-from crlm.core.paths import METRICS, MODELS, PLOTS, PROCESSED_ARRAYS, PROCESSED_MANIFEST, SLICES, SLICES_DIR, SPLITS
-from crlm.data.config import PrepareConfig
+from crlm.core.paths import METRICS, PLOTS, PREDICTIONS, PROCESSED_ARRAYS, PROCESSED_MANIFEST, SLICES, SLICES_DIR
 from crlm.data.dataset import load_image_set
 from crlm.evaluation.config import ThresholdConfig
 from crlm.lesions.config import LesionsConfig
@@ -22,10 +22,9 @@ log = stage_logger(__file__)
 
 @stage_main
 def main() -> None:
-    params = cli_params(__doc__, ThresholdConfig, PrepareConfig, StatsConfig, LesionsConfig)
+    params = cli_params(__doc__, ThresholdConfig, StatsConfig, LesionsConfig)
     data = load_image_set(PROCESSED_ARRAYS, PROCESSED_MANIFEST)
-    n_folds = len(read_json(SPLITS)["folds"])
-    result = lesion_metrics(params, data, read_parquet(SLICES), SLICES_DIR, MODELS, n_folds)
+    result = lesion_metrics(params, data, read_parquet(SLICES), SLICES_DIR, PREDICTIONS)
 
     write_json(METRICS / "lesions.json", result.metrics)
     for arch in result.froc:

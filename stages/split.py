@@ -4,7 +4,7 @@ from crlm.core.config import cli_params
 from crlm.core.io import read_parquet, write_json
 from crlm.core.logs import stage_logger, stage_main
 from crlm.core.paths import METRICS, PROCESSED_MANIFEST, SPLITS
-from crlm.data.splits import SplitConfig, make_splits, splits_summary
+from crlm.data.splits import SplitConfig, Splits, make_splits, splits_summary
 
 log = stage_logger(__file__)
 
@@ -14,7 +14,7 @@ def main() -> None:
     params = cli_params(__doc__, SplitConfig)
     manifest = read_parquet(PROCESSED_MANIFEST)
     splits = make_splits(manifest, params.split)
-    write_json(SPLITS, splits)
+    Splits.from_dict(splits).write(SPLITS)
     summary = splits_summary(manifest, splits)
     write_json(METRICS / "splits.json", summary)
     log.info(f"{summary['test']['patients']} test patients ({summary['test']['images']} images, prevalence "

@@ -9,9 +9,10 @@ The archs run side by side (crlm.survival.run).
 
 from crlm.archs import ARCHS
 from crlm.core.config import cli_params
-from crlm.core.io import read_json, read_parquet, write_json, write_parquet
+from crlm.core.io import read_parquet, write_json, write_parquet
 from crlm.core.logs import stage_logger, stage_main
 from crlm.core.paths import CLINICAL, EMBEDDINGS, METRICS, PLOTS, SPLITS, SURVIVAL
+from crlm.data.splits import Splits
 from crlm.models.config import ModelConfig
 from crlm.plots import km_csv, km_plot
 from crlm.stats.config import StatsConfig
@@ -26,7 +27,7 @@ log = stage_logger(__file__)
 def main() -> None:
     params = cli_params(__doc__, ModelConfig, SurvivalConfig, StatsConfig)
     clinical = read_parquet(CLINICAL)   # vital_status checked against its codes in slices
-    splits = read_json(SPLITS)
+    splits = Splits.read(SPLITS).to_dict()   # checked; crlm.survival takes the JSON form
     paths = {arch: EMBEDDINGS / f"{arch}.parquet" for arch in ARCHS}
     embeddings = {arch: (read_parquet(path), str(path)) for arch, path in paths.items()}
     results = survival_of_archs(embeddings, splits, clinical, params.survival, params.stats)

@@ -23,7 +23,7 @@ from crlm.archs import ARCHS
 from crlm.params import params_from_dict
 from crlm.data.dataset import load_image_set
 from crlm.data.slices import load_slice
-from crlm.evaluation.predictions import load_predictions
+from crlm.models.folds import load_predictions
 from crlm.explain.cam import ensemble_cam
 from crlm.core.io import DataFileError, load_npz, write_parquet
 from crlm.models.registry import build_model, model_kwargs
@@ -78,7 +78,7 @@ def test_the_embed_stage_refuses_a_fold_model_of_another_arch(tmp_path):
     np.savez(tmp_path / "data/processed/dataset.npz", images=data.images, tumour=data.tumour, liver=data.tumour)
     write_parquet(tmp_path / "data/processed/manifest.parquet", data.manifest)
     (tmp_path / "data/splits").mkdir(parents=True)
-    (tmp_path / "data/splits/splits.json").write_text(json.dumps({"folds": [{}], "test": []}))
+    (tmp_path / "data/splits/splits.json").write_text(json.dumps({"folds": [{"train": [], "val": []}], "test": []}))
     for arch in ARCHS:
         tiny_model_file(tmp_path / "data/models" / arch / "0" / "model.pt", arch="unet" if arch == "vgg16" else arch)
 

@@ -5,7 +5,7 @@ import pytest
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
 from crlm.params import params_from_dict
-from crlm.data.splits import SplitError, fold_patients
+from crlm.data.splits import SplitError, Splits
 from crlm.evaluation.bootstrap import patient_bootstrap
 from crlm.evaluation.classification import classification_metrics
 from crlm.evaluation.segmentation import dice_per_image, iou_per_image
@@ -108,16 +108,17 @@ def test_crf_keeps_or_improves_the_iou_of_a_noisy_mask():
     assert crf_iou > 0.9
 
 
-def test_fold_patients_and_an_unknown_fold():
+def test_a_folds_patients_and_an_unknown_fold():
     splits = {"test": ["t"], "folds": [{"train": ["a", "b"], "val": ["c"]}, {"train": ["a", "c"], "val": ["b"]}]}
-    assert fold_patients(splits, "1") == (["a", "c"], ["b"])
+    fold = Splits.from_dict(splits).fold("1")
+    assert (list(fold.train), list(fold.val)) == (["a", "c"], ["b"])
     for unknown in ("2", "final"):
         with pytest.raises(SplitError, match="folds 0..1"):
-            fold_patients(splits, unknown)
+            Splits.from_dict(splits).fold(unknown)
 
 
 def test_the_test_set_is_predicted_by_the_mean_of_the_fold_models(tmp_path):
-    from crlm.evaluation.predictions import ensemble_predictions
+    from crlm.models.folds import ensemble_predictions
 
     ids = np.array(["p1-s000", "p1-s001", "p2-s000"])
     probs = [np.array([0.2, 0.9, 0.4]), np.array([0.4, 0.7, 0.8])]

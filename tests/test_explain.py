@@ -402,8 +402,8 @@ def test_explain_every_arch_on_the_overlay_images_deterministically(fold_models)
     data = discs()
     test_patients = ["p-1", "p-2", "p-3", "p-4"]
     liver = liver_masks(data)
-    first = explain_archs(params, data, liver, test_patients, 2, fold_models)
-    second = explain_archs(params, data, liver, test_patients, 2, fold_models)
+    first = explain_archs(params, data, liver, test_patients, ["0", "1"], fold_models)
+    second = explain_archs(params, data, liver, test_patients, ["0", "1"], fold_models)
     assert first.metrics == second.metrics
     for arch in ARCHS:
         assert np.array_equal(first.cams[arch], second.cams[arch])
@@ -436,7 +436,7 @@ def test_explain_every_arch_on_the_overlay_images_deterministically(fold_models)
     assert sum(line.startswith("| ") for line in lines) == 1 + len(ARCHS) + 3
     assert any("cam.png" in line for line in lines)
     with pytest.raises(ValueError, match="liver masks of shape"):
-        explain_archs(params, data, liver[:, :16], test_patients, 2, fold_models)
+        explain_archs(params, data, liver[:, :16], test_patients, ["0", "1"], fold_models)
 
 
 def test_the_ensemble_is_the_normalised_mean_of_the_fold_maps(fold_models):

@@ -15,6 +15,7 @@ import subprocess
 import pytest
 
 from crlm.params import params_from_dict
+from crlm.data.splits import Splits, fold_names
 from crlm.training import folds
 from tests import fold_workers
 from tests.conftest import tiny_params_dict
@@ -50,11 +51,13 @@ def _read_curve(path):
 
 def test_many_folds_ending_together_under_dvc_exp_run_all_succeed_and_keep_their_curves(dvc_exp_run, monkeypatch):
     params = params_from_dict(tiny_params_dict(split={"folds": N_FOLDS}, train={"device": "cpu"}))
+    names = fold_names(N_FOLDS)
+    splits = {"test": [], "folds": [{"train": [], "val": [f"p{fold}"]} for fold in names]}
+    Splits.from_dict(splits).write(dvc_exp_run / "data" / "splits" / "splits.json")   # the folds train_all_folds reads
     # the real train_all_folds, with a stand-in training the spawned workers import from tests/fold_workers.py
     monkeypatch.setattr(folds, "train_fold", fold_workers.fold_ending_with_the_others)
     lines = folds.train_all_folds("unet", params, cpus=N_FOLDS)   # one worker per fold, all at once
 
-    names = folds.fold_names(N_FOLDS)
     assert lines == [f"train unet/{fold}" for fold in names]
     assert len(list((dvc_exp_run / "arrived").iterdir())) == N_FOLDS
     for fold in names:

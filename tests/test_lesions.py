@@ -12,11 +12,11 @@ import pytest
 from scipy import ndimage
 from sklearn.metrics import roc_auc_score
 
-from crlm.data.prepare import prepare_images
+from crlm.data.prepare import CROPS, crop_boxes, prepare_slices
 from crlm.lesions.matching import Detection, components, detect, froc, match_lesions
 from crlm.lesions.report import report_section
 from crlm.lesions.run import LesionInputs, arch_lesions
-from crlm.lesions.size import band_names, crop_box, equivalent_diameter_mm, prepared_pixel_mm, size_band
+from crlm.lesions.size import band_names, equivalent_diameter_mm, prepared_pixel_mm, size_band
 from crlm.lesions.summary import band_summary, rank_auc
 from crlm.lesions.volumes import largest_cross_section_px, patient_volumes, to_original
 
@@ -147,30 +147,30 @@ def test_band_assignment_at_the_edges():
     assert size_band(5.0, (10.0,)).tolist() == 0 and band_names((7.5,)) == ["<=7.5mm", ">7.5mm"]
 
 
-def test_the_prepared_pixel_size_from_the_liver_box(tiny_params):
+def test_the_prepared_pixel_size_from_the_liver_box():
     liver = _box((128, 128), (40, 79), (30, 89))           # 40 rows x 60 columns
-    cfg = dataclasses.replace(tiny_params.prepare, crop="liver", crop_margin=0.1)
     # side = 60 * (1 + 2 * 0.1) = 72; centre (60, 60): rows 24..95, columns 24..95
-    assert crop_box(liver, cfg) == (slice(24, 96), slice(24, 96))
+    assert CROPS["liver"](liver, 0.1) == (slice(24, 96), slice(24, 96))
     # 72 px of 2.8 mm into 64 px: 72 * 2.8 / 64 = 3.15 mm
-    assert prepared_pixel_mm(crop_box(liver, cfg), 2.8, (64, 64)) == pytest.approx((3.15, 3.15))
-    whole = dataclasses.replace(cfg, crop="none")
-    assert prepared_pixel_mm(crop_box(liver, whole), 2.8, (64, 64)) == pytest.approx((5.6, 5.6))
+    assert prepared_pixel_mm(CROPS["liver"](liver, 0.1), 2.8, (64, 64)) == pytest.approx((3.15, 3.15))
+    assert prepared_pixel_mm(CROPS["none"](liver, 0.1), 2.8, (64, 64)) == pytest.approx((5.6, 5.6))
     # a non-square slice kept whole: each axis its own scale
-    assert prepared_pixel_mm(crop_box(np.ones((100, 128)), whole), 2.8, (64, 64)) == pytest.approx((4.375, 5.6))
+    assert prepared_pixel_mm(CROPS["none"](np.ones((100, 128)), 0.1), 2.8, (64, 64)) == pytest.approx((4.375, 5.6))
 
 
 def test_prepared_lesion_area_times_the_pixel_area_is_the_lesion_area(tmp_path, tiny_params):
-    """prepare_images itself: a 16 x 16 px tumour at 1 mm (256 mm^2) in a 64 px liver box resized to 32 px
-    covers 8 x 8 prepared pixels of 2 x 2 mm: the same 256 mm^2."""
+    """prepare itself: a 16 x 16 px tumour at 1 mm (256 mm^2) in a 64 px liver box resized to 32 px
+    covers 8 x 8 prepared pixels of 2 x 2 mm: the same 256 mm^2 (the box as the manifest records it)."""
     liver = _box((128, 128), (30, 93), (20, 83))           # 64 x 64: with margin 0 the box is the liver
     tumour = _box((128, 128), (40, 55), (40, 55))
     image = np.where(liver, 60, -1000).astype(np.int16)
     np.savez_compressed(tmp_path / "s.npz", image=image, tumour=tumour.astype(np.uint8),
                         liver=liver.astype(np.uint8))
     cfg = dataclasses.replace(tiny_params.prepare, image_size=32, crop="liver", crop_margin=0.0)
-    prepared = prepare_images(pd.DataFrame({"image_id": ["s"], "path": ["s.npz"]}), tmp_path, cfg)
-    height, width = prepared_pixel_mm(crop_box(liver, cfg), 1.0, prepared["tumour"].shape[1:])
+    prepared, boxes = prepare_slices(pd.DataFrame({"image_id": ["s"], "path": ["s.npz"]}), tmp_path, cfg)
+    [box] = crop_boxes(boxes)
+    assert box == (slice(30, 94), slice(20, 84))
+    height, width = prepared_pixel_mm(box, 1.0, prepared["tumour"].shape[1:])
     assert (height, width) == (2.0, 2.0)
     assert prepared["tumour"].sum() * height * width == 256
 

@@ -25,7 +25,7 @@ from crlm.data.nifti import read_nifti, write_nifti
 from crlm.data.prepare import liver_box, prepare_images
 from crlm.data.slices import as_manifest, case_slices
 from crlm.data.sources.base import Case
-from crlm.evaluation.predictions import ensemble_predictions
+from crlm.models.folds import ensemble_predictions
 from crlm.models.registry import build_model, model_kwargs
 from crlm.models.inference import predict
 from crlm.models.model_file import load_model, save_model

@@ -5,7 +5,8 @@ import pandas as pd
 
 from crlm.data import phantom
 from crlm.data.labels import is_ambiguous
-from crlm.data.prepare import kept_slices, prepare_images, processed_manifest, resize, window
+from crlm.data.prepare import (CROP_COLUMNS, CROPS, crop_boxes, kept_slices, prepare_images, prepare_slices,
+                               processed_manifest, resize, window)
 from crlm.data.qc import run_qc
 from crlm.data.slices import build_slices
 from crlm.data.sources.phantom import volume_folder_cases
@@ -45,13 +46,17 @@ def _slices_and_qc():
 
 def test_prepare_keeps_every_qc_passed_slice_at_its_natural_prevalence():
     manifest, qc = _slices_and_qc()
-    kept = processed_manifest(kept_slices(manifest.iloc[::-1], qc))
+    kept = kept_slices(manifest.iloc[::-1], qc)
+    boxes = pd.DataFrame([[0, 10 + i, 1, 12] for i in range(len(kept))], columns=CROP_COLUMNS)
+    kept = processed_manifest(kept, boxes)
     assert kept["image_id"].tolist() == sorted(set(manifest["image_id"]) - {"p0-s020"})
     assert len(kept) == 33                                  # no per-patient cap, no class balancing
     assert kept["label"].sum() == 3 and is_ambiguous(kept).sum() == 2
-    # the processed manifest: these columns in this order (liver_area_px and the rest of the slices table go)
+    # the processed manifest: these columns in this order (liver_area_px and the rest of the slices table go),
+    # then each image's crop box, row for row
     assert list(kept.columns) == ["image_id", "patient_id", "source", "slice_index", "label", "tumour_area_px",
-                                  "n_lesions"]
+                                  "n_lesions", "crop_row_start", "crop_row_stop", "crop_col_start", "crop_col_stop"]
+    assert crop_boxes(kept)[:2] == [(slice(0, 10), slice(1, 12)), (slice(0, 11), slice(1, 12))]
     assert kept.index.tolist() == list(range(33))
 
 
@@ -63,12 +68,12 @@ def test_the_test_set_keeps_the_natural_prevalence_of_its_qc_passed_slices(tmp_p
     slices = build_slices(volume_folder_cases("phantom", tmp_path / "raw"), tmp_path / "slices", min_tumor_px=30)
     qc = run_qc(slices, tmp_path / "slices", tiny_params.qc)
     kept = kept_slices(slices, qc)
-    arrays = prepare_images(kept, tmp_path / "slices", tiny_params.prepare)
-    processed = processed_manifest(kept)
+    arrays, boxes = prepare_slices(kept, tmp_path / "slices", tiny_params.prepare)
+    processed = processed_manifest(kept, boxes)
     assert len(arrays["images"]) == len(processed)
-    assert processed.dtypes.astype(str).to_dict() == {    # the slices stage's types, kept
+    assert processed.dtypes.astype(str).to_dict() == {    # the slices stage's types, kept, then the crop box
         "image_id": "string", "patient_id": "string", "source": "string", "slice_index": "int64", "label": "int64",
-        "tumour_area_px": "int64", "n_lesions": "int64"}
+        "tumour_area_px": "int64", "n_lesions": "int64", **{column: "int64" for column in CROP_COLUMNS}}
     splits = make_splits(processed, tiny_params.split)
 
     passed = slices[qc["kept"].to_numpy() & slices["patient_id"].isin(splits["test"]).to_numpy()]
@@ -80,3 +85,26 @@ def test_the_test_set_keeps_the_natural_prevalence_of_its_qc_passed_slices(tmp_p
     summary = splits_summary(processed, splits)["test"]
     assert summary["metastasis_fraction"] == round(natural, 4)
     assert summary["images"] == len(passed) and summary["ambiguous_images"] == is_ambiguous(passed).sum()
+
+
+def test_the_manifest_records_the_crop_box_prepare_cut_from_each_slice(tmp_path, tiny_params):
+    """A tiny prepare run on the phantom: each manifest row's crop box is the box prepare.crop gives the
+    slice's liver mask, it survives the parquet file, and prepare_images makes the same arrays."""
+    from crlm.data.slices import load_slice
+    from crlm.core.io import read_parquet, write_parquet
+
+    cfg = dataclasses.replace(tiny_params.phantom, n_patients=3, n_slices=6, defect_rate=0.0)
+    phantom.write_phantom(cfg, tmp_path / "raw")
+    slices = build_slices(volume_folder_cases("phantom", tmp_path / "raw"), tmp_path / "slices", min_tumor_px=30)
+    kept = kept_slices(slices, run_qc(slices, tmp_path / "slices", tiny_params.qc))
+    prepare = dataclasses.replace(tiny_params.prepare, crop="liver", crop_margin=0.1)
+    arrays, boxes = prepare_slices(kept, tmp_path / "slices", prepare)
+    write_parquet(tmp_path / "manifest.parquet", processed_manifest(kept, boxes))
+    manifest = read_parquet(tmp_path / "manifest.parquet")
+
+    expected = [CROPS["liver"](load_slice(tmp_path / "slices", row)["liver"], 0.1)
+                for row in kept.itertuples(index=False)]
+    assert crop_boxes(manifest) == expected
+    assert any(box[0] != slice(0, tiny_params.phantom.matrix) for box in expected)   # boxes, not whole slices
+    for name, array in prepare_images(kept, tmp_path / "slices", prepare).items():
+        np.testing.assert_array_equal(array, arrays[name])

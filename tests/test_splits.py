@@ -1,10 +1,14 @@
 import dataclasses
+import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from crlm.data.splits import LeakageError, SplitError, check_no_leakage, make_splits, splits_summary
+from crlm.data.splits import (Fold, LeakageError, SplitError, Splits, SplitsFileError, check_no_leakage, fold_names,
+                              make_splits, splits_summary)
+from crlm.core.errors import UserError
+from crlm.core.io import write_json
 
 
 def _manifest(n_patients=60, seed=0):
@@ -83,3 +87,55 @@ def test_the_summary_counts_every_image_of_each_subsets_patients():
     assert summary["folds"]["fold0"]["train"] == {"images": 5, "patients": 2, "metastasis_images": 2,
                                                   "ambiguous_images": 0, "metastasis_fraction": 0.4}
     assert summary["folds"]["fold0"]["val"]["metastasis_fraction"] == 0.0
+
+
+# ---------------------------------------------------------------- Splits: data/splits/splits.json, read once
+
+SPLITS_TEXT = """{
+  "test": ["t1", "t2"],
+  "folds": [
+    {"train": ["b", "c"], "val": ["a"]},
+    {"train": ["a", "c"], "val": ["b"]},
+    {"train": ["a", "b"], "val": ["c"]}
+  ]
+}
+"""
+
+
+def test_splits_read_from_a_hand_written_file(tmp_path):
+    path = tmp_path / "splits.json"
+    path.write_text(SPLITS_TEXT)
+    splits = Splits.read(path)
+    assert splits.n_folds == 3 and splits.fold_names == ["0", "1", "2"] == fold_names(3)
+    assert splits.test == ("t1", "t2")
+    assert splits.fold("1") == Fold(train=("a", "c"), val=("b",))
+    assert splits.source == str(path)
+    splits.check_fold_count(3)
+    with pytest.raises(SplitsFileError) as caught:
+        splits.check_fold_count(5)
+    assert str(caught.value) == (f"params split.folds is 5 but {path} has 3 folds; rerun the split stage "
+                                 "(dvc repro split) after changing split.folds")
+    assert isinstance(caught.value, UserError)           # a stage logs it as one line
+    for unknown in ("3", "final", "-1"):
+        with pytest.raises(SplitError, match=r"fold .*: .* has folds 0..2"):
+            splits.fold(unknown)
+    # written back as the split stage writes it: the same bytes as write_json of the JSON form
+    splits.write(tmp_path / "again.json")
+    write_json(tmp_path / "direct.json", json.loads(SPLITS_TEXT))
+    assert (tmp_path / "again.json").read_bytes() == (tmp_path / "direct.json").read_bytes()
+    assert splits.to_dict() == json.loads(SPLITS_TEXT)
+
+
+def test_a_malformed_or_leaking_splits_file_is_refused(tmp_path):
+    path = tmp_path / "splits.json"
+    with pytest.raises(FileNotFoundError, match="dvc repro split"):
+        Splits.read(path)
+    for bad in ({"test": []}, {"test": [], "folds": []}, {"folds": [{"train": [], "val": []}]}, []):
+        path.write_text(json.dumps(bad))
+        with pytest.raises(SplitsFileError, match=r"splits.json: expected .*; rerun the stage that writes it"):
+            Splits.read(path)
+    path.write_text(json.dumps({"test": [], "folds": [{"train": ["a"], "val": ["b"]}, {"train": ["a"]}]}))
+    with pytest.raises(SplitsFileError, match=r"fold 1 is not"):
+        Splits.read(path)
+    with pytest.raises(LeakageError, match=r"fold 0: patient\(s\) \['t1'\] in both train and test"):
+        Splits.from_dict({"test": ["t1"], "folds": [{"train": ["t1"], "val": ["b"]}]})

@@ -11,7 +11,8 @@ from crlm.params import params_from_dict
 from crlm.data.dataset import DatasetError, ImageSet, check_image_set
 from crlm.models.inference import predict
 from crlm.training.checkpoint import load_checkpoint, save_checkpoint
-from crlm.training.folds import fold_names, worker_plan
+from crlm.data.splits import fold_names
+from crlm.training.folds import worker_plan
 from crlm.training.loop import batches, train_model
 from tests.conftest import tiny_params_dict
 

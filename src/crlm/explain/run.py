@@ -21,6 +21,7 @@ from crlm.evaluation.overlay import overlay_rows
 from crlm.explain.cam import ensemble_of, fold_cams
 from crlm.explain.localisation import CENTRE_SIGMA, centre_prior, chance_levels, image_scores, localisation_summary
 from crlm.explain.sanity import randomisation_check
+from crlm.models.folds import FoldModels
 
 METHOD = ("Grad-CAM (captum LayerGradCam) of the image-level metastasis logit at each arch's cam_layer(), "
           "upsampled bilinearly, ReLU'd, normalised per image; mean of the fold models' maps")
@@ -34,13 +35,14 @@ class Explanation:
     shares: dict[str, np.ndarray] = field(default_factory=dict)   # arch -> their mass shares (NaN: empty map)
 
 
-def explain_archs(params: Params, data: ImageSet, liver: np.ndarray, test_patients: list[str], n_folds: int,
+def explain_archs(params: Params, data: ImageSet, liver: np.ndarray, test_patients: list[str], folds: list[str],
                   model_dir: Path) -> Explanation:
     """Each arch of crlm.archs: the fold ensemble's maps of the metastasis test slices (label 1) and of the
     overlay images (evaluate.overlay_images, chosen as the evaluate stage chooses them), scored against the
     true tumour masks beside the whole-image and liver chance levels (`liver`: the liver masks, row for row
     with `data`) and the centre prior, with stats.* bootstrap CIs; and the randomisation check (crlm.explain.sanity)
-    of every fold model's maps of the metastasis slices."""
+    of every fold model's maps of the metastasis slices. The fold models: those of `folds` (crlm.data.splits.Splits's
+    fold_names) under model_dir (crlm.models.folds)."""
     if liver.shape != data.tumour.shape:
         raise ValueError(f"explain_archs: liver masks of shape {liver.shape} for tumour masks of shape "
                          f"{data.tumour.shape}")
@@ -63,7 +65,7 @@ def explain_archs(params: Params, data: ImageSet, liver: np.ndarray, test_patien
     centre = image_scores(prior, masks, tolerance, livers)
     result = Explanation({}, figure_rows)
     for arch in ARCHS:
-        paths = [model_dir / arch / str(k) / "model.pt" for k in range(n_folds)]
+        paths = FoldModels.of(arch, folds, model_dir).model_paths()
         per_fold, layer, grid = fold_cams(paths, data.images[rows], arch)
         cams = ensemble_of(per_fold)
         scores = image_scores(cams[on_positives], masks, tolerance, livers)

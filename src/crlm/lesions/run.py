@@ -1,12 +1,14 @@
 """Every segmenting arch's lesion-level evaluation on the independent test set, as the lesions stage writes it.
 
 The tumour probability maps are the fold ensemble's: the mean of the fold models' maps of the test images
-(crlm.evaluation.predictions.ensemble_predictions, the function evaluate averages them with), thresholded
-at evaluate.threshold; every arch is scored on its network's own map (evaluate's CRF refinement of
-CLM-Net's mask is not applied: it yields a mask, not a probability to sweep for the FROC). The truth is the
-prepared tumour mask (data/processed) for the per-slice lesions and the interim slice's own mask for the
-3-D lesions (crlm.lesions.volumes). CIs: patient-level bootstrap (crlm.evaluation.bootstrap) with the
-stats section's resamples, seed and level; a lesion's rows are resampled with its patient's.
+as the evaluate stage formed and scored it (data/predictions/<arch>/test_ensemble.npz,
+crlm.evaluation.predictions.read_ensemble), thresholded at evaluate.threshold; every arch is scored on its
+network's own map (evaluate's CRF refinement of CLM-Net's mask is not applied: it yields a mask, not a
+probability to sweep for the FROC). The truth is the prepared tumour mask (data/processed) for the per-slice
+lesions and the interim slice's own mask for the 3-D lesions (crlm.lesions.volumes), the prepared maps put
+back into it through the crop box prepare recorded in the manifest. CIs: patient-level bootstrap
+(crlm.evaluation.bootstrap) with the stats section's resamples, seed and level; a lesion's rows are resampled
+with its patient's.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ if TYPE_CHECKING:
     from crlm.params import Params
 from crlm.core.io import rounded
 from crlm.data.dataset import ImageSet
+from crlm.data.prepare import crop_boxes
 from crlm.data.slices import load_slice
-from crlm.evaluation.predictions import ensemble_predictions, manifest_rows, threshold
+from crlm.evaluation.predictions import ensemble_file, manifest_rows, read_ensemble, threshold
 from crlm.lesions.matching import Detection, detect, froc
-from crlm.lesions.size import band_names, crop_box, equivalent_diameter_mm, prepared_pixel_mm, size_band
+from crlm.lesions.size import band_names, equivalent_diameter_mm, prepared_pixel_mm, size_band
 from crlm.lesions.summary import band_lesions, band_summary, detection_summary, sensitivity_ci
 from crlm.lesions.volumes import PatientVolumes, largest_cross_section_px, patient_volumes
 
@@ -59,19 +62,16 @@ class LesionResult:
     froc_3d: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
-def lesion_inputs(data: ImageSet, slices: pd.DataFrame, slices_dir: Path, image_ids: np.ndarray,
-                params: Params) -> LesionInputs:
-    """The test images' prepared truth, their prepared pixel size (from prepare's crop box, recomputed from
-    the interim slice's liver mask) and the patients' original tumour masks stacked into volumes."""
+def lesion_inputs(data: ImageSet, slices: pd.DataFrame, slices_dir: Path, image_ids: np.ndarray) -> LesionInputs:
+    """The test images' prepared truth, their prepared pixel size (from the crop box prepare recorded in the
+    manifest) and the patients' original tumour masks (the interim slices') stacked into volumes."""
     rows, frame = manifest_rows(data, image_ids)
     interim = slices.set_index("image_id").loc[image_ids]
     truth = data.tumour[rows].astype(bool)
-    boxes, tumours, pixel_mm = [], [], []
-    for row in interim.itertuples():
-        arrays = load_slice(slices_dir, row)
-        box = crop_box(arrays["liver"], params.prepare)
-        boxes.append(box)
-        tumours.append(arrays["tumour"])
+    boxes = crop_boxes(data.manifest.iloc[rows])
+    tumours, pixel_mm = [], []
+    for row, box in zip(interim.itertuples(), boxes):
+        tumours.append(load_slice(slices_dir, row)["tumour"])
         pixel_mm.append(prepared_pixel_mm(box, float(row.spacing_mm), truth.shape[1:]))
     patients = frame["patient_id"].to_numpy().astype(str)
     volumes = patient_volumes(patients, interim["slice_index"].to_numpy(), boxes, tumours,
@@ -122,25 +122,28 @@ def _sensitivity_only(found: Detection, stats: StatsConfig) -> dict:
             "sensitivity": sensitivity_ci(lesions["detected"].to_numpy(), lesions["patient_id"].to_numpy(), stats)}
 
 
-def lesion_metrics(params: Params, data: ImageSet, slices: pd.DataFrame, slices_dir: Path, model_dir: Path,
-                   n_folds: int) -> LesionResult:
-    """Every segmenting arch of crlm.archs, from its fold models' test predictions under model_dir."""
+def lesion_metrics(params: Params, data: ImageSet, slices: pd.DataFrame, slices_dir: Path,
+                   predictions_dir: Path) -> LesionResult:
+    """Every segmenting arch of crlm.archs, from its fold ensemble's test predictions under predictions_dir
+    (the evaluate stage's <arch>/test_ensemble.npz)."""
     test = None
     pixel = {}
     result = LesionResult({})
     for arch, spec in ARCHS.items():
         if not spec.segments:
             continue
-        paths = [model_dir / arch / str(k) / "test_predictions.npz" for k in range(n_folds)]
-        image_ids, prob, seg = ensemble_predictions(paths)
+        image_ids, prob, seg = read_ensemble(ensemble_file(predictions_dir, arch))
+        if seg is None:
+            raise ValueError(f"{ensemble_file(predictions_dir, arch)}: no tumour maps (seg_prob) of segmenting arch "
+                             f"{arch}; rerun the stage that writes it (dvc repro -f evaluate)")
         if test is None:
-            test = lesion_inputs(data, slices, slices_dir, image_ids, params)
+            test = lesion_inputs(data, slices, slices_dir, image_ids)
             area = test.pixel_area_mm2
             pixel = {"images": int(len(image_ids)), "patients": int(len(set(test.patients))),
                      "pixel_mm_median": float(np.median(test.pixel_mm)), "pixel_mm_min": float(test.pixel_mm.min()),
                      "pixel_mm_max": float(test.pixel_mm.max()), "pixel_area_mm2_median": float(np.median(area))}
         elif not np.array_equal(image_ids, test.image_ids):
-            raise ValueError(f"{arch}: its fold models predict other test images than the first arch's; "
+            raise ValueError(f"{arch}: its fold ensemble predicts other test images than the first arch's; "
                              "retrain the archs on the same splits")
         metrics, result.froc[arch], result.froc_3d[arch] = arch_lesions(seg, prob, test, params)
         result.metrics[arch] = rounded(metrics, DIGITS)

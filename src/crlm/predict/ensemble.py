@@ -2,9 +2,9 @@
 ensemble's predictions of prepared images.
 
 The ensemble is formed exactly as the evaluate stage forms the test set's: each fold model predicts the images
-with crlm.models.inference.predict (batch train.batch_size), its probabilities kept as float32 and its tumour
-maps as float16 (what the train stage saves in test_predictions.npz), then read back as float64 and float32 and
-averaged over the folds (crlm.evaluation.predictions.ensemble_predictions).
+with crlm.models.inference.predict (batch train.batch_size), its probabilities and tumour maps rounded to the
+dtypes the train stage saves them in (crlm.models.folds.as_saved), read back as the evaluate stage reads them
+(as_read) and averaged over the folds by the same function (crlm.models.folds.fold_mean).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import torch
 
 from crlm.data.dataset import ImageSet
 from crlm.models.config import ModelConfig
+from crlm.models.folds import FoldModels, as_read, as_saved, fold_mean
 from crlm.models.inference import predict
 from crlm.models.model_file import ModelFileError, folder_arch, load_model, read_model_file
 from crlm.models.registry import model_kwargs
@@ -31,16 +32,10 @@ def fold_model_paths(models_dir: str | Path) -> list[Path]:
     if not models_dir.is_dir():
         raise PredictError(f"{models_dir}: models folder not found (expected data/models/<arch> with one "
                            "<fold>/model.pt per fold; the train stages write it)")
-    paths = sorted((fold / "model.pt" for fold in models_dir.iterdir() if (fold / "model.pt").is_file()),
-                   key=lambda path: _fold_key(path.parent.name))
+    paths = FoldModels.found(models_dir).model_paths()
     if not paths:
         raise PredictError(f"{models_dir}: no fold models in the models folder (expected <fold>/model.pt)")
     return paths
-
-
-def _fold_key(name: str) -> tuple:
-    """Folds 0, 1, .., 10 in numeric order, any other names after them."""
-    return (0, int(name), "") if name.isdigit() else (1, 0, name)
 
 
 def config_differences(saved: dict, arch: str, current: ModelConfig) -> list[str]:
@@ -88,7 +83,8 @@ def ensemble_predict(paths: list[Path], images: np.ndarray, batch_size: int,
     for path in paths:
         model = load_model(path).to(device)
         preds = predict(model, data, np.arange(n), batch_size, device)
-        probs.append(preds.prob.astype(np.float32).astype(np.float64))
-        if preds.seg_prob is not None:
-            segs.append(preds.seg_prob.astype(np.float16).astype(np.float32))
-    return np.mean(probs, axis=0), (np.mean(segs, axis=0) if segs else None)
+        prob, seg = as_read(*as_saved(preds.prob, preds.seg_prob))
+        probs.append(prob)
+        if seg is not None:
+            segs.append(seg)
+    return fold_mean(probs, segs)

@@ -17,7 +17,9 @@ worker process sees one GPU). Under torchrun (crlm.training.distributed) the
 folds train one after another, each across every process, and the main
 process alone writes files.
 
-A fold's outputs: data/models/<arch>/<fold>/{model.pt, predictions.npz} and its
+The folds are those of data/splits/splits.json (crlm.data.splits.Splits), whose count
+split.folds must equal. A fold's outputs: data/models/<arch>/<fold>/{model.pt,
+predictions.npz, test_predictions.npz} (written through crlm.models.folds.FoldModels) and its
 dvclive curves under plots/train/<arch>/<fold>/. Its checkpoint under
 data/checkpoints/<arch>/<fold>/ outlives it until every fold of the arch is
 done, so an interrupted stage resumes finished folds for free and the
@@ -48,23 +50,18 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-import numpy as np
 import torch
 
 if TYPE_CHECKING:
     from crlm.params import Params
-from crlm.core.io import read_json, write_json
+from crlm.core.io import write_json
 from crlm.core.logs import setup as setup_logging
 from crlm.core.paths import CHECKPOINTS, MODELS, PLOTS, PROCESSED_ARRAYS, PROCESSED_MANIFEST, SPLITS
-from crlm.data.splits import fold_patients
+from crlm.data.splits import Splits
 from crlm.training.device import compute_fingerprint, resolve_precision, select_device
 from crlm.training.distributed import SINGLE, World
 
 log = logging.getLogger(__name__)
-
-
-def fold_names(n_folds: int) -> list[str]:
-    return [str(k) for k in range(n_folds)]
 
 
 def worker_plan(n_jobs: int, device: torch.device, cpus: int | None = None, gpus: int = 0) -> tuple[int, int]:
@@ -101,7 +98,9 @@ def train_all_folds(arch: str, params: Params, cpus: int | None = None, world: W
 
     Each fold's curves are written here as soon as its training (and those before it) returned.
     """
-    folds = fold_names(params.split.folds)
+    splits = Splits.read(SPLITS)
+    splits.check_fold_count(params.split.folds)
+    folds = splits.fold_names
     device = select_device(params.train.device)
     gpus = visible_gpus() if device.type == "cuda" else []
     cpus = cpus or params.train.workers or None
@@ -171,6 +170,7 @@ def train_fold(arch: str, fold: str, params: Params, threads: int, world: World 
     """
     from crlm.data.dataset import load_image_set
     from crlm.data.sampling import training_sample
+    from crlm.models.folds import FoldModels
     from crlm.models.inference import predict
     from crlm.models.model_file import save_model
     from crlm.training.loop import TrainingDiverged, train_model
@@ -178,8 +178,9 @@ def train_fold(arch: str, fold: str, params: Params, threads: int, world: World 
     setup_logging()
     torch.set_num_threads(threads)
     data = load_image_set(PROCESSED_ARRAYS, PROCESSED_MANIFEST)
-    splits = read_json(SPLITS)
-    train_patients, val_patients = fold_patients(splits, fold)
+    splits = Splits.read(SPLITS)
+    chosen = splits.fold(fold)
+    train_patients, val_patients = list(chosen.train), list(chosen.val)
     train_idx = training_sample(data.manifest, train_patients, params.train, fold)
     val_idx = data.indices_of(val_patients)
 
@@ -194,14 +195,11 @@ def train_fold(arch: str, fold: str, params: Params, threads: int, world: World 
     if not world.main:
         return FoldResult("", result.history)
 
-    out = MODELS / arch / fold
-    save_model(out / "model.pt", arch, result.kwargs, result.model)
-    for name, idx in (("predictions.npz", val_idx), ("test_predictions.npz", data.indices_of(splits["test"]))):
+    models = FoldModels.of(arch, splits.fold_names, MODELS)
+    save_model(models.model_path(fold), arch, result.kwargs, result.model)
+    for test, idx in ((False, val_idx), (True, data.indices_of(list(splits.test)))):
         preds = predict(result.model, data, idx, params.train.batch_size)
-        arrays = {"image_id": data.manifest["image_id"].to_numpy()[idx].astype(str), "prob": preds.prob}
-        if preds.seg_prob is not None:
-            arrays["seg_prob"] = preds.seg_prob.astype(np.float16)
-        np.savez_compressed(out / name, **arrays)
+        models.save_predictions(fold, test, data.manifest["image_id"].to_numpy()[idx], preds.prob, preds.seg_prob)
     resumed = f", resumed after epoch {result.resumed_from_epoch}" if result.resumed_from_epoch else ""
     summary = (f"{arch}/{fold}: {len(train_idx)} of {len(data.indices_of(train_patients))} training images "
                f"({data.labels[train_idx].mean():.0%} metastasis), {params.train.epochs} epochs, "
