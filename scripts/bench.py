@@ -53,9 +53,8 @@ OLD_PER_IMAGE_IMAGES_PER_S = 71.0     # issue 16: the per-image pipeline it repl
 
 def delong_seconds(n: int = 1_000_000) -> float:
     """Best of three DeLong tests on n paired scores (half positives), pinned to one thread."""
-    from threadpoolctl import threadpool_limits
-
     import numpy as np
+    from threadpoolctl import threadpool_limits
 
     from crlm.stats.delong import delong_test
 
@@ -88,16 +87,17 @@ def throughput(arch: str, size: int, width: float, batch: int, steps: int, *, wa
 
     import torch
 
-    from crlm.params import load_params
     from crlm.data.transforms import augment_batch
     from crlm.models.registry import build_model, model_kwargs
+    from crlm.params import load_params
     from crlm.training.device import MEMORY_FORMAT, autocast, resolve_precision, select_device
     from crlm.training.loop import Loss
 
     params = load_params()
     device = select_device("auto")
     precision = precision or resolve_precision(params.train.precision, device)
-    model = build_model(arch, {**model_kwargs(params.model, arch), "width": width}).to(device, memory_format=MEMORY_FORMAT)
+    kwargs = {**model_kwargs(params.model, arch), "width": width}
+    model = build_model(arch, kwargs).to(device, memory_format=MEMORY_FORMAT)
     optimizer = torch.optim.Adam(model.parameters(), 1e-4)
     train = params.train
     loss_fn = Loss(train.cls_loss_weight, train.seg_loss_weight, train.seg_pos_weight).to(device)
@@ -225,9 +225,9 @@ def augmentation_throughput(size: int = PAPER_SIZE, batch: int = PAPER_BATCH, se
     import torch
     from torchvision import tv_tensors
 
-    from crlm.params import load_params
     from crlm.data.transforms import augment_batch
     from crlm.data.transforms_reference import torchvision_pipeline
+    from crlm.params import load_params
 
     cfg = load_params().augment
     images = torch.rand(batch, 1, size, size)

@@ -76,7 +76,7 @@ def test_dvc_yaml_lists_every_registered_arch_and_nothing_else():
 
 
 def test_an_added_arch_is_expected_everywhere_and_a_missing_line_is_caught():
-    toy = Arch("toy", "Toy", segments=True, crf=False, config=object, min_image_size=8)
+    toy = Arch("toy", "Toy", segments=True, crf=False, min_image_size=8)
     expected = expected_arch_entries({**ARCHS, "toy": toy})
     assert expected["train matrix"][-1] == "toy"
     assert "plots/evaluate/roc_toy.csv" in expected["evaluate plot files"]

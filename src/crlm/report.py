@@ -115,11 +115,13 @@ def _recognition(params: Params, classification: dict, compare: dict, seeds: See
               f"{f' ({prevalence:.3f} metastasis)' if prevalence is not None else ''}; no label-based exclusion or "
               "balancing touches it (those apply to training images only).",
               *_groups(test.get("groups")),
-              _differs(test["auc"]["value"], PAPER_RECOGNITION.get(candidate, (None,) * 5)[3], "the candidate's test AUC"),
+              _differs(test["auc"]["value"], PAPER_RECOGNITION.get(candidate, (None,) * 5)[3],
+                       "the candidate's test AUC"),
               *_target_condition(test, PAPER_RECOGNITION.get(candidate, (None,) * 5)[3]),
               "" if not above else
               f"{_and(above)} {'has' if len(above) == 1 else 'have'} a higher test AUC than the candidate here "
-              "(point estimates; the clustered test's p is beside each)." + "".join(seeds.ahead(f"{a}.test_auc", f"{candidate}.test_auc") for a in above),
+              "(point estimates; the clustered test's p is beside each)."
+              + "".join(seeds.ahead(f"{a}.test_auc", f"{candidate}.test_auc") for a in above),
               "The AUC comparison is Obuchowski's (1997) test for clustered data: a patient's images are "
               "correlated, so the patient is the unit of the variance, and the statistic is referred to Student's "
               f"t with {_clusters(compare) - 1 if _clusters(compare) else 'patients - 1'} degrees of freedom "

@@ -27,8 +27,8 @@ validation patients from a Splits.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 from pathlib import Path
+from typing import ClassVar
 
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
@@ -38,6 +38,7 @@ from crlm.core.errors import UserError
 from crlm.core.io import read_json, write_json
 from crlm.core.paths import SPLITS
 from crlm.data.labels import is_ambiguous
+
 
 @dataclass(frozen=True)
 class FoldsConfig:

@@ -98,9 +98,10 @@ def reference_standards(test: pd.DataFrame, params: Params) -> dict:
                                           patients[~ambiguous]),
                 "auc_any_tumour": ((test["tumour_area_px"].to_numpy() > 0).astype(int), probs, patients)}
     stats = params.stats
-    return {"target_condition": f"tumour >= {params.slices.min_tumor_px} px", **{name: patient_bootstrap(lambda idx, y=y, p=p: roc_auc_or_none(y[idx], p[idx]), groups, stats.n_boot,
-                                    stats.seed, stats.ci_level).to_dict()
-            for name, (y, p, groups) in readings.items()}}
+    intervals = {name: patient_bootstrap(lambda idx, y=y, p=p: roc_auc_or_none(y[idx], p[idx]), groups,
+                                         stats.n_boot, stats.seed, stats.ci_level).to_dict()
+                 for name, (y, p, groups) in readings.items()}
+    return {"target_condition": f"tumour >= {params.slices.min_tumor_px} px", **intervals}
 
 
 def image_groups(frame: pd.DataFrame, threshold: float) -> dict:

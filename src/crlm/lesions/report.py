@@ -42,7 +42,8 @@ def report_section(params: Params, lesions: dict) -> list[str]:
              "slice: every slice's cross-section of a lesion counts as one lesion (the prepared 2-D images); 3-D: "
              "each test patient's slices back in the original geometry, stacked by slice index. CIs: "
              f"{level}% patient-level bootstrap; for a sensitivity, Korn and Graubard's exact interval clustered by "
-             "patient (it can leave 0 and 1, which no bootstrap resample can). The CLM-Net paper reports no lesion-level number; the last "
+             "patient (it can leave 0 and 1, which no bootstrap resample can). The CLM-Net paper reports no "
+             "lesion-level number; the last "
              "column quotes related studies on real CT (seed 002: a lesion detector, 3-D lesions), for the order "
              "of magnitude only.", "",
              "| model | per-slice sensitivity [CI] (detected/lesions) | per-slice FP per patient [CI] | "

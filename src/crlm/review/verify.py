@@ -3,8 +3,8 @@ after `dvc repro` has rewritten metrics/ and reports/ in the workspace.
 
 Byte for byte where this machine computes as the one that trained the committed models did (the compute
 fingerprint each train stage records in plots/train/<arch>/compute.json: device, precision, the kernels torch
-picked, torch's version, numpy's BLAS kernel and threads): the pipeline is deterministic there. Elsewhere floating-point rounding may move the
-trained weights, so each headline number must lie within seed noise of the committed one (crlm.review.noise),
+picked, torch's version, numpy's BLAS kernel and threads): the pipeline is deterministic there. Elsewhere
+floating-point rounding may move the trained weights, so each headline number must lie within seed noise of the committed one (crlm.review.noise),
 and the numbers without a seed SD and the report's text are not compared.
 """
 
@@ -100,6 +100,6 @@ def verify(root: Path = Path("."), rev: str = "HEAD", params_file: Path = Path("
             differences = noise_differences(repo, rev, root)
     for line in differences:
         print(line)
-    print("verify: " + (f"{sum(l.startswith('DIFFERS') for l in differences)} difference(s)" if differences else
+    print("verify: " + (f"{sum(d.startswith('DIFFERS') for d in differences)} difference(s)" if differences else
                         "the committed metrics and report are what the code produces"))
     return 1 if differences else 0

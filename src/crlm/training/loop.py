@@ -89,7 +89,8 @@ class Loss(nn.Module):
             seg_bce = F.binary_cross_entropy_with_logits(seg, masks, pos_weight=self.pos_weight)
             if self.world.size == 1:
                 return loss + self.seg_weight * (seg_bce + self.dice(seg, masks))
-            return (loss + self.seg_weight * seg_bce) * share + self.seg_weight * global_dice_loss(seg, masks, self.world)
+            global_dice = global_dice_loss(seg, masks, self.world)
+            return (loss + self.seg_weight * seg_bce) * share + self.seg_weight * global_dice
         return loss if self.world.size == 1 else loss * share
 
 
