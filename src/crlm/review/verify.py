@@ -4,8 +4,9 @@ after `dvc repro` has rewritten metrics/ and reports/ in the workspace.
 Byte for byte where this machine computes as the one that trained the committed models did (the compute
 fingerprint each train stage records in plots/train/<arch>/compute.json: device, precision, the kernels torch
 picked, torch's version, numpy's BLAS kernel and threads): the pipeline is deterministic there. Elsewhere
-floating-point rounding may move the trained weights, so each headline number must lie within seed noise of the committed one (crlm.review.noise),
-and the numbers without a seed SD and the report's text are not compared.
+floating-point rounding may move the trained weights, so each headline number must lie within seed noise of
+the committed one (crlm.review.noise), and the numbers without a seed SD and the report's text are not
+compared.
 """
 
 from __future__ import annotations
