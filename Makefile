@@ -9,7 +9,7 @@ export PIP_PROGRESS_BAR := off
 # mkdocs-material's notice about its successor (not a build warning)
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: setup lock repro repro-paper test test-fast docs docs-serve bench stability clean pull review verify exp-show
+.PHONY: setup lock repro repro-paper test test-fast typecheck docs docs-serve bench stability clean pull review verify exp-show
 
 setup: $(VENV)/.installed
 
@@ -34,11 +34,17 @@ repro: setup
 
 # the full suite, as CI runs it (.ci/run)
 test: setup
+	ruff check src stages scripts tests
 	python -m pytest
 
 # the quick suite: leaves out the tests marked slow (dvc end to end, torchrun, the paper's size, null simulations)
 test-fast: setup
+	ruff check src stages scripts tests
 	python -m pytest -m "not slow"
+
+# the type check of the package (mypy, configured in pyproject.toml); not yet part of `make test`
+typecheck: setup
+	mypy
 
 # the docs site (mkdocs.yml, docs/; scripts/docs_hooks.py adds reports/*.md and their figures): built into
 # site/ with --strict, so a broken link, anchor or missing page fails; docs-serve serves it with live reload

@@ -21,13 +21,24 @@ from statsmodels.nonparametric.smoothers_lowess import lowess
 from crlm.archs import ARCHS
 from crlm.calibration.decision import at_thresholds, km_net_benefit, net_benefit, threshold_grid
 from crlm.calibration.figures import decision_curve_figure, reliability_figure
-from crlm.calibration.measures import (IMAGE_CLIP, LOESS_FRAC, brier, brier_ipcw, brier_reference, clipped_logit,
-                                       forest_clip, loess_calibration, lr_test, recalibration, reliability)
+from crlm.calibration.measures import (
+    IMAGE_CLIP,
+    LOESS_FRAC,
+    brier,
+    brier_ipcw,
+    brier_reference,
+    clipped_logit,
+    forest_clip,
+    loess_calibration,
+    lr_test,
+    recalibration,
+    reliability,
+)
 from crlm.calibration.report import report_section
 from crlm.calibration.run import calibration_metrics, calibration_of_archs, net_benefit_at, rounded_metrics
 from crlm.core.config import ConfigError
-from crlm.params import params_from_dict
 from crlm.evaluation.bootstrap import patient_bootstrap
+from crlm.params import params_from_dict
 from tests.conftest import tiny_params_dict
 
 CLIP = IMAGE_CLIP
@@ -472,7 +483,8 @@ def test_rounded_metrics_keep_the_clip_exact(tiny_params):
      "The slope is below 1 (0.34), the usual sign of overfitting"),
     (_boot(0.70, 0.35, 1.20), 0.2, "shows no miscalibration that the likelihood-ratio tests resolve at the 0.05 level",
      "here the likelihood-ratio test does not resolve it from 1 (p = 0.200)"),
-    (_boot(1.60, 0.90, 2.50), 0.01, "is too timid (probabilities too close to the mean), by the likelihood-ratio", None),
+    (_boot(1.60, 0.90, 2.50), 0.01, "is too timid (probabilities too close to the mean), by the likelihood-ratio",
+     None),
 ])
 def test_the_survival_words_follow_the_likelihood_ratio_tests(tiny_params, slope, slope_p, words, overfitting):
     metrics = _report_metrics(tiny_params)

@@ -20,14 +20,14 @@ import torch
 import yaml
 
 from crlm.archs import ARCHS
-from crlm.params import params_from_dict
+from crlm.core.io import DataFileError, load_npz, write_parquet
 from crlm.data.dataset import load_image_set
 from crlm.data.slices import load_slice
-from crlm.models.folds import load_predictions
 from crlm.explain.cam import ensemble_cam
-from crlm.core.io import DataFileError, load_npz, write_parquet
-from crlm.models.registry import build_model, model_kwargs
+from crlm.models.folds import load_predictions
 from crlm.models.model_file import ModelFileError, load_model, save_model
+from crlm.models.registry import build_model, model_kwargs
+from crlm.params import params_from_dict
 from crlm.predict import PredictError
 from crlm.predict.ensemble import checked_arch, fold_model_paths
 from crlm.training.checkpoint import load_checkpoint
@@ -66,7 +66,8 @@ def test_a_model_of_another_arch_in_a_models_folder_is_refused_by_every_reader(t
 
     (tmp_path / "models" / "vgg16").rename(tmp_path / "models" / "unet")   # in its own arch's folder it loads
     moved = tmp_path / "models" / "unet" / "0" / "model.pt"
-    assert type(load_model(moved, expected_arch="unet")) is type(build_model("unet", model_kwargs(params.model, "unet")))
+    assert type(load_model(moved, expected_arch="unet")) is type(
+        build_model("unet", model_kwargs(params.model, "unet")))
     assert checked_arch([moved], params.model, "params.yaml") == "unet"
 
 

@@ -14,14 +14,22 @@ import torch
 from segmentation_models_pytorch.losses import DiceLoss
 
 from crlm.data.transforms import augment_batch
-from crlm.models.registry import build_model, model_kwargs
 from crlm.models.inference import predict
+from crlm.models.registry import build_model, model_kwargs
 from crlm.training.device import make_deterministic
-from crlm.training.distributed import (SINGLE, GlobalBatchNorm2d, World, own_dropout_draws, smallest,
-                                       with_global_batch_norm, world_from_env, wrap)
+from crlm.training.distributed import (
+    SINGLE,
+    GlobalBatchNorm2d,
+    World,
+    own_dropout_draws,
+    smallest,
+    with_global_batch_norm,
+    world_from_env,
+    wrap,
+)
 from crlm.training.folds import take_one_gpu, worker_plan
 from crlm.training.loop import Loss, _train_epoch, batches, global_dice_loss, train_model
-from tests.conftest import with_arch_params, REPO
+from tests.conftest import REPO, with_arch_params
 from tests.test_training import synthetic_set, tiny_train_params
 
 ARCH = "unet"                   # batch norm and the Dice term: the two losses that do not split by image
@@ -134,7 +142,8 @@ def test_two_processes_compute_the_gradient_of_one_process(torchrun_result):
     single = one_batch_gradient(ddp_params(), synthetic_set())
     assert set(torchrun_result["gradient"]) == set(single)
     scale = max(grad.abs().max().item() for grad in single.values())
-    gaps = {name: (torchrun_result["gradient"][name] - grad).abs().max().item() / scale for name, grad in single.items()}
+    gaps = {name: (torchrun_result["gradient"][name] - grad).abs().max().item() / scale
+            for name, grad in single.items()}
     print(f"max |DDP - single| / max |gradient| = {max(gaps.values()):.1e} ({max(gaps, key=gaps.get)})")
     assert max(gaps.values()) < 1e-5    # measured 1.6e-6
 

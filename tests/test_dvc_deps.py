@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from crlm.core import paths
-from tests.dvc_deps import (REPO, code_problems, expected_params, imported_files, listed_params, script_and_arch,
-                            stages)
+from tests.dvc_deps import REPO, code_problems, expected_params, imported_files, listed_params, script_and_arch, stages
 
 STAGES = stages()
 
@@ -54,8 +53,8 @@ def test_a_change_reruns_what_it_touches():
         while todo:   # and every stage downstream of a changed one
             produced = outs[todo.pop()]
             for name, stage in STAGES.items():
-                if name not in changed and any(d == o or d.startswith(o + "/") or o.startswith(d + "/") for o in produced
-                                               for d in stage.get("deps", [])):
+                if name not in changed and any(d == o or d.startswith(o + "/") or o.startswith(d + "/")
+                                               for o in produced for d in stage.get("deps", [])):
                     changed.add(name)
                     todo.append(name)
         return changed   # (validate rereads every section too; its output stays the same, so nothing follows it)

@@ -6,19 +6,20 @@ import pytest
 import torch
 
 from crlm.comparison import auc_between, c_index_between, intersection_union, paired
-from crlm.params import params_from_dict
 from crlm.data.dataset import ImageSet
-from crlm.models.registry import build_model, model_kwargs
-from crlm.models.inference import predict
-from crlm.models.model_file import ModelFileError, load_model, save_model
-from crlm.report import PAPER_RECOGNITION, PAPER_SURVIVAL, render
-from crlm.report_seeds import BEYOND_TITLES, SeedSpread, beyond_section
+from crlm.embedding.extract import patient_embeddings
+from crlm.embedding.table import EmbeddingError, fold_vectors
 from crlm.explain.report import report_section as cam_section
 from crlm.headline import BEYOND
+from crlm.models.inference import predict
+from crlm.models.model_file import ModelFileError, load_model, save_model
+from crlm.models.registry import build_model, model_kwargs
+from crlm.params import params_from_dict
+from crlm.report import PAPER_RECOGNITION, PAPER_SURVIVAL, render
+from crlm.report_seeds import BEYOND_TITLES, SeedSpread, beyond_section
 from crlm.stability import spread, times_ahead
 from crlm.stats.clustered_auc import clustered_auc_test
 from crlm.stats.discrimination import harrell_c
-from crlm.survival.embeddings import EmbeddingError, fold_vectors, patient_embeddings
 from tests.conftest import tiny_params_dict
 
 
@@ -114,7 +115,8 @@ def _metric(value):
 
 def test_report_puts_the_papers_numbers_beside_ours_and_says_why_they_differ(params):
     archs = ["vgg16", "deeplabv3", "unet", "clmnet"]
-    groups = {"metastasis": {"images": 3, "called_metastasis": 0.9}, "ambiguous": {"images": 2, "called_metastasis": 0.5},
+    groups = {"metastasis": {"images": 3, "called_metastasis": 0.9},
+              "ambiguous": {"images": 2, "called_metastasis": 0.5},
               "tumour_free": {"images": 5, "called_metastasis": 0.1}}
     test = {"images": 10, "patients": 4, "prevalence": 0.3, "groups": groups,
             **{m: _metric(0.7) for m in ("accuracy", "recall", "f1", "auc")}}
@@ -126,7 +128,8 @@ def test_report_puts_the_papers_numbers_beside_ours_and_says_why_they_differ(par
                     "cox_clinical": {"reason": ""}, "cox_lr_test": {"p_value": 0.02},
                     "cox_concordance_optimism_corrected": {
                         "clinical": {"apparent": 0.62, "corrected": 0.61, "n_resamples": 200, "n_refused": 0},
-                        "clinical_plus_image": {"apparent": 0.70, "corrected": {"deeplabv3": 0.67, "unet": 0.60}.get(a, 0.66),
+                        "clinical_plus_image": {"apparent": 0.70,
+                                                "corrected": {"deeplabv3": 0.67, "unet": 0.60}.get(a, 0.66),
                                                 "n_resamples": 200, "n_refused": 1}},
                     "cox_risk_score_sd": 0.82, "risk_groups": {"high_share_per_group": {"fold0": 0.5, "test": 0.4}},
                     "by_set": {"development": {"n": 8, "n_events": 4, "n_binary_task": 7, "n_short_term": 2,
@@ -136,10 +139,12 @@ def test_report_puts_the_papers_numbers_beside_ours_and_says_why_they_differ(par
                     "n_analysed": 11, "n_binary_task": 9, "n_short_term": 3, "n_long_term": 6,
                     "n_censored_before_horizon": 2} for a in archs}
     test_p = {"p_value": 0.03, "p_holm": 0.09, "diff": 0.05}
-    compare = {family: {a: test_p for a in archs[:3]} for family in ("recognition_auc", "survival_auc", "survival_c_index")}
+    compare = {family: {a: test_p for a in archs[:3]}
+               for family in ("recognition_auc", "survival_auc", "survival_c_index")}
     compare.update({"logrank_p": {a: 0.0004 for a in archs}, "logrank_p_holm": {a: 0.0016 for a in archs},
-                    "better_than_every_baseline": {"recognition_auc": {"all_differences_positive": True, "largest_p": 0.03},
-                                                   "survival_auc": {"all_differences_positive": False, "largest_p": 0.2}}})
+                    "better_than_every_baseline": {
+                        "recognition_auc": {"all_differences_positive": True, "largest_p": 0.03},
+                        "survival_auc": {"all_differences_positive": False, "largest_p": 0.2}}})
     text = render(params, classification, segmentation, survival, compare)
     # the paper's cells: the numbers of PAPER_*[arch], 3 decimals
     accuracy, recall, f1, auc, (low, high) = PAPER_RECOGNITION["clmnet"]
@@ -170,12 +175,14 @@ def test_report_puts_the_papers_numbers_beside_ours_and_says_why_they_differ(par
     assert ("Descriptively, with the risk score the corrected C is higher than the clinical model's for VGG16, "
             "DeepLab-v3 and CLM-Net (by 0.050 to 0.060); not higher for U-Net.") in text
     assert "natural prevalence (0.300 metastasis)" in text and "ambiguous: 2 images, called metastasis 0.500" in text
-    assert "largest p (0.030) decides; here it holds" in text and "largest p (0.200) decides; here it does not hold" in text
+    assert "largest p (0.030) decides; here it holds" in text
+    assert "largest p (0.200) decides; here it does not hold" in text
     assert "Seed SD: not measured" in text
     assert "higher test AUC than the candidate" not in text          # every arch ties with the candidate
     classification = {**classification, "vgg16": {"test": {**test, "auc": _metric(0.72)}}}
     stability = {"seeds": [0, 1, 2], "commit": "abc1234",
-                 "metrics": {"clmnet.test_auc": spread([0.70, 0.72, 0.74]), "vgg16.test_auc": spread([0.71, 0.70, 0.69]),
+                 "metrics": {"clmnet.test_auc": spread([0.70, 0.72, 0.74]),
+                             "vgg16.test_auc": spread([0.71, 0.70, 0.69]),
                              "clmnet.test_iou": spread([0.5, 0.6, None]),
                              "clmnet.survival_logrank_p": spread([0.0004, 0.03, 0.2])}}
     text = render(params, classification, segmentation, survival, compare, stability)
@@ -241,7 +248,8 @@ def test_a_ranking_sentence_says_whether_the_order_holds_at_every_training_seed(
             "the order depends on the seed, not a finding.") in text
     holds = {**flips, "metrics": {**flips["metrics"], "unet.cam_mass_share": spread([0.65, 0.69, 0.71])}}
     assert ("U-Net is ahead of CLM-Net at every one of `make stability`'s 3 training seeds: consistent, though 3 "
-            "seeds on one test set are weak evidence of an order.") in " ".join(cam_section(params, cam, SeedSpread(holds).ahead))
+            "seeds on one test set are weak evidence of an order.") in \
+        " ".join(cam_section(params, cam, SeedSpread(holds).ahead))
     stale = {**flips, "metrics": {**flips["metrics"], "unet.cam_mass_share": spread([0.1, 0.2, 0.3])}}
     assert "U-Net is ahead of CLM-Net at none of `make stability`'s 3 training seeds" in \
         " ".join(cam_section(params, cam, SeedSpread(stale).ahead))

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
-from crlm.params import params_from_dict
 from crlm.data.splits import SplitError, Splits
 from crlm.evaluation.bootstrap import patient_bootstrap
 from crlm.evaluation.classification import classification_metrics
 from crlm.evaluation.segmentation import dice_per_image, iou_per_image
 from crlm.models.crf import crf_refine
+from crlm.params import params_from_dict
 from tests.conftest import tiny_params_dict
 
 

@@ -13,21 +13,29 @@ import torch
 from torch import nn
 
 from crlm.archs import ARCHS
-from crlm.params import params_from_dict
 from crlm.data.dataset import ImageSet
 from crlm.evaluation.overlay import overlay_rows
 from crlm.explain.cam import ensemble_cam, grad_cam, layer_name, normalise
-from crlm.explain.localisation import (area_share, centre_prior, chance_levels, grown, image_scores, liver_share,
-                                       localisation_summary, mass_share, pointing_hit)
+from crlm.explain.localisation import (
+    area_share,
+    centre_prior,
+    chance_levels,
+    grown,
+    image_scores,
+    liver_share,
+    localisation_summary,
+    mass_share,
+    pointing_hit,
+)
 from crlm.explain.report import report_section
 from crlm.explain.run import explain_archs
 from crlm.explain.sanity import map_similarity, randomisation_check, randomised_model, similarity_summary, spearman
 from crlm.models.base import ModelOutput
-from crlm.models.registry import build_model, model_kwargs
 from crlm.models.model_file import load_model, save_model
+from crlm.models.registry import build_model, model_kwargs
+from crlm.params import params_from_dict
 from crlm.stats.proportion import korn_graubard
 from tests.conftest import tiny_params_dict
-
 
 # ------------------------------------------------------------------ a network with a known answer
 
@@ -384,7 +392,8 @@ def fold_models(tmp_path_factory):
     for arch in ARCHS:
         for fold in range(2):
             torch.manual_seed(fold)
-            save_model(root / arch / str(fold) / "model.pt", arch, model_kwargs(cfg, arch), build_model(arch, model_kwargs(cfg, arch)))
+            save_model(root / arch / str(fold) / "model.pt", arch, model_kwargs(cfg, arch),
+                       build_model(arch, model_kwargs(cfg, arch)))
     return root
 
 

@@ -14,8 +14,8 @@ import subprocess
 
 import pytest
 
-from crlm.params import params_from_dict
 from crlm.data.splits import Splits, fold_names
+from crlm.params import params_from_dict
 from crlm.training import folds
 from tests import fold_workers
 from tests.conftest import tiny_params_dict

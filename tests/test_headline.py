@@ -95,7 +95,8 @@ def test_the_numbers_beyond_the_paper_follow_for_every_arch_in_their_file():
     assert out["clmnet.lesion_sensitivity_3d"] == beyond["lesions"]["clmnet"]["per_patient_3d"]["sensitivity"]["value"]
     assert out["unet.lesion_fp_per_patient_slice"] == beyond["lesions"]["unet"]["per_slice"]["fp_per_patient"]["value"]
     assert out["vgg16.cam_pointing_hit_rate"] == beyond["cam"]["vgg16"]["pointing_hit_rate"]["value"]
-    assert out["deeplabv3.survival_calibration_slope"] == beyond["calibration"]["deeplabv3"]["survival"]["slope"]["value"]
+    assert (out["deeplabv3.survival_calibration_slope"]
+            == beyond["calibration"]["deeplabv3"]["survival"]["slope"]["value"])
     assert "vgg16.lesion_sensitivity_3d" not in out            # no lesions of an arch that does not segment
     lesion_names = [n for n, (kind, _) in BEYOND.items() if kind == "lesions"]
     segmenting = [a for a, spec in ARCHS.items() if spec.segments]

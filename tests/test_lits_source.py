@@ -15,7 +15,6 @@ from crlm.data.sources.lits import lits_kaggle_cases
 from tests.conftest import REPO
 from tests.source_fixtures import lits_zip
 
-
 KAGGLE_KEY_JSON = '{"username": "u", "key": "k"}'
 # each way the installed kaggle package logs in: (environment, files under HOME), with what it will use
 KAGGLE_LOGINS = {

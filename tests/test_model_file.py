@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from crlm.archs import ARCHS
-from crlm.models.registry import build_model, model_kwargs
 from crlm.models.inference import predict
 from crlm.models.model_file import ModelFileError, load_model, save_model
+from crlm.models.registry import build_model, model_kwargs
 from crlm.training.device import MEMORY_FORMAT
 from tests.test_training import synthetic_set, tiny_train_params
 
@@ -16,7 +16,8 @@ from tests.test_training import synthetic_set, tiny_train_params
 def test_a_saved_model_loads_back_with_identical_weights_and_predictions(tmp_path, arch):
     params = tiny_train_params()
     torch.manual_seed(0)
-    model = build_model(arch, model_kwargs(params.model, arch)).to(memory_format=MEMORY_FORMAT)   # as train_model returns it
+    # as train_model returns it
+    model = build_model(arch, model_kwargs(params.model, arch)).to(memory_format=MEMORY_FORMAT)
     path = tmp_path / "sub" / "model.pt"            # save_model creates the folder
     save_model(path, arch, model_kwargs(params.model, arch), model)
 

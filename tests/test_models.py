@@ -4,13 +4,12 @@ import pytest
 import torch
 from torchvision.models import vgg16_bn
 
+from crlm.archs import ARCHS, get_arch
 from crlm.core.config import ConfigError
-from crlm.params import params_from_dict
-from crlm.archs import ARCHS
-from crlm.models.registry import build_model, model_kwargs
-from crlm.models.pretrained import PretrainedWeightsError, cache_file
-from crlm.archs import get_arch
 from crlm.core.errors import UnknownArchError
+from crlm.models.pretrained import PretrainedWeightsError, cache_file
+from crlm.models.registry import build_model, model_kwargs
+from crlm.params import params_from_dict
 from tests.conftest import tiny_params_dict
 
 

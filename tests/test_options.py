@@ -1,4 +1,4 @@
-"""Choices at their point of use: each option's names in crlm.config (a Literal) are exactly the keys of the
+"""Choices at their point of use: each option's names in its section's dataclass (a Literal) are exactly the keys of the
 table its consumer dispatches through (crlm.core.options.look_up), and unknown names are refused by key."""
 
 import dataclasses
@@ -8,35 +8,38 @@ import pytest
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
-from crlm import config
 from crlm.core.config import ConfigError, choices
-from crlm.params import params_from_dict
+from crlm.core.options import look_up
+from crlm.data.config import DataConfig, PrepareConfig
 from crlm.data.prepare import CROPS
 from crlm.data.sources import SOURCES
+from crlm.embedding.config import EmbedConfig
+from crlm.embedding.extract import AGGREGATIONS
+from crlm.models.config import ModelConfig
 from crlm.models.pretrained import PRETRAINED
-from crlm.core.options import look_up
+from crlm.params import Params, params_from_dict
 from crlm.survival.classifiers import CLASS_WEIGHTS, CLASSIFIERS, describe, grid
-from crlm.survival.embeddings import AGGREGATIONS
+from crlm.survival.config import SurvivalConfig
+from crlm.training.config import TrainConfig
 from crlm.training.device import DEVICES, PRECISIONS
 from crlm.training.loop import LR_SCHEDULES
 from tests.conftest import tiny_params_dict
-from tests.dvcdeps.params_flow import ParamsFlow
 
 # params key -> (its config dataclass, field, the consumer's table)
 TIES = {
-    "data.sources": (config.DataConfig, "sources", SOURCES),
-    "prepare.crop": (config.PrepareConfig, "crop", CROPS),
-    "train.device": (config.TrainConfig, "device", DEVICES),
-    "train.precision": (config.TrainConfig, "precision", PRECISIONS),
-    "train.lr_schedule": (config.TrainConfig, "lr_schedule", LR_SCHEDULES),
-    "embed.aggregation": (config.EmbedConfig, "aggregation", AGGREGATIONS),
-    "survival.classifiers": (config.SurvivalConfig, "classifiers", CLASSIFIERS),
-    "survival.class_weight": (config.SurvivalConfig, "class_weight", CLASS_WEIGHTS),
-    "model.pretrained": (config.ModelConfig, "pretrained", PRETRAINED),
+    "data.sources": (DataConfig, "sources", SOURCES),
+    "prepare.crop": (PrepareConfig, "crop", CROPS),
+    "train.device": (TrainConfig, "device", DEVICES),
+    "train.precision": (TrainConfig, "precision", PRECISIONS),
+    "train.lr_schedule": (TrainConfig, "lr_schedule", LR_SCHEDULES),
+    "embed.aggregation": (EmbedConfig, "aggregation", AGGREGATIONS),
+    "survival.classifiers": (SurvivalConfig, "classifiers", CLASSIFIERS),
+    "survival.class_weight": (SurvivalConfig, "class_weight", CLASS_WEIGHTS),
+    "model.pretrained": (ModelConfig, "pretrained", PRETRAINED),
 }
 
 
-def _choice_fields(cls=config.Params, prefix=""):
+def _choice_fields(cls=Params, prefix=""):
     """Dotted key of every field of the params whose type is a choice (a Literal, or a list of one)."""
     for field in dataclasses.fields(cls):
         hint = typing.get_type_hints(cls)[field.name]
@@ -93,28 +96,3 @@ def test_the_classifier_grid_follows_the_table_order_not_the_params_order(tiny_p
     assert describe({"clf": LogisticRegression(), "clf__C": 0.1}) == "logistic C=0.1"
     assert describe({"clf": RandomForestClassifier(), "clf__n_estimators": 5, "clf__max_depth": 3}) == \
         "random_forest trees=5 depth=3"
-
-
-@pytest.mark.parametrize("call, reads", [
-    # a name bound to look_up's entry, then a method of each source object
-    ("source = look_up('data.sources', 'lits', SOURCES)\n    source.cases(None, params.data)",
-     {"data.lits.max_volumes"}),
-    # TABLE[key].field(...): the function each entry passes as that field
-    ("CLASSIFIERS['logistic'].grid(params.survival, None)",
-     {"survival.lr_c", "survival.seed", "survival.rf_trees", "survival.rf_depth"}),
-    # look_up(...)(...): every function of the table
-    ("look_up('model.pretrained', 'none', PRETRAINED)(None, params.model)", {"model.width", "model.batch_norm"}),
-])
-def test_the_dvc_deps_analysis_follows_dispatch_tables(tmp_path, call, reads):
-    script = tmp_path / "probe.py"
-    script.write_text(
-        "from crlm.config import cli_params\n"
-        "from crlm.data.sources import SOURCES\n"
-        "from crlm.models.pretrained import PRETRAINED\n"
-        "from crlm.core.options import look_up\n"
-        "from crlm.survival.classifiers import CLASSIFIERS\n\n\n"
-        "def main():\n"
-        "    params = cli_params('probe')\n"
-        f"    {call}\n")
-    flow = ParamsFlow(script, set())
-    assert flow.reads == reads and flow.escapes == {}

@@ -18,14 +18,15 @@ import torch
 from torchvision.models import vgg16_bn
 
 from crlm.archs import ARCH_NAMES, get_arch
-from crlm.params import params_from_dict
 from crlm.data.dataset import ImageSet, check_image_set
-from crlm.models.registry import build_model, model_kwargs
+from crlm.embedding.extract import patient_embeddings
+from crlm.embedding.table import embedding_columns
 from crlm.models.crf import crf_refine
 from crlm.models.inference import predict
 from crlm.models.model_file import load_model, read_model_file, save_model
 from crlm.models.pretrained import cache_file
-from crlm.survival.embeddings import embedding_columns, patient_embeddings
+from crlm.models.registry import build_model, model_kwargs
+from crlm.params import params_from_dict
 from crlm.training import loop
 from crlm.training.loop import train_model
 from tests.conftest import tiny_params_dict

@@ -10,8 +10,8 @@ import pytest
 import yaml
 from sklearn.metrics import roc_auc_score
 
-from crlm.params import load_params, params_from_dict
 from crlm.data.splits import make_splits
+from crlm.params import load_params, params_from_dict
 from crlm.report import render
 from crlm.stability import spread
 from tests.conftest import tiny_params_dict
@@ -110,7 +110,8 @@ def test_a_bad_param_fails_before_any_output_is_deleted(tiny_repo, bad):
     (tiny_repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     failed = dvc_failing("repro", *DATA_STAGES, cwd=tiny_repo)
     assert "Running stage 'validate'" in failed and "Running stage 'split'" not in failed
-    problem = "params.yaml: unknown key(s) ['trian']" if "trian" in bad else "params.yaml: model.arch: unknown architecture 'resnet'"
+    problem = ("params.yaml: unknown key(s) ['trian']" if "trian" in bad
+               else "params.yaml: model.arch: unknown architecture 'resnet'")
     assert problem in failed and "git checkout params.yaml" in failed
     assert "Traceback" not in failed   # one line naming the value, no traceback
     assert _snapshot(tiny_repo) == before   # every output (metrics/ too) is still there

@@ -4,7 +4,6 @@ NIfTI, against the pipeline's own slices -> prepare -> fold-ensemble path; and e
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import nibabel as nib
@@ -17,7 +16,6 @@ import yaml
 from PIL import Image
 
 from crlm.cli import main
-from crlm.params import params_from_dict
 from crlm.data import phantom
 from crlm.data.dataset import ImageSet
 from crlm.data.dicom import read_ct_series
@@ -26,10 +24,11 @@ from crlm.data.prepare import liver_box, prepare_images
 from crlm.data.slices import as_manifest, case_slices
 from crlm.data.sources.base import Case
 from crlm.models.folds import ensemble_predictions
-from crlm.models.registry import build_model, model_kwargs
 from crlm.models.inference import predict
 from crlm.models.model_file import load_model, save_model
-from tests.conftest import with_arch_params, REPO, tiny_params_dict
+from crlm.models.registry import build_model, model_kwargs
+from crlm.params import params_from_dict
+from tests.conftest import REPO, tiny_params_dict, with_arch_params
 from tests.dicom_fixtures import write_ct_series
 
 REALDATA = REPO.parent / "shared" / "realdata" / "dcmqi-liver"
@@ -42,7 +41,8 @@ def save_fold_models(models_dir: Path, arch: str, params_dict: dict) -> Path:
     params = params_from_dict(params_dict)
     for fold in range(FOLDS):
         torch.manual_seed(fold)
-        save_model(models_dir / arch / str(fold) / "model.pt", arch, model_kwargs(params.model, arch), build_model(arch, model_kwargs(params.model, arch)))
+        save_model(models_dir / arch / str(fold) / "model.pt", arch, model_kwargs(params.model, arch),
+                   build_model(arch, model_kwargs(params.model, arch)))
     return models_dir / arch
 
 

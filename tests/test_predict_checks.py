@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from crlm.params import params_from_dict
 from crlm.data.dicom import read_ct_series, read_seg_labels
 from crlm.data.nifti import write_nifti
+from crlm.params import params_from_dict
 from tests.conftest import tiny_params_dict
 from tests.test_predict import REALDATA, assert_one_message, needs_realdata, run, save_fold_models
 

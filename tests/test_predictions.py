@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 
 from crlm.archs import ARCHS
-from crlm.params import params_from_dict
 from crlm.data.dataset import ImageSet
 from crlm.evaluation import predictions
 from crlm.evaluation.run import evaluate_archs, overlay_rows
 from crlm.models.folds import FoldModels
+from crlm.params import params_from_dict
 from tests.conftest import tiny_params_dict
 
 SIZE = 8

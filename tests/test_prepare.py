@@ -5,8 +5,17 @@ import pandas as pd
 
 from crlm.data import phantom
 from crlm.data.labels import is_ambiguous
-from crlm.data.prepare import (CROP_COLUMNS, CROPS, crop_boxes, kept_slices, prepare_images, prepare_slices,
-                               processed_manifest, resize, window)
+from crlm.data.prepare import (
+    CROP_COLUMNS,
+    CROPS,
+    crop_boxes,
+    kept_slices,
+    prepare_images,
+    prepare_slices,
+    processed_manifest,
+    resize,
+    window,
+)
 from crlm.data.qc import run_qc
 from crlm.data.slices import build_slices
 from crlm.data.sources.phantom import volume_folder_cases
@@ -90,8 +99,8 @@ def test_the_test_set_keeps_the_natural_prevalence_of_its_qc_passed_slices(tmp_p
 def test_the_manifest_records_the_crop_box_prepare_cut_from_each_slice(tmp_path, tiny_params):
     """A tiny prepare run on the phantom: each manifest row's crop box is the box prepare.crop gives the
     slice's liver mask, it survives the parquet file, and prepare_images makes the same arrays."""
-    from crlm.data.slices import load_slice
     from crlm.core.io import read_parquet, write_parquet
+    from crlm.data.slices import load_slice
 
     cfg = dataclasses.replace(tiny_params.phantom, n_patients=3, n_slices=6, defect_rate=0.0)
     phantom.write_phantom(cfg, tmp_path / "raw")

@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from crlm.params import params_from_dict
+from crlm.core.paths import RAW_DIR_ENV, raw_dir
 from crlm.data.sources import SOURCES, RawStoreError
 from crlm.data.sources.phantom import phantom_folder, volume_folder_cases
 from crlm.data.sources.store import Listing, as_in_default_store, checked_folder, read_manifest
 from crlm.data.sources.tcia import tcia_cases
-from crlm.core.paths import RAW_DIR_ENV, raw_dir
+from crlm.params import params_from_dict
 from tests.conftest import REPO, tiny_params_dict
 
 SMALL = {"phantom": {"n_patients": 4, "n_slices": 6}}

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crlm.evaluation.bootstrap import BootstrapCI
 from crlm.core.io import rounded, write_json
+from crlm.evaluation.bootstrap import BootstrapCI
 from crlm.stats.clustered_auc import ClusteredAUCResult
 from crlm.stats.delong import DeLongResult
 from crlm.stats.discrimination import CIndexResult, IPCWAUCResult, LRTResult, PairedCIndexResult

@@ -108,7 +108,8 @@ def test_a_change_in_survival_code_makes_only_the_survival_sd_stale():
     noise = SeedNoise(STABILITY, measured_lock=_lock(survival_dep="old"), base_lock=_lock(survival_dep="new"))
     survival = noise.read("unet.survival_auc", 0.75, 0.80)
     recognition = noise.read("unet.test_auc", 0.90, 0.99)
-    assert survival.verdict == "within seed noise" and survival.note == "stale SD: survival changed since `make stability`"
+    assert survival.verdict == "within seed noise"
+    assert survival.note == "stale SD: survival changed since `make stability`"
     assert recognition.verdict.startswith("beyond noise: 5.7 seed SDs") and recognition.note == ""
 
 

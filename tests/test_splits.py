@@ -5,10 +5,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crlm.data.splits import (Fold, LeakageError, SplitError, Splits, SplitsFileError, check_no_leakage, fold_names,
-                              make_splits, splits_summary)
 from crlm.core.errors import UserError
 from crlm.core.io import write_json
+from crlm.data.splits import (
+    Fold,
+    LeakageError,
+    SplitError,
+    Splits,
+    SplitsFileError,
+    check_no_leakage,
+    fold_names,
+    make_splits,
+    splits_summary,
+)
 
 
 def _manifest(n_patients=60, seed=0):

@@ -20,7 +20,7 @@ def obuchowski_by_the_paper(y, a, b, clusters):
     units = {c: [j for j in range(len(y)) if clusters[j] == c] for c in ids}
     pos = [j for j in range(len(y)) if y[j] == 1]
     neg = [j for j in range(len(y)) if y[j] == 0]
-    M, N, I = len(pos), len(neg), len(ids)
+    M, N, n_clusters = len(pos), len(neg), len(ids)
     I10 = sum(1 for c in ids if any(y[j] == 1 for j in units[c]))
     I01 = sum(1 for c in ids if any(y[j] == 0 for j in units[c]))
     m = [sum(1 for j in units[c] if y[j] == 1) for c in ids]
@@ -36,19 +36,20 @@ def obuchowski_by_the_paper(y, a, b, clusters):
         auc = sum(v10.values()) / M
         x = [sum(v10[j] for j in units[c] if y[j] == 1) for c in ids]     # V10(X_i.)
         w = [sum(v01[k] for k in units[c] if y[k] == 0) for c in ids]     # V01(Y_i.)
-        comps.append((auc, [x[i] - m[i] * auc for i in range(I)], [w[i] - n[i] * auc for i in range(I)]))
+        comps.append((auc, [x[i] - m[i] * auc for i in range(n_clusters)],
+                      [w[i] - n[i] * auc for i in range(n_clusters)]))
 
     def cov(p, q):
         (_, xp, wp), (_, xq, wq) = comps[p], comps[q]
-        s10 = I10 / ((I10 - 1) * M) * sum(xp[i] * xq[i] for i in range(I))
-        s01 = I01 / ((I01 - 1) * N) * sum(wp[i] * wq[i] for i in range(I))
-        s11_pq = I / (I - 1) * sum(xp[i] * wq[i] for i in range(I))
-        s11_qp = I / (I - 1) * sum(xq[i] * wp[i] for i in range(I))
+        s10 = I10 / ((I10 - 1) * M) * sum(xp[i] * xq[i] for i in range(n_clusters))
+        s01 = I01 / ((I01 - 1) * N) * sum(wp[i] * wq[i] for i in range(n_clusters))
+        s11_pq = n_clusters / (n_clusters - 1) * sum(xp[i] * wq[i] for i in range(n_clusters))
+        s11_qp = n_clusters / (n_clusters - 1) * sum(xq[i] * wp[i] for i in range(n_clusters))
         return s10 / M + s01 / N + (s11_pq + s11_qp) / (M * N)
 
     var_diff = cov(0, 0) + cov(1, 1) - 2 * cov(0, 1)
     z = (comps[0][0] - comps[1][0]) / np.sqrt(var_diff)
-    return comps[0][0], comps[1][0], np.sqrt(var_diff), 2 * stats.t.sf(abs(z), I - 1)
+    return comps[0][0], comps[1][0], np.sqrt(var_diff), 2 * stats.t.sf(abs(z), n_clusters - 1)
 
 
 def clustered_data(seed, n_clusters, rounding):

@@ -12,8 +12,14 @@ from scipy import stats
 from sksurv.metrics import concordance_index_censored, concordance_index_ipcw, cumulative_dynamic_auc
 from sksurv.util import Surv
 
-from crlm.stats.discrimination import (harrell_c, ipcw_auc, likelihood_ratio_test, normal_scores,
-                                       paired_c_index_test, uno_c)
+from crlm.stats.discrimination import (
+    harrell_c,
+    ipcw_auc,
+    likelihood_ratio_test,
+    normal_scores,
+    paired_c_index_test,
+    uno_c,
+)
 
 
 def censored_data(seed, n=120, rounding=None):

@@ -14,8 +14,8 @@ def holm_by_hand(p):
     k = len(defined)
     ordered = sorted(defined, key=lambda item: item[1])
     out, running = {}, 0.0
-    for l, (name, value) in enumerate(ordered, start=1):
-        running = max(running, min(1.0, (k - l + 1) * value))
+    for rank, (name, value) in enumerate(ordered, start=1):
+        running = max(running, min(1.0, (k - rank + 1) * value))
         out[name] = running
     return {name: out.get(name) for name in p}
 

@@ -17,8 +17,7 @@ import pandas as pd
 import pytest
 from lifelines.datasets import load_lung
 
-from crlm.stats.survival import cox_fit, kaplan_meier, logrank
-from crlm.stats.survival import at_risk
+from crlm.stats.survival import at_risk, cox_fit, kaplan_meier, logrank
 
 AML_MAINTAINED = [(9, 1), (13, 1), (13, 0), (18, 1), (23, 1), (28, 0), (31, 1), (34, 1), (45, 0), (48, 1), (161, 0)]
 AML_NONMAINTAINED = [(5, 1), (5, 1), (8, 1), (8, 1), (12, 1), (16, 0), (23, 1), (27, 1), (30, 1), (33, 1), (43, 1),

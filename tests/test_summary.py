@@ -2,11 +2,11 @@
 with its bootstrap CIs, segmentation; values computed by hand."""
 
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 import pytest
+from sklearn.metrics import roc_auc_score
 
-from crlm.params import params_from_dict
 from crlm.evaluation.summary import classification_summary, segmentation_summary
+from crlm.params import params_from_dict
 from crlm.stats.proportion import korn_graubard
 from tests.conftest import tiny_params_dict
 

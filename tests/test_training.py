@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 import torch
 
-from crlm.params import params_from_dict
 from crlm.data.dataset import DatasetError, ImageSet, check_image_set
-from crlm.models.inference import predict
-from crlm.training.checkpoint import load_checkpoint, save_checkpoint
 from crlm.data.splits import fold_names
+from crlm.models.inference import predict
+from crlm.params import params_from_dict
+from crlm.training.checkpoint import load_checkpoint, save_checkpoint
 from crlm.training.folds import worker_plan
 from crlm.training.loop import batches, train_model
 from tests.conftest import tiny_params_dict
@@ -172,9 +172,9 @@ def test_validation_every_n_epochs_and_at_the_last():
 def test_a_fold_trains_on_its_sample_and_predicts_every_validation_and_test_image(tmp_path, monkeypatch):
     """Labels choose training images only: the fold's predictions cover all images of its validation
     patients and of the test patients, ambiguous ones included."""
+    from crlm.core.io import write_json, write_parquet
     from crlm.data.labels import is_ambiguous
     from crlm.data.sampling import training_sample
-    from crlm.core.io import write_json, write_parquet
     from crlm.training.folds import train_fold
 
     data = synthetic_set(n=48)                             # patients p-0 .. p-15, 3 images each

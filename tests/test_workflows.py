@@ -186,7 +186,8 @@ def test_commands_parse_like_the_shell():
 
 
 def test_makefile_targets_parse():
-    text = "PY ?= python3\nBIN := x\nexport PATH := $(BIN):$(PATH)\n.PHONY: a\n$(V)/.ok: f\n\ta: b\nsetup: $(V)/.ok\nc d:\n"
+    text = ("PY ?= python3\nBIN := x\nexport PATH := $(BIN):$(PATH)\n.PHONY: a\n"
+            "$(V)/.ok: f\n\ta: b\nsetup: $(V)/.ok\nc d:\n")
     assert makefile_targets(text) == {"setup", "c", "d"}
 
 
