@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pydicom
 import pytest
-import torch
 import yaml
 from PIL import Image
 
@@ -26,24 +25,14 @@ from crlm.data.prepare import liver_box, prepare_images
 from crlm.data.slices import as_manifest, case_slices
 from crlm.data.sources.base import Case
 from crlm.evaluation.predictions import ensemble_predictions
-from crlm.models import build_model
 from crlm.models.inference import predict
-from crlm.models.model_file import load_model, save_model
+from crlm.models.model_file import load_model
 from tests.conftest import REPO, tiny_params_dict
 from tests.dicom_fixtures import write_ct_series
+from tests.factories import FOLDS, save_fold_models
 
 REALDATA = REPO.parent / "shared" / "realdata" / "dcmqi-liver"
 needs_realdata = pytest.mark.skipif(not REALDATA.is_dir(), reason=f"{REALDATA} not present")
-FOLDS = 2
-
-
-def save_fold_models(models_dir: Path, arch: str, params_dict: dict) -> Path:
-    """FOLDS random-init models of `arch`, as the train stage saves them: <models_dir>/<arch>/<fold>/model.pt."""
-    params = params_from_dict(params_dict)
-    for fold in range(FOLDS):
-        torch.manual_seed(fold)
-        save_model(models_dir / arch / str(fold) / "model.pt", arch, params.model, build_model(arch, params.model))
-    return models_dir / arch
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +112,7 @@ def test_dicom_series_with_its_dicom_seg_liver_mask(tmp_path, setup):
     assert (out / "tumour_seg.dcm").is_file()
 
 
-def test_dicom_stored_right_to_left_puts_the_mask_where_the_liver_is(tmp_path, setup):
+def test_dicom_stored_right_to_left_puts_the_mask_where_the_liver_is(tmp_path, setup, tiny_params):
     """A series stored with flipped columns and a liver on the patient's right: the NIfTI mask (read back in
     the pipeline's convention) stays inside the liver's box, and the SEG's frames hold the same mask."""
     import highdicom as hd
@@ -136,7 +125,7 @@ def test_dicom_stored_right_to_left_puts_the_mask_where_the_liver_is(tmp_path, s
     out = tmp_path / "out"
     assert run([tmp_path / "ct", "--mask", tmp_path / "liver.nii.gz", "--out", out], setup) == 0
     mask = read_nifti(out / "tumour_mask.nii.gz").array
-    rows, cols = liver_box(liver[0], params_from_dict(tiny_params_dict()).prepare.crop_margin)
+    rows, cols = liver_box(liver[0], tiny_params.prepare.crop_margin)
     outside = np.ones(mask.shape, bool)
     outside[:, rows, cols] = False
     assert mask.any() and not mask[outside].any()
@@ -155,8 +144,8 @@ def write_phantom_case(folder: Path, index: int = 1) -> tuple[Path, Path, phanto
     return volume, labels, case
 
 
-def test_phantom_probabilities_equal_the_pipelines_own_path(tmp_path, setup):
-    params = params_from_dict(tiny_params_dict())
+def test_phantom_probabilities_equal_the_pipelines_own_path(tmp_path, setup, tiny_params):
+    params = tiny_params
     volume, labels, case = write_phantom_case(tmp_path)
     out = tmp_path / "out"
     assert run([volume, "--mask", labels, "--out", out], setup) == 0

@@ -66,9 +66,9 @@ def test_manifest_rows_follow_the_given_image_order(data):
     assert list(frame.columns) == predictions.MANIFEST_COLUMNS and frame["image_id"].tolist() == ["b-s001", "a-s000"]
 
 
-def test_the_prediction_table_has_cv_rows_per_fold_then_the_ensembles_test_rows(tmp_path, data):
+def test_the_prediction_table_has_cv_rows_per_fold_then_the_ensembles_test_rows(tmp_path, data, tiny_params):
     _write_folds(tmp_path, "unet", data)
-    cfg = params_from_dict(tiny_params_dict()).crf
+    cfg = tiny_params.crf
     table, masks = predictions.prediction_frame("unet", tmp_path, data, 2, 0.5, cfg, refine=False)
     assert list(table.columns) == [*predictions.MANIFEST_COLUMNS, "subset", "fold", "prob", "pred", "iou", "dice"]
     assert table["image_id"].tolist() == ["a-s001", "a-s000", "b-s001", "b-s000", "t-s000", "t-s001", "u-s000"]

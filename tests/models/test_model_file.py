@@ -11,7 +11,7 @@ from crlm.models import build_model
 from crlm.models.inference import predict
 from crlm.models.model_file import ModelFileError, load_model, save_model
 from crlm.training.device import MEMORY_FORMAT
-from tests.test_training import synthetic_set, tiny_train_params
+from tests.factories import synthetic_set, tiny_train_params
 
 
 @pytest.mark.parametrize("arch", list(ARCHS))

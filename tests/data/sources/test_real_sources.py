@@ -1,5 +1,5 @@
 """TCIA and LiTS together through the data stages (slices, qc, prepare, split), on tiny fixtures in the real
-formats (tests/source_fixtures.py); each source's own tests: test_tcia_source.py, test_lits_source.py."""
+formats (tests/source_fixtures.py); each source's own tests: test_tcia.py, test_lits.py."""
 
 import dataclasses
 import json

@@ -138,7 +138,7 @@ def test_a_tumour_threshold_below_one_pixel_is_refused():
 
 
 def test_an_image_smaller_than_an_arch_takes_is_refused_at_load():
-    # VGG16's five poolings take 32 px at least (crlm.archs: min_image_size, checked in tests/test_models.py)
+    # VGG16's five poolings take 32 px at least (crlm.archs: min_image_size, checked in tests/models/test_models.py)
     with pytest.raises(ConfigError, match=r"prepare\.image_size must be at least 32 \(the smallest image VGG16's "
                                           r"network takes\), got 7"):
         params_from_dict(tiny_params_dict(prepare={"image_size": 7}))

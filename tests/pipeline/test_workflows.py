@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 GITHUB = REPO / ".github" / "workflows" / "pipeline.yml"
 GITLAB = REPO / ".gitlab-ci.yml"
 MAKEFILE = REPO / "Makefile"

@@ -158,8 +158,8 @@ def test_outputs_name_raw_files_as_in_the_default_store(tmp_path):
     assert shown.dtypes.equals(frame.dtypes)
 
 
-def test_every_source_names_its_folder():
-    params = params_from_dict(tiny_params_dict())
+def test_every_source_names_its_folder(tiny_params):
+    params = tiny_params
     assert {name: source.folder(params) for name, source in SOURCES.items() if name != "phantom"} == {
         "tcia": "tcia", "lits": "lits"}
     assert SOURCES["phantom"].folder(params).startswith("phantom-")

@@ -4,7 +4,7 @@ The test does exactly that to a copy of the package (crlm/archs.py gets an entry
 is written, the params get `model.toy`) and then, in a fresh interpreter on that copy: the params
 load and validate the new section (and refuse params without it, naming it), the model builds,
 trains an epoch through the real training loop, saves and loads back with the same predictions,
-and the dvc.yaml lines it needs are the ones tests/test_dvc_yaml_archs.py asks for.
+and the dvc.yaml lines it needs are the ones tests/pipeline/test_dvc_yaml_archs.py asks for.
 """
 
 from __future__ import annotations
@@ -65,8 +65,8 @@ from crlm.models import build_model
 from crlm.models.inference import predict
 from crlm.models.model_file import load_model, save_model
 from crlm.training.loop import train_model
-from tests.test_training import synthetic_set
-from tests.test_dvc_yaml_archs import expected_arch_entries
+from tests.factories import synthetic_set
+from tests.pipeline.test_dvc_yaml_archs import expected_arch_entries
 
 raw = yaml.safe_load(open(sys.argv[1]))
 params = params_from_dict(raw)

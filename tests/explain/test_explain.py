@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -26,6 +25,7 @@ from crlm.models import ModelOutput, build_model
 from crlm.models.model_file import load_model, save_model
 from crlm.stats.proportion import korn_graubard
 from tests.conftest import tiny_params_dict
+from tests.factories import disc_set, save_fold_models
 
 
 # ------------------------------------------------------------------ a network with a known answer
@@ -275,9 +275,9 @@ def trained_clmnet(tmp_path_factory):
     return path, data
 
 
-def test_the_randomised_model_is_the_arch_s_own_initialisation_without_the_saved_weights(trained_clmnet):
+def test_the_randomised_model_is_the_arch_s_own_initialisation_without_the_saved_weights(trained_clmnet, tiny_params):
     path, _ = trained_clmnet
-    cfg = params_from_dict(tiny_params_dict()).model
+    cfg = tiny_params.model
     torch.manual_seed(0)
     fresh = build_model("clmnet", cfg).state_dict()
     torch.manual_seed(123)
@@ -303,7 +303,7 @@ def test_the_trained_maps_differ_from_the_randomised_ones_and_pass_the_check(tra
                                                                       "spearman_abs_mean": 1.0, "passes": False}
 
 
-def test_the_report_says_which_maps_beat_the_liver_level_which_fall_below_and_which_fail_randomisation():
+def test_the_report_says_which_maps_beat_the_liver_level_which_fall_below_and_which_fail_randomisation(tiny_params):
     def ci(value, low, high):
         return {"value": value, "ci_low": low, "ci_high": high, "ci_level": 0.95, "n_boot_valid": 50}
 
@@ -327,7 +327,7 @@ def test_the_report_says_which_maps_beat_the_liver_level_which_fall_below_and_wh
            "vgg16": arch(ci(-0.017, -0.028, -0.007), ci(0.004, -0.003, 0.011), 0.7),
            "deeplabv3": arch(ci(0.01, -0.01, 0.03), ci(-0.05, -0.07, -0.02), 0.2, undefined=4),
            "unet": arch(ci(0.56, 0.53, 0.58), ci(0.58, 0.54, 0.60), 0.1)}
-    text = " ".join(report_section(params_from_dict(tiny_params_dict()), cam))
+    text = " ".join(report_section(tiny_params, cam))
     assert ("The maps of U-Net put more of their mass on the tumour than a map uniform over the liver" in text)
     assert ("The maps of VGG16 (-0.017 [-0.028, -0.007]) put less of their mass on the tumour than a map uniform "
             "over the liver (the CI lies below 0)") in text
@@ -350,20 +350,8 @@ def test_the_report_says_which_maps_beat_the_liver_level_which_fall_below_and_wh
 
 def discs(n: int = 12, size: int = 32, seed: int = 0) -> ImageSet:
     """Bright discs (tumour) on a dark textured background in every other image; 2 images per patient."""
-    rng = np.random.default_rng(seed)
-    images = rng.normal(0.3, 0.03, (n, size, size)).astype(np.float32)
-    tumour = np.zeros((n, size, size), np.uint8)
-    yy, xx = np.mgrid[:size, :size]
-    for i in range(0, n, 2):
-        cy, cx = rng.integers(8, size - 8, 2)
-        disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= 9 + i
-        images[i][disc] += 0.5
-        tumour[i][disc] = 1
-    manifest = pd.DataFrame({"image_id": [f"img-{i:02d}" for i in range(n)],
-                             "patient_id": [f"p-{i // 2}" for i in range(n)],
-                             "label": (tumour.reshape(n, -1).sum(1) > 0).astype(int),
-                             "tumour_area_px": tumour.reshape(n, -1).sum(1)})
-    return ImageSet(manifest, np.clip(images, 0, 1), tumour)
+    return disc_set(n, size, seed, mean=0.3, sd=0.03, contrast=0.5, radius_sq=9, grow=1,
+                    patient=lambda i: f"p-{i // 2}", image_id=lambda i: f"img-{i:02d}", area_column=True)
 
 
 def liver_masks(data: ImageSet) -> np.ndarray:
@@ -379,24 +367,21 @@ def liver_masks(data: ImageSet) -> np.ndarray:
 def fold_models(tmp_path_factory):
     """Two untrained fold models of every arch, saved as the train stage saves them."""
     root = tmp_path_factory.mktemp("models")
-    cfg = params_from_dict(tiny_params_dict()).model
     for arch in ARCHS:
-        for fold in range(2):
-            torch.manual_seed(fold)
-            save_model(root / arch / str(fold) / "model.pt", arch, cfg, build_model(arch, cfg))
+        save_fold_models(root, arch, tiny_params_dict())
     return root
 
 
-def test_every_arch_names_its_cam_layer():
-    cfg = params_from_dict(tiny_params_dict()).model
+def test_every_arch_names_its_cam_layer(tiny_params):
+    cfg = tiny_params.model
     for arch in ARCHS:
         model = build_model(arch, cfg)
         assert isinstance(model.cam_layer(), nn.Module)
         assert layer_name(model)
 
 
-def test_explain_every_arch_on_the_overlay_images_deterministically(fold_models):
-    params = params_from_dict(tiny_params_dict())
+def test_explain_every_arch_on_the_overlay_images_deterministically(fold_models, tiny_params):
+    params = tiny_params
     params = dataclasses.replace(params, stats=dataclasses.replace(params.stats, n_boot=20))
     data = discs()
     test_patients = ["p-1", "p-2", "p-3", "p-4"]

@@ -22,7 +22,7 @@ from crlm.training.distributed import (SINGLE, GlobalBatchNorm2d, World, own_dro
 from crlm.training.folds import take_one_gpu, worker_plan
 from crlm.training.loop import Loss, _train_epoch, batches, global_dice_loss, train_model
 from tests.conftest import REPO
-from tests.test_training import synthetic_set, tiny_train_params
+from tests.factories import synthetic_set, tiny_train_params
 
 ARCH = "unet"                   # batch norm and the Dice term: the two losses that do not split by image
 TRAIN_IDX, VAL_IDX = list(range(18)), list(range(18, 24))

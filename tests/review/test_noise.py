@@ -12,7 +12,7 @@ from crlm.review.noise import SeedNoise, fingerprint, producer, upstream
 from crlm.review.verify import comparison
 from crlm.stability import headline, noise_verdict, sd_interval
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def t2_two_sided_p(t: float) -> float:

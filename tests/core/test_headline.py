@@ -114,7 +114,7 @@ def test_a_number_the_stage_did_not_write_is_none_not_an_error():
 def test_every_number_beyond_the_paper_is_found_in_the_committed_metrics():
     """The BEYOND paths against the files the stages wrote (metrics/*.json, tracked in git): a wrong key would
     give None for every seed, silently."""
-    metrics = Path(__file__).resolve().parents[1] / "metrics"
+    metrics = Path(__file__).resolve().parents[2] / "metrics"
     files = {name: json.loads((metrics / f"{name}.json").read_text())
              for name in ("classification", "segmentation", "survival", "lesions", "cam", "calibration")}
     out = headline(files)

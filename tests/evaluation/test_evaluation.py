@@ -92,8 +92,8 @@ def test_bootstrap_skips_undefined_resamples_and_counts_them():
     assert 0 < ci.n_boot_valid < 200
 
 
-def test_crf_keeps_or_improves_the_iou_of_a_noisy_mask():
-    params = params_from_dict(tiny_params_dict())
+def test_crf_keeps_or_improves_the_iou_of_a_noisy_mask(tiny_params):
+    params = tiny_params
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[:48, :48]
     truth = (yy - 24) ** 2 + (xx - 20) ** 2 <= 100

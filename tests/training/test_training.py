@@ -1,42 +1,15 @@
 """Training: determinism, resume after an interruption, bad input."""
 
-import dataclasses
-
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
-from crlm.config import params_from_dict
-from crlm.data.dataset import DatasetError, ImageSet, check_image_set
+from crlm.data.dataset import DatasetError, check_image_set
 from crlm.models.inference import predict
 from crlm.training.checkpoint import load_checkpoint, save_checkpoint
 from crlm.training.folds import fold_names, worker_plan
 from crlm.training.loop import batches, train_model
-from tests.conftest import tiny_params_dict
-
-
-def synthetic_set(n=24, size=32, seed=0) -> ImageSet:
-    """Dark discs (tumour) on a textured liver for half of the images."""
-    rng = np.random.default_rng(seed)
-    images = rng.normal(0.5, 0.05, (n, size, size)).astype(np.float32)
-    tumour = np.zeros((n, size, size), np.uint8)
-    yy, xx = np.mgrid[:size, :size]
-    for i in range(0, n, 2):
-        cy, cx = rng.integers(8, size - 8, 2)
-        disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= 16
-        images[i][disc] -= 0.3
-        tumour[i][disc] = 1
-    manifest = pd.DataFrame({"image_id": [f"img-{i}" for i in range(n)],
-                             "patient_id": [f"p-{i // 3}" for i in range(n)],
-                             "label": (tumour.reshape(n, -1).sum(1) > 0).astype(int)})
-    return ImageSet(manifest, np.clip(images, 0, 1), tumour)
-
-
-def tiny_train_params(**train):
-    params = params_from_dict(tiny_params_dict())
-    settings = {"epochs": 3, "batch_size": 8, **train}
-    return dataclasses.replace(params, train=dataclasses.replace(params.train, **settings))
+from tests.factories import synthetic_set, tiny_train_params
 
 
 def weights(model):

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import yaml
 
 from crlm.archs import ARCHS
@@ -27,30 +26,27 @@ from crlm.evaluation.predictions import load_predictions
 from crlm.explain.cam import ensemble_cam
 from crlm.io import DataFileError, load_npz, write_parquet
 from crlm.models import build_model
-from crlm.models.model_file import ModelFileError, load_model, save_model
+from crlm.models.model_file import ModelFileError, load_model
 from crlm.predict import PredictError
 from crlm.predict.ensemble import checked_arch, fold_model_paths
 from crlm.training.checkpoint import load_checkpoint
 from crlm.training.loop import train_model
 from tests.conftest import REPO, tiny_params_dict
-from tests.test_training import synthetic_set, tiny_train_params
+from tests.factories import save_random_model, synthetic_set, tiny_train_params
 
 FIX_UNET = "rerun the stage that writes it (dvc repro -f train@unet)"
 
 
 def tiny_model_file(path: Path, arch: str = "unet") -> Path:
-    cfg = params_from_dict(tiny_params_dict()).model
-    torch.manual_seed(0)
-    save_model(path, arch, cfg, build_model(arch, cfg))
-    return path
+    return save_random_model(path, arch, params_from_dict(tiny_params_dict()).model, seed=0)
 
 
 # ---------------------------------------------------------------- a model of another arch
 
 
-def test_a_model_of_another_arch_in_a_models_folder_is_refused_by_every_reader(tmp_path):
+def test_a_model_of_another_arch_in_a_models_folder_is_refused_by_every_reader(tmp_path, tiny_params):
     path = tiny_model_file(tmp_path / "models" / "vgg16" / "0" / "model.pt", arch="unet")
-    params = params_from_dict(tiny_params_dict())
+    params = tiny_params
     expected = (f"{path}: a model of arch 'unet' where arch 'vgg16' is expected (the models folder's); "
                 "rerun the stage that writes it (dvc repro -f train@vgg16)")
 

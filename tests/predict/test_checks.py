@@ -1,4 +1,4 @@
-"""`crlm predict`'s checks before it scores (tests/test_predict.py has the outputs themselves): the real GE CT
+"""`crlm predict`'s checks before it scores (tests/predict/test_predict.py has the outputs themselves): the real GE CT
 (../shared/realdata/dcmqi-liver) written as a float NIfTI with NaN voxels, refused by default and scored as air
 with --nonfinite mask; an output folder that holds an earlier run's files; an --out that is not a folder."""
 
@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from crlm.config import params_from_dict
 from crlm.data.dicom import read_ct_series, read_seg_labels
 from crlm.data.nifti import write_nifti
 from tests.conftest import tiny_params_dict
-from tests.test_predict import REALDATA, assert_one_message, needs_realdata, run, save_fold_models
+from tests.factories import save_fold_models
+from tests.predict.test_predict import REALDATA, assert_one_message, needs_realdata, run
 
 BLOCK = (slice(200, 240), slice(200, 240))       # 40 x 40 px, inside the liver on every slice
 
@@ -56,7 +56,7 @@ def test_nan_voxels_are_refused_by_default(tmp_path, setup, real_ct, capsys):
     assert not (tmp_path / "out" / "slices.csv").exists()
 
 
-def test_nan_voxels_with_nonfinite_mask_are_scored_as_air_and_reported(tmp_path, setup, real_ct, caplog):
+def test_nan_voxels_with_nonfinite_mask_are_scored_as_air_and_reported(tmp_path, setup, real_ct, caplog, tiny_params):
     """Scored exactly as the same CT with the block at the HU window's lower bound; a slice whose whole liver
     is NaN gets no probability, only the reason."""
     _, liver, spacing = real_ct
@@ -68,7 +68,7 @@ def test_nan_voxels_with_nonfinite_mask_are_scored_as_air_and_reported(tmp_path,
     with caplog.at_level("INFO"):
         assert run([tmp_path / "nan.nii.gz", "--mask", tmp_path / "liver.nii.gz", "--nonfinite", "mask",
                     "--out", tmp_path / "out"], setup) == 0
-    prepare = params_from_dict(tiny_params_dict()).prepare
+    prepare = tiny_params.prepare
     low = prepare.window_center_hu - prepare.window_width_hu / 2
     reference = write_ct(tmp_path / "air.nii.gz", real_ct, low)
     assert run([reference, "--mask", tmp_path / "liver.nii.gz", "--out", tmp_path / "ref"], setup) == 0

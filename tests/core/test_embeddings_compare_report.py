@@ -6,11 +6,9 @@ import pytest
 import torch
 
 from crlm.comparison import auc_between, c_index_between, intersection_union, paired
-from crlm.config import params_from_dict
 from crlm.data.dataset import ImageSet
-from crlm.models import build_model
 from crlm.models.inference import predict
-from crlm.models.model_file import ModelFileError, load_model, save_model
+from crlm.models.model_file import ModelFileError, load_model
 from crlm.report import PAPER_RECOGNITION, PAPER_SURVIVAL, render
 from crlm.report_seeds import BEYOND_TITLES, SeedSpread, beyond_section
 from crlm.explain.report import report_section as cam_section
@@ -19,12 +17,12 @@ from crlm.stability import spread, times_ahead
 from crlm.stats.clustered_auc import clustered_auc_test
 from crlm.stats.discrimination import harrell_c
 from crlm.survival.embeddings import EmbeddingError, fold_vectors, patient_embeddings
-from tests.conftest import tiny_params_dict
+from tests.factories import save_random_model
 
 
 @pytest.fixture
-def params():
-    return params_from_dict(tiny_params_dict())
+def params(tiny_params):
+    return tiny_params
 
 
 def _images(n=6, size=32):
@@ -35,9 +33,7 @@ def _images(n=6, size=32):
 
 
 def test_each_fold_model_gives_embedding_dim_patient_vectors(tmp_path, params):
-    torch.manual_seed(0)
-    model = build_model("clmnet", params.model)
-    save_model(tmp_path / "model.pt", "clmnet", params.model, model)
+    save_random_model(tmp_path / "model.pt", "clmnet", params.model, seed=0)
     data = _images()
     images = predict(load_model(tmp_path / "model.pt"), data, np.arange(6), 4, embeddings=True).embedding
     frame = patient_embeddings(load_model(tmp_path / "model.pt"), data, 4, "mean")

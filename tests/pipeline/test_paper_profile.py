@@ -12,7 +12,6 @@ counts, bf16 dtypes, the ImageNet loading) breaks here; the tiny profile of the 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from torchvision.models import vgg16_bn
@@ -29,6 +28,7 @@ from crlm.survival.embeddings import embedding_columns, patient_embeddings
 from crlm.training import loop
 from crlm.training.loop import train_model
 from tests.conftest import tiny_params_dict
+from tests.factories import disc_set
 
 pytestmark = pytest.mark.slow   # about a minute on 2 CPUs: full-width networks at 256 px
 
@@ -54,19 +54,9 @@ def paper_params():
 
 def paper_size_set(n=N_IMAGES, size=SIZE, seed=0) -> ImageSet:
     """Textured 256 px slices; every other one has a bright disc and its tumour mask; two patients."""
-    rng = np.random.default_rng(seed)
-    images = rng.normal(0.45, 0.05, (n, size, size)).astype(np.float32)
-    tumour = np.zeros((n, size, size), np.uint8)
-    yy, xx = np.mgrid[:size, :size]
-    for i in range(0, n, 2):
-        cy, cx = rng.integers(48, size - 48, 2)
-        disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= 20 ** 2
-        images[i][disc] += 0.35
-        tumour[i][disc] = 1
-    manifest = pd.DataFrame({"image_id": [f"img-{i}" for i in range(n)],
-                             "patient_id": [f"p-{i % 2}" for i in range(n)],
-                             "label": (tumour.reshape(n, -1).sum(1) > 0).astype(int)})
-    return check_image_set(ImageSet(manifest, np.clip(images, 0, 1), tumour), "paper-size set")
+    data = disc_set(n, size, seed, mean=0.45, sd=0.05, contrast=0.35, radius_sq=20 ** 2, margin=48,
+                    patient=lambda i: f"p-{i % 2}")
+    return check_image_set(data, "paper-size set")
 
 
 @pytest.fixture
