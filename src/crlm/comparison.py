@@ -11,6 +11,8 @@ their Harrell C-indices over every analysed patient (this replaces the paper's u
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
@@ -69,8 +71,8 @@ def c_index_between(candidate: pd.DataFrame, baseline: pd.DataFrame, stats: Stat
 def intersection_union(results: dict[str, dict]) -> dict:
     """"The candidate is better than every baseline": every difference positive and the largest p below
     alpha (an intersection-union test, Berger 1982: no multiplicity adjustment, but every test must win)."""
-    p_values = [r.get("p_value") for r in results.values()]
-    diffs = [r.get("diff") for r in results.values()]
+    p_values: list[Any] = [r.get("p_value") for r in results.values()]    # float, or None: not `defined`
+    diffs: list[Any] = [r.get("diff") for r in results.values()]
     defined = all(v is not None for v in p_values + diffs)
     return {"all_differences_positive": defined and all(d > 0 for d in diffs),
             "largest_p": max(p_values) if defined and p_values else None}

@@ -6,7 +6,7 @@ The paper's numbers are quoted from the CLM-Net paper (../shared/seeds/000_*.txt
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from crlm.archs import ARCHS, title
 from crlm.calibration.report import report_section as calibration_section
@@ -124,7 +124,8 @@ def _recognition(params: Params, classification: dict, compare: dict, seeds: See
               + "".join(seeds.ahead(f"{a}.test_auc", f"{candidate}.test_auc") for a in above),
               "The AUC comparison is Obuchowski's (1997) test for clustered data: a patient's images are "
               "correlated, so the patient is the unit of the variance, and the statistic is referred to Student's "
-              f"t with {_clusters(compare) - 1 if _clusters(compare) else 'patients - 1'} degrees of freedom "
+              f"t with {cast(int, _clusters(compare)) - 1 if _clusters(compare) else 'patients - 1'} degrees of "
+              "freedom "
               "(patients - 1; the normal reference rejects too often with a dozen patients). The paper reports "
               "DeLong p "
               f"{PAPER_DELONG['recognition']} for CLM-Net against each baseline.",
@@ -356,7 +357,10 @@ def _differs(ours, paper: float | None, what: str) -> str:
 
 
 def _paper_auc(auc: float | None, ci: tuple[float, float] | None) -> str:
-    return "–" if auc is None else f"{auc:.3f} [{ci[0]}, {ci[1]}]"
+    if auc is None:
+        return "–"
+    assert ci is not None    # the paper gives a CI with every AUC (PAPER_RECOGNITION, PAPER_SURVIVAL)
+    return f"{auc:.3f} [{ci[0]}, {ci[1]}]"
 
 
 def _num(value) -> str:

@@ -23,6 +23,7 @@ point estimate.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -116,7 +117,7 @@ def net_benefit_at(scored: pd.DataFrame, curve: pd.DataFrame, thresholds, horizo
 
     out = {}
     for k, t in enumerate(thresholds):
-        ci = boot(lambda idx, k=k: finite(curve_of(idx)[0][k]))
+        ci = boot(lambda idx, k=k: finite(cast(float, curve_of(idx)[0][k])))    # an element: a float64
         difference = boot(lambda idx, k=k: finite(curve_of(idx)[0][k] - curve_of(idx)[1][k]))
         below = risk < t
         deaths = int(np.sum(below & (died == 1) & (months <= horizon_months)))
@@ -137,7 +138,7 @@ def decision_curves(scored: dict[str, pd.DataFrame], horizon_months: float,
     by_patients: dict[tuple, list[str]] = {}
     for arch, table in scored.items():
         by_patients.setdefault(tuple(sorted(table["patient_id"])), []).append(arch)
-    curves = {}
+    curves: dict[str, pd.DataFrame] = {}
     for key, archs in by_patients.items():
         if not key:     # no patient with a probability (the survival stage's reason says why)
             curves |= {arch: pd.DataFrame({"threshold": thresholds, "net_benefit": np.nan, "treat_all": np.nan,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -52,7 +52,7 @@ class Sections:
                           "cli_params()/sections_from_dict()")
 
 
-def sections_from_dict(raw: dict[str, Any], *classes: type, source: str = "params") -> Params:
+def sections_from_dict(raw: dict[str, Any], *classes: type[Any], source: str = "params") -> Params:
     """The sections of `raw` (params.yaml's content) that `classes` (config dataclasses with a SECTION)
     describe. Typed as the whole `Params` for the readers' sake; it holds only these sections."""
     loaded = {}
@@ -114,7 +114,8 @@ def build(cls: type, raw: Any, prefix: str, source: str) -> Any:
         hint = hints[name]
         key = prefix + name
         if dataclasses.is_dataclass(hint):
-            values[name] = build(hint, raw[name], prefix=key + ".", source=source)
+            # a type hint: the dataclass itself, never an instance
+            values[name] = build(cast(type, hint), raw[name], prefix=key + ".", source=source)
         else:
             values[name] = _coerce(raw[name], hint, key, source)
     if open_subsections:

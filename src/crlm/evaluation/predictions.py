@@ -12,7 +12,7 @@ test rows were scored from, for the stages after evaluate (lesions) to read rath
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -52,7 +52,7 @@ def ensemble_file(predictions_dir: Path, arch: str) -> Path:
 def write_ensemble(path: Path, ensemble: Predictions | PredictionSource) -> None:
     """The fold ensemble's test predictions, in the dtypes they were scored in (prob float64, seg_prob
     float32), losslessly."""
-    arrays = {"image_id": np.asarray(ensemble.image_ids).astype(str), "prob": ensemble.prob}
+    arrays: dict[str, Any] = {"image_id": np.asarray(ensemble.image_ids).astype(str), "prob": ensemble.prob}
     if ensemble.seg is not None:
         arrays["seg_prob"] = ensemble.seg
     Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -21,14 +21,18 @@ a patient bootstrap.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import classification_report
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from crlm.params import Params
+
+    Metric = Callable[[np.ndarray], float | None]    # patient_bootstrap's metric
 from crlm.core.io import rounded
 from crlm.data.labels import is_ambiguous
 from crlm.evaluation.bootstrap import patient_bootstrap
@@ -62,8 +66,8 @@ def classification_summary(frame: pd.DataFrame, params: Params) -> dict:
         if units is not None:       # a proportion of images: the exact clustered interval
             test_summary[metric] = korn_graubard(units[0], patients[units[1]], params.stats.ci_level)
             continue
-        ci = patient_bootstrap(lambda idx, m=metric: classification_metrics(labels[idx], probs[idx], threshold,
-                                                                            auc=m == "auc")[m],
+        ci = patient_bootstrap(cast("Metric", lambda idx, m=metric: classification_metrics(
+                                   labels[idx], probs[idx], threshold, auc=m == "auc")[m]),
                                patients, params.stats.n_boot, params.stats.seed, params.stats.ci_level)
         test_summary[metric] = ci.to_dict()
     test_summary.update(reference_standards(test, params))
@@ -98,7 +102,7 @@ def reference_standards(test: pd.DataFrame, params: Params) -> dict:
                                           patients[~ambiguous]),
                 "auc_any_tumour": ((test["tumour_area_px"].to_numpy() > 0).astype(int), probs, patients)}
     stats = params.stats
-    intervals = {name: patient_bootstrap(lambda idx, y=y, p=p: roc_auc_or_none(y[idx], p[idx]), groups,
+    intervals = {name: patient_bootstrap(cast("Metric", lambda idx, y=y, p=p: roc_auc_or_none(y[idx], p[idx])), groups,
                                          stats.n_boot, stats.seed, stats.ci_level).to_dict()
                  for name, (y, p, groups) in readings.items()}
     return {"target_condition": f"tumour >= {params.slices.min_tumor_px} px", **intervals}
@@ -138,7 +142,7 @@ def segmentation_summary(frame: pd.DataFrame, params: Params, suffix: str = "") 
                 entry[metric] = {"mean": values.mean() if len(values) else None,
                                  "fold_sd": by_fold.std(ddof=1) if len(by_fold) > 1 else None}
             else:
-                ci = patient_bootstrap(lambda idx, v=values: float(v[idx].mean()) if len(idx) else None,
+                ci = patient_bootstrap(cast("Metric", lambda idx, v=values: float(v[idx].mean()) if len(idx) else None),
                                        tumour["patient_id"].to_numpy(), params.stats.n_boot, params.stats.seed,
                                        params.stats.ci_level)
                 entry[metric] = ci.to_dict()

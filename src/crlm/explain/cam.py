@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -98,7 +99,8 @@ def fold_cams(model_paths: Iterable[str | Path], images: np.ndarray,
 
 def ensemble_of(maps: list[np.ndarray]) -> np.ndarray:
     """The fold ensemble's maps: the mean of the folds' normalised maps, normalised per image."""
-    return normalise(sum(m.astype(np.float64) for m in maps) / len(maps))
+    # a sum of arrays is an array (sum()'s int start is left only for no maps, where / len(maps) fails)
+    return normalise(cast(np.ndarray, sum(m.astype(np.float64) for m in maps) / len(maps)))
 
 
 def ensemble_cam(model_paths: Iterable[str | Path], images: np.ndarray,

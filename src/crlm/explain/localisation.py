@@ -22,6 +22,8 @@ difference from a baseline is paired, image by image.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy.ndimage import binary_dilation
 
@@ -129,7 +131,7 @@ def localisation_summary(scores: dict[str, np.ndarray], patients: np.ndarray, n_
     def ci(values: np.ndarray) -> dict:
         return mean_with_ci(values, patients, n_boot, seed, level)
 
-    summary = {"mass_share": ci(share), "mass_share_minus_chance": ci(share - scores["area_share"])}
+    summary: dict[str, Any] = {"mass_share": ci(share), "mass_share_minus_chance": ci(share - scores["area_share"])}
     if "liver_share" in scores:
         summary["mass_share_minus_liver_chance"] = ci(share - scores["liver_share"])
     if centre is not None:

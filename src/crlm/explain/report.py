@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from crlm.archs import ARCHS, title
 
@@ -53,6 +53,9 @@ def _randomisation(entry: dict | None) -> str:
 
 def _sides(cam: dict, archs: list[str], key: str) -> tuple[list[str], list[str], list[str]]:
     """The archs whose `key` difference has a CI above 0, below 0, and one that holds 0 (or no CI)."""
+    above: list[str]
+    below: list[str]
+    neither: list[str]
     above, below, neither = [], [], []
     for arch in archs:
         entry = cam[arch].get(key) or {}
@@ -71,7 +74,7 @@ def _with_ci(cam: dict, archs: list[str], key: str) -> str:
 def _clauses(what: str, groups: list[tuple[list[str], str, str]], cam: dict) -> str:
     """"the <what> of A and B <verdict>; those of C (its CI) <verdict>" for the (archs, CI key or "",
     verdict) groups that have archs."""
-    clauses = []
+    clauses: list[str] = []
     for archs, key, verdict in groups:
         if archs:
             names = _with_ci(cam, archs, key) if key else _names([title(a) for a in archs])
@@ -130,7 +133,7 @@ def report_section(params: Params, cam: dict,
     candidate = params.model.arch
     if candidate in archs and archs:
         share = {a: cam[a]["mass_share"].get("value") or -1.0 for a in archs}
-        best = max(archs, key=share.get)
+        best = max(archs, key=cast(Callable[[str], float], share.get))    # every arch is a key of share
         lines += ["", f"The candidate ({title(candidate)}) puts {_num(cam[candidate]['mass_share']['value'])} of its "
                   "map on the tumour" + (", the most of any arch." if share[best] == share[candidate] else
                                          f"; {title(best)} puts the most ({_num(cam[best]['mass_share']['value'])})."

@@ -15,6 +15,7 @@ positive Grad-CAM anywhere) has no rank correlation: it is left out and counted.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +73,7 @@ def similarity_summary(rho: np.ndarray, fold_models: int, threshold: float = THR
             "seed": SEED}
 
 
-def randomisation_check(trained_maps: list[np.ndarray], model_paths: list[str | Path], images: np.ndarray,
+def randomisation_check(trained_maps: list[np.ndarray], model_paths: Sequence[str | Path], images: np.ndarray,
                         arch: str) -> dict:
     """The check for one arch: each fold model's maps of `images` (trained_maps[k], of the model file
     model_paths[k]) against those of its re-initialised network (seed SEED + k)."""

@@ -83,6 +83,7 @@ def detect(predicted: Iterable[np.ndarray], truth: Iterable[np.ndarray], patient
            min_iou: float = 0.0) -> Detection:
     """match_lesions on each (predicted, true) pair of masks (a slice or a patient's volume: a unit), with
     the unit's patient. Every patient listed counts in the false positives per patient."""
+    fp: dict[str, int]
     rows, fp = [], {}
     patients = list(patients)
     for unit, (pred, true, patient) in enumerate(zip(predicted, truth, patients, strict=True)):

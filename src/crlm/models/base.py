@@ -27,6 +27,8 @@ def scaled(channels: int, width: float) -> int:
 
 class GreyToImageNet(nn.Module):
     """(B, 1, H, W) in [0, 1] -> (B, 3, H, W) normalised like ImageNet inputs."""
+    mean: torch.Tensor    # buffers, registered in __init__
+    std: torch.Tensor
 
     def __init__(self) -> None:
         super().__init__()

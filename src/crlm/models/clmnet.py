@@ -14,6 +14,7 @@ Each branch, SE and the CRF can be switched off in params (model.clmnet.*).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -64,7 +65,7 @@ class UNetBranch(nn.Module):
 
 class CLMNet(VGGNetwork):
     def __init__(self, *, width: float, embedding_dim: int, pretrained: str, batch_norm: bool, dropout: float,
-                 atrous_rates: tuple[int, ...], decoder_channels: tuple[int, ...], se: bool, se_reduction: int,
+                 atrous_rates: tuple[int, ...], decoder_channels: Sequence[int], se: bool, se_reduction: int,
                  aspp_branch: bool, unet_branch: bool) -> None:
         super().__init__(width=width, embedding_dim=embedding_dim, pretrained=pretrained, batch_norm=batch_norm)
         trunk_ch = self.trunk.channels                         # strides 1, 2, 4, 8, 16

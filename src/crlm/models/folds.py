@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
@@ -80,8 +80,9 @@ def ensemble_predictions(paths: list[Path]) -> Predictions:
     for path, fold in zip(paths, loaded):
         if not np.array_equal(fold.image_ids, image_ids):
             raise ValueError(f"{path}: predicts other images than {paths[0]}; retrain the arch's folds together")
+    # one arch's folds: every fold segments or none does, so loaded[0] speaks for all
     prob, seg = fold_mean([fold.prob for fold in loaded],
-                          None if loaded[0].seg is None else [fold.seg for fold in loaded])
+                          None if loaded[0].seg is None else cast(list[np.ndarray], [fold.seg for fold in loaded]))
     return Predictions(image_ids, prob, seg)
 
 
@@ -137,7 +138,7 @@ class FoldModels:
         the saved dtypes (as_saved)."""
         path = self.test_predictions_path(fold) if test else self.predictions_path(fold)
         prob, seg = as_saved(prob, seg)
-        arrays = {"image_id": np.asarray(image_ids).astype(str), "prob": prob}
+        arrays: dict[str, Any] = {"image_id": np.asarray(image_ids).astype(str), "prob": prob}
         if seg is not None:
             arrays["seg_prob"] = seg
         path.parent.mkdir(parents=True, exist_ok=True)

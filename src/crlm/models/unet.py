@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -26,7 +27,7 @@ class UNetConfig:
 
 class UNet(VGGNetwork):
     def __init__(self, *, width: float, embedding_dim: int, pretrained: str, batch_norm: bool, dropout: float,
-                 decoder_channels: tuple[int, ...]) -> None:
+                 decoder_channels: Sequence[int]) -> None:
         super().__init__(width=width, embedding_dim=embedding_dim, pretrained=pretrained, batch_norm=batch_norm)
         decoder_channels = [scaled(c, width) for c in decoder_channels]
         # the first entry only lends its spatial size (smp drops it); skips at strides 8, 4, 2, 1

@@ -69,6 +69,7 @@ def write_slices_csv(path: Path, scan: Scan, prepared: PreparedSlices, prob: np.
     frame["nonfinite_voxels"] = nonfinite.per_slice[indices]
     frame["not_scored"] = [nonfinite.unscored.get(z, "") for z in indices]
     if scan.is_dicom:
+        assert scan.ct is not None    # scan.is_dicom
         frame["sop_instance_uid"] = [scan.ct.sop_uids[z] for z in indices]
     frame.to_csv(path, index=False)
     return frame

@@ -21,6 +21,7 @@ import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import nibabel as nib
 import numpy as np
@@ -62,6 +63,7 @@ class Scan:
             array = axial[:, ::-1, :] if self.ct.flip_rows else axial
             array = array[:, :, ::-1] if self.ct.flip_cols else array
             return np.ascontiguousarray(array.transpose(2, 1, 0))
+        assert self.nifti is not None    # a Scan is DICOM (ct) or NIfTI (nifti): read_scan, read_dicom_scan
         canonical = nib.as_closest_canonical(self.nifti)
         ras = axial.transpose(2, 1, 0)[::-1, ::-1, :]      # read_nifti's mapping, undone
         to_input = nib.orientations.ornt_transform(nib.orientations.io_orientation(canonical.affine),
@@ -78,7 +80,7 @@ def read_scan(path: str | Path) -> Scan:
     if not is_nifti(path):
         raise PredictError(f"{path}: not a DICOM CT series folder or a NIfTI volume (.nii, .nii.gz)")
     volume = read_nifti(path)
-    image = nib.load(str(path))
+    image = cast(nib.Nifti1Image, nib.load(str(path)))    # is_nifti: nib.load gives a Nifti1Image (or subclass)
     canonical = nib.as_closest_canonical(image)
     z_mm = np.array([(canonical.affine @ [0.0, 0.0, k, 1.0])[2] for k in range(volume.array.shape[0])])
     return Scan(path, volume, z_mm, image.affine.copy(), nifti=image)
@@ -136,6 +138,7 @@ def read_liver_mask(path: str | Path, scan: Scan) -> np.ndarray:
             if len(files) != 1:
                 raise PredictError(f"{path}: expected one DICOM-SEG file in the folder, found {len(files)}")
             path = files[0]
+        assert scan.ct is not None    # scan.is_dicom
         liver = read_seg_labels(path, scan.ct).array != 0
     if not liver.any():
         raise PredictError(f"{path}: the liver mask is empty (no nonzero voxel): no slice to score")
@@ -173,7 +176,9 @@ def paste_back(masks: np.ndarray, prepared: PreparedSlices, shape: tuple[int, in
     full = np.zeros(shape, dtype=np.uint8)
     for mask, z, (rows, cols) in zip(masks, prepared.indices, prepared.boxes):
         size = (cols.stop - cols.start, rows.stop - rows.start)      # PIL's (width, height)
-        full[z, rows, cols] = np.asarray(Image.fromarray(mask.astype(np.uint8)).resize(size, Image.NEAREST))
+        # Image.NEAREST exists (Pillow sets it with setattr from Resampling); Pillow's own types miss it
+        full[z, rows, cols] = np.asarray(Image.fromarray(mask.astype(np.uint8)).resize(
+            size, Image.NEAREST))  # type: ignore[attr-defined]
     return full
 
 

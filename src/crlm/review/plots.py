@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 WORKSPACE = "workspace"
 
@@ -41,7 +41,7 @@ def _series(points: list[dict], rev: str, x: str, y: str) -> dict[str, list[tupl
         xy = (_number(p.get(x)), _number(p.get(y)))
         if p.get("rev") == rev and None not in xy:   # an empty cell (a curve undefined there) is not drawn
             name = " ".join(str(p[k]) for k in ("filename", "field") if k in p)
-            lines.setdefault(name, []).append(xy)
+            lines.setdefault(name, []).append(cast(tuple[float, float], xy))    # None not in xy
     return lines
 
 

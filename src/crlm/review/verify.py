@@ -43,6 +43,7 @@ def comparison(committed: dict[str, dict | None], here: dict) -> tuple[str, str]
     if not differing:
         return "bytes", f"this machine computes as the committing one did ({describe(here)})"
     arch, record = next(iter(differing.items()))
+    assert record is not None    # a None record returned above
     return "noise", (f"the committed {arch} models were trained with {describe(record)}, this machine has "
                      f"{describe(here)}: rounding may differ, so each headline number must lie within seed noise")
 

@@ -11,6 +11,7 @@ concordance_index_censored. Undefined results are NaN with a `reason`; bad input
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import cast
 
 import numpy as np
 from scipy import stats
@@ -140,13 +141,15 @@ def paired_c_index_test(durations, events, risk_a, risk_b, n_boot: int, seed: in
     pairs = (e[:, None] & ((t[:, None] < t[None, :]) | ((t[:, None] == t[None, :]) & ~e[None, :]))).astype(float)
     kernel_a, kernel_b = (pairs * np.where(np.abs(r[:, None] - r[None, :]) <= TIED_TOL, 0.5, r[:, None] > r[None, :])
                           for r in (a, b))
-    nan = [NAN] * 8
+    # eight NaNs for the float fields c_a .. ci_high (nan[:5]: se .. ci_high); only unpacked and sliced
+    nan = cast("tuple[float, float, float, float, float, float, float, float]", [NAN] * 8)
     if not pairs.any():
         return PairedCIndexResult(*nan, ci_level, n, n_events, 0, reason="no comparable pair (no event before "
                                                                             "another patient's time)")
     c_a, c_b = kernel_a.sum() / pairs.sum(), kernel_b.sum() / pairs.sum()
     diff = float(c_a - c_b)
     index = np.random.default_rng(seed).integers(0, n, size=(int(n_boot), n))
+    diffs: list[np.ndarray] | np.ndarray    # the chunks' differences, then all of them
     kernel_d, diffs = kernel_a - kernel_b, []
     for chunk in np.array_split(index, max(1, index.size // 1_000_000)):
         w = np.bincount((chunk + n * np.arange(len(chunk))[:, None]).ravel(), minlength=len(chunk) * n)

@@ -27,6 +27,7 @@ covariate is refused with the reason.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -190,7 +191,7 @@ def _cox_models(scored: pd.DataFrame, cfg: SurvivalConfig, seed: int,
         table[RISK_SCORE] = table[RISK_SCORE] / sd
     fits = {name: cox_fit(table, MONTHS, DIED, cols, min_events_per_covariate=cfg.min_events_per_covariate)
             for name, cols in (("cox_model", full), ("cox_clinical", clinical))}
-    out = {name: fit.to_dict() for name, fit in fits.items()}
+    out: dict[str, Any] = {name: fit.to_dict() for name, fit in fits.items()}
     out["cox_risk_score_sd"] = sd if np.isfinite(sd) else None
     reason = fits["cox_model"].reason or fits["cox_clinical"].reason
     lr = likelihood_ratio_test(fits["cox_clinical"].log_likelihood, fits["cox_model"].log_likelihood, df=1)

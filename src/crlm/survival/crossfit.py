@@ -36,6 +36,7 @@ def cross_fit(vectors: dict[str, pd.DataFrame], splits: dict, labels: pd.Series,
     group = pd.Series("", index=patients, dtype=object)
     test = patients.intersection(splits["test"])
     group[test] = TEST
+    chosen: list[str]
     test_probs, chosen = [], []
     for k, fold in enumerate(splits["folds"]):
         x = vectors[str(k)]

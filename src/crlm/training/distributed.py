@@ -30,12 +30,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING, cast
 
 import torch
 import torch.distributed as dist
 from torch import nn
+
+if TYPE_CHECKING:
+    from crlm.models.base import Network
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,7 @@ def own_dropout_draws(world: World, seed: int, device: torch.device):
     return forked()
 
 
-def world_from_env(env: dict | None = None) -> World:
+def world_from_env(env: Mapping[str, str] | None = None) -> World:
     """The world torchrun describes in the environment (RANK, WORLD_SIZE, LOCAL_RANK); one process without."""
     env = os.environ if env is None else env
     return World(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0)))
@@ -110,13 +115,14 @@ def device_of(world: World, device: torch.device) -> torch.device:
     return device
 
 
-def with_global_batch_norm(model: nn.Module, world: World, device: torch.device) -> nn.Module:
+def with_global_batch_norm(model: Network, world: World, device: torch.device) -> Network:
     """The model with batch norm over every process's shard (new modules: before the optimizer is built)."""
     if world.size == 1:
         return model
+    # both convert the batch norms inside `model` in place and return `model` itself (no batch norm)
     if device.type == "cuda":
-        return nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    return GlobalBatchNorm2d.convert(model)
+        return cast("Network", nn.SyncBatchNorm.convert_sync_batchnorm(model))
+    return cast("Network", GlobalBatchNorm2d.convert(model))
 
 
 def wrap(model: nn.Module, world: World, device: torch.device, unused_parameters: bool) -> nn.Module:
@@ -176,6 +182,9 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
         n, channels = sums[0], x.shape[1]
         mean = sums[1:1 + channels] / n
         var = sums[1 + channels:] / n - mean * mean
+        # convert() admits only batch norms with running statistics and a momentum
+        assert self.num_batches_tracked is not None and self.momentum is not None
+        assert self.running_mean is not None and self.running_var is not None
         with torch.no_grad():
             self.num_batches_tracked.add_(1)
             self.running_mean.lerp_(mean.float(), self.momentum)
@@ -192,6 +201,7 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
             if not (module.affine and module.track_running_stats and module.momentum is not None):
                 raise ValueError(f"GlobalBatchNorm2d: {module} is not supported (affine, track_running_stats "
                                  "and a momentum are required)")
+            assert module.running_mean is not None    # track_running_stats, checked above
             converted = cls(module.num_features, module.eps, module.momentum, module.affine,
                             module.track_running_stats).to(module.running_mean.device)
             converted.load_state_dict(module.state_dict())

@@ -44,11 +44,11 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 
@@ -105,6 +105,7 @@ def train_all_folds(arch: str, params: Params, cpus: int | None = None, world: W
     gpus = visible_gpus() if device.type == "cuda" else []
     cpus = cpus or params.train.workers or None
     workers, threads = worker_plan(len(folds), device, cpus, len(gpus))
+    results: Iterable[FoldResult]
     if world.size > 1:   # this node's cores shared by its processes (torchrun sets LOCAL_WORLD_SIZE)
         threads = max(1, (cpus or os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", world.size)))
         results = [train_fold(arch, fold, params, threads, world) for fold in folds]
@@ -116,7 +117,7 @@ def train_all_folds(arch: str, params: Params, cpus: int | None = None, world: W
         lines = [_write_curves_of(arch, fold, result) for fold, result in zip(folds, results)]
     else:
         context = get_context("spawn")    # spawn, not fork: a forked child would inherit torch's thread pools
-        pinning = {}
+        pinning: dict[str, Any] = {}    # ProcessPoolExecutor's initializer and initargs, or none
         if gpus:
             free_gpus = context.Queue()
             for gpu in gpus[:workers]:

@@ -75,6 +75,7 @@ class Loss(nn.Module):
     mean terms and the Dice term is computed from sums over every process: DDP's average of the processes'
     gradients is then the gradient of the global batch's loss.
     """
+    pos_weight: torch.Tensor    # a buffer, registered in __init__
 
     def __init__(self, cls_weight: float, seg_weight: float, seg_pos_weight: float, world: World = SINGLE) -> None:
         super().__init__()
@@ -128,7 +129,8 @@ def train_model(arch: str, params: Params, data: ImageSet, train_idx: np.ndarray
     precision = resolve_precision(cfg.precision, device)
     make_deterministic(cfg.seed)
     kwargs = model_kwargs(params.model, arch)
-    model = build_model(arch, kwargs).to(device=device, memory_format=MEMORY_FORMAT)
+    # torch's stubs lack Module.to(device=..., memory_format=...), which Module.to accepts (keywords of Tensor.to)
+    model = build_model(arch, kwargs).to(device=device, memory_format=MEMORY_FORMAT)  # type: ignore[call-overload]
     model = with_global_batch_norm(model, world, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = _scheduler(optimizer, cfg, steps_per_epoch=len(batches(train_idx, cfg.batch_size, smallest(world))))
