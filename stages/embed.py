@@ -10,7 +10,6 @@ Writes data/embeddings/<arch>.parquet: one row per (fold, patient).
 """
 
 import pandas as pd
-from crlm.survival.embeddings import patient_embeddings
 
 from crlm.archs import ARCHS
 from crlm.core.config import cli_params
@@ -20,6 +19,7 @@ from crlm.core.paths import EMBEDDINGS, MODELS, PROCESSED_ARRAYS, PROCESSED_MANI
 from crlm.data.dataset import load_image_set
 from crlm.data.splits import Splits
 from crlm.embedding.config import EmbedConfig
+from crlm.embedding.extract import patient_embeddings
 from crlm.models.folds import FoldModels
 from crlm.models.model_file import load_model
 

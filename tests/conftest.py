@@ -1,7 +1,7 @@
 """Shared fixtures: the tests' own copy of params.yaml (tests/params_base.yaml) with a tiny phantom on top.
 
 The tests never read the workspace's params.yaml: `dvc exp run -S ...` changes it, and a correct tree must
-still pass. tests/test_config.py checks that params_base.yaml keeps the committed params.yaml's keys."""
+still pass. tests/config/test_config.py checks that params_base.yaml keeps the committed params.yaml's keys."""
 
 from __future__ import annotations
 

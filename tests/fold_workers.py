@@ -1,4 +1,4 @@
-"""What the worker processes of tests/test_fold_curves.py run.
+"""What the worker processes of tests/training/test_fold_curves.py run.
 
 Spawned workers import this module by name, so it imports nothing heavy (no torch).
 """

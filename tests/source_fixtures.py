@@ -1,4 +1,4 @@
-"""TCIA and LiTS inputs in their real formats, for tests/test_tcia_source.py, test_lits_source.py and
+"""TCIA and LiTS inputs in their real formats, for tests/data/sources/: test_tcia.py, test_lits.py and
 test_real_sources.py: a TCIA patient folder (DICOM CT + SEG) and a Kaggle LiTS archive (NIfTI in a zip)."""
 
 import zipfile

@@ -126,6 +126,9 @@ def read_model_file(path: Path, expected_arch: str | None = None) -> tuple[str, 
     """The arch, network arguments and state dict of the model file at `path`, each checked, the arch against
     `expected_arch` where given (a ModelFileError names the file and why)."""
     saved = read_data_only(path)
+    if isinstance(saved, dict) and "model" in saved and "kwargs" not in saved:
+        raise ModelFileError(f"{path}: a model file of an older format (its network under 'model', not 'kwargs'); "
+                             f"retrain (dvc repro -f {train_stage(path)})")
     if not isinstance(saved, dict) or any(key not in saved for key in KEYS):
         found = sorted(saved) if isinstance(saved, dict) else type(saved).__name__
         raise ModelFileError(f"{path}: not a model file (expected keys {list(KEYS)}, found {found}); retrain")
