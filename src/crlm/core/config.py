@@ -48,8 +48,10 @@ class Sections:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
-        raise ConfigError(f"{self._source}: section {name!r} was not loaded; pass its config class to "
-                          "cli_params()/sections_from_dict()")
+        raise ConfigError(
+            f"{self._source}: section {name!r} was not loaded; pass its config class to "
+            "cli_params()/sections_from_dict()"
+        )
 
 
 def sections_from_dict(raw: dict[str, Any], *classes: type[Any], source: str = "params") -> Params:
@@ -172,5 +174,3 @@ def open_unit_interval(key: str, value: float) -> None:
 def ordered_pair(key: str, pair: tuple[float, float]) -> None:
     if pair[0] > pair[1]:
         raise ConfigError(f"{key} must be [low, high], got {list(pair)}")
-
-

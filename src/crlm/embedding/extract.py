@@ -38,8 +38,9 @@ def patient_embeddings(model: torch.nn.Module, data: ImageSet, batch_size: int, 
     """One row per patient (sorted): patient_id, n_images and the aggregate of its images' vectors."""
     aggregate = look_up("embed.aggregation", aggregation, AGGREGATIONS)
     # embeddings=True: an array (None only for no images, which fails below as it did)
-    vectors = cast(np.ndarray, predict(model, data, np.arange(len(data.manifest)), batch_size,
-                                       embeddings=True).embedding)
+    vectors = cast(
+        np.ndarray, predict(model, data, np.arange(len(data.manifest)), batch_size, embeddings=True).embedding
+    )
     columns = embedding_columns(vectors.shape[1])
     images = pd.DataFrame(vectors.astype(np.float32), columns=columns)
     images.insert(0, "patient_id", data.manifest["patient_id"].to_numpy())

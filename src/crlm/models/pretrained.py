@@ -43,7 +43,8 @@ def imagenet_init(trunk: VGGTrunk, width: float, batch_norm: bool) -> None:
     if width != 1.0:
         raise PretrainedWeightsError(
             f"model.pretrained: imagenet needs model.width: 1.0 (ImageNet weights exist only at full "
-            f"width), got model.width: {width}; set model.width: 1.0 or model.pretrained: none")
+            f"width), got model.width: {width}; set model.width: 1.0 or model.pretrained: none"
+        )
     weights = imagenet_weights(batch_norm)
     try:
         # weights_only: torch.hub's default is a full unpickle; the cached file (downloaded, or copied
@@ -53,9 +54,10 @@ def imagenet_init(trunk: VGGTrunk, width: float, batch_norm: bool) -> None:
         raise PretrainedWeightsError(
             f"ImageNet weights {weights} could not be loaded ({error}). torchvision downloads them "
             f"once to {cache_file(batch_norm)}; offline, fetch {weights.url} elsewhere and copy it "
-            f"there (or set TORCH_HOME), or set model.pretrained: none") from error
+            f"there (or set TORCH_HOME), or set model.pretrained: none"
+        ) from error
     features = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
-    wanted = trunk.features.state_dict()   # a truncated trunk takes the first blocks only
+    wanted = trunk.features.state_dict()  # a truncated trunk takes the first blocks only
     trunk.features.load_state_dict({k: v for k, v in features.items() if k in wanted})
 
 

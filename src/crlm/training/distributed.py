@@ -1,7 +1,7 @@
 """One training across several processes (GPUs, or nodes) with PyTorch DDP, started by torchrun.
 
 `torchrun --nproc-per-node=N stages/train.py --arch clmnet` starts N processes
-and sets RANK, LOCAL_RANK and WORLD_SIZE in each (README "Scaling"); without
+and sets RANK, LOCAL_RANK and WORLD_SIZE in each (docs/scaling.md); without
 torchrun the world is one process and nothing here is used.
 
 A distributed step is the single-process step with the same global batch
@@ -19,7 +19,7 @@ A distributed step is the single-process step with the same global batch
   it, so no process gets an empty shard.
 
 So the weights equal the single-process run's up to floating-point summation
-order (tests/test_distributed.py bounds the difference), with one exception:
+order (tests/training/test_distributed.py bounds the difference), with one exception:
 dropout draws its masks in each process from a generator seeded by (seed,
 epoch, step, rank), forked off the one the augmentation draws from, so the
 masks of different shards are independent and the augmentation stays the
@@ -129,8 +129,9 @@ def wrap(model: nn.Module, world: World, device: torch.device, unused_parameters
     """DDP around the model; the model itself when there is one process."""
     if world.size == 1:
         return model
-    return nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
-                                               find_unused_parameters=unused_parameters)
+    return nn.parallel.DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=unused_parameters
+    )
 
 
 def unwrapped(model: nn.Module) -> nn.Module:
@@ -176,12 +177,12 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or not dist.is_initialized():
             return super().forward(x)
-        values = x.double()     # sums of squares in float64: E[x^2] - E[x]^2 cancels in float32
+        values = x.double()  # sums of squares in float64: E[x^2] - E[x]^2 cancels in float32
         count = torch.tensor([values.numel() / values.shape[1]], dtype=torch.float64, device=x.device)
         sums = _Summed.apply(torch.cat([count, values.sum((0, 2, 3)), (values * values).sum((0, 2, 3))]))
         n, channels = sums[0], x.shape[1]
-        mean = sums[1:1 + channels] / n
-        var = sums[1 + channels:] / n - mean * mean
+        mean = sums[1 : 1 + channels] / n
+        var = sums[1 + channels :] / n - mean * mean
         # convert() admits only batch norms with running statistics and a momentum
         assert self.num_batches_tracked is not None and self.momentum is not None
         assert self.running_mean is not None and self.running_var is not None
@@ -199,11 +200,14 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
         default kind only: affine, running statistics, a momentum; another is refused, never mis-normalised)."""
         if type(module) is nn.BatchNorm2d:
             if not (module.affine and module.track_running_stats and module.momentum is not None):
-                raise ValueError(f"GlobalBatchNorm2d: {module} is not supported (affine, track_running_stats "
-                                 "and a momentum are required)")
-            assert module.running_mean is not None    # track_running_stats, checked above
-            converted = cls(module.num_features, module.eps, module.momentum, module.affine,
-                            module.track_running_stats).to(module.running_mean.device)
+                raise ValueError(
+                    f"GlobalBatchNorm2d: {module} is not supported (affine, track_running_stats "
+                    "and a momentum are required)"
+                )
+            assert module.running_mean is not None  # track_running_stats, checked above
+            converted = cls(
+                module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats
+            ).to(module.running_mean.device)
             converted.load_state_dict(module.state_dict())
             converted.train(module.training)
             return converted
