@@ -9,7 +9,7 @@ export PIP_PROGRESS_BAR := off
 # mkdocs-material's notice about its successor (not a build warning)
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: setup lock repro repro-paper test test-fast typecheck docs docs-serve bench stability clean pull review verify exp-show
+.PHONY: setup lock repro repro-paper test test-fast lint docs docs-serve bench stability clean pull review verify exp-show
 
 setup: $(VENV)/.installed
 
@@ -33,17 +33,18 @@ repro: setup
 	dvc repro
 
 # the full suite, as CI runs it (.ci/run)
-test: setup
-	ruff check src stages scripts tests
+test: setup lint
 	python -m pytest
 
 # the quick suite: leaves out the tests marked slow (dvc end to end, torchrun, the paper's size, null simulations)
-test-fast: setup
-	ruff check src stages scripts tests
+test-fast: setup lint
 	python -m pytest -m "not slow"
 
-# the type check of the package (mypy, configured in pyproject.toml); not yet part of `make test`
-typecheck: setup
+# the lint, the formatter's check and the type check (ruff and mypy, configured in pyproject.toml); part of
+# `make test` and `make test-fast`; `ruff format src stages scripts tests` applies the format
+lint: setup
+	ruff check src stages scripts tests
+	ruff format --check src stages scripts tests
 	mypy
 
 # the docs site (mkdocs.yml, docs/; scripts/docs_hooks.py adds reports/*.md and their figures): built into

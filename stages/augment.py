@@ -25,12 +25,19 @@ def main() -> None:
     torch.manual_seed(params.augment.seed)
     images = torch.from_numpy(arrays["images"][chosen].astype(np.float32))[:, None]
     masks = torch.from_numpy(arrays["tumour"][chosen])[:, None]
-    out_images, out_masks = augment_batch(images.repeat_interleave(VARIANTS_PER_IMAGE, dim=0),
-                                          masks.repeat_interleave(VARIANTS_PER_IMAGE, dim=0),
-                                          params.augment)   # each copy its own draw
+    out_images, out_masks = augment_batch(
+        images.repeat_interleave(VARIANTS_PER_IMAGE, dim=0),
+        masks.repeat_interleave(VARIANTS_PER_IMAGE, dim=0),
+        params.augment,
+    )  # each copy its own draw
     originals = [(images[k, 0].numpy(), masks[k, 0].numpy()) for k in range(len(chosen))]
-    augmented = [[(out_images[k * VARIANTS_PER_IMAGE + v, 0].numpy(), out_masks[k * VARIANTS_PER_IMAGE + v, 0].numpy())
-                  for v in range(VARIANTS_PER_IMAGE)] for k in range(len(chosen))]
+    augmented = [
+        [
+            (out_images[k * VARIANTS_PER_IMAGE + v, 0].numpy(), out_masks[k * VARIANTS_PER_IMAGE + v, 0].numpy())
+            for v in range(VARIANTS_PER_IMAGE)
+        ]
+        for k in range(len(chosen))
+    ]
     titles = [str(manifest.loc[i, "image_id"]) for i in chosen]
     augmentation_grid(PLOTS / "augmentation.png", originals, augmented, titles)
     log.info(f"{len(chosen)} images x {VARIANTS_PER_IMAGE} augmentations -> {PLOTS / 'augmentation.png'}")

@@ -32,13 +32,14 @@ def main() -> None:
     patients = {a: read_parquet(SURVIVAL / f"{a}.parquet") for a in ARCHS}
     binary = {a: f.dropna(subset=["label", RISK_SCORE]) for a, f in patients.items()}
     baselines = [a for a in ARCHS if a != candidate]
-    out = {"candidate": candidate,
-           "recognition_auc": {a: auc_between(images, candidate, a, "image_id", "prob", params.stats)
-                               for a in baselines},
-           "survival_auc": {a: auc_between(binary, candidate, a, "patient_id", RISK_SCORE, params.stats)
-                            for a in baselines},
-           "survival_c_index": {a: c_index_between(patients[candidate], patients[a], params.stats)
-                                for a in baselines}}
+    out = {
+        "candidate": candidate,
+        "recognition_auc": {a: auc_between(images, candidate, a, "image_id", "prob", params.stats) for a in baselines},
+        "survival_auc": {
+            a: auc_between(binary, candidate, a, "patient_id", RISK_SCORE, params.stats) for a in baselines
+        },
+        "survival_c_index": {a: c_index_between(patients[candidate], patients[a], params.stats) for a in baselines},
+    }
     adjusted = holm({f"{family}.{a}": out[family][a]["p_value"] for family in COMPARISONS for a in baselines})
     for family in COMPARISONS:
         for arch in baselines:
@@ -52,9 +53,11 @@ def main() -> None:
     write_json(METRICS / "compare.json", out)
     for arch in baselines:
         rec, surv, c = (out[f][arch] for f in COMPARISONS)
-        log.info(f"{candidate} vs {arch}: recognition AUC diff {rec['diff']} (p {rec['p_value']}, "
-                 f"Holm {rec['p_holm']}), survival AUC diff {surv['diff']} (p {surv['p_value']}), "
-                 f"C-index diff {c['diff']} (p {c['p_value']})")
+        log.info(
+            f"{candidate} vs {arch}: recognition AUC diff {rec['diff']} (p {rec['p_value']}, "
+            f"Holm {rec['p_holm']}), survival AUC diff {surv['diff']} (p {surv['p_value']}), "
+            f"C-index diff {c['diff']} (p {c['p_value']})"
+        )
 
 
 if __name__ == "__main__":

@@ -34,14 +34,20 @@ def main() -> None:
     models = {arch: FoldModels.of(arch, folds, MODELS) for arch in ARCHS}
     frames: dict[str, list] = {arch: [] for arch in ARCHS}
     for arch, fold in progress([(a, f) for a in ARCHS for f in folds], "embed", unit="model"):
-        frame = patient_embeddings(load_model(models[arch].model_path(fold), expected_arch=arch), data,
-                                   params.embed.batch_size, params.embed.aggregation)
+        frame = patient_embeddings(
+            load_model(models[arch].model_path(fold), expected_arch=arch),
+            data,
+            params.embed.batch_size,
+            params.embed.aggregation,
+        )
         frames[arch].append(frame.assign(fold=fold)[["fold", *frame.columns]])
     for arch, per_fold in frames.items():
         write_parquet(EMBEDDINGS / f"{arch}.parquet", pd.concat(per_fold, ignore_index=True))
         dim = sum(c.startswith("emb_") for c in per_fold[0].columns)
-        log.info(f"{arch}: {len(data.manifest)} images of {len(per_fold[0])} patients, {dim}-d, "
-                 f"by each of {len(folds)} fold models")
+        log.info(
+            f"{arch}: {len(data.manifest)} images of {len(per_fold[0])} patients, {dim}-d, "
+            f"by each of {len(folds)} fold models"
+        )
 
 
 if __name__ == "__main__":

@@ -36,27 +36,33 @@ def main() -> None:
         write_ensemble(ensemble_file(PREDICTIONS, arch), ensemble)
     write_json(METRICS / "classification.json", result.classification)
     write_json(METRICS / "segmentation.json", result.segmentation)
-    for arch, c in result.curves.items():     # for `dvc plots show/diff`
+    for arch, c in result.curves.items():  # for `dvc plots show/diff`
         write_points_csv(OUT / f"roc_{arch}.csv", {"fpr": c.fpr, "tpr": c.tpr})
         write_points_csv(OUT / f"pr_{arch}.csv", {"recall": c.recall, "precision": c.precision})
     curves_plot(OUT / "roc.png", {a: (c.fpr, c.tpr, f"AUC {c.auc:.3f}") for a, c in result.curves.items()}, "roc")
-    curves_plot(OUT / "pr.png", {a: (c.recall, c.precision, f"AUC {c.auc:.3f}") for a, c in result.curves.items()},
-                "pr")
+    curves_plot(
+        OUT / "pr.png", {a: (c.recall, c.precision, f"AUC {c.auc:.3f}") for a, c in result.curves.items()}, "pr"
+    )
     report_heatmap(OUT / "classification_report.png", result.reports)
     chosen, rows = overlay_rows(result.test, data.manifest, params.evaluate.overlay_images)
-    overlays(OUT / "overlays.png", data.images[rows], data.tumour[rows].astype(bool),
-             {name: masks[chosen] for name, masks in result.test_masks.items()},
-             result.test["image_id"].iloc[chosen].tolist())
+    overlays(
+        OUT / "overlays.png",
+        data.images[rows],
+        data.tumour[rows].astype(bool),
+        {name: masks[chosen] for name, masks in result.test_masks.items()},
+        result.test["image_id"].iloc[chosen].tolist(),
+    )
 
     for arch in result.frames:
         test = result.classification[arch]["test"]
         called = {name: group["called_metastasis"] for name, group in test["groups"].items()}
         if arch not in result.curves:
             log.warning("%s: test set has one class; no ROC/PR curve", arch)
-        log.info(f"{arch}: test AUC {test['auc']['value']}, accuracy {test['accuracy']['value']} "
-                 f"(prevalence {test['prevalence']}), called metastasis {called}"
-                 + (f", IoU {result.segmentation[arch]['test']['iou']['value']}"
-                    if arch in result.segmentation else ""))
+        log.info(
+            f"{arch}: test AUC {test['auc']['value']}, accuracy {test['accuracy']['value']} "
+            f"(prevalence {test['prevalence']}), called metastasis {called}"
+            + (f", IoU {result.segmentation[arch]['test']['iou']['value']}" if arch in result.segmentation else "")
+        )
 
 
 if __name__ == "__main__":

@@ -29,20 +29,30 @@ def main() -> None:
     result = explain_archs(params, data, liver, list(splits.test), splits.fold_names, MODELS)
     write_json(METRICS / "cam.json", result.metrics)
     rows = result.rows
-    cam_figure(PLOTS / "evaluate" / "cam.png", data.images[rows], data.tumour[rows].astype(bool), result.cams,
-               result.shares, data.manifest["image_id"].iloc[rows].tolist())
+    cam_figure(
+        PLOTS / "evaluate" / "cam.png",
+        data.images[rows],
+        data.tumour[rows].astype(bool),
+        result.cams,
+        result.shares,
+        data.manifest["image_id"].iloc[rows].tolist(),
+    )
     chance, centre = result.metrics["chance"], result.metrics["centre_prior"]
-    log.info(f"{result.metrics['images']} metastasis test slices; mass share / pointing hit rate of a map "
-             f"uniform over the image {chance['whole_image']['mass_share']} / "
-             f"{chance['whole_image']['pointing_hit_rate']}, over the liver {chance['liver']['mass_share']} / "
-             f"{chance['liver']['pointing_hit_rate']} ({chance['liver']['empty_liver_masks']} empty liver "
-             f"masks), of the centre prior {centre['mass_share']['value']} / {centre['pointing_hit_rate']['value']}")
+    log.info(
+        f"{result.metrics['images']} metastasis test slices; mass share / pointing hit rate of a map "
+        f"uniform over the image {chance['whole_image']['mass_share']} / "
+        f"{chance['whole_image']['pointing_hit_rate']}, over the liver {chance['liver']['mass_share']} / "
+        f"{chance['liver']['pointing_hit_rate']} ({chance['liver']['empty_liver_masks']} empty liver "
+        f"masks), of the centre prior {centre['mass_share']['value']} / {centre['pointing_hit_rate']['value']}"
+    )
     for arch in result.cams:
         m = result.metrics[arch]
-        log.info(f"{arch} ({m['layer']}, {m['layer_grid'][0]}x{m['layer_grid'][1]}): mass share "
-                 f"{m['mass_share']['value']} (minus liver chance {m['mass_share_minus_liver_chance']['value']}), "
-                 f"pointing hit rate {m['pointing_hit_rate']['value']}, empty maps {m['empty_maps']}, "
-                 f"trained vs randomised maps: mean Spearman {m['randomisation']['spearman_mean']}")
+        log.info(
+            f"{arch} ({m['layer']}, {m['layer_grid'][0]}x{m['layer_grid'][1]}): mass share "
+            f"{m['mass_share']['value']} (minus liver chance {m['mass_share_minus_liver_chance']['value']}), "
+            f"pointing hit rate {m['pointing_hit_rate']['value']}, empty maps {m['empty_maps']}, "
+            f"trained vs randomised maps: mean Spearman {m['randomisation']['spearman_mean']}"
+        )
 
 
 if __name__ == "__main__":

@@ -33,11 +33,13 @@ def main() -> None:
     for arch in result.froc:
         m = result.metrics[arch]
         bands = ", ".join(f"{name}: {b['detected']}/{b['lesions']}" for name, b in m["size_bands"].items())
-        log.info(f"{arch}: per-slice sensitivity {m['per_slice']['sensitivity']['value']} "
-                 f"({m['per_slice']['detected']}/{m['per_slice']['lesions']}), "
-                 f"FP/patient {m['per_slice']['fp_per_patient']['value']}; 3-D sensitivity "
-                 f"{m['per_patient_3d']['sensitivity']['value']}, FP/patient "
-                 f"{m['per_patient_3d']['fp_per_patient']['value']}; detected by size band {bands}")
+        log.info(
+            f"{arch}: per-slice sensitivity {m['per_slice']['sensitivity']['value']} "
+            f"({m['per_slice']['detected']}/{m['per_slice']['lesions']}), "
+            f"FP/patient {m['per_slice']['fp_per_patient']['value']}; 3-D sensitivity "
+            f"{m['per_patient_3d']['sensitivity']['value']}, FP/patient "
+            f"{m['per_patient_3d']['fp_per_patient']['value']}; detected by size band {bands}"
+        )
 
 
 if __name__ == "__main__":

@@ -22,8 +22,10 @@ def main() -> None:
     PROCESSED_ARRAYS.parent.mkdir(parents=True, exist_ok=True)
     np.savez(PROCESSED_ARRAYS, **arrays)
     write_parquet(PROCESSED_MANIFEST, processed_manifest(kept, boxes))
-    log.info(f"{len(kept)} images ({int(kept['label'].sum())} metastasis, "
-             f"{int(is_ambiguous(kept).sum())} ambiguous) at {params.prepare.image_size} px")
+    log.info(
+        f"{len(kept)} images ({int(kept['label'].sum())} metastasis, "
+        f"{int(is_ambiguous(kept).sum())} ambiguous) at {params.prepare.image_size} px"
+    )
 
 
 if __name__ == "__main__":

@@ -19,8 +19,10 @@ def main() -> None:
     summary = qc_summary(manifest, qc, read_parquet(CLINICAL))
     write_json(METRICS / "qc.json", summary)
     reasons = {k: v for k, v in summary["excluded_by_reason"].items() if v}
-    log.info(f"kept {summary['rows']['kept']} ({summary['rows']['ambiguous_kept']} ambiguous), "
-             f"excluded {summary['rows']['excluded']} {reasons}")
+    log.info(
+        f"kept {summary['rows']['kept']} ({summary['rows']['ambiguous_kept']} ambiguous), "
+        f"excluded {summary['rows']['excluded']} {reasons}"
+    )
     for patient, why in summary["unusable_cases"].items():
         log.info(f"excluded {patient}: {why}")
     for kind, noted in summary["notes"].items():

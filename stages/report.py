@@ -17,11 +17,17 @@ log = stage_logger(__file__)
 
 @stage_main
 def main() -> None:
-    params = cli_params(__doc__, DataConfig, PrepareConfig, SplitConfig, ModelConfig, TrainConfig, StatsConfig,
-                        SurvivalConfig)
-    text = render(params, *(read_json(METRICS / f"{name}.json")
-                            for name in ("classification", "segmentation", "survival", "compare", "stability")),
-                  beyond={name: read_json(METRICS / f"{name}.json") for name in ("lesions", "cam", "calibration")})
+    params = cli_params(
+        __doc__, DataConfig, PrepareConfig, SplitConfig, ModelConfig, TrainConfig, StatsConfig, SurvivalConfig
+    )
+    text = render(
+        params,
+        *(
+            read_json(METRICS / f"{name}.json")
+            for name in ("classification", "segmentation", "survival", "compare", "stability")
+        ),
+        beyond={name: read_json(METRICS / f"{name}.json") for name in ("lesions", "cam", "calibration")},
+    )
     REPORTS.mkdir(parents=True, exist_ok=True)
     (REPORTS / "report.md").write_text(text + "\n")
     log.info(f"wrote {REPORTS / 'report.md'}")

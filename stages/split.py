@@ -17,9 +17,11 @@ def main() -> None:
     Splits.from_dict(splits).write(SPLITS)
     summary = splits_summary(manifest, splits)
     write_json(METRICS / "splits.json", summary)
-    log.info(f"{summary['test']['patients']} test patients ({summary['test']['images']} images, prevalence "
-             f"{summary['test']['metastasis_fraction']}), {len(splits['folds'])} folds over "
-             f"{summary['development']['patients']} development patients")
+    log.info(
+        f"{summary['test']['patients']} test patients ({summary['test']['images']} images, prevalence "
+        f"{summary['test']['metastasis_fraction']}), {len(splits['folds'])} folds over "
+        f"{summary['development']['patients']} development patients"
+    )
 
 
 if __name__ == "__main__":

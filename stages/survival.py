@@ -26,8 +26,8 @@ log = stage_logger(__file__)
 @stage_main
 def main() -> None:
     params = cli_params(__doc__, ModelConfig, SurvivalConfig, StatsConfig)
-    clinical = read_parquet(CLINICAL)   # vital_status checked against its codes in slices
-    splits = Splits.read(SPLITS).to_dict()   # checked; crlm.survival takes the JSON form
+    clinical = read_parquet(CLINICAL)  # vital_status checked against its codes in slices
+    splits = Splits.read(SPLITS).to_dict()  # checked; crlm.survival takes the JSON form
     paths = {arch: EMBEDDINGS / f"{arch}.parquet" for arch in ARCHS}
     embeddings = {arch: (read_parquet(path), str(path)) for arch, path in paths.items()}
     results = survival_of_archs(embeddings, splits, clinical, params.survival, params.stats)
@@ -35,15 +35,23 @@ def main() -> None:
     times = list(params.survival.km_times_months)
     for arch, result in results.items():
         write_parquet(SURVIVAL / f"{arch}.parquet", result.patients)
-        km_plot(OUT / f"km_{arch}.png", result.km, at_risk_by_group(result.patients, times), times,
-                f"{arch}: upper vs lower half of the risk score", result.summary["logrank"]["p_value"])
-        km_csv(OUT / f"km_{arch}.csv", result.km)     # for `dvc plots show/diff`
+        km_plot(
+            OUT / f"km_{arch}.png",
+            result.km,
+            at_risk_by_group(result.patients, times),
+            times,
+            f"{arch}: upper vs lower half of the risk score",
+            result.summary["logrank"]["p_value"],
+        )
+        km_csv(OUT / f"km_{arch}.csv", result.km)  # for `dvc plots show/diff`
     metrics = survival_metrics({arch: result.summary for arch, result in results.items()}, params.model.arch)
     write_json(METRICS / "survival.json", metrics)
     for arch in results:
         s = metrics[arch]
-        log.info(f"{arch}: AUC {s['auc']['value']}, log-rank p {s['logrank']['p_value']}, "
-                 f"groups {s['logrank']['n']}, {s['reason'] or 'ok'}")
+        log.info(
+            f"{arch}: AUC {s['auc']['value']}, log-rank p {s['logrank']['p_value']}, "
+            f"groups {s['logrank']['n']}, {s['reason'] or 'ok'}"
+        )
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ did not see (the fold's validation patients, and the test set), and per-epoch cu
 under plots/train/<arch>/<fold>/.
 
 Started by torchrun (`torchrun --nproc-per-node=N stages/train.py --arch <arch>`), each fold trains across
-the N processes with DDP (README "Scaling"); `dvc commit train@<arch>` then records the outputs.
+the N processes with DDP (docs/scaling.md); `dvc commit train@<arch>` then records the outputs.
 """
 
 import argparse

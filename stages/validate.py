@@ -14,9 +14,11 @@ from crlm.params import load_params
 
 PARAMS = "params.yaml"
 VALID = Path("data/params.valid")
-RESTORE = ("nothing was deleted (this stage runs before every other); correct the value, or restore the "
-           "committed params with `git checkout params.yaml` (a failed `dvc exp run -S ...` leaves its value "
-           "there), then rerun")
+RESTORE = (
+    "nothing was deleted (this stage runs before every other); correct the value, or restore the "
+    "committed params with `git checkout params.yaml` (a failed `dvc exp run -S ...` leaves its value "
+    "there), then rerun"
+)
 
 log = stage_logger(__file__)
 

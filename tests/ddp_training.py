@@ -21,6 +21,13 @@ if __name__ == "__main__":
         result = train_model(ARCH, params, data, np.asarray(TRAIN_IDX), np.asarray(VAL_IDX), world=world)
         if world.main:
             predictions = predict(result.model, data, np.arange(len(data.labels)), 8)
-            torch.save({"world": world.size, "gradient": gradient, "history": result.history,
-                        "prob": torch.from_numpy(predictions.prob), "seg_prob": torch.from_numpy(predictions.seg_prob)},
-                       sys.argv[1])
+            torch.save(
+                {
+                    "world": world.size,
+                    "gradient": gradient,
+                    "history": result.history,
+                    "prob": torch.from_numpy(predictions.prob),
+                    "seg_prob": torch.from_numpy(predictions.seg_prob),
+                },
+                sys.argv[1],
+            )

@@ -72,8 +72,9 @@ def _imports(path: Path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names if alias.name.split(".")[0] == "crlm"}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "crlm" \
-                and node.level == 0:
+        elif (
+            isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "crlm" and node.level == 0
+        ):
             found.add(node.module)
             found |= {f"{node.module}.{a.name}" for a in node.names if module_file(f"{node.module}.{a.name}")}
     return found
@@ -96,11 +97,11 @@ def imported_files(script: Path, arch: str | None) -> set[Path]:
     while todo:
         path = todo.pop()
         names = _imports(path) - _type_checking_only(path)
-        if REGISTRY in names:   # archs imported by name: this stage's own, or every arch
+        if REGISTRY in names:  # archs imported by name: this stage's own, or every arch
             names |= {f"crlm.models.{a}" for a in ([arch] if arch else ARCH_NAMES)}
         for name in names:
             parts = name.split(".")
-            for depth in range(1, len(parts) + 1):   # the package __init__s run first
+            for depth in range(1, len(parts) + 1):  # the package __init__s run first
                 module = ".".join(parts[:depth])
                 file = module_file(module)
                 if file is not None and module not in seen:
@@ -126,15 +127,20 @@ def code_problems(name: str, stage: dict) -> list[str]:
     files = {f for f in files if not runs_nothing(f)}
     missing = sorted(f.relative_to(REPO).as_posix() for f in files if not covered(f, deps))
     unused = [d for d in deps if not any(covered(f, [d]) for f in files)]
-    return ([f"{name}: imports {path}, which no dep covers" for path in missing]
-            + [f"{name}: lists {dep}, which it never imports" for dep in unused])
+    return [f"{name}: imports {path}, which no dep covers" for path in missing] + [
+        f"{name}: lists {dep}, which it never imports" for dep in unused
+    ]
 
 
 def loaded_classes(script: Path) -> list[type]:
     """The config classes the stage script passes to cli_params/load_sections/sections_from_dict."""
     tree = ast.parse(script.read_text())
-    homes = {alias.asname or alias.name: node.module for node in ast.walk(tree)
-             if isinstance(node, ast.ImportFrom) and node.module for alias in node.names}
+    homes = {
+        alias.asname or alias.name: node.module
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module
+        for alias in node.names
+    }
     classes = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and getattr(node.func, "id", None) in LOADERS:

@@ -18,12 +18,24 @@ from crlm.models.registry import build_model, model_kwargs
 from crlm.params import params_from_dict
 from tests.conftest import tiny_params_dict
 
-FOLDS = 2   # the fold models save_fold_models writes: <models_dir>/<arch>/0 and /1
+FOLDS = 2  # the fold models save_fold_models writes: <models_dir>/<arch>/0 and /1
 
 
-def disc_set(n: int, size: int, seed: int, *, mean: float, sd: float, contrast: float, radius_sq: int,
-             margin: int = 8, grow: int = 0, patient: Callable[[int], str] = lambda i: f"p-{i // 3}",
-             image_id: Callable[[int], str] = lambda i: f"img-{i}", area_column: bool = False) -> ImageSet:
+def disc_set(
+    n: int,
+    size: int,
+    seed: int,
+    *,
+    mean: float,
+    sd: float,
+    contrast: float,
+    radius_sq: int,
+    margin: int = 8,
+    grow: int = 0,
+    patient: Callable[[int], str] = lambda i: f"p-{i // 3}",
+    image_id: Callable[[int], str] = lambda i: f"img-{i}",
+    area_column: bool = False,
+) -> ImageSet:
     """n images of normal(mean, sd) texture; every other one (0, 2, ...) gets a disc of squared radius
     radius_sq + grow * i, centred at least `margin` px from the edge, its pixels shifted by `contrast` and
     marked as tumour. The manifest has image_id, patient_id and label (and tumour_area_px if asked)."""
@@ -36,9 +48,11 @@ def disc_set(n: int, size: int, seed: int, *, mean: float, sd: float, contrast: 
         disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= radius_sq + grow * i
         images[i][disc] += contrast
         tumour[i][disc] = 1
-    columns = {"image_id": [image_id(i) for i in range(n)],
-               "patient_id": [patient(i) for i in range(n)],
-               "label": (tumour.reshape(n, -1).sum(1) > 0).astype(int)}
+    columns = {
+        "image_id": [image_id(i) for i in range(n)],
+        "patient_id": [patient(i) for i in range(n)],
+        "label": (tumour.reshape(n, -1).sum(1) > 0).astype(int),
+    }
     if area_column:
         columns["tumour_area_px"] = tumour.reshape(n, -1).sum(1)
     return ImageSet(pd.DataFrame(columns), np.clip(images, 0, 1), tumour)

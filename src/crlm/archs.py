@@ -20,11 +20,10 @@ from crlm.core.errors import UnknownArchError
 
 @dataclass(frozen=True)
 class Arch:
-    name: str            # the key in params.yaml (model.arch, model.<name>), its module crlm/models/<name>.py
-                         # and every output path
-    title: str           # as the paper writes it
-    segments: bool       # has a tumour-mask head, scored by IoU and Dice
-    crf: bool            # its mask is refined by a dense CRF at inference when crf.enabled (the paper's CLM-Net)
+    name: str  # its key in params.yaml (model.arch, model.<name>), module crlm/models/<name>.py, output paths
+    title: str  # as the paper writes it
+    segments: bool  # has a tumour-mask head, scored by IoU and Dice
+    crf: bool  # its mask is refined by a dense CRF at inference when crf.enabled (the paper's CLM-Net)
     min_image_size: int  # the smallest prepared image side its network takes (its deepest feature map 1 px)
 
     @property
@@ -33,12 +32,15 @@ class Arch:
         return f"{self.name}+crf"
 
 
-ARCHS: dict[str, Arch] = {arch.name: arch for arch in (
-    Arch("vgg16", "VGG16", segments=False, crf=False, min_image_size=32),
-    Arch("deeplabv3", "DeepLab-v3", segments=True, crf=False, min_image_size=8),
-    Arch("unet", "U-Net", segments=True, crf=False, min_image_size=16),
-    Arch("clmnet", "CLM-Net", segments=True, crf=True, min_image_size=16),
-)}
+ARCHS: dict[str, Arch] = {
+    arch.name: arch
+    for arch in (
+        Arch("vgg16", "VGG16", segments=False, crf=False, min_image_size=32),
+        Arch("deeplabv3", "DeepLab-v3", segments=True, crf=False, min_image_size=8),
+        Arch("unet", "U-Net", segments=True, crf=False, min_image_size=16),
+        Arch("clmnet", "CLM-Net", segments=True, crf=True, min_image_size=16),
+    )
+}
 ARCH_NAMES = tuple(ARCHS)
 
 

@@ -51,8 +51,6 @@ class Params:
     explain: ExplainConfig
 
 
-
-
 def params_from_dict(raw: dict[str, Any], source: str = "params") -> Params:
     params = build(Params, raw, prefix="", source=source)
     check_archs(params, source)
@@ -71,11 +69,15 @@ def check_archs(params: Params, source: str) -> None:
         raise ConfigError(f"{source}: model.arch: unknown architecture {model.arch!r}; valid: {list(ARCH_NAMES)}")
     unknown = sorted(set(model.sections) - set(ARCH_NAMES))
     if unknown:
-        raise ConfigError(f"{source}: unknown key(s) {['model.' + name for name in unknown]} (no such arch in "
-                          f"crlm.archs; valid: {list(ARCH_NAMES)})")
+        raise ConfigError(
+            f"{source}: unknown key(s) {['model.' + name for name in unknown]} (no such arch in "
+            f"crlm.archs; valid: {list(ARCH_NAMES)})"
+        )
     for name in ARCH_NAMES:
         arch_config(model, name, source)
     smallest = max(ARCHS.values(), key=lambda arch: arch.min_image_size)
     if params.prepare.image_size < smallest.min_image_size:
-        raise ConfigError(f"prepare.image_size must be at least {smallest.min_image_size} (the smallest image "
-                          f"{smallest.title}'s network takes), got {params.prepare.image_size}")
+        raise ConfigError(
+            f"prepare.image_size must be at least {smallest.min_image_size} (the smallest image "
+            f"{smallest.title}'s network takes), got {params.prepare.image_size}"
+        )

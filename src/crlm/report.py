@@ -6,7 +6,7 @@ The paper's numbers are quoted from the CLM-Net paper (../shared/seeds/000_*.txt
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from crlm.archs import ARCHS, title
 from crlm.calibration.report import report_section as calibration_section
@@ -41,8 +41,15 @@ PAPER_IOU_VALUE = {"deeplabv3": 0.85, "unet": 0.85, "clmnet": 0.90}
 PAPER_DELONG = {"recognition": "< .01", "survival": "< .05"}
 
 
-def render(params: Params, classification: dict, segmentation: dict, survival: dict, compare: dict,
-           stability: dict | None = None, beyond: dict[str, dict] | None = None) -> str:
+def render(
+    params: Params,
+    classification: dict,
+    segmentation: dict,
+    survival: dict,
+    compare: dict,
+    stability: dict | None = None,
+    beyond: dict[str, dict] | None = None,
+) -> str:
     """stability: metrics/stability.json (`make stability`), or None where it was not measured; beyond: the
     metrics of the analyses the paper did not make ("lesions", "cam", "calibration" -> metrics/<name>.json)."""
     candidate = params.model.arch
@@ -79,11 +86,18 @@ def render(params: Params, classification: dict, segmentation: dict, survival: d
         lines += calibration_section(params, beyond["calibration"])
     if beyond:
         lines += beyond_section(seeds)
-    lines += ["## Figures", "",
-              "ROC (test set): ![ROC](../plots/evaluate/roc.png)", "",
-              "Precision-recall (test set): ![PR](../plots/evaluate/pr.png)", "",
-              "Classification report: ![heatmap](../plots/evaluate/classification_report.png)", "",
-              "Mask overlays (test images): ![overlays](../plots/evaluate/overlays.png)", ""]
+    lines += [
+        "## Figures",
+        "",
+        "ROC (test set): ![ROC](../plots/evaluate/roc.png)",
+        "",
+        "Precision-recall (test set): ![PR](../plots/evaluate/pr.png)",
+        "",
+        "Classification report: ![heatmap](../plots/evaluate/classification_report.png)",
+        "",
+        "Mask overlays (test images): ![overlays](../plots/evaluate/overlays.png)",
+        "",
+    ]
     for arch in ARCHS:
         lines += [f"Kaplan-Meier, {title(arch)}: ![KM {arch}](../plots/survival/km_{arch}.png)", ""]
     return "\n".join(lines)
@@ -92,53 +106,69 @@ def render(params: Params, classification: dict, segmentation: dict, survival: d
 def _recognition(params: Params, classification: dict, compare: dict, seeds: SeedSpread) -> list[str]:
     candidate = params.model.arch
     target = classification[candidate]["test"].get("target_condition", "the slices stage's label")
-    lines = ["## Table 1. Recognition (metastasis vs none), independent test set", "",
-             f"| model | accuracy | recall [CI] | F1 | AUC, {target} [CI] | AUC seed SD | clustered AUC test p vs "
-             "candidate (Holm) | AUC, ambiguous slices left out [CI] | AUC, any tumour [CI] | "
-             "paper: accuracy / recall / F1 | paper: AUC [CI] |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "## Table 1. Recognition (metastasis vs none), independent test set",
+        "",
+        f"| model | accuracy | recall [CI] | F1 | AUC, {target} [CI] | AUC seed SD | clustered AUC test p vs "
+        "candidate (Holm) | AUC, ambiguous slices left out [CI] | AUC, any tumour [CI] | "
+        "paper: accuracy / recall / F1 | paper: AUC [CI] |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for arch in ARCHS:
         test = classification[arch]["test"]
         paper = PAPER_RECOGNITION.get(arch, (None,) * 5)
-        lines.append(f"| {title(arch)} | {value_text(test['accuracy'])} | {ci_text(test['recall'])} | "
-                     f"{value_text(test['f1'])} | "
-                     f"{ci_text(test['auc'])} | {seeds.sd(f'{arch}.test_auc')} | "
-                     f"{vs_text(compare['recognition_auc'].get(arch))} | "
-                     f"{ci_text(test['auc_without_ambiguous']) if 'auc_without_ambiguous' in test else '–'} | "
-                     f"{ci_text(test['auc_any_tumour']) if 'auc_any_tumour' in test else '–'} | "
-                     f"{' / '.join(num_text(v) for v in paper[:3])} | {paper_auc_text(paper[3], paper[4])} |")
+        lines.append(
+            f"| {title(arch)} | {value_text(test['accuracy'])} | {ci_text(test['recall'])} | "
+            f"{value_text(test['f1'])} | "
+            f"{ci_text(test['auc'])} | {seeds.sd(f'{arch}.test_auc')} | "
+            f"{vs_text(compare['recognition_auc'].get(arch))} | "
+            f"{ci_text(test['auc_without_ambiguous']) if 'auc_without_ambiguous' in test else '–'} | "
+            f"{ci_text(test['auc_any_tumour']) if 'auc_any_tumour' in test else '–'} | "
+            f"{' / '.join(num_text(v) for v in paper[:3])} | {paper_auc_text(paper[3], paper[4])} |"
+        )
     test = classification[candidate]["test"]
     above = [a for a in ARCHS if (classification[a]["test"]["auc"]["value"] or -1.0) > (test["auc"]["value"] or -1.0)]
     prevalence = test.get("prevalence")
-    lines += ["", f"Test set: {test.get('images')} images of {test.get('patients')} patients, every QC-passed liver "
-              f"slice of the test patients at its natural prevalence"
-              f"{f' ({prevalence:.3f} metastasis)' if prevalence is not None else ''}; no label-based exclusion or "
-              "balancing touches it (those apply to training images only).",
-              *_groups(test.get("groups")),
-              differs_text(test["auc"]["value"], PAPER_RECOGNITION.get(candidate, (None,) * 5)[3],
-                       "the candidate's test AUC"),
-              *_target_condition(test, PAPER_RECOGNITION.get(candidate, (None,) * 5)[3]),
-              "" if not above else
-              f"{and_list(above)} {'has' if len(above) == 1 else 'have'} a higher test AUC than the candidate here "
-              "(point estimates; the clustered test's p is beside each)."
-              + "".join(seeds.ahead(f"{a}.test_auc", f"{candidate}.test_auc") for a in above),
-              "The AUC comparison is Obuchowski's (1997) test for clustered data: a patient's images are "
-              "correlated, so the patient is the unit of the variance, and the statistic is referred to Student's "
-              f"t with {_clusters(compare) - 1 if _clusters(compare) else 'patients - 1'} degrees of freedom "
-              "(patients - 1; the normal reference rejects too often with a dozen patients). The paper reports "
-              "DeLong p "
-              f"{PAPER_DELONG['recognition']} for CLM-Net against each baseline.",
-              every_baseline_text(compare, "recognition_auc"), ""]
+    lines += [
+        "",
+        f"Test set: {test.get('images')} images of {test.get('patients')} patients, every QC-passed liver "
+        f"slice of the test patients at its natural prevalence"
+        f"{f' ({prevalence:.3f} metastasis)' if prevalence is not None else ''}; no label-based exclusion or "
+        "balancing touches it (those apply to training images only).",
+        *_groups(test.get("groups")),
+        differs_text(
+            test["auc"]["value"], PAPER_RECOGNITION.get(candidate, (None,) * 5)[3], "the candidate's test AUC"
+        ),
+        *_target_condition(test, PAPER_RECOGNITION.get(candidate, (None,) * 5)[3]),
+        ""
+        if not above
+        else f"{and_list(above)} {'has' if len(above) == 1 else 'have'} a higher test AUC than the candidate here "
+        "(point estimates; the clustered test's p is beside each)."
+        + "".join(seeds.ahead(f"{a}.test_auc", f"{candidate}.test_auc") for a in above),
+        "The AUC comparison is Obuchowski's (1997) test for clustered data: a patient's images are "
+        "correlated, so the patient is the unit of the variance, and the statistic is referred to Student's "
+        f"t with {cast(int, _clusters(compare)) - 1 if _clusters(compare) else 'patients - 1'} degrees of "
+        "freedom "
+        "(patients - 1; the normal reference rejects too often with a dozen patients). The paper reports "
+        "DeLong p "
+        f"{PAPER_DELONG['recognition']} for CLM-Net against each baseline.",
+        every_baseline_text(compare, "recognition_auc"),
+        "",
+    ]
     return lines
 
 
 def _groups(groups: dict | None) -> list[str]:
     if not groups:
         return []
-    parts = [f"{name.replace('_', '-')}: {g['images']} images, called metastasis {num_text(g['called_metastasis'])}"
-             for name, g in groups.items()]
-    return ["Candidate, by slice group (called metastasis: the share at evaluate.threshold; ambiguous: a tumour "
-            f"below slices.min_tumor_px, labelled no metastasis): {'; '.join(parts)}."]
+    parts = [
+        f"{name.replace('_', '-')}: {g['images']} images, called metastasis {num_text(g['called_metastasis'])}"
+        for name, g in groups.items()
+    ]
+    return [
+        "Candidate, by slice group (called metastasis: the share at evaluate.threshold; ambiguous: a tumour "
+        f"below slices.min_tumor_px, labelled no metastasis): {'; '.join(parts)}."
+    ]
 
 
 def _clusters(compare: dict) -> int | None:
@@ -150,33 +180,47 @@ def _clusters(compare: dict) -> int | None:
 def _target_condition(test: dict, paper: float | None) -> list[str]:
     """What the AUC's target condition is and how the reading of the ambiguous slices moves it; whether a
     comparison with the paper holds under each reading."""
-    readings = {"as no metastasis (the table's AUC)": test["auc"].get("value"),
-                "left out": (test.get("auc_without_ambiguous") or {}).get("value"),
-                "as metastasis (target condition: any tumour)": (test.get("auc_any_tumour") or {}).get("value")}
+    readings = {
+        "as no metastasis (the table's AUC)": test["auc"].get("value"),
+        "left out": (test.get("auc_without_ambiguous") or {}).get("value"),
+        "as metastasis (target condition: any tumour)": (test.get("auc_any_tumour") or {}).get("value"),
+    }
     if any(v is None for v in readings.values()):
         return []
-    line = (f"Target condition: {test['target_condition']}; a smaller tumour makes an ambiguous slice. The "
-            "candidate's test AUC with the ambiguous slices "
-            + "; ".join(f"{name}: {value:.3f}" for name, value in readings.items()) + ".")
+    line = (
+        f"Target condition: {test['target_condition']}; a smaller tumour makes an ambiguous slice. The "
+        "candidate's test AUC with the ambiguous slices "
+        + "; ".join(f"{name}: {value:.3f}" for name, value in readings.items())
+        + "."
+    )
     if paper is not None:
         held = [name.split(" (")[0] for name, value in readings.items() if value >= paper]
-        line += (f" It is at or above the paper's {paper:.3f} under {len(held)} of these 3 readings"
-                 + (f" (ambiguous slices {' or '.join(held)})." if held else "."))
+        line += f" It is at or above the paper's {paper:.3f} under {len(held)} of these 3 readings" + (
+            f" (ambiguous slices {' or '.join(held)})." if held else "."
+        )
     return [line]
 
 
 def _segmentation(segmentation: dict, candidate: str, seeds: SeedSpread) -> list[str]:
-    lines = ["## Table 2. Segmentation: matching rate (mean IoU over test images with a tumour)", "",
-             "| model | IoU [CI] | IoU seed SD | Dice [CI] | paper: matching rate |", "|---|---|---|---|---|"]
+    lines = [
+        "## Table 2. Segmentation: matching rate (mean IoU over test images with a tumour)",
+        "",
+        "| model | IoU [CI] | IoU seed SD | Dice [CI] | paper: matching rate |",
+        "|---|---|---|---|---|",
+    ]
     names = [a for a in ARCHS if a in segmentation]
     for name in names + [ARCHS[a].crf_name for a in names if ARCHS[a].crf_name in segmentation]:
         test = segmentation[name]["test"]
-        lines.append(f"| {title(name)} | {ci_text(test['iou'])} | {seeds.sd(f'{name}.test_iou')} | "
-                     f"{ci_text(test['dice'])} | "
-                     f"{PAPER_IOU.get(name) or '–'} |")
+        lines.append(
+            f"| {title(name)} | {ci_text(test['iou'])} | {seeds.sd(f'{name}.test_iou')} | "
+            f"{ci_text(test['dice'])} | "
+            f"{PAPER_IOU.get(name) or '–'} |"
+        )
     if candidate in segmentation:
-        lines += ["", differs_text(segmentation[candidate]["test"]["iou"]["value"], PAPER_IOU_VALUE.get(candidate),
-                                   "the candidate's IoU")]
+        lines += [
+            "",
+            differs_text(
+                segmentation[candidate]["test"]["iou"]["value"], PAPER_IOU_VALUE.get(candidate), "the candidate's IoU"
+            ),
+        ]
     return lines + [""]
-
-

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from crlm.archs import title
 
-PROFILE_DIFFERENCES = ("our default profile differs from the paper's in data (phantom), image size (64 px), "
-                       "network width (1/8), initialisation (none) and epochs (40); how much of the gap each "
-                       "difference explains has not been measured")
+PROFILE_DIFFERENCES = (
+    "our default profile differs from the paper's in data (phantom), image size (64 px), "
+    "network width (1/8), initialisation (none) and epochs (40); how much of the gap each "
+    "difference explains has not been measured"
+)
 
 
 def vs_text(result: dict | None) -> str:
@@ -20,11 +22,16 @@ def every_baseline_text(compare: dict, family: str) -> str:
     claim = compare.get("better_than_every_baseline", {}).get(family)
     if not claim:
         return ""
-    verdict = ("holds" if claim["all_differences_positive"] and claim["largest_p"] is not None
-               and claim["largest_p"] < 0.05 else "does not hold")
-    return ("\"Better than each baseline\" is an intersection-union claim (Berger 1982): every difference must "
-            f"favour the candidate with p < .05, so the largest p ({p_text(claim['largest_p'])}) decides; "
-            f"here it {verdict}.")
+    verdict = (
+        "holds"
+        if claim["all_differences_positive"] and claim["largest_p"] is not None and claim["largest_p"] < 0.05
+        else "does not hold"
+    )
+    return (
+        '"Better than each baseline" is an intersection-union claim (Berger 1982): every difference must '
+        f"favour the candidate with p < .05, so the largest p ({p_text(claim['largest_p'])}) decides; "
+        f"here it {verdict}."
+    )
 
 
 def and_list(archs: list[str]) -> str:
@@ -43,7 +50,10 @@ def differs_text(ours, paper: float | None, what: str) -> str:
 
 
 def paper_auc_text(auc: float | None, ci: tuple[float, float] | None) -> str:
-    return "–" if auc is None else f"{auc:.3f} [{ci[0]}, {ci[1]}]"
+    if auc is None:
+        return "–"
+    assert ci is not None  # the paper gives a CI with every AUC (PAPER_RECOGNITION, PAPER_SURVIVAL)
+    return f"{auc:.3f} [{ci[0]}, {ci[1]}]"
 
 
 def num_text(value) -> str:

@@ -42,7 +42,7 @@ from crlm.params import params_from_dict
 from tests.conftest import tiny_params_dict
 
 CLIP = IMAGE_CLIP
-SURVIVAL_CLIP = 0.005      # forest_clip((100,)): the shipped survival.rf_trees
+SURVIVAL_CLIP = 0.005  # forest_clip((100,)): the shipped survival.rf_trees
 
 
 def _sample(n: int, seed: int, confidence: float = 1.0):
@@ -80,7 +80,7 @@ def test_recalibration_of_a_well_calibrated_sample_equals_statsmodels_with_slope
 
 
 def test_recalibration_of_an_over_confident_sample_equals_statsmodels_with_slope_below_one():
-    y, p = _sample(4000, 2, confidence=2.5)       # logits 2.5x too large: probabilities too extreme
+    y, p = _sample(4000, 2, confidence=2.5)  # logits 2.5x too large: probabilities too extreme
     ours = recalibration(y, p, CLIP)
     intercept, slope, (low, high) = _statsmodels_recalibration(y, p)
     assert ours.slope == pytest.approx(slope, abs=1e-6)
@@ -90,7 +90,7 @@ def test_recalibration_of_an_over_confident_sample_equals_statsmodels_with_slope
 
 def test_recalibration_intercept_sees_a_shifted_risk():
     y, p = _sample(4000, 3)
-    shifted = expit(clipped_logit(p, CLIP) + 1.0)          # every risk overestimated by 1 on the logit scale
+    shifted = expit(clipped_logit(p, CLIP) + 1.0)  # every risk overestimated by 1 on the logit scale
     ours = recalibration(y, shifted, CLIP)
     assert ours.intercept == pytest.approx(_statsmodels_recalibration(y, shifted)[0], abs=1e-6)
     assert ours.intercept == pytest.approx(-1.0, abs=0.1) and ours.slope == pytest.approx(1.0, abs=0.1)
@@ -104,8 +104,8 @@ def test_recalibration_is_undefined_for_one_class_and_for_separated_outcomes():
 
 
 def test_the_logit_clip_is_an_explicit_argument_fixed_a_priori():
-    assert forest_clip((100,)) == SURVIVAL_CLIP and forest_clip([300, 100, 500]) == 0.005    # the fewest trees
-    assert IMAGE_CLIP == np.finfo(np.float32).eps == 2.0 ** -23
+    assert forest_clip((100,)) == SURVIVAL_CLIP and forest_clip([300, 100, 500]) == 0.005  # the fewest trees
+    assert IMAGE_CLIP == np.finfo(np.float32).eps == 2.0**-23
     for clip in (IMAGE_CLIP, SURVIVAL_CLIP):
         assert clipped_logit([0.0, 1.0], clip).tolist() == pytest.approx([logit(clip), logit(1 - clip)])
     with pytest.raises(ValueError, match="clip"):
@@ -134,17 +134,18 @@ def test_likelihood_ratio_tests_equal_statsmodels_glm_with_an_offset(confidence,
     binomial = sm.families.Binomial()
     joint = sm.GLM(y, sm.add_constant(z), family=binomial).fit()
     offset = sm.GLM(y, np.ones(len(y)), family=binomial, offset=z).fit()
-    fixed = binomial.loglike(y, expit(z))              # no free parameter: logit P(y = 1) = z
+    fixed = binomial.loglike(y, expit(z))  # no free parameter: logit P(y = 1) = z
     slope_statistic, intercept_statistic = 2 * (joint.llf - offset.llf), 2 * (offset.llf - fixed)
     assert ours.slope_lr == pytest.approx(slope_statistic, rel=1e-6, abs=1e-8)
     assert ours.intercept_lr == pytest.approx(intercept_statistic, rel=1e-6, abs=1e-8)
     test = lr_test(ours.slope_lr)
     assert test["df"] == 1 and test["p_value"] == pytest.approx(stats.chi2.sf(slope_statistic, 1), rel=1e-6)
     assert ours.slope_p == pytest.approx(test["p_value"]) and ours.intercept_p == pytest.approx(
-        stats.chi2.sf(intercept_statistic, 1), rel=1e-6)
+        stats.chi2.sf(intercept_statistic, 1), rel=1e-6
+    )
     if confidence == 1.0:
         assert ours.slope_p > 0.05 and ours.intercept_p > 0.05
-    else:                                                  # too extreme / too timid and shifted
+    else:  # too extreme / too timid and shifted
         assert ours.slope_p < 1e-4
     if shift:
         assert ours.intercept_p < 1e-4
@@ -215,7 +216,7 @@ def test_reliability_is_sklearns_quantile_curve_with_counts():
     np.testing.assert_allclose(ours.prob_true, prob_true)
     np.testing.assert_allclose(ours.prob_pred, prob_pred)
     assert ours.count.sum() == 333 and set(ours.count) <= {33, 34}
-    assert np.sum(ours.count * ours.prob_pred) == pytest.approx(p.sum())     # each point averages its count
+    assert np.sum(ours.count * ours.prob_pred) == pytest.approx(p.sum())  # each point averages its count
     assert np.sum(ours.count * ours.prob_true) == pytest.approx(y.sum())
     assert ours.histogram.sum() == 333
     np.testing.assert_array_equal(ours.loess.observed, loess_calibration(y, p).observed)
@@ -229,7 +230,7 @@ def test_reliability_counts_with_tied_probabilities():
     assert len(ours.count) == len(prob_pred) and ours.count.sum() == 10
     # 6 of 10 tie at 0.1, as many as lowess' neighbourhood (int(2/3 x 10)): the local fit there is their share
     assert ours.loess.observed[:6].tolist() == pytest.approx([2 / 6] * 6)
-    with np.errstate(divide="ignore", invalid="ignore"):      # the hand loop's zero bandwidth at the ties
+    with np.errstate(divide="ignore", invalid="ignore"):  # the hand loop's zero bandwidth at the ties
         by_hand = _lowess_by_hand(y, p, LOESS_FRAC)
     np.testing.assert_allclose(ours.loess.observed[6:], by_hand[6:], atol=1e-10)
 
@@ -237,7 +238,7 @@ def test_reliability_counts_with_tied_probabilities():
 def test_ipcw_brier_without_censoring_before_the_horizon_is_the_binary_brier():
     rng = np.random.default_rng(5)
     months = rng.uniform(1, 60, 80)
-    died = (months < 24) | (rng.random(80) < 0.5)       # everyone censored is censored after the horizon
+    died = (months < 24) | (rng.random(80) < 0.5)  # everyone censored is censored after the horizon
     risk = rng.random(80)
     label = (died & (months < 24)).astype(float)
     result = brier_ipcw(months, died, risk, 24.0)
@@ -256,33 +257,36 @@ def test_net_benefit_equals_a_hand_computation_without_censoring():
     risk_a = np.array([0.05, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95, 0.12, 0.40])
     risk_b = np.array([0.50, 0.10, 0.30, 0.20, 0.60, 0.40, 0.35, 0.90, 0.70, 0.80, 0.25, 0.05])
     months = np.array([30, 10, 40, 5, 50, 20, 36, 8, 60, 48, 25, 30], dtype=float)
-    died = np.array([0, 1, 1, 1, 0, 1, 0, 1, 0, 1, 0, 0])   # after 24 months or alive: not an event
+    died = np.array([0, 1, 1, 1, 0, 1, 0, 1, 0, 1, 0, 0])  # after 24 months or alive: not an event
     event = (died == 1) & (months < 24)
     thresholds = [0.1, 0.2, 0.3, 0.5, 0.99]
     curves = net_benefit({"a": risk_a, "b": risk_b}, months, died, 24.0, thresholds)
     prevalence = event.mean()
     for name, risk in (("a", risk_a), ("b", risk_b)):
         curve = curves[name]
-        for t, nb, all_, none in curve[["threshold", "net_benefit", "treat_all", "treat_none"]].itertuples(
-                index=False):
+        for t, nb, all_, none in curve[["threshold", "net_benefit", "treat_all", "treat_none"]].itertuples(index=False):
             assert nb == pytest.approx(_hand_net_benefit(risk, event, t), abs=1e-12)
             assert all_ == pytest.approx(prevalence - (1 - prevalence) * t / (1 - t), abs=1e-12)
             assert none == 0
-    assert curves["a"]["net_benefit"].iloc[-1] == 0       # nobody at or above 0.99
+    assert curves["a"]["net_benefit"].iloc[-1] == 0  # nobody at or above 0.99
     picked = at_thresholds(curves["a"], [0.2])
-    assert picked == {"0.2": {"model": pytest.approx(_hand_net_benefit(risk_a, event, 0.2)),
-                              "treat_all": pytest.approx(prevalence - (1 - prevalence) * 0.25)}}
+    assert picked == {
+        "0.2": {
+            "model": pytest.approx(_hand_net_benefit(risk_a, event, 0.2)),
+            "treat_all": pytest.approx(prevalence - (1 - prevalence) * 0.25),
+        }
+    }
 
 
 def test_km_net_benefit_equals_dcurves_with_censoring_ties_and_repeated_patients():
     rng = np.random.default_rng(12)
     thresholds = threshold_grid(0.05, 0.6, 0.05, [0.1, 0.2, 0.3])
     for _ in range(5):
-        months = np.round(rng.uniform(1, 48, 50))        # ties; some deaths at exactly the horizon
+        months = np.round(rng.uniform(1, 48, 50))  # ties; some deaths at exactly the horizon
         months[:4] = 24.0
         died = (rng.random(50) < 0.6).astype(int)
-        risk = np.round(rng.random(50), 2)                # ties with the thresholds: risk >= pt is positive
-        idx = rng.integers(0, 50, 50)                     # a bootstrap resample: repeated patients
+        risk = np.round(rng.random(50), 2)  # ties with the thresholds: risk >= pt is positive
+        idx = rng.integers(0, 50, 50)  # a bootstrap resample: repeated patients
         reference = net_benefit({"m": risk[idx]}, months[idx], died[idx], 24.0, thresholds)["m"]
         model, treat_all = km_net_benefit(risk[idx], months[idx], died[idx], 24.0, thresholds)
         np.testing.assert_allclose(model, reference["net_benefit"], rtol=0, atol=1e-12)
@@ -302,8 +306,14 @@ def _survival_table(n: int = 40, seed: int = 13) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     months = np.round(rng.uniform(2, 70, n), 1)
     died = (rng.random(n) < 0.6).astype(float)
-    return pd.DataFrame({"patient_id": [f"q{i:02d}" for i in range(n)], "overall_survival_months": months,
-                         "vital_status": died, "prob": np.clip(0.8 - months / 80 + rng.normal(0, 0.15, n), 0, 1)})
+    return pd.DataFrame(
+        {
+            "patient_id": [f"q{i:02d}" for i in range(n)],
+            "overall_survival_months": months,
+            "vital_status": died,
+            "prob": np.clip(0.8 - months / 80 + rng.normal(0, 0.15, n), 0, 1),
+        }
+    )
 
 
 def test_net_benefit_cis_are_the_patient_bootstrap_of_dcurves(tiny_params):
@@ -323,10 +333,16 @@ def test_net_benefit_cis_are_the_patient_bootstrap_of_dcurves(tiny_params):
 
     ids = table["patient_id"].to_numpy()
     for k, t in enumerate(at):
-        model = patient_bootstrap(lambda idx, k=k: dcurves_of(idx)["net_benefit"].iloc[k], ids, 20, stats_cfg.seed,
-                                  stats_cfg.ci_level)
-        difference = patient_bootstrap(lambda idx, k=k: (dcurves_of(idx)["net_benefit"] - dcurves_of(idx)["treat_all"])
-                                       .iloc[k], ids, 20, stats_cfg.seed, stats_cfg.ci_level)
+        model = patient_bootstrap(
+            lambda idx, k=k: dcurves_of(idx)["net_benefit"].iloc[k], ids, 20, stats_cfg.seed, stats_cfg.ci_level
+        )
+        difference = patient_bootstrap(
+            lambda idx, k=k: (dcurves_of(idx)["net_benefit"] - dcurves_of(idx)["treat_all"]).iloc[k],
+            ids,
+            20,
+            stats_cfg.seed,
+            stats_cfg.ci_level,
+        )
         entry = ours[f"{t:g}"]
         assert entry["model"] == pytest.approx(curve.set_index(curve["threshold"].round(6)).at[t, "net_benefit"])
         assert entry["model_ci"] == pytest.approx([model.ci_low, model.ci_high], abs=1e-12)
@@ -349,14 +365,14 @@ def test_net_benefit_at_refuses_a_curve_that_disagrees_with_its_point_estimate(t
 def test_a_difference_with_treat_all_that_cannot_change_sign_is_flagged_one_sided(tiny_params):
     table = _survival_table()
     low = table["prob"] < 0.2
-    table.loc[low, "vital_status"] = 0.0            # nobody below pt = 0.2 dies: r = 0 in every resample
+    table.loc[low, "vital_status"] = 0.0  # nobody below pt = 0.2 dies: r = 0 in every resample
     stats_cfg = dataclasses.replace(tiny_params.stats, n_boot=50)
     risk, months, died = (table[c].to_numpy() for c in ("prob", "overall_survival_months", "vital_status"))
     curve = net_benefit({"m": risk}, months, died, 24.0, [0.2, 0.5])["m"]
     out = net_benefit_at(table, curve, [0.2, 0.5], 24.0, stats_cfg)
     flagged = out["0.2"]["model_minus_treat_all"]
     assert f"no patient below pt ({int(low.sum())}) died by the horizon" in flagged["one_sided"]
-    assert flagged["ci_low"] >= 0                    # every resample's difference is >= 0, as the flag says
+    assert flagged["ci_low"] >= 0  # every resample's difference is >= 0, as the flag says
     assert "one_sided" not in out["0.5"]["model_minus_treat_all"]
 
 
@@ -375,18 +391,31 @@ def _tables(seed: int = 6):
     label = np.where(months >= 24, 0.0, np.where(died == 1, 1.0, np.nan))
     for k, arch in enumerate(ARCHS):
         y = (rng.random(len(ids)) < 0.3).astype(int)
-        images[arch] = pd.DataFrame({"image_id": [f"{i}-{j}" for j, i in enumerate(ids)], "patient_id": ids,
-                                     "label": y, "prob": np.clip(0.6 * y + rng.random(len(ids)) * 0.4, 0, 1)})
-        patients[arch] = pd.DataFrame({"patient_id": [f"q{i}" for i in range(40)],
-                                       "overall_survival_months": months, "vital_status": died, "label": label,
-                                       "prob": rng.random(40)})
+        images[arch] = pd.DataFrame(
+            {
+                "image_id": [f"{i}-{j}" for j, i in enumerate(ids)],
+                "patient_id": ids,
+                "label": y,
+                "prob": np.clip(0.6 * y + rng.random(len(ids)) * 0.4, 0, 1),
+            }
+        )
+        patients[arch] = pd.DataFrame(
+            {
+                "patient_id": [f"q{i}" for i in range(40)],
+                "overall_survival_months": months,
+                "vital_status": died,
+                "label": label,
+                "prob": rng.random(40),
+            }
+        )
     return images, patients
 
 
 def test_every_arch_gets_metrics_curves_and_a_report_section(tiny_params):
     images, patients = _tables()
-    results = calibration_of_archs(images, patients, tiny_params.calibration, tiny_params.stats, 24.0,
-                                   image_clip=CLIP, survival_clip=SURVIVAL_CLIP)
+    results = calibration_of_archs(
+        images, patients, tiny_params.calibration, tiny_params.stats, 24.0, image_clip=CLIP, survival_clip=SURVIVAL_CLIP
+    )
     metrics = calibration_metrics(results, tiny_params.model.arch, tiny_params.calibration, 24.0)
     assert list(results) == list(ARCHS) and metrics["candidate"] == tiny_params.model.arch
     assert metrics["loess_frac"] == LOESS_FRAC
@@ -400,19 +429,22 @@ def test_every_arch_gets_metrics_curves_and_a_report_section(tiny_params):
         assert (m["images"]["logit_clip"], m["survival"]["logit_clip"]) == (CLIP, SURVIVAL_CLIP)
         for block, rows in (("images", images[arch]), ("survival", complete)):
             fit = recalibration(rows["label"], rows["prob"], m[block]["logit_clip"])
-            if fit.reason:          # the toy image probabilities separate the labels
+            if fit.reason:  # the toy image probabilities separate the labels
                 assert m[block]["slope"]["value"] is None and m[block]["slope_lr_test"]["p_value"] is None
                 continue
             assert m[block]["slope"]["value"] == pytest.approx(fit.slope)
-            assert m[block]["slope_lr_test"] == {"statistic": pytest.approx(fit.slope_lr), "df": 1,
-                                                 "p_value": pytest.approx(fit.slope_p)}
+            assert m[block]["slope_lr_test"] == {
+                "statistic": pytest.approx(fit.slope_lr),
+                "df": 1,
+                "p_value": pytest.approx(fit.slope_p),
+            }
             assert m[block]["intercept_lr_test"]["p_value"] == pytest.approx(fit.intercept_p)
         for entry in m["survival"]["decision_curve"]["net_benefit"].values():
             assert set(entry) == {"model", "treat_all", "model_ci", "model_minus_treat_all"}
             assert entry["model_minus_treat_all"]["value"] == pytest.approx(entry["model"] - entry["treat_all"])
             assert entry["model_ci"][0] <= entry["model"] <= entry["model_ci"][1]
         assert len(result.survival.loess.prob) == len(complete) and len(result.images.loess.prob) == 80
-        assert m["survival"]["reason"] == ""         # the survival block is pinned above
+        assert m["survival"]["reason"] == ""  # the survival block is pinned above
         assert list(result.curve.columns) == ["threshold", "net_benefit", "treat_all", "treat_none"]
     lines = report_section(tiny_params, metrics)
     text = "\n".join(lines)
@@ -431,17 +463,25 @@ def test_calibration_params_are_checked():
 def test_an_arch_without_survival_probabilities_gets_reasons_not_a_crash(tiny_params, tmp_path):
     images, patients = _tables()
     broken = next(iter(ARCHS))
-    patients[broken] = patients[broken].assign(prob=np.nan)      # the survival stage could not fit it
-    results = calibration_of_archs(images, patients, tiny_params.calibration, tiny_params.stats, 24.0,
-                                   image_clip=CLIP, survival_clip=SURVIVAL_CLIP)
+    patients[broken] = patients[broken].assign(prob=np.nan)  # the survival stage could not fit it
+    results = calibration_of_archs(
+        images, patients, tiny_params.calibration, tiny_params.stats, 24.0, image_clip=CLIP, survival_clip=SURVIVAL_CLIP
+    )
     metrics = calibration_metrics(results, tiny_params.model.arch, tiny_params.calibration, 24.0)
     survival = metrics[broken]["survival"]
     assert survival["decision_curve"]["net_benefit"]["0.1"]["model_ci"] == [None, None]
     assert survival["n"] == 0 and survival["reason"] and survival["brier_ipcw"]["reason"]
     assert results[broken].curve["net_benefit"].isna().all() and results[broken].survival is None
     assert "None" not in "\n".join(report_section(tiny_params, metrics))
-    reliability_figure(tmp_path / "r.png", {a: r.survival for a, r in results.items()}, {}, tiny_params.model.arch,
-                       "heading", "x", "patients")
+    reliability_figure(
+        tmp_path / "r.png",
+        {a: r.survival for a, r in results.items()},
+        {},
+        tiny_params.model.arch,
+        "heading",
+        "x",
+        "patients",
+    )
     decision_curve_figure(tmp_path / "d.png", {a: r.curve for a, r in results.items()}, tiny_params.model.arch, 24.0)
     assert (tmp_path / "r.png").stat().st_size and (tmp_path / "d.png").stat().st_size
 
@@ -453,10 +493,18 @@ def _report_metrics(tiny_params) -> dict:
     """metrics/calibration.json of the toy tables (computed once: a copy per test, to edit)."""
     if not _REPORT_METRICS:
         images, patients = _tables()
-        results = calibration_of_archs(images, patients, tiny_params.calibration, tiny_params.stats, 24.0,
-                                       image_clip=CLIP, survival_clip=SURVIVAL_CLIP)
-        _REPORT_METRICS.update(rounded_metrics(
-            calibration_metrics(results, tiny_params.model.arch, tiny_params.calibration, 24.0), 4))
+        results = calibration_of_archs(
+            images,
+            patients,
+            tiny_params.calibration,
+            tiny_params.stats,
+            24.0,
+            image_clip=CLIP,
+            survival_clip=SURVIVAL_CLIP,
+        )
+        _REPORT_METRICS.update(
+            rounded_metrics(calibration_metrics(results, tiny_params.model.arch, tiny_params.calibration, 24.0), 4)
+        )
     return copy.deepcopy(_REPORT_METRICS)
 
 
@@ -478,24 +526,42 @@ def test_rounded_metrics_keep_the_clip_exact(tiny_params):
     assert rounded_metrics({"a": [0.123456, None], "logit_clip": 1e-7}, 4) == {"a": [0.1235, None], "logit_clip": 1e-7}
 
 
-@pytest.mark.parametrize("slope, slope_p, words, overfitting", [
-    (_boot(0.34, 0.10, 1.69), 0.0015, "is over-confident (probabilities too extreme), by the likelihood-ratio tests",
-     "The slope is below 1 (0.34), the usual sign of overfitting"),
-    (_boot(0.70, 0.35, 1.20), 0.2, "shows no miscalibration that the likelihood-ratio tests resolve at the 0.05 level",
-     "here the likelihood-ratio test does not resolve it from 1 (p = 0.200)"),
-    (_boot(1.60, 0.90, 2.50), 0.01, "is too timid (probabilities too close to the mean), by the likelihood-ratio",
-     None),
-])
+@pytest.mark.parametrize(
+    "slope, slope_p, words, overfitting",
+    [
+        (
+            _boot(0.34, 0.10, 1.69),
+            0.0015,
+            "is over-confident (probabilities too extreme), by the likelihood-ratio tests",
+            "The slope is below 1 (0.34), the usual sign of overfitting",
+        ),
+        (
+            _boot(0.70, 0.35, 1.20),
+            0.2,
+            "shows no miscalibration that the likelihood-ratio tests resolve at the 0.05 level",
+            "here the likelihood-ratio test does not resolve it from 1 (p = 0.200)",
+        ),
+        (
+            _boot(1.60, 0.90, 2.50),
+            0.01,
+            "is too timid (probabilities too close to the mean), by the likelihood-ratio",
+            None,
+        ),
+    ],
+)
 def test_the_survival_words_follow_the_likelihood_ratio_tests(tiny_params, slope, slope_p, words, overfitting):
     metrics = _report_metrics(tiny_params)
     arch = tiny_params.model.arch
-    metrics[arch]["survival"].update(slope=slope, slope_lr_test=_lr(slope_p), intercept=_boot(-0.3, -1.1, 0.4),
-                                     intercept_lr_test=_lr(0.4))
+    metrics[arch]["survival"].update(
+        slope=slope, slope_lr_test=_lr(slope_p), intercept=_boot(-0.3, -1.1, 0.4), intercept_lr_test=_lr(0.4)
+    )
     text = "\n".join(report_section(tiny_params, metrics))
     assert f"For the survival risk {ARCHS[arch].title} {words}" in text
     covers = "covers" if slope["ci_low"] <= 1 <= slope["ci_high"] else "excludes"
-    assert (f"percentile bootstrap CI, [{slope['ci_low']:.2f}, {slope['ci_high']:.2f}], {covers} 1; the words follow "
-            "the likelihood-ratio test") in text
+    assert (
+        f"percentile bootstrap CI, [{slope['ci_low']:.2f}, {slope['ci_high']:.2f}], {covers} 1; the words follow "
+        "the likelihood-ratio test"
+    ) in text
     assert f"slope = 1: p = {slope_p:.4f}" in text or f"slope = 1: p = {slope_p:.3f}" in text
     assert ("overfitting" in text) == (overfitting is not None)
     if overfitting:
@@ -508,17 +574,27 @@ def test_the_survival_words_follow_the_likelihood_ratio_tests(tiny_params, slope
 def test_the_image_words_follow_the_patient_bootstrap_cis(tiny_params):
     metrics = _report_metrics(tiny_params)
     arch = tiny_params.model.arch
-    metrics[arch]["images"].update(slope=_boot(1.23, 1.02, 1.77), slope_lr_test=_lr(0.3),
-                                   intercept=_boot(-0.2, -0.9, 0.5), intercept_lr_test=_lr(1e-6))
+    metrics[arch]["images"].update(
+        slope=_boot(1.23, 1.02, 1.77),
+        slope_lr_test=_lr(0.3),
+        intercept=_boot(-0.2, -0.9, 0.5),
+        intercept_lr_test=_lr(1e-6),
+    )
     text = "\n".join(report_section(tiny_params, metrics))
-    assert (f"On the test images {ARCHS[arch].title} is too timid (probabilities too close to the mean), by its "
-            "patient-bootstrap CIs") in text
+    assert (
+        f"On the test images {ARCHS[arch].title} is too timid (probabilities too close to the mean), by its "
+        "patient-bootstrap CIs"
+    ) in text
     assert "images of 10 patients as independent" in text and "<0.0001" in text
 
 
 def _net_benefit(model, treat_all, model_ci, difference_ci) -> dict:
-    return {"model": model, "treat_all": treat_all, "model_ci": list(model_ci),
-            "model_minus_treat_all": _boot(round(model - treat_all, 4), *difference_ci)}
+    return {
+        "model": model,
+        "treat_all": treat_all,
+        "model_ci": list(model_ci),
+        "model_minus_treat_all": _boot(round(model - treat_all, 4), *difference_ci),
+    }
 
 
 def test_the_net_benefit_sentence_says_which_cis_exclude_zero(tiny_params):
@@ -530,14 +606,18 @@ def test_the_net_benefit_sentence_says_which_cis_exclude_zero(tiny_params):
     nb["0.3"] = _net_benefit(0.092, -0.058, (0.02, 0.20), (0.05, 0.26))
     text = "\n".join(report_section(tiny_params, metrics))
     title = ARCHS[arch].title
-    assert (f"{title} beats both at pt = 0.1, 0.2, 0.3 (point estimates; CI of the difference with treat-all excludes "
-            "0 at 0.3, and includes 0 at 0.1, 0.2; CI of the net benefit, the difference with treat-none, excludes 0 "
-            "at 0.2, 0.3). Both CIs exclude 0 at pt = 0.3.") in text
+    assert (
+        f"{title} beats both at pt = 0.1, 0.2, 0.3 (point estimates; CI of the difference with treat-all excludes "
+        "0 at 0.3, and includes 0 at 0.1, 0.2; CI of the net benefit, the difference with treat-none, excludes 0 "
+        "at 0.2, 0.3). Both CIs exclude 0 at pt = 0.3."
+    ) in text
     assert "0.092 [0.020, 0.200] | +0.150 [0.050, 0.260]" in text
     nb["0.3"] = _net_benefit(0.092, -0.058, (-0.01, 0.20), (-0.02, 0.26))
     text = "\n".join(report_section(tiny_params, metrics))
-    assert ("CI of the difference with treat-all excludes 0 at none of them; CI of the net benefit, the difference "
-            "with treat-none, excludes 0 at 0.2). At no threshold do both CIs exclude 0.") in text
+    assert (
+        "CI of the difference with treat-all excludes 0 at none of them; CI of the net benefit, the difference "
+        "with treat-none, excludes 0 at 0.2). At no threshold do both CIs exclude 0."
+    ) in text
     for t in nb:
         nb[t] = _net_benefit(0.01, 0.05, (-0.05, 0.07), (-0.1, 0.02))
     assert f"{title} beats both at none of pt = 0.1, 0.2, 0.3" in "\n".join(report_section(tiny_params, metrics))

@@ -45,7 +45,7 @@ def test_loader_keeps_every_value_with_lists_as_tuples():
     params = params_from_dict(raw)
     for key, value in _leaves(raw):
         section, *rest = key.split(".")
-        if section == "model" and rest[0] in params.model.sections:   # an arch's own section, built by its module
+        if section == "model" and rest[0] in params.model.sections:  # an arch's own section, built by its module
             loaded = getattr(arch_config(params.model, rest[0]), rest[1])
         else:
             loaded = functools.reduce(getattr, key.split("."), params)
@@ -58,8 +58,9 @@ def test_loader_keeps_every_value_with_lists_as_tuples():
 
 
 def test_integers_given_for_numbers_become_floats_and_integers_stay_integers():
-    params = params_from_dict(tiny_params_dict(prepare={"window_center_hu": 60},
-                                               survival={"km_times_months": [0, 12], "rf_trees": [100]}))
+    params = params_from_dict(
+        tiny_params_dict(prepare={"window_center_hu": 60}, survival={"km_times_months": [0, 12], "rf_trees": [100]})
+    )
     assert type(params.prepare.window_center_hu) is float and params.prepare.window_center_hu == 60.0
     assert params.survival.km_times_months == (0.0, 12.0)
     assert all(type(v) is float for v in params.survival.km_times_months)
@@ -116,7 +117,7 @@ def test_wrong_type_is_named():
     with pytest.raises(ConfigError, match=r"phantom\.n_patients must be an integer"):
         params_from_dict(tiny_params_dict(phantom={"n_patients": "many"}))
     with pytest.raises(ConfigError, match=r"phantom\.n_patients must be an integer"):
-        params_from_dict(tiny_params_dict(phantom={"n_patients": True}))   # YAML's true is no integer
+        params_from_dict(tiny_params_dict(phantom={"n_patients": True}))  # YAML's true is no integer
     with pytest.raises(ConfigError, match=r"crf\.enabled must be true or false"):
         params_from_dict(tiny_params_dict(crf={"enabled": "yes"}))
     with pytest.raises(ConfigError, match=r"survival\.horizon_months must be a number"):
@@ -151,8 +152,11 @@ def test_a_tumour_threshold_below_one_pixel_is_refused():
 
 def test_an_image_smaller_than_an_arch_takes_is_refused_at_load():
     # VGG16's five poolings take 32 px at least (crlm.archs: min_image_size, checked in tests/models/test_models.py)
-    with pytest.raises(ConfigError, match=r"prepare\.image_size must be at least 32 \(the smallest image VGG16's "
-                                          r"network takes\), got 7"):
+    with pytest.raises(
+        ConfigError,
+        match=r"prepare\.image_size must be at least 32 \(the smallest image VGG16's "
+        r"network takes\), got 7",
+    ):
         params_from_dict(tiny_params_dict(prepare={"image_size": 7}))
     params_from_dict(tiny_params_dict(prepare={"image_size": 32}))
 
@@ -177,12 +181,14 @@ def test_a_stage_reads_only_the_sections_it_loads_and_a_partial_class_only_its_k
 def test_an_arch_section_is_checked_by_its_own_module_and_every_arch_needs_one():
     raw = repo_params_dict()
     network = sections_from_dict(raw, NetworkConfig).model
-    assert model_kwargs(network, "unet") == {"width": raw["model"]["width"],
-                                             "embedding_dim": raw["model"]["embedding_dim"],
-                                             "pretrained": raw["model"]["pretrained"],
-                                             "batch_norm": raw["model"]["batch_norm"],
-                                             "dropout": raw["model"]["unet"]["dropout"],
-                                             "decoder_channels": tuple(raw["model"]["unet"]["decoder_channels"])}
+    assert model_kwargs(network, "unet") == {
+        "width": raw["model"]["width"],
+        "embedding_dim": raw["model"]["embedding_dim"],
+        "pretrained": raw["model"]["pretrained"],
+        "batch_norm": raw["model"]["batch_norm"],
+        "dropout": raw["model"]["unet"]["dropout"],
+        "decoder_channels": tuple(raw["model"]["unet"]["decoder_channels"]),
+    }
     raw["model"]["unet"]["decoder_channels"] = [64, 32]
     with pytest.raises(ConfigError, match=r"model\.unet\.decoder_channels needs 4 values"):
         model_kwargs(sections_from_dict(raw, NetworkConfig).model, "unet")

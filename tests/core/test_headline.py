@@ -20,15 +20,20 @@ def _metrics():
     segmentation = {"candidate": "clmnet"}
     survival = {"candidate": "clmnet"}
     for arch, spec in ARCHS.items():
-        classification[arch] = {"cv": {"auc": {"mean": next(counter) / 1000, "sd": 0.1, "folds": 5}},
-                                "test": {"auc": ci(), "auc_any_tumour": ci(), "accuracy": ci()}}
+        classification[arch] = {
+            "cv": {"auc": {"mean": next(counter) / 1000, "sd": 0.1, "folds": 5}},
+            "test": {"auc": ci(), "auc_any_tumour": ci(), "accuracy": ci()},
+        }
         if spec.segments:
             segmentation[arch] = {"test": {"iou": ci(), "dice": ci()}}
             if spec.crf:
                 segmentation[spec.crf_name] = {"test": {"iou": ci(), "dice": ci()}}
-        survival[arch] = {"auc": ci(), "auc_ipcw": {"value": next(counter) / 1000},
-                          "c_index": {"harrell": next(counter) / 1000, "uno": 0.5},
-                          "logrank": {"chisq": 3.0, "p_value": next(counter) / 1000, "n": {}, "reason": ""}}
+        survival[arch] = {
+            "auc": ci(),
+            "auc_ipcw": {"value": next(counter) / 1000},
+            "c_index": {"harrell": next(counter) / 1000, "uno": 0.5},
+            "logrank": {"chisq": 3.0, "p_value": next(counter) / 1000, "n": {}, "reason": ""},
+        }
     return classification, segmentation, survival
 
 
@@ -39,13 +44,16 @@ def test_value_at_follows_a_dotted_path():
 def test_the_candidate_keys_come_from_the_candidate_entry_in_the_files_order():
     classification, segmentation, survival = _metrics()
     assert candidate_keys("classification", classification, "unet") == {
-        "candidate_test_auc": classification["unet"]["test"]["auc"]["value"]}
+        "candidate_test_auc": classification["unet"]["test"]["auc"]["value"]
+    }
     assert list(candidate_keys("survival", survival, "unet").items()) == [
         ("candidate_auc", survival["unet"]["auc"]["value"]),
-        ("candidate_logrank_p", survival["unet"]["logrank"]["p_value"])]
+        ("candidate_logrank_p", survival["unet"]["logrank"]["p_value"]),
+    ]
     assert candidate_keys("segmentation", segmentation, "clmnet") == {
-        "candidate_test_iou": segmentation["clmnet"]["test"]["iou"]["value"]}
-    assert candidate_keys("segmentation", segmentation, "vgg16") == {}     # vgg16 does not segment
+        "candidate_test_iou": segmentation["clmnet"]["test"]["iou"]["value"]
+    }
+    assert candidate_keys("segmentation", segmentation, "vgg16") == {}  # vgg16 does not segment
     assert set(CANDIDATE) == {"classification", "segmentation", "survival"}
 
 
@@ -58,19 +66,33 @@ def test_the_stability_headline_is_every_arch_then_each_crf_mask_in_order():
         for name, (kind, path) in PER_ARCH.items():
             if kind != "segmentation" or spec.segments:
                 expected.append((f"{arch}.{name}", value_at(files[kind][arch], path)))
-    expected += [(f"{spec.crf_name}.test_{metric}", segmentation[spec.crf_name]["test"][metric]["value"])
-                 for spec in ARCHS.values() if spec.crf for metric in ("iou", "dice")]
+    expected += [
+        (f"{spec.crf_name}.test_{metric}", segmentation[spec.crf_name]["test"][metric]["value"])
+        for spec in ARCHS.values()
+        if spec.crf
+        for metric in ("iou", "dice")
+    ]
     assert list(out.items()) == expected
     assert out == per_arch(files)
     assert "vgg16.test_iou" not in out and out["vgg16.cv_auc"] == classification["vgg16"]["cv"]["auc"]["mean"]
-    assert list(out)[:10] == [f"vgg16.{n}" for n in ("test_auc", "test_auc_any_tumour", "cv_auc", "test_accuracy",
-                                                      "survival_auc", "survival_auc_ipcw", "survival_c_harrell",
-                                                      "survival_logrank_p")] + ["deeplabv3.test_auc",
-                                                                                "deeplabv3.test_auc_any_tumour"]
+    assert list(out)[:10] == [
+        f"vgg16.{n}"
+        for n in (
+            "test_auc",
+            "test_auc_any_tumour",
+            "cv_auc",
+            "test_accuracy",
+            "survival_auc",
+            "survival_auc_ipcw",
+            "survival_c_harrell",
+            "survival_logrank_p",
+        )
+    ] + ["deeplabv3.test_auc", "deeplabv3.test_auc_any_tumour"]
 
 
 def _beyond(counter):
     """lesions, cam and calibration entries shaped as their stages write them, distinct values per path."""
+
     def ci():
         return {"value": next(counter) / 1000, "ci_low": 0.0, "ci_high": 1.0}
 
@@ -79,8 +101,9 @@ def _beyond(counter):
     calibration = {"candidate": "clmnet", "horizon_months": 24.0}
     for arch, spec in ARCHS.items():
         if spec.segments:
-            lesions[arch] = {level: {"sensitivity": ci(), "fp_per_patient": ci()}
-                             for level in ("per_slice", "per_patient_3d")}
+            lesions[arch] = {
+                level: {"sensitivity": ci(), "fp_per_patient": ci()} for level in ("per_slice", "per_patient_3d")
+            }
         cam[arch] = {"mass_share": ci(), "pointing_hit_rate": ci()}
         calibration[arch] = {part: {"brier": ci(), "slope": ci()} for part in ("images", "survival")}
     return {"lesions": lesions, "cam": cam, "calibration": calibration}
@@ -91,17 +114,19 @@ def test_the_numbers_beyond_the_paper_follow_for_every_arch_in_their_file():
     files = {"classification": classification, "segmentation": segmentation, "survival": survival}
     beyond = _beyond(iter(range(2000, 3000)))
     out = headline({**files, **beyond})
-    assert list(out)[:len(per_arch(files))] == list(per_arch(files))      # the paper's numbers first, unchanged
+    assert list(out)[: len(per_arch(files))] == list(per_arch(files))  # the paper's numbers first, unchanged
     assert out["clmnet.lesion_sensitivity_3d"] == beyond["lesions"]["clmnet"]["per_patient_3d"]["sensitivity"]["value"]
     assert out["unet.lesion_fp_per_patient_slice"] == beyond["lesions"]["unet"]["per_slice"]["fp_per_patient"]["value"]
     assert out["vgg16.cam_pointing_hit_rate"] == beyond["cam"]["vgg16"]["pointing_hit_rate"]["value"]
-    assert (out["deeplabv3.survival_calibration_slope"]
-            == beyond["calibration"]["deeplabv3"]["survival"]["slope"]["value"])
-    assert "vgg16.lesion_sensitivity_3d" not in out            # no lesions of an arch that does not segment
+    assert (
+        out["deeplabv3.survival_calibration_slope"] == beyond["calibration"]["deeplabv3"]["survival"]["slope"]["value"]
+    )
+    assert "vgg16.lesion_sensitivity_3d" not in out  # no lesions of an arch that does not segment
     lesion_names = [n for n, (kind, _) in BEYOND.items() if kind == "lesions"]
     segmenting = [a for a, spec in ARCHS.items() if spec.segments]
-    assert len(out) - len(per_arch(files)) == len(ARCHS) * (len(BEYOND) - len(lesion_names)) + \
-        len(segmenting) * len(lesion_names)
+    assert len(out) - len(per_arch(files)) == len(ARCHS) * (len(BEYOND) - len(lesion_names)) + len(segmenting) * len(
+        lesion_names
+    )
 
 
 def test_a_number_the_stage_did_not_write_is_none_not_an_error():
@@ -116,8 +141,10 @@ def test_every_number_beyond_the_paper_is_found_in_the_committed_metrics():
     """The BEYOND paths against the files the stages wrote (metrics/*.json, tracked in git): a wrong key would
     give None for every seed, silently."""
     metrics = Path(__file__).resolve().parents[2] / "metrics"
-    files = {name: json.loads((metrics / f"{name}.json").read_text())
-             for name in ("classification", "segmentation", "survival", "lesions", "cam", "calibration")}
+    files = {
+        name: json.loads((metrics / f"{name}.json").read_text())
+        for name in ("classification", "segmentation", "survival", "lesions", "cam", "calibration")
+    }
     out = headline(files)
     beyond = {name: value for name, value in out.items() if name.split(".")[1] in BEYOND}
     segmenting = [a for a, spec in ARCHS.items() if spec.segments]

@@ -68,10 +68,15 @@ def test_an_unknown_choice_is_named_with_the_valid_ones_at_load_and_at_use():
         look_up("prepare.crop", "tight", CROPS)
     with pytest.raises(ConfigError, match=r"^params: prepare\.crop: unknown choice 'tight'; valid: \['none', "):
         params_from_dict(tiny_params_dict(prepare={"crop": "tight"}))
-    for section, field, value in (("train", "device", "mps"), ("train", "precision", "fp16"),
-                                  ("train", "lr_schedule", "cosine"), ("embed", "aggregation", "median"),
-                                  ("survival", "classifiers", ["logistic", "svm"]),
-                                  ("survival", "class_weight", "auto"), ("data", "sources", ["phantom", "nih"])):
+    for section, field, value in (
+        ("train", "device", "mps"),
+        ("train", "precision", "fp16"),
+        ("train", "lr_schedule", "cosine"),
+        ("embed", "aggregation", "median"),
+        ("survival", "classifiers", ["logistic", "svm"]),
+        ("survival", "class_weight", "auto"),
+        ("data", "sources", ["phantom", "nih"]),
+    ):
         bad = value[-1] if isinstance(value, list) else value
         with pytest.raises(ConfigError, match=rf"{section}\.{field}: unknown choice '{bad}'"):
             params_from_dict(tiny_params_dict(**{section: {field: value}}))
@@ -92,7 +97,10 @@ def test_the_classifier_grid_follows_the_table_order_not_the_params_order(tiny_p
     assert [type(e["clf"][0]) for e in entries] == [LogisticRegression, RandomForestClassifier]
     assert all(e["clf"][0].class_weight is None for e in entries)
     assert [type(e["clf"][0]) for e in grid(dataclasses.replace(cfg, classifiers=("random_forest",)))] == [
-        RandomForestClassifier]
+        RandomForestClassifier
+    ]
     assert describe({"clf": LogisticRegression(), "clf__C": 0.1}) == "logistic C=0.1"
-    assert describe({"clf": RandomForestClassifier(), "clf__n_estimators": 5, "clf__max_depth": 3}) == \
-        "random_forest trees=5 depth=3"
+    assert (
+        describe({"clf": RandomForestClassifier(), "clf__n_estimators": 5, "clf__max_depth": 3})
+        == "random_forest trees=5 depth=3"
+    )

@@ -21,20 +21,24 @@ def _images(n, size=16):
     rng = np.random.default_rng(0)
     images = rng.random((n, size, size)).astype(np.float32)
     masks = np.zeros((n, size, size), np.uint8)
-    masks[0, 4:9, 4:9] = 1    # one image with a mask, the others without
+    masks[0, 4:9, 4:9] = 1  # one image with a mask, the others without
     return images, masks
 
 
 def _augmentation(path):
     images, masks = _images(2)
-    plots.augmentation_grid(path, list(zip(images, masks)), [[(images[0], masks[0])] * 2, [(images[1], masks[1])] * 2],
-                            ["a", "b"])
+    plots.augmentation_grid(
+        path, list(zip(images, masks)), [[(images[0], masks[0])] * 2, [(images[1], masks[1])] * 2], ["a", "b"]
+    )
 
 
 def _roc(path):
     x = np.array([0.0, 0.2, 1.0])
-    plots.curves_plot(path, {"vgg16": (x, np.array([0.0, 0.7, 1.0]), "AUC 0.75"),
-                             "clmnet": (x, np.array([0.0, 0.9, 1.0]), "AUC 0.85")}, "roc")
+    plots.curves_plot(
+        path,
+        {"vgg16": (x, np.array([0.0, 0.7, 1.0]), "AUC 0.75"), "clmnet": (x, np.array([0.0, 0.9, 1.0]), "AUC 0.85")},
+        "roc",
+    )
 
 
 def _pr(path):
@@ -52,26 +56,40 @@ def _overlays(path):
 
 
 def _km_two_groups(path):
-    curves = {"high": kaplan_meier([2.0, 5.0, 8.0, 12.0], [1, 1, 0, 1]),
-              "low": kaplan_meier([10.0, 20.0, 30.0, 40.0], [0, 1, 0, 1])}
+    curves = {
+        "high": kaplan_meier([2.0, 5.0, 8.0, 12.0], [1, 1, 0, 1]),
+        "low": kaplan_meier([10.0, 20.0, 30.0, 40.0], [0, 1, 0, 1]),
+    }
     durations = {"high": np.array([2.0, 5.0, 8.0, 12.0]), "low": np.array([10.0, 20.0, 30.0, 40.0])}
-    plots.km_plot(path, curves, {g: at_risk(d, [0, 12, 24]) for g, d in durations.items()}, [0, 12, 24],
-                  "clmnet: risk groups", 0.0123)
+    plots.km_plot(
+        path,
+        curves,
+        {g: at_risk(d, [0, 12, 24]) for g, d in durations.items()},
+        [0, 12, 24],
+        "clmnet: risk groups",
+        0.0123,
+    )
 
 
 def _km_one_group(path):
     """All patients in one risk group: no log-rank test (p None)."""
-    plots.km_plot(path, {"low": kaplan_meier([10.0, 20.0, 30.0], [1, 0, 1])},
-                  {"low": at_risk([10.0, 20.0, 30.0], [0, 12, 24])}, [0, 12, 24], "unet: risk groups", None)
+    plots.km_plot(
+        path,
+        {"low": kaplan_meier([10.0, 20.0, 30.0], [1, 0, 1])},
+        {"low": at_risk([10.0, 20.0, 30.0], [0, 12, 24])},
+        [0, 12, 24],
+        "unet: risk groups",
+        None,
+    )
 
 
 # writer -> pixel size: figsize (inches) x 100 dpi
 WRITERS = {
-    "augmentation_grid": (_augmentation, (600, 400)),        # 3 columns x 2 rows of 2 in
+    "augmentation_grid": (_augmentation, (600, 400)),  # 3 columns x 2 rows of 2 in
     "curves_plot roc": (_roc, (500, 500)),
     "curves_plot pr": (_pr, (500, 500)),
-    "report_heatmap": (_heatmap, (500, 210)),                # 0.45 in per row (2 rows) + 1.2 in
-    "overlays": (_overlays, (540, 400)),                     # 3 columns x 2 rows of 1.8 in, + 0.4 in
+    "report_heatmap": (_heatmap, (500, 210)),  # 0.45 in per row (2 rows) + 1.2 in
+    "overlays": (_overlays, (540, 400)),  # 3 columns x 2 rows of 1.8 in, + 0.4 in
     "km_plot": (_km_two_groups, (600, 460)),
     "km_plot one group": (_km_one_group, (600, 460)),
 }
@@ -80,12 +98,12 @@ WRITERS = {
 @pytest.mark.parametrize("name", list(WRITERS))
 def test_each_writer_makes_a_decodable_png_of_its_size_and_the_same_bytes_twice(tmp_path, name):
     write, size = WRITERS[name]
-    first, second = tmp_path / "a" / "plot.png", tmp_path / "b" / "plot.png"   # folders are created
+    first, second = tmp_path / "a" / "plot.png", tmp_path / "b" / "plot.png"  # folders are created
     write(first)
     write(second)
     got, text = _png(first)
     assert got == size
-    assert "Software" not in text                            # no matplotlib version stamp
+    assert "Software" not in text  # no matplotlib version stamp
     assert first.read_bytes() == second.read_bytes()
 
 
@@ -106,8 +124,8 @@ def test_km_csv_puts_both_groups_on_one_time_grid_and_leaves_a_missing_group_emp
     both = {"high": kaplan_meier([2.0, 5.0], [1, 1]), "low": kaplan_meier([1.0 / 3, 5.0], [0, 1])}
     plots.km_csv(tmp_path / "both.csv", both)
     assert (tmp_path / "both.csv").read_text() == (
-        "months,survival_high,survival_low\n"
-        "0.0,1.0,1.0\n0.3333,1.0,1.0\n2.0,0.5,1.0\n5.0,0.0,0.0\n")
+        "months,survival_high,survival_low\n0.0,1.0,1.0\n0.3333,1.0,1.0\n2.0,0.5,1.0\n5.0,0.0,0.0\n"
+    )
     plots.km_csv(tmp_path / "one.csv", {"low": kaplan_meier([4.0], [1])})
     assert (tmp_path / "one.csv").read_text() == "months,survival_high,survival_low\n0.0,,1.0\n4.0,,0.0\n"
     plots.km_csv(tmp_path / "none.csv", {})

@@ -45,10 +45,10 @@ def test_nan_probabilities_are_refused():
 def test_iou_and_dice_on_known_masks_and_empty_masks():
     truth = np.zeros((3, 4, 4), bool)
     pred = np.zeros((3, 4, 4), bool)
-    truth[0, :2, :2] = True          # 4 px
-    pred[0, :2, :3] = True           # 6 px, 4 shared -> IoU 4/6, Dice 8/10
-    pred[1, 0, 0] = True             # truth empty, prediction made -> 0
-    np.testing.assert_allclose(iou_per_image(pred, truth), [4 / 6, 0.0, 1.0])   # both empty -> 1
+    truth[0, :2, :2] = True  # 4 px
+    pred[0, :2, :3] = True  # 6 px, 4 shared -> IoU 4/6, Dice 8/10
+    pred[1, 0, 0] = True  # truth empty, prediction made -> 0
+    np.testing.assert_allclose(iou_per_image(pred, truth), [4 / 6, 0.0, 1.0])  # both empty -> 1
     np.testing.assert_allclose(dice_per_image(pred, truth), [0.8, 0.0, 1.0])
     with pytest.raises(ValueError, match="differ in shape"):
         iou_per_image(pred[:, :3], truth)
@@ -70,7 +70,7 @@ def test_patient_bootstrap_contains_its_estimate_and_narrows_with_more_patients(
         return ci.ci_high - ci.ci_low
 
     small, large = ci_width(10), ci_width(160)
-    assert large < small / 2.5   # width shrinks like 1/sqrt(n): 4x fewer -> about 4x narrower
+    assert large < small / 2.5  # width shrinks like 1/sqrt(n): 4x fewer -> about 4x narrower
 
 
 def test_patient_bootstrap_resamples_patients_not_images():
@@ -85,9 +85,10 @@ def test_patient_bootstrap_resamples_patients_not_images():
 def test_bootstrap_skips_undefined_resamples_and_counts_them():
     labels = np.array([0, 0, 1, 1])
     probs = np.array([0.1, 0.4, 0.6, 0.9])
-    patients = np.array(["a", "a", "b", "b"])   # every resample of one patient has one class
-    ci = patient_bootstrap(lambda idx: classification_metrics(labels[idx], probs[idx])["auc"],
-                           patients, n_boot=200, seed=0)
+    patients = np.array(["a", "a", "b", "b"])  # every resample of one patient has one class
+    ci = patient_bootstrap(
+        lambda idx: classification_metrics(labels[idx], probs[idx])["auc"], patients, n_boot=200, seed=0
+    )
     assert ci.value == 1.0
     assert 0 < ci.n_boot_valid < 200
 
@@ -141,19 +142,29 @@ def test_the_test_summary_scores_each_group_of_images_on_its_own():
     from crlm.evaluation.summary import classification_summary
 
     params = params_from_dict(tiny_params_dict(evaluate={"threshold": 0.5}))
-    test = pd.DataFrame({
-        "patient_id": ["t1", "t1", "t2", "t2", "t3", "t1", "t2", "t3"],
-        "label": [1, 1, 1, 0, 0, 0, 0, 0],
-        "tumour_area_px": [100, 60, 80, 10, 2, 0, 0, 0],
-        "prob": [0.9, 0.4, 0.8, 0.6, 0.2, 0.1, 0.3, 0.7],
-    }).assign(subset="test", fold="ensemble")
-    cv = pd.DataFrame({"patient_id": ["v1", "v2"], "label": [1, 0], "tumour_area_px": [90, 0], "prob": [0.8, 0.3],
-                       "subset": "cv", "fold": "0"})
+    test = pd.DataFrame(
+        {
+            "patient_id": ["t1", "t1", "t2", "t2", "t3", "t1", "t2", "t3"],
+            "label": [1, 1, 1, 0, 0, 0, 0, 0],
+            "tumour_area_px": [100, 60, 80, 10, 2, 0, 0, 0],
+            "prob": [0.9, 0.4, 0.8, 0.6, 0.2, 0.1, 0.3, 0.7],
+        }
+    ).assign(subset="test", fold="ensemble")
+    cv = pd.DataFrame(
+        {
+            "patient_id": ["v1", "v2"],
+            "label": [1, 0],
+            "tumour_area_px": [90, 0],
+            "prob": [0.8, 0.3],
+            "subset": "cv",
+            "fold": "0",
+        }
+    )
     frame = pd.concat([cv, test], ignore_index=True)
     frame["pred"] = (frame["prob"] >= 0.5).astype(int)
     summary = classification_summary(frame, params)["test"]
     assert summary["images"] == 8 and summary["patients"] == 3 and summary["prevalence"] == 0.375
-    assert summary["accuracy"]["value"] == pytest.approx(5 / 8)    # the ambiguous slices count as label 0
+    assert summary["accuracy"]["value"] == pytest.approx(5 / 8)  # the ambiguous slices count as label 0
     assert summary["groups"] == {
         "metastasis": {"images": 3, "patients": 2, "mean_prob": 0.7, "called_metastasis": 0.6667},
         "ambiguous": {"images": 2, "patients": 2, "mean_prob": 0.4, "called_metastasis": 0.5},

@@ -15,9 +15,15 @@ from tests.conftest import tiny_params_dict
 
 SIZE = 8
 # image_id -> (patient, subset: "cv<fold>" or "test", label, tumour side in px)
-IMAGES = {"a-s000": ("a", "cv0", 1, 4), "a-s001": ("a", "cv0", 0, 0), "b-s000": ("b", "cv1", 1, 3),
-          "b-s001": ("b", "cv1", 0, 0), "t-s000": ("t", "test", 1, 4), "t-s001": ("t", "test", 0, 0),
-          "u-s000": ("u", "test", 1, 2)}
+IMAGES = {
+    "a-s000": ("a", "cv0", 1, 4),
+    "a-s001": ("a", "cv0", 0, 0),
+    "b-s000": ("b", "cv1", 1, 3),
+    "b-s001": ("b", "cv1", 0, 0),
+    "t-s000": ("t", "test", 1, 4),
+    "t-s001": ("t", "test", 0, 0),
+    "u-s000": ("u", "test", 1, 2),
+}
 
 
 @pytest.fixture
@@ -26,15 +32,21 @@ def data():
     tumour = np.zeros((len(ids), SIZE, SIZE), np.uint8)
     for k, (_, _, _, side) in enumerate(IMAGES.values()):
         tumour[k, :side, :side] = 1
-    manifest = pd.DataFrame({"image_id": ids, "patient_id": [v[0] for v in IMAGES.values()],
-                             "label": [v[2] for v in IMAGES.values()],
-                             "tumour_area_px": [int(t.sum()) for t in tumour]})
+    manifest = pd.DataFrame(
+        {
+            "image_id": ids,
+            "patient_id": [v[0] for v in IMAGES.values()],
+            "label": [v[2] for v in IMAGES.values()],
+            "tumour_area_px": [int(t.sum()) for t in tumour],
+        }
+    )
     images = np.random.default_rng(0).random((len(ids), SIZE, SIZE)).astype(np.float32)
     return ImageSet(manifest, images, tumour)
 
 
 def _write_folds(model_dir, arch, data, segments=True):
     """Fold k predicts its validation images (listed in reverse manifest order) and the test images."""
+
     def save(path, ids, offset):
         rows = data.manifest.set_index("image_id").loc[ids]
         prob = np.where(rows["label"] == 1, 0.7 + offset, 0.3 - offset)
@@ -79,14 +91,15 @@ def test_the_prediction_table_has_cv_rows_per_fold_then_the_ensembles_test_rows(
     assert table["image_id"].tolist() == ["a-s001", "a-s000", "b-s001", "b-s000", "t-s000", "t-s001", "u-s000"]
     assert table["fold"].tolist() == ["0", "0", "1", "1", "ensemble", "ensemble", "ensemble"]
     test = table[table["subset"] == "test"]
-    np.testing.assert_allclose(test["prob"], [0.75, 0.25, 0.75])          # the mean of the two folds
+    np.testing.assert_allclose(test["prob"], [0.75, 0.25, 0.75])  # the mean of the two folds
     assert table["pred"].tolist() == table["label"].tolist()
-    assert table["iou"].tolist() == [1.0] * 7                             # maps >= 0.5 exactly on the tumour
+    assert table["iou"].tolist() == [1.0] * 7  # maps >= 0.5 exactly on the tumour
     assert list(masks) == ["mask"] and masks["mask"].shape == (7, SIZE, SIZE)
     np.testing.assert_array_equal(masks["mask"][4], data.tumour[4].astype(bool))
 
-    refined, refined_masks = predictions.prediction_frame("unet", _sources(tmp_path, "unet"), data, 0.5, cfg,
-                                                          refine=True)
+    refined, refined_masks = predictions.prediction_frame(
+        "unet", _sources(tmp_path, "unet"), data, 0.5, cfg, refine=True
+    )
     assert list(refined.columns)[-2:] == ["iou_crf", "dice_crf"] and list(refined_masks) == ["mask", "mask_crf"]
     pd.testing.assert_frame_equal(refined.iloc[:, :-2], table)
     assert refined_masks["mask_crf"].shape == (7, SIZE, SIZE) and refined_masks["mask_crf"].dtype == bool
@@ -101,8 +114,7 @@ def test_an_arch_without_a_mask_head_gets_no_overlap_columns(tmp_path, data):
 def _evaluate_every_arch(tmp_path, data, candidate: str, crf: bool):
     for arch, spec in ARCHS.items():
         _write_folds(tmp_path, arch, data, segments=spec.segments)
-    params = params_from_dict(tiny_params_dict(model={"arch": candidate}, crf={"enabled": crf},
-                                               stats={"n_boot": 20}))
+    params = params_from_dict(tiny_params_dict(model={"arch": candidate}, crf={"enabled": crf}, stats={"n_boot": 20}))
     return evaluate_archs(params, data, ["0", "1"], tmp_path)
 
 
@@ -121,7 +133,7 @@ def test_every_arch_is_evaluated_with_the_candidate_keys_last(tmp_path, data):
     assert result.test["image_id"].tolist() == ["t-s000", "t-s001", "u-s000"]
     assert all(m.shape == (3, SIZE, SIZE) for m in result.test_masks.values())
     chosen, rows = overlay_rows(result.test, data.manifest, 5)
-    assert chosen.tolist() == [0, 2] and rows.tolist() == [4, 6]          # the largest tumour of each patient
+    assert chosen.tolist() == [0, 2] and rows.tolist() == [4, 6]  # the largest tumour of each patient
 
 
 def test_a_candidate_that_does_not_segment_gets_no_candidate_iou(tmp_path, data):
@@ -181,7 +193,7 @@ def test_the_fold_models_of_a_folder_in_fold_order(tmp_path):
     for fold in ("10", "2", "0", "x"):
         (tmp_path / "unet" / fold).mkdir(parents=True)
         (tmp_path / "unet" / fold / "model.pt").write_bytes(b"")
-    (tmp_path / "unet" / "3").mkdir()                      # no model: not a fold
+    (tmp_path / "unet" / "3").mkdir()  # no model: not a fold
     found = FoldModels.found(tmp_path / "unet")
     assert (found.arch, found.folds, found.models_dir) == ("unet", ("0", "2", "10", "x"), tmp_path)
     assert found.model_paths()[1] == tmp_path / "unet" / "2" / "model.pt"

@@ -19,9 +19,16 @@ def params():
 
 
 def _rows(subset, fold, labels, probs, patients=None):
-    return pd.DataFrame({"patient_id": patients or [f"{subset}{fold}-{i}" for i in range(len(labels))],
-                         "label": labels, "prob": probs, "tumour_area_px": [100 * y for y in labels],
-                         "subset": subset, "fold": fold})
+    return pd.DataFrame(
+        {
+            "patient_id": patients or [f"{subset}{fold}-{i}" for i in range(len(labels))],
+            "label": labels,
+            "prob": probs,
+            "tumour_area_px": [100 * y for y in labels],
+            "subset": subset,
+            "fold": fold,
+        }
+    )
 
 
 def _frame(*parts):
@@ -35,14 +42,15 @@ TEST = _rows("test", "ensemble", [1, 0, 0], [0.8, 0.6, 0.3], ["t1", "t1", "t2"])
 
 def test_the_cv_summary_is_the_mean_and_sd_over_folds_with_the_defined_folds_counted(params):
     frame = _frame(
-        _rows("cv", "0", [1, 1, 0, 0], [0.9, 0.6, 0.4, 0.7]),   # accuracy 3/4, AUC 3/4, precision 2/3, recall 1
-        _rows("cv", "1", [1, 0], [0.8, 0.2]),                   # accuracy 1, AUC 1, precision 1, recall 1
-        _rows("cv", "2", [0, 0], [0.1, 0.6]),                   # accuracy 1/2, one class: no AUC, recall; precision 0
-        TEST)
+        _rows("cv", "0", [1, 1, 0, 0], [0.9, 0.6, 0.4, 0.7]),  # accuracy 3/4, AUC 3/4, precision 2/3, recall 1
+        _rows("cv", "1", [1, 0], [0.8, 0.2]),  # accuracy 1, AUC 1, precision 1, recall 1
+        _rows("cv", "2", [0, 0], [0.1, 0.6]),  # accuracy 1/2, one class: no AUC, recall; precision 0
+        TEST,
+    )
     cv = classification_summary(frame, params)["cv"]
     assert cv["accuracy"] == {"mean": 0.75, "sd": 0.25, "folds": 3}
-    assert cv["auc"] == {"mean": 0.875, "sd": 0.1768, "folds": 2}          # sd of 0.75, 1: 0.125 * sqrt(2)
-    assert cv["precision"] == {"mean": 0.5556, "sd": 0.5092, "folds": 3}   # 2/3, 1, 0: sd sqrt(21) / 9
+    assert cv["auc"] == {"mean": 0.875, "sd": 0.1768, "folds": 2}  # sd of 0.75, 1: 0.125 * sqrt(2)
+    assert cv["precision"] == {"mean": 0.5556, "sd": 0.5092, "folds": 3}  # 2/3, 1, 0: sd sqrt(21) / 9
     assert cv["recall"] == {"mean": 1.0, "sd": 0.0, "folds": 2}
 
 
@@ -71,30 +79,45 @@ def test_a_test_set_of_one_class_reports_what_is_undefined(params):
     test_rows = _rows("test", "ensemble", [0, 0], [0.2, 0.7], ["t1", "t2"])
     test = classification_summary(_frame(_rows("cv", "0", [1, 0], [0.8, 0.3]), test_rows), params)["test"]
     assert test["auc"]["value"] is None and test["auc"]["ci_low"] is None and test["recall"]["value"] is None
-    assert set(test["undefined"]) == {"auc", "recall"} and test["f1"]["value"] == 0.0   # one false positive
+    assert set(test["undefined"]) == {"auc", "recall"} and test["f1"]["value"] == 0.0  # one false positive
     assert "only one class (no metastasis)" in test["undefined"]["auc"]
     assert test["precision"]["value"] == 0.0 and test["accuracy"]["value"] == 0.5
 
 
 def _segmentation_frame():
     def rows(subset, fold, patients, areas, iou, dice, iou_crf):
-        return pd.DataFrame({"subset": subset, "fold": fold, "patient_id": patients, "tumour_area_px": areas,
-                             "iou": iou, "dice": dice, "iou_crf": iou_crf, "dice_crf": dice})
-    return pd.concat([
-        rows("cv", "0", ["a", "a", "b"], [50, 80, 0], [0.5, 0.7, 1.0], [0.6, 0.8, 1.0], [0.6, 0.8, 1.0]),
-        rows("cv", "1", ["c", "c", "d"], [60, 0, 0], [0.9, 0.0, 1.0], [1.0, 0.0, 1.0], [0.9, 1.0, 1.0]),
-        rows("test", "ensemble", ["t1", "t1", "t2"], [40, 70, 90], [0.4, 0.6, 0.8], [0.5, 0.7, 0.9],
-             [0.5, 0.7, 0.9]),
-    ], ignore_index=True)
+        return pd.DataFrame(
+            {
+                "subset": subset,
+                "fold": fold,
+                "patient_id": patients,
+                "tumour_area_px": areas,
+                "iou": iou,
+                "dice": dice,
+                "iou_crf": iou_crf,
+                "dice_crf": dice,
+            }
+        )
+
+    return pd.concat(
+        [
+            rows("cv", "0", ["a", "a", "b"], [50, 80, 0], [0.5, 0.7, 1.0], [0.6, 0.8, 1.0], [0.6, 0.8, 1.0]),
+            rows("cv", "1", ["c", "c", "d"], [60, 0, 0], [0.9, 0.0, 1.0], [1.0, 0.0, 1.0], [0.9, 1.0, 1.0]),
+            rows(
+                "test", "ensemble", ["t1", "t1", "t2"], [40, 70, 90], [0.4, 0.6, 0.8], [0.5, 0.7, 0.9], [0.5, 0.7, 0.9]
+            ),
+        ],
+        ignore_index=True,
+    )
 
 
 def test_the_segmentation_summary_scores_tumour_images_and_counts_clean_tumour_free_ones(params):
     summary = segmentation_summary(_segmentation_frame(), params)
     cv, test = summary["cv"], summary["test"]
     assert cv["tumour_images"] == 3
-    assert cv["tumour_free_images_predicted_clean"] == 0.6667          # 2 of the 3 tumour-free images
-    assert cv["iou"] == {"mean": 0.7, "fold_sd": 0.2121}                 # fold means 0.6, 0.9
-    assert cv["dice"] == {"mean": 0.8, "fold_sd": 0.2121}                # fold means 0.7, 1.0
+    assert cv["tumour_free_images_predicted_clean"] == 0.6667  # 2 of the 3 tumour-free images
+    assert cv["iou"] == {"mean": 0.7, "fold_sd": 0.2121}  # fold means 0.6, 0.9
+    assert cv["dice"] == {"mean": 0.8, "fold_sd": 0.2121}  # fold means 0.7, 1.0
     assert test["tumour_images"] == 3 and test["tumour_free_images_predicted_clean"] is None
     assert list(test["iou"]) == CI_KEYS and test["iou"]["value"] == 0.6 and test["dice"]["value"] == 0.7
     assert test["iou"]["ci_low"] <= 0.6 <= test["iou"]["ci_high"]
@@ -102,7 +125,7 @@ def test_the_segmentation_summary_scores_tumour_images_and_counts_clean_tumour_f
 
 def test_the_crf_summary_reads_the_crf_columns(params):
     summary = segmentation_summary(_segmentation_frame(), params, suffix="_crf")
-    assert summary["cv"]["iou"] == {"mean": 0.7667, "fold_sd": 0.1414}   # fold means 0.7, 0.9 (without: 0.6, 0.9)
+    assert summary["cv"]["iou"] == {"mean": 0.7667, "fold_sd": 0.1414}  # fold means 0.7, 0.9 (without: 0.6, 0.9)
     assert summary["cv"]["tumour_free_images_predicted_clean"] == 1.0
     assert summary["test"]["iou"]["value"] == 0.7
 
@@ -116,30 +139,40 @@ def test_one_cv_fold_has_no_fold_sd(params):
 def test_the_test_auc_under_each_reading_of_the_ambiguous_slices(params):
     # t1: a metastasis (0.9) and an ambiguous slice (tumour below min_tumor_px, labelled 0; 0.7); t2, t3:
     # tumour-free slices (0.8, 0.2) and a metastasis (0.6)
-    test = pd.DataFrame({"patient_id": ["t1", "t1", "t2", "t2", "t3"], "label": [1, 0, 0, 0, 1],
-                         "prob": [0.9, 0.7, 0.8, 0.2, 0.6], "tumour_area_px": [100, 5, 0, 0, 80],
-                         "subset": "test", "fold": "ensemble"})
+    test = pd.DataFrame(
+        {
+            "patient_id": ["t1", "t1", "t2", "t2", "t3"],
+            "label": [1, 0, 0, 0, 1],
+            "prob": [0.9, 0.7, 0.8, 0.2, 0.6],
+            "tumour_area_px": [100, 5, 0, 0, 80],
+            "subset": "test",
+            "fold": "ensemble",
+        }
+    )
     summary = classification_summary(_frame(_rows("cv", "0", [1, 0], [0.8, 0.3]), test), params)["test"]
     labels, probs = test["label"].to_numpy(), test["prob"].to_numpy()
     kept = test["tumour_area_px"].to_numpy() == 0
     kept |= labels == 1
-    assert summary["auc"]["value"] == round(roc_auc_score(labels, probs), 4)                      # 4/6
+    assert summary["auc"]["value"] == round(roc_auc_score(labels, probs), 4)  # 4/6
     assert summary["auc_without_ambiguous"]["value"] == round(roc_auc_score(labels[kept], probs[kept]), 4)
     any_tumour = (test["tumour_area_px"] > 0).astype(int)
-    assert summary["auc_any_tumour"]["value"] == round(roc_auc_score(any_tumour, probs), 4)       # 4/6
+    assert summary["auc_any_tumour"]["value"] == round(roc_auc_score(any_tumour, probs), 4)  # 4/6
     assert summary["auc_without_ambiguous"]["value"] == 0.75
     assert summary["target_condition"] == f"tumour >= {params.slices.min_tumor_px} px"
 
 
 def test_the_proportions_get_the_exact_clustered_interval_of_their_own_images(params):
-    test = _rows("test", "ensemble", [1, 1, 1, 0, 1, 0], [0.9, 0.8, 0.7, 0.2, 0.6, 0.7],
-                 ["t1", "t1", "t2", "t2", "t3", "t4"])
+    test = _rows(
+        "test", "ensemble", [1, 1, 1, 0, 1, 0], [0.9, 0.8, 0.7, 0.2, 0.6, 0.7], ["t1", "t1", "t2", "t2", "t3", "t4"]
+    )
     summary = classification_summary(_frame(_rows("cv", "0", [1, 0], [0.8, 0.3]), test), params)["test"]
     # recall: the 4 metastasis images of t1, t2, t3, all called; accuracy: all 6 images, 5 right
-    assert summary["recall"] == {k: round(v, 4) if isinstance(v, float) else v
-                                 for k, v in korn_graubard([1, 1, 1, 1], ["t1", "t1", "t2", "t3"]).items()}
+    assert summary["recall"] == {
+        k: round(v, 4) if isinstance(v, float) else v
+        for k, v in korn_graubard([1, 1, 1, 1], ["t1", "t1", "t2", "t3"]).items()
+    }
     assert summary["recall"]["value"] == 1.0 and summary["recall"]["ci_high"] == 1.0
     expected = korn_graubard([1, 1, 1, 1, 1, 0], ["t1", "t1", "t2", "t2", "t3", "t4"])
     assert summary["accuracy"]["ci_low"] == round(expected["ci_low"], 4) and summary["accuracy"]["value"] == 0.8333
     assert "Korn-Graubard" in summary["precision"]["ci_method"]
-    assert "ci_method" not in summary["f1"] and "ci_method" not in summary["auc"]     # a patient bootstrap
+    assert "ci_method" not in summary["f1"] and "ci_method" not in summary["auc"]  # a patient bootstrap

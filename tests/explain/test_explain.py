@@ -78,7 +78,7 @@ def test_grad_cam_concentrates_on_the_region_the_logit_depends_on():
     assert cams.shape == (1, 16, 16)
     assert cams.max() == pytest.approx(1.0) and cams.min() >= 0
     share = mass_share(cams[0], mask)
-    assert share > 0.6 > area_share(mask) == pytest.approx(16 / 256)   # far above chance (0.0625)
+    assert share > 0.6 > area_share(mask) == pytest.approx(16 / 256)  # far above chance (0.0625)
     assert pointing_hit(cams[0], mask, 0) == 1.0
     # the blob's own 2x2 cells hold the most: the map is higher inside than anywhere outside
     assert cams[0][mask].min() > cams[0][~grown(mask, 2)].max()
@@ -124,30 +124,30 @@ def test_mass_share_by_hand():
     cam = np.array([[1.0, 0.0], [0.0, 3.0]])
     assert mass_share(cam, np.array([[1, 0], [0, 0]], bool)) == 0.25
     assert mass_share(cam, np.array([[0, 0], [0, 1]], bool)) == 0.75
-    assert mass_share(np.array([[-5.0, 1.0]]), np.array([[1, 0]], bool)) == 0.0   # negative values are not mass
+    assert mass_share(np.array([[-5.0, 1.0]]), np.array([[1, 0]], bool)) == 0.0  # negative values are not mass
     assert mass_share(np.zeros((2, 2)), np.ones((2, 2), bool)) is None
     uniform = np.ones((10, 10))
     mask = np.zeros((10, 10), bool)
     mask[2:5, 3:7] = True
-    assert mass_share(uniform, mask) == pytest.approx(area_share(mask)) == pytest.approx(0.12)   # chance
+    assert mass_share(uniform, mask) == pytest.approx(area_share(mask)) == pytest.approx(0.12)  # chance
 
 
 def test_pointing_game_by_hand():
     mask = np.zeros((7, 7), bool)
     mask[2:4, 2:4] = True
     cam = np.zeros((7, 7))
-    cam[3, 3] = 1.0                              # inside
+    cam[3, 3] = 1.0  # inside
     assert pointing_hit(cam, mask, 0) == 1.0
     cam = np.zeros((7, 7))
-    cam[4, 4] = 1.0                              # diagonal neighbour of (3, 3)
+    cam[4, 4] = 1.0  # diagonal neighbour of (3, 3)
     assert pointing_hit(cam, mask, 0) == 0.0
-    assert pointing_hit(cam, mask, 1) == 1.0     # a tolerance of 1 px includes the diagonal
+    assert pointing_hit(cam, mask, 1) == 1.0  # a tolerance of 1 px includes the diagonal
     cam = np.zeros((7, 7))
-    cam[5, 3] = 1.0                              # 2 px below
+    cam[5, 3] = 1.0  # 2 px below
     assert pointing_hit(cam, mask, 1) == 0.0
     assert pointing_hit(cam, mask, 2) == 1.0
     cam = np.zeros((7, 7))
-    cam[2, 2] = cam[6, 6] = cam[0, 6] = cam[6, 0] = 0.9   # four tied maxima, one inside
+    cam[2, 2] = cam[6, 6] = cam[0, 6] = cam[6, 0] = 0.9  # four tied maxima, one inside
     cam[5, 5] = 0.5
     assert pointing_hit(cam, mask, 0) == 0.25
     assert pointing_hit(np.zeros((7, 7)), mask, 1) is None
@@ -165,11 +165,11 @@ def test_grown_mask_is_a_square_of_side_2t_plus_1():
 
 def test_summary_means_leave_empty_maps_out_and_count_them():
     masks = np.zeros((3, 4, 4), bool)
-    masks[:, 0, 0] = True                          # each tumour covers 1 of 16 px
+    masks[:, 0, 0] = True  # each tumour covers 1 of 16 px
     cams = np.zeros((3, 4, 4))
-    cams[0, 0, 0] = 1.0                            # all mass inside, peak inside
-    cams[1, 0, 0], cams[1, 3, 3] = 1.0, 3.0        # a quarter inside, peak outside
-    scores = image_scores(cams, masks, 0)          # cams[2]: empty
+    cams[0, 0, 0] = 1.0  # all mass inside, peak inside
+    cams[1, 0, 0], cams[1, 3, 3] = 1.0, 3.0  # a quarter inside, peak outside
+    scores = image_scores(cams, masks, 0)  # cams[2]: empty
     np.testing.assert_array_equal(scores["mass_share"], [1.0, 0.25, np.nan])
     np.testing.assert_array_equal(scores["pointing_hit"], [1.0, 0.0, np.nan])
     summary = localisation_summary(scores, np.array(["a", "b", "c"]), n_boot=200, seed=0, level=0.95)
@@ -178,8 +178,9 @@ def test_summary_means_leave_empty_maps_out_and_count_them():
     assert summary["pointing_hit_rate"]["value"] == pytest.approx(0.5)
     assert summary["empty_maps"] == 1
     assert 0.25 <= summary["mass_share"]["ci_low"] <= 0.625 <= summary["mass_share"]["ci_high"] <= 1.0
-    assert chance_levels(scores) == {"whole_image": {"mass_share": pytest.approx(1 / 16),
-                                                    "pointing_hit_rate": pytest.approx(1 / 16)}}
+    assert chance_levels(scores) == {
+        "whole_image": {"mass_share": pytest.approx(1 / 16), "pointing_hit_rate": pytest.approx(1 / 16)}
+    }
     assert chance_levels(image_scores(cams, masks, 1))["whole_image"]["pointing_hit_rate"] == pytest.approx(4 / 16)
 
 
@@ -211,8 +212,8 @@ def test_liver_chance_by_hand():
 def test_liver_chance_per_image_falls_back_to_the_whole_image_for_an_empty_liver_and_counts_it():
     tumour, liver = liver_case()
     cams = np.zeros((2, 10, 10))
-    cams[:, 3, 3] = 1.0                              # all mass on the tumour, peak on it
-    cams[:, 0, 0] = 1.0                              # half of it outside, a tied peak outside
+    cams[:, 3, 3] = 1.0  # all mass on the tumour, peak on it
+    cams[:, 0, 0] = 1.0  # half of it outside, a tied peak outside
     masks, livers = np.stack([tumour, tumour]), np.stack([liver, np.zeros((10, 10), bool)])
     scores = image_scores(cams, masks, 1, livers)
     np.testing.assert_allclose(scores["liver_share"], [2 / 20, 2 / 100])
@@ -223,7 +224,7 @@ def test_liver_chance_per_image_falls_back_to_the_whole_image_for_an_empty_liver
     assert levels["pointing_hit_rate"] == pytest.approx((0.6 + 0.12) / 2)
     assert levels["liver_area_share"] == pytest.approx((0.2 + 0.0) / 2)
     assert levels["empty_liver_masks"] == 1
-    assert levels["tumour_px_outside_liver"] == 2       # the second image's tumour, its liver empty
+    assert levels["tumour_px_outside_liver"] == 2  # the second image's tumour, its liver empty
     summary = localisation_summary(scores, np.array(["a", "b"]), n_boot=50, seed=0, level=0.95)
     # each map: mass share 0.5, pointing hit 0.5 (one of two tied peaks inside)
     assert summary["mass_share_minus_liver_chance"]["value"] == pytest.approx(((0.5 - 0.1) + (0.5 - 0.02)) / 2)
@@ -240,7 +241,7 @@ def test_centre_prior_mass_share_against_a_direct_loop():
     inside = total = 0.0
     for i in range(size):
         for j in range(size):
-            value = np.exp(-((i - 7.5) ** 2 + (j - 7.5) ** 2) / (2 * sigma ** 2))
+            value = np.exp(-((i - 7.5) ** 2 + (j - 7.5) ** 2) / (2 * sigma**2))
             total += value
             inside += value * mask[i, j]
     assert mass_share(prior, mask) == pytest.approx(inside / total, rel=1e-12)
@@ -255,7 +256,7 @@ def test_spearman_of_a_map_with_itself_is_one_and_of_a_constant_map_undefined():
     rng = np.random.default_rng(0)
     maps = rng.random((3, 8, 8))
     np.testing.assert_allclose(map_similarity(maps, maps), 1.0)
-    assert spearman(maps[0], maps[0] ** 3) == pytest.approx(1.0)        # a rank correlation: monotone is 1
+    assert spearman(maps[0], maps[0] ** 3) == pytest.approx(1.0)  # a rank correlation: monotone is 1
     assert spearman(maps[0], -maps[0]) == pytest.approx(-1.0)
     assert spearman(maps[0], np.zeros((8, 8))) is None
     summary = similarity_summary(np.array([0.2, -0.6, np.nan]), fold_models=1)
@@ -293,7 +294,7 @@ def test_the_randomised_model_is_the_arch_s_own_initialisation_without_the_saved
     before = torch.rand(3)
     torch.manual_seed(123)
     randomised = randomised_model(path, "clmnet", seed=0).state_dict()
-    assert torch.equal(torch.rand(3), before)                         # the global RNG is left as it was
+    assert torch.equal(torch.rand(3), before)  # the global RNG is left as it was
     trained = load_model(path).state_dict()
     assert all(torch.equal(randomised[k], fresh[k]) for k in fresh)
     learned = [k for k in trained if trained[k].is_floating_point() and not torch.equal(trained[k], fresh[k])]
@@ -308,8 +309,12 @@ def test_the_trained_maps_differ_from_the_randomised_ones_and_pass_the_check(tra
     assert (result["images"], result["undefined"], result["fold_models"]) == (len(images), 0, 1)
     assert result["spearman_abs_mean"] < 0.5 and result["passes"] is True
     # the same check of the trained maps against themselves fails
-    assert similarity_summary(map_similarity(trained, trained), 1) == {**result, "spearman_mean": 1.0,
-                                                                      "spearman_abs_mean": 1.0, "passes": False}
+    assert similarity_summary(map_similarity(trained, trained), 1) == {
+        **result,
+        "spearman_mean": 1.0,
+        "spearman_abs_mean": 1.0,
+        "passes": False,
+    }
 
 
 def test_the_report_says_which_maps_beat_the_liver_level_which_fall_below_and_which_fail_randomisation(tiny_params):
@@ -317,34 +322,69 @@ def test_the_report_says_which_maps_beat_the_liver_level_which_fall_below_and_wh
         return {"value": value, "ci_low": low, "ci_high": high, "ci_level": 0.95, "n_boot_valid": 50}
 
     def arch(minus_liver, minus_centre, spearman_abs, undefined=0):
-        return {"layer": "decoder", "layer_grid": [32, 32], "mass_share": ci(0.3, 0.2, 0.4),
-                "mass_share_minus_chance": ci(0.2, 0.1, 0.3), "mass_share_minus_liver_chance": minus_liver,
-                "mass_share_minus_centre_prior": minus_centre, "pointing_hit_rate": ci(0.5, 0.4, 0.6),
-                "pointing_hit_rate_minus_liver_chance": minus_liver, "empty_maps": 0,
-                "randomisation": {"spearman_mean": spearman_abs, "spearman_abs_mean": spearman_abs, "threshold": 0.5,
-                                  "passes": spearman_abs < 0.5, "images": 10 - undefined, "undefined": undefined,
-                                  "fold_models": 1, "seed": 0}}
+        return {
+            "layer": "decoder",
+            "layer_grid": [32, 32],
+            "mass_share": ci(0.3, 0.2, 0.4),
+            "mass_share_minus_chance": ci(0.2, 0.1, 0.3),
+            "mass_share_minus_liver_chance": minus_liver,
+            "mass_share_minus_centre_prior": minus_centre,
+            "pointing_hit_rate": ci(0.5, 0.4, 0.6),
+            "pointing_hit_rate_minus_liver_chance": minus_liver,
+            "empty_maps": 0,
+            "randomisation": {
+                "spearman_mean": spearman_abs,
+                "spearman_abs_mean": spearman_abs,
+                "threshold": 0.5,
+                "passes": spearman_abs < 0.5,
+                "images": 10 - undefined,
+                "undefined": undefined,
+                "fold_models": 1,
+                "seed": 0,
+            },
+        }
 
-    cam = {"images": 10, "patients": 3, "pointing_tolerance_px": 1,
-           "chance": {"whole_image": {"mass_share": 0.04, "pointing_hit_rate": 0.06},
-                      "liver": {"mass_share": 0.09, "pointing_hit_rate": 0.13, "liver_area_share": 0.45,
-                                "tumour_px_outside_liver": 0, "empty_liver_masks": 0}},
-           "centre_prior": {"sigma_fraction": 0.25, "sigma_px": 8.0, "mass_share": ci(0.07, 0.05, 0.09),
-                            "mass_share_minus_liver_chance": ci(-0.02, -0.03, -0.01),
-                            "pointing_hit_rate": ci(0.07, 0.02, 0.12),
-                            "pointing_hit_rate_minus_liver_chance": ci(-0.06, -0.08, -0.04)},
-           "vgg16": arch(ci(-0.017, -0.028, -0.007), ci(0.004, -0.003, 0.011), 0.7),
-           "deeplabv3": arch(ci(0.01, -0.01, 0.03), ci(-0.05, -0.07, -0.02), 0.2, undefined=4),
-           "unet": arch(ci(0.56, 0.53, 0.58), ci(0.58, 0.54, 0.60), 0.1)}
+    cam = {
+        "images": 10,
+        "patients": 3,
+        "pointing_tolerance_px": 1,
+        "chance": {
+            "whole_image": {"mass_share": 0.04, "pointing_hit_rate": 0.06},
+            "liver": {
+                "mass_share": 0.09,
+                "pointing_hit_rate": 0.13,
+                "liver_area_share": 0.45,
+                "tumour_px_outside_liver": 0,
+                "empty_liver_masks": 0,
+            },
+        },
+        "centre_prior": {
+            "sigma_fraction": 0.25,
+            "sigma_px": 8.0,
+            "mass_share": ci(0.07, 0.05, 0.09),
+            "mass_share_minus_liver_chance": ci(-0.02, -0.03, -0.01),
+            "pointing_hit_rate": ci(0.07, 0.02, 0.12),
+            "pointing_hit_rate_minus_liver_chance": ci(-0.06, -0.08, -0.04),
+        },
+        "vgg16": arch(ci(-0.017, -0.028, -0.007), ci(0.004, -0.003, 0.011), 0.7),
+        "deeplabv3": arch(ci(0.01, -0.01, 0.03), ci(-0.05, -0.07, -0.02), 0.2, undefined=4),
+        "unet": arch(ci(0.56, 0.53, 0.58), ci(0.58, 0.54, 0.60), 0.1),
+    }
     text = " ".join(report_section(tiny_params, cam))
-    assert ("The maps of U-Net put more of their mass on the tumour than a map uniform over the liver" in text)
-    assert ("The maps of VGG16 (-0.017 [-0.028, -0.007]) put less of their mass on the tumour than a map uniform "
-            "over the liver (the CI lies below 0)") in text
-    assert ("The mass shares of DeepLab-v3 (0.010 [-0.010, 0.030]) are not distinguishable from a map uniform over "
-            "the liver's (the CI holds 0)") in text
-    assert ("the maps of U-Net put more of their mass on the tumour than it (paired CI above 0); those of "
-            "DeepLab-v3 (-0.050 [-0.070, -0.020]) less (CI below 0); those of VGG16 (0.004 [-0.003, 0.011]) "
-            "not distinguishably more or less") in text
+    assert "The maps of U-Net put more of their mass on the tumour than a map uniform over the liver" in text
+    assert (
+        "The maps of VGG16 (-0.017 [-0.028, -0.007]) put less of their mass on the tumour than a map uniform "
+        "over the liver (the CI lies below 0)"
+    ) in text
+    assert (
+        "The mass shares of DeepLab-v3 (0.010 [-0.010, 0.030]) are not distinguishable from a map uniform over "
+        "the liver's (the CI holds 0)"
+    ) in text
+    assert (
+        "the maps of U-Net put more of their mass on the tumour than it (paired CI above 0); those of "
+        "DeepLab-v3 (-0.050 [-0.070, -0.020]) less (CI below 0); those of VGG16 (0.004 [-0.003, 0.011]) "
+        "not distinguishably more or less"
+    ) in text
     assert "The maps of DeepLab-v3 (0.20) and U-Net (0.10) change when the weights are randomised" in text
     assert "The maps of VGG16 (0.70) stay alike" in text and "fail the check" in text
     assert "left out: DeepLab-v3 4 of 10." in text
@@ -359,8 +399,19 @@ def test_the_report_says_which_maps_beat_the_liver_level_which_fall_below_and_wh
 
 def discs(n: int = 12, size: int = 32, seed: int = 0) -> ImageSet:
     """Bright discs (tumour) on a dark textured background in every other image; 2 images per patient."""
-    return disc_set(n, size, seed, mean=0.3, sd=0.03, contrast=0.5, radius_sq=9, grow=1,
-                    patient=lambda i: f"p-{i // 2}", image_id=lambda i: f"img-{i:02d}", area_column=True)
+    return disc_set(
+        n,
+        size,
+        seed,
+        mean=0.3,
+        sd=0.03,
+        contrast=0.5,
+        radius_sq=9,
+        grow=1,
+        patient=lambda i: f"p-{i // 2}",
+        image_id=lambda i: f"img-{i:02d}",
+        area_column=True,
+    )
 
 
 def liver_masks(data: ImageSet) -> np.ndarray:
@@ -368,7 +419,7 @@ def liver_masks(data: ImageSet) -> np.ndarray:
     tumour so that every tumour lies in it."""
     liver = np.zeros(data.tumour.shape, np.uint8)
     size = liver.shape[-1]
-    liver[:, size // 4: 3 * size // 4, size // 4: 3 * size // 4] = 1
+    liver[:, size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 1
     return liver | data.tumour
 
 
@@ -415,10 +466,18 @@ def test_explain_every_arch_on_the_overlay_images_deterministically(fold_models,
     assert m["centre_prior"]["sigma_px"] == 8
     assert 0 < m["centre_prior"]["mass_share"]["value"] < 1
     for arch in ARCHS:
-        assert set(m[arch]) == {"layer", "layer_grid", "mass_share", "mass_share_minus_chance",
-                                "mass_share_minus_liver_chance", "mass_share_minus_centre_prior",
-                                "pointing_hit_rate", "pointing_hit_rate_minus_liver_chance", "empty_maps",
-                                "randomisation"}
+        assert set(m[arch]) == {
+            "layer",
+            "layer_grid",
+            "mass_share",
+            "mass_share_minus_chance",
+            "mass_share_minus_liver_chance",
+            "mass_share_minus_centre_prior",
+            "pointing_hit_rate",
+            "pointing_hit_rate_minus_liver_chance",
+            "empty_maps",
+            "randomisation",
+        }
         assert m[arch]["randomisation"]["fold_models"] == 2
         assert m[arch]["randomisation"]["images"] + m[arch]["randomisation"]["undefined"] == 2 * len(positives)
         assert first.cams[arch].shape == (len(rows), 32, 32)
@@ -448,7 +507,8 @@ def test_the_pointing_game_has_the_exact_clustered_interval_which_leaves_1():
     hit = localisation_summary(scores, patients, 50, 0, 0.95)["pointing_hit_rate"]
     assert hit == korn_graubard(np.ones(n), patients, 0.95)
     assert hit["value"] == 1.0 and hit["ci_high"] == 1.0 and hit["ci_low"] < 0.9
-    scores["mass_share"][0] = np.nan           # an empty map has no hit: left out of the rate
+    scores["mass_share"][0] = np.nan  # an empty map has no hit: left out of the rate
     scores["pointing_hit"][0] = np.nan
-    assert localisation_summary(scores, patients, 50, 0, 0.95)["pointing_hit_rate"] == \
-        korn_graubard(np.ones(n - 1), patients[1:], 0.95)
+    assert localisation_summary(scores, patients, 50, 0, 0.95)["pointing_hit_rate"] == korn_graubard(
+        np.ones(n - 1), patients[1:], 0.95
+    )

@@ -24,21 +24,25 @@ from crlm.lesions.volumes import largest_cross_section_px, patient_volumes, to_o
 def _box(shape, rows, cols):
     """A mask of `shape` with ones in rows[0]..rows[1] x cols[0]..cols[1] (inclusive)."""
     mask = np.zeros(shape, bool)
-    mask[rows[0]:rows[1] + 1, cols[0]:cols[1] + 1] = True
+    mask[rows[0] : rows[1] + 1, cols[0] : cols[1] + 1] = True
     return mask
 
 
 # ---------------------------------------------------------------- matching
 
+
 def test_detected_missed_false_positive_and_two_pieces_on_one_lesion():
     truth = _box((20, 20), (1, 4), (1, 4)) | _box((20, 20), (10, 11), (10, 11)) | _box((20, 20), (15, 18), (1, 4))
-    pred = (_box((20, 20), (1, 4), (1, 1)) | _box((20, 20), (1, 4), (3, 4))    # two pieces on lesion 1 (4x4)
-            | _box((20, 20), (16, 16), (2, 2))                                 # one pixel inside lesion 3
-            | _box((20, 20), (1, 2), (15, 16)))                                # a false positive
+    pred = (
+        _box((20, 20), (1, 4), (1, 1))
+        | _box((20, 20), (1, 4), (3, 4))  # two pieces on lesion 1 (4x4)
+        | _box((20, 20), (16, 16), (2, 2))  # one pixel inside lesion 3
+        | _box((20, 20), (1, 2), (15, 16))
+    )  # a false positive
     # lesion 2 (rows 10-11) is missed
     match = match_lesions(pred, truth)
     assert match.predicted == 4
-    assert list(match.area_px) == [16, 4, 16]      # label order: raster order of the lesions' first pixels
+    assert list(match.area_px) == [16, 4, 16]  # label order: raster order of the lesions' first pixels
     assert list(match.detected) == [True, False, True]
     assert match.false_positives == 1
     # lesion 1: the two pieces cover 12 of its 16 pixels and nothing else: Dice 2*12 / (16 + 12)
@@ -48,16 +52,16 @@ def test_detected_missed_false_positive_and_two_pieces_on_one_lesion():
 
 def test_eight_connectivity_joins_diagonal_pixels():
     diagonal = np.eye(4, dtype=bool)
-    assert components(diagonal)[1] == 1                 # 8-connectivity: one lesion
-    assert ndimage.label(diagonal)[1] == 4               # scipy's default (4-connectivity) would give four
+    assert components(diagonal)[1] == 1  # 8-connectivity: one lesion
+    assert ndimage.label(diagonal)[1] == 4  # scipy's default (4-connectivity) would give four
     volume = np.zeros((3, 4, 4), bool)
-    volume[0, 0, 0] = volume[1, 1, 1] = True             # corner to corner across adjacent slices
-    assert components(volume)[1] == 1                    # 26-connectivity in 3-D
+    volume[0, 0, 0] = volume[1, 1, 1] = True  # corner to corner across adjacent slices
+    assert components(volume)[1] == 1  # 26-connectivity in 3-D
 
 
 def test_one_predicted_component_across_two_lesions_detects_both_and_no_false_positive():
     truth = _box((10, 10), (2, 3), (1, 2)) | _box((10, 10), (2, 3), (6, 7))
-    pred = _box((10, 10), (2, 3), (1, 7))                  # bridges both
+    pred = _box((10, 10), (2, 3), (1, 7))  # bridges both
     match = match_lesions(pred, truth)
     assert list(match.detected) == [True, True] and match.false_positives == 0 and match.predicted == 1
     # each lesion (4 px) against the one component (14 px) on it
@@ -65,8 +69,8 @@ def test_one_predicted_component_across_two_lesions_detects_both_and_no_false_po
 
 
 def test_min_iou_decides_on_a_small_overlap():
-    truth = _box((10, 10), (0, 3), (0, 3))                 # 16 px
-    pred = _box((10, 10), (3, 5), (3, 5))                  # 9 px, 1 shared: IoU 1 / 24
+    truth = _box((10, 10), (0, 3), (0, 3))  # 16 px
+    pred = _box((10, 10), (3, 5), (3, 5))  # 9 px, 1 shared: IoU 1 / 24
     assert match_lesions(pred, truth, min_iou=0.0).detected.tolist() == [True]
     assert match_lesions(pred, truth, min_iou=0.04).detected.tolist() == [True]
     assert match_lesions(pred, truth, min_iou=0.05).detected.tolist() == [False]
@@ -98,6 +102,7 @@ def test_detect_sums_false_positives_per_patient_over_every_patient():
 
 # ---------------------------------------------------------------- FROC
 
+
 def test_froc_sensitivity_falls_with_the_threshold():
     rng = np.random.default_rng(0)
     maps = np.stack([ndimage.gaussian_filter(rng.random((32, 32)), 2.0) for _ in range(12)])
@@ -108,7 +113,7 @@ def test_froc_sensitivity_falls_with_the_threshold():
     cuts = np.linspace(0.05, 0.95, 19)
     points = froc(maps, truth, patients, cuts)
     assert points["threshold"].tolist() == pytest.approx(cuts.tolist())
-    assert np.all(np.diff(points["sensitivity"]) <= 0)     # a higher cut keeps a subset of the mask
+    assert np.all(np.diff(points["sensitivity"]) <= 0)  # a higher cut keeps a subset of the mask
     assert points["sensitivity"].iloc[0] > points["sensitivity"].iloc[-1]
     # (the false positives need not fall: at the lowest cut the whole map is one component on the lesions;
     # see the next test)
@@ -122,7 +127,7 @@ def test_false_positives_need_not_fall_at_every_step():
     truth = _box((5, 12), (1, 3), (0, 2))
     prob = np.zeros((5, 12))
     prob[1:4, 0:12] = 0.9
-    prob[1:4, 5] = 0.4                  # a weak neck between the lesion's side and the right-hand side
+    prob[1:4, 5] = 0.4  # a weak neck between the lesion's side and the right-hand side
     points = froc([prob], [truth], ["a"], [0.3, 0.5])
     assert points["fp_per_patient"].tolist() == [0.0, 1.0]
     assert points["sensitivity"].tolist() == [1.0, 1.0]
@@ -130,13 +135,14 @@ def test_false_positives_need_not_fall_at_every_step():
 
 # ---------------------------------------------------------------- size
 
+
 def test_equivalent_diameter_of_a_disc():
     # 100 pixels of 2 x 2 mm = 400 mm^2: d = 2 sqrt(400 / pi) = 22.5676 mm
     assert equivalent_diameter_mm(100, 4.0) == pytest.approx(22.5676, abs=1e-4)
     # a rasterised disc of radius 40 px at 0.25 mm: 20 mm across; pixelation costs well under 1%
     yy, xx = np.mgrid[-50:51, -50:51]
-    disc = (yy ** 2 + xx ** 2) <= 40 ** 2
-    assert equivalent_diameter_mm(disc.sum(), 0.25 ** 2) == pytest.approx(20.0, rel=0.005)
+    disc = (yy**2 + xx**2) <= 40**2
+    assert equivalent_diameter_mm(disc.sum(), 0.25**2) == pytest.approx(20.0, rel=0.005)
 
 
 def test_band_assignment_at_the_edges():
@@ -148,7 +154,7 @@ def test_band_assignment_at_the_edges():
 
 
 def test_the_prepared_pixel_size_from_the_liver_box():
-    liver = _box((128, 128), (40, 79), (30, 89))           # 40 rows x 60 columns
+    liver = _box((128, 128), (40, 79), (30, 89))  # 40 rows x 60 columns
     # side = 60 * (1 + 2 * 0.1) = 72; centre (60, 60): rows 24..95, columns 24..95
     assert CROPS["liver"](liver, 0.1) == (slice(24, 96), slice(24, 96))
     # 72 px of 2.8 mm into 64 px: 72 * 2.8 / 64 = 3.15 mm
@@ -161,11 +167,10 @@ def test_the_prepared_pixel_size_from_the_liver_box():
 def test_prepared_lesion_area_times_the_pixel_area_is_the_lesion_area(tmp_path, tiny_params):
     """prepare itself: a 16 x 16 px tumour at 1 mm (256 mm^2) in a 64 px liver box resized to 32 px
     covers 8 x 8 prepared pixels of 2 x 2 mm: the same 256 mm^2 (the box as the manifest records it)."""
-    liver = _box((128, 128), (30, 93), (20, 83))           # 64 x 64: with margin 0 the box is the liver
+    liver = _box((128, 128), (30, 93), (20, 83))  # 64 x 64: with margin 0 the box is the liver
     tumour = _box((128, 128), (40, 55), (40, 55))
     image = np.where(liver, 60, -1000).astype(np.int16)
-    np.savez_compressed(tmp_path / "s.npz", image=image, tumour=tumour.astype(np.uint8),
-                        liver=liver.astype(np.uint8))
+    np.savez_compressed(tmp_path / "s.npz", image=image, tumour=tumour.astype(np.uint8), liver=liver.astype(np.uint8))
     cfg = dataclasses.replace(tiny_params.prepare, image_size=32, crop="liver", crop_margin=0.0)
     prepared, boxes = prepare_slices(pd.DataFrame({"image_id": ["s"], "path": ["s.npz"]}), tmp_path, cfg)
     [box] = crop_boxes(boxes)
@@ -176,6 +181,7 @@ def test_prepared_lesion_area_times_the_pixel_area_is_the_lesion_area(tmp_path, 
 
 
 # ---------------------------------------------------------------- 3-D
+
 
 def test_to_original_puts_the_map_back_into_its_box():
     prepared = np.arange(4, dtype=float).reshape(2, 2)
@@ -189,8 +195,9 @@ def test_slices_stack_by_index_and_a_missing_index_separates_lesions():
     whole = (slice(0, 6), slice(0, 6))
     # patient a: spots on slices 3 and 4 (adjacent: one 3-D lesion); patient b: on slices 3 and 5 (index 4
     # absent: two lesions)
-    vols = patient_volumes(np.array(["a", "a", "b", "b"]), np.array([4, 3, 3, 5]), [whole] * 4, [spot] * 4,
-                           np.full(4, 1.5))
+    vols = patient_volumes(
+        np.array(["a", "a", "b", "b"]), np.array([4, 3, 3, 5]), [whole] * 4, [spot] * 4, np.full(4, 1.5)
+    )
     assert vols.patients == ["a", "b"] and vols.spacing_mm == [1.5, 1.5]
     assert [v.shape for v in vols.truth] == [(2, 6, 6), (3, 6, 6)]
     assert [components(v)[1] for v in vols.truth] == [1, 2]
@@ -202,10 +209,11 @@ def test_slices_stack_by_index_and_a_missing_index_separates_lesions():
 
 # ---------------------------------------------------------------- summaries, report
 
+
 def test_rank_auc_is_scikit_learns_with_ties():
     rng = np.random.default_rng(1)
     labels = rng.integers(0, 2, 200)
-    scores = np.round(rng.random(200) + 0.3 * labels, 1)      # many ties
+    scores = np.round(rng.random(200) + 0.3 * labels, 1)  # many ties
     assert rank_auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
     assert rank_auc(np.ones(4), np.arange(4)) is None
 
@@ -213,23 +221,23 @@ def test_rank_auc_is_scikit_learns_with_ties():
 def _synthetic():
     """Four patients with six 16 x 16 images each: a large lesion, a small one, tumour-free slices."""
     truth = np.zeros((24, 16, 16), bool)
-    truth[0, 2:12, 2:12] = True            # large (100 px)
-    truth[6, 3:5, 3:5] = True              # small (4 px)
+    truth[0, 2:12, 2:12] = True  # large (100 px)
+    truth[6, 3:5, 3:5] = True  # small (4 px)
     truth[12, 2:12, 2:12] = True
-    truth[13, 6, 6] = True                 # 1 px
+    truth[13, 6, 6] = True  # 1 px
     seg = np.zeros(truth.shape, np.float32)
-    seg[0, 3:11, 3:11] = 0.9               # found
-    seg[12, 2:12, 2:12] = 0.7              # found
-    seg[18, 0:2, 0:2] = 0.8                # a false positive
+    seg[0, 3:11, 3:11] = 0.9  # found
+    seg[12, 2:12, 2:12] = 0.7  # found
+    seg[18, 0:2, 0:2] = 0.8  # a false positive
     patients = np.repeat(["p0", "p1", "p2", "p3"], 6)
     tumour_free = ~truth.any(axis=(1, 2))
     prob = truth.any(axis=(1, 2)).astype(float) * 0.8 + 0.1
     boxes = [(slice(0, 16), slice(0, 16))] * 24
-    volumes = patient_volumes(patients, np.tile(np.arange(6), 4), boxes, list(truth.astype(np.uint8)),
-                              np.full(24, 2.0))
+    volumes = patient_volumes(patients, np.tile(np.arange(6), 4), boxes, list(truth.astype(np.uint8)), np.full(24, 2.0))
     diameter_3d = np.concatenate([equivalent_diameter_mm(largest_cross_section_px(v), 4.0) for v in volumes.truth])
-    inputs = LesionInputs(np.arange(24).astype(str), patients, truth, tumour_free, np.full((24, 2), 2.0),
-                          volumes, diameter_3d)
+    inputs = LesionInputs(
+        np.arange(24).astype(str), patients, truth, tumour_free, np.full((24, 2), 2.0), volumes, diameter_3d
+    )
     return seg, prob, inputs
 
 
@@ -253,9 +261,16 @@ def test_arch_metrics_and_the_report_section(tiny_params):
     assert bands["10-30mm"]["tumour_free_slices"] == 20 and bands["10-30mm"]["auc"]["value"] == 1.0
     assert [metrics["size_bands_3d"][b]["lesions"] for b in bands] == [1, 2, 0]
     assert len(points) == len(points_3d) == len(tiny_params.lesions.froc_thresholds)
-    lesions = {"settings": {"threshold": 0.5, "min_iou": 0.0, "size_bands_mm": [10.0, 30.0],
-                            "size_bands": band_names((10.0, 30.0)), "test": {"pixel_mm_median": 2.0}},
-               "unet": metrics}
+    lesions = {
+        "settings": {
+            "threshold": 0.5,
+            "min_iou": 0.0,
+            "size_bands_mm": [10.0, 30.0],
+            "size_bands": band_names((10.0, 30.0)),
+            "test": {"pixel_mm_median": 2.0},
+        },
+        "unet": metrics,
+    }
     lines = report_section(tiny_params, lesions)
     text = "\n".join(lines)
     assert lines[0].startswith("## Lesion-level detection")
@@ -264,12 +279,26 @@ def test_arch_metrics_and_the_report_section(tiny_params):
 
 
 def test_band_summary_takes_each_slices_largest_lesion():
-    lesions = pd.DataFrame({"unit": [0, 0, 1], "patient_id": ["a", "a", "b"], "area_px": [4, 400, 4],
-                            "detected": [False, True, False], "dice": [0.0, 0.8, 0.0]})
+    lesions = pd.DataFrame(
+        {
+            "unit": [0, 0, 1],
+            "patient_id": ["a", "a", "b"],
+            "area_px": [4, 400, 4],
+            "detected": [False, True, False],
+            "dice": [0.0, 0.8, 0.0],
+        }
+    )
     found = Detection(lesions, pd.Series({"a": 0, "b": 0}))
     stats = dataclasses.make_dataclass("S", ["n_boot", "seed", "ci_level"])(20, 0, 0.95)
-    out = band_summary(found, np.ones(4), np.array([False, False, True, True]), np.array(["a", "b", "c", "c"]),
-                       np.array([0.9, 0.2, 0.1, 0.3]), (10.0, 30.0), stats)
+    out = band_summary(
+        found,
+        np.ones(4),
+        np.array([False, False, True, True]),
+        np.array(["a", "b", "c", "c"]),
+        np.array([0.9, 0.2, 0.1, 0.3]),
+        (10.0, 30.0),
+        stats,
+    )
     # 4 px of 1 mm^2: 2.26 mm; 400 px: 22.6 mm. Slice 0's largest is 10-30, slice 1's <= 10
     assert out["<=10mm"]["lesions"] == 2 and out["10-30mm"]["lesions"] == 1
     assert out["<=10mm"]["slices"] == 1 and out["10-30mm"]["slices"] == 1
@@ -284,7 +313,7 @@ def metrics_dice_of_slice_0(seg, inputs):
 def test_a_stricter_localisation_criterion_reports_any_overlap_beside_it(tiny_params):
     seg, prob, inputs = _synthetic()
     seg[12] = 0.0
-    seg[12, 2:4, 2:4] = 0.7          # 4 px on p2's 100 px lesion: touches it, IoU 0.04
+    seg[12, 2:4, 2:4] = 0.7  # 4 px on p2's 100 px lesion: touches it, IoU 0.04
     strict = dataclasses.replace(tiny_params, lesions=dataclasses.replace(tiny_params.lesions, min_iou=0.1))
     metrics, _, _ = arch_lesions(seg, prob, inputs, strict)
     assert (metrics["per_slice"]["detected"], metrics["per_slice"]["lesions"]) == (1, 4)
@@ -295,10 +324,17 @@ def test_a_stricter_localisation_criterion_reports_any_overlap_beside_it(tiny_pa
     assert (lenient["detected"], lenient["lesions"]) == (2, 4) and lenient["sensitivity"]["value"] == 0.5
     assert metrics["any_overlap"]["per_patient_3d"]["detected"] == 2
     assert metrics["per_patient_3d"]["detected"] == 1
-    assert "any_overlap" not in arch_lesions(seg, prob, inputs, tiny_params)[0]      # min_iou 0: one criterion
-    lesions = {"settings": {"threshold": 0.5, "min_iou": 0.1, "size_bands_mm": [10.0, 30.0],
-                            "size_bands": band_names((10.0, 30.0)), "test": {"pixel_mm_median": 2.0}},
-               "unet": metrics}
+    assert "any_overlap" not in arch_lesions(seg, prob, inputs, tiny_params)[0]  # min_iou 0: one criterion
+    lesions = {
+        "settings": {
+            "threshold": 0.5,
+            "min_iou": 0.1,
+            "size_bands_mm": [10.0, 30.0],
+            "size_bands": band_names((10.0, 30.0)),
+            "test": {"pixel_mm_median": 2.0},
+        },
+        "unet": metrics,
+    }
     text = "\n".join(report_section(strict, lesions))
     assert "IoU >= 0.1 with it (the stated localisation criterion" in text
     assert "| 0.500 (2/4) / 0.667 (2/3) |" in text

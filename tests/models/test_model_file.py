@@ -18,7 +18,7 @@ def test_a_saved_model_loads_back_with_identical_weights_and_predictions(tmp_pat
     torch.manual_seed(0)
     # as train_model returns it
     model = build_model(arch, model_kwargs(params.model, arch)).to(memory_format=MEMORY_FORMAT)
-    path = tmp_path / "sub" / "model.pt"            # save_model creates the folder
+    path = tmp_path / "sub" / "model.pt"  # save_model creates the folder
     save_model(path, arch, model_kwargs(params.model, arch), model)
 
     # the format existing model files have: exactly these keys, plain values and tensors
@@ -32,8 +32,10 @@ def test_a_saved_model_loads_back_with_identical_weights_and_predictions(tmp_pat
     for key, value in model.state_dict().items():
         assert torch.equal(value, loaded.state_dict()[key]), key
     data = synthetic_set(n=6)
-    a, b = predict(model, data, np.arange(6), 4, embeddings=True), predict(loaded, data, np.arange(6), 4,
-                                                                            embeddings=True)
+    a, b = (
+        predict(model, data, np.arange(6), 4, embeddings=True),
+        predict(loaded, data, np.arange(6), 4, embeddings=True),
+    )
     np.testing.assert_array_equal(a.prob, b.prob)
     np.testing.assert_array_equal(a.embedding, b.embedding)
     if a.seg_prob is None:
@@ -51,8 +53,9 @@ def test_unknown_arch_mismatched_config_or_weights_are_refused_naming_the_file(t
     with pytest.raises(ModelFileError, match=r"arch.pt: unknown model arch 'resnet'"):
         load_model(tmp_path / "arch.pt")
 
-    torch.save({"arch": "unet", "kwargs": {**config, "depth": 5}, "state_dict": model.state_dict()},
-               tmp_path / "config.pt")
+    torch.save(
+        {"arch": "unet", "kwargs": {**config, "depth": 5}, "state_dict": model.state_dict()}, tmp_path / "config.pt"
+    )
     with pytest.raises(ModelFileError, match=r"config.pt: the saved network arguments do not fit arch 'unet'.*depth"):
         load_model(tmp_path / "config.pt")
 
@@ -74,11 +77,13 @@ class RunsCode:
 
     def __reduce__(self):
         import os
+
         return os.mkdir, (self.marker,)
 
 
 def _load_checkpoint(path):
     from crlm.training.checkpoint import load_checkpoint
+
     return load_checkpoint(path, key="any")
 
 
@@ -87,23 +92,39 @@ def test_a_file_with_a_pickled_object_is_refused_by_both_loaders_and_runs_nothin
     marker = tmp_path / "code-ran"
     path = tmp_path / "booby-trapped.pt"
     params = tiny_train_params()
-    torch.save({"arch": "unet", "kwargs": model_kwargs(params.model, "unet"), "state_dict": {},
-                "fingerprint": "any", "payload": RunsCode(marker)}, path)
-    with pytest.raises(ModelFileError, match=r"booby-trapped.pt: refused to load: it holds objects other than "
-                                             r"tensors and plain values.*posix.mkdir"):
+    torch.save(
+        {
+            "arch": "unet",
+            "kwargs": model_kwargs(params.model, "unet"),
+            "state_dict": {},
+            "fingerprint": "any",
+            "payload": RunsCode(marker),
+        },
+        path,
+    )
+    with pytest.raises(
+        ModelFileError,
+        match=r"booby-trapped.pt: refused to load: it holds objects other than "
+        r"tensors and plain values.*posix.mkdir",
+    ):
         loader(path)
     assert not marker.exists()
 
 
 def test_a_booby_trapped_imagenet_weights_file_in_the_hub_cache_is_refused(tmp_path, monkeypatch):
     from crlm.models.pretrained import PretrainedWeightsError, cache_file
+
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     marker = tmp_path / "code-ran"
     path = cache_file(batch_norm=True)
     path.parent.mkdir(parents=True)
     torch.save({"features.0.weight": torch.zeros(1), "payload": RunsCode(marker)}, path)
-    args = {**model_kwargs(tiny_train_params().model, "vgg16"), "pretrained": "imagenet", "width": 1.0,
-            "batch_norm": True}
+    args = {
+        **model_kwargs(tiny_train_params().model, "vgg16"),
+        "pretrained": "imagenet",
+        "width": 1.0,
+        "batch_norm": True,
+    }
     with pytest.raises(PretrainedWeightsError, match="could not be loaded.*Weights only load failed"):
         build_model("vgg16", args)
     assert not marker.exists()

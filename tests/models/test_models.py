@@ -21,7 +21,7 @@ def model_args(arch, **overrides):
 @pytest.mark.parametrize("arch", list(ARCHS))
 def test_forward_backward_shapes_and_embedding(arch):
     torch.manual_seed(0)
-    model = build_model(arch, model_args(arch, embedding_dim=40))   # the embedding has model.embedding_dim values
+    model = build_model(arch, model_args(arch, embedding_dim=40))  # the embedding has model.embedding_dim values
     x = torch.rand(3, 1, 32, 32)
     out = model(x)
     assert out.logit.shape == (3,)

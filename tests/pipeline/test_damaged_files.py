@@ -47,23 +47,26 @@ def tiny_model_file(path: Path, arch: str = "unet") -> Path:
 def test_a_model_of_another_arch_in_a_models_folder_is_refused_by_every_reader(tmp_path, tiny_params):
     path = tiny_model_file(tmp_path / "models" / "vgg16" / "0" / "model.pt", arch="unet")
     params = tiny_params
-    expected = (f"{path}: a model of arch 'unet' where arch 'vgg16' is expected (the models folder's); "
-                "rerun the stage that writes it (dvc repro -f train@vgg16)")
+    expected = (
+        f"{path}: a model of arch 'unet' where arch 'vgg16' is expected (the models folder's); "
+        "rerun the stage that writes it (dvc repro -f train@vgg16)"
+    )
 
     with pytest.raises(ModelFileError) as load:
         load_model(path, expected_arch="vgg16")
     assert str(load.value) == expected
-    with pytest.raises(ModelFileError) as cam:                         # explain
+    with pytest.raises(ModelFileError) as cam:  # explain
         ensemble_cam([path], synthetic_set(n=2).images, "vgg16")
     assert str(cam.value) == expected
-    with pytest.raises(PredictError) as ensemble:                      # crlm predict --models .../vgg16
+    with pytest.raises(PredictError) as ensemble:  # crlm predict --models .../vgg16
         checked_arch(fold_model_paths(tmp_path / "models" / "vgg16"), params.model, "params.yaml")
     assert str(ensemble.value) == expected
 
-    (tmp_path / "models" / "vgg16").rename(tmp_path / "models" / "unet")   # in its own arch's folder it loads
+    (tmp_path / "models" / "vgg16").rename(tmp_path / "models" / "unet")  # in its own arch's folder it loads
     moved = tmp_path / "models" / "unet" / "0" / "model.pt"
     assert type(load_model(moved, expected_arch="unet")) is type(
-        build_model("unet", model_kwargs(params.model, "unet")))
+        build_model("unet", model_kwargs(params.model, "unet"))
+    )
     assert checked_arch([moved], params.model, "params.yaml") == "unet"
 
 
@@ -80,13 +83,16 @@ def test_the_embed_stage_refuses_a_fold_model_of_another_arch(tmp_path):
         tiny_model_file(tmp_path / "data/models" / arch / "0" / "model.pt", arch="unet" if arch == "vgg16" else arch)
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
-    done = subprocess.run([sys.executable, str(REPO / "stages" / "embed.py")], cwd=tmp_path, env=env,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "stages" / "embed.py")], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
     output = done.stdout + done.stderr
     assert done.returncode == 1, "embedded the VGG16 fold 0 with a U-Net"
-    assert "Traceback" not in output                                      # one line: what and the fix
-    assert ("data/models/vgg16/0/model.pt: a model of arch 'unet' where arch 'vgg16' is expected "
-            "(the models folder's); rerun the stage that writes it (dvc repro -f train@vgg16)") in output
+    assert "Traceback" not in output  # one line: what and the fix
+    assert (
+        "data/models/vgg16/0/model.pt: a model of arch 'unet' where arch 'vgg16' is expected "
+        "(the models folder's); rerun the stage that writes it (dvc repro -f train@vgg16)"
+    ) in output
     assert not (tmp_path / "data" / "embeddings").exists()
 
 
@@ -100,8 +106,10 @@ def damaged(data: bytes) -> dict[str, tuple[bytes, str]]:
     no_zip = "not a torch file: no zip archive"
     return {
         "empty": (b"", "empty file"),
-        "half": (data[:len(data) // 2],
-                 "PytorchStreamReader failed reading zip archive: failed finding central directory"),
+        "half": (
+            data[: len(data) // 2],
+            "PytorchStreamReader failed reading zip archive: failed finding central directory",
+        ),
         "end cut": (data[:-10], "PytorchStreamReader failed reading zip archive: failed finding central directory"),
         "first bytes": (data[:10], "PytorchStreamReader failed reading zip archive: not a ZIP archive"),
         "random": (np.random.default_rng(0).bytes(4000), no_zip),
@@ -124,21 +132,23 @@ def test_an_unreadable_checkpoint_is_set_aside_with_a_warning_and_training_start
     checkpoint = tmp_path / "checkpoints" / "unet" / "0" / "last.pt"
     train_model("unet", params, data, np.arange(18), checkpoint=checkpoint)
     content = checkpoint.read_bytes()
-    checkpoint.write_bytes(content[:len(content) // 2])          # cut off: the disk filled, say
+    checkpoint.write_bytes(content[: len(content) // 2])  # cut off: the disk filled, say
 
     with caplog.at_level(logging.WARNING, logger="crlm.training.checkpoint"):
         again = train_model("unet", params, data, np.arange(18), checkpoint=checkpoint)
     assert again.resumed_from_epoch == 0
     aside = checkpoint.with_name("last.pt.unreadable")
-    assert aside.read_bytes() == content[:len(content) // 2]    # kept, not deleted
+    assert aside.read_bytes() == content[: len(content) // 2]  # kept, not deleted
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert warnings == [f"{checkpoint}: unreadable checkpoint (truncated or damaged: PytorchStreamReader failed "
-                        f"reading zip archive: failed finding central directory); set aside as {aside}; "
-                        "training starts afresh"]
-    resumed = train_model("unet", params, data, np.arange(18), checkpoint=checkpoint)   # the new one resumes
+    assert warnings == [
+        f"{checkpoint}: unreadable checkpoint (truncated or damaged: PytorchStreamReader failed "
+        f"reading zip archive: failed finding central directory); set aside as {aside}; "
+        "training starts afresh"
+    ]
+    resumed = train_model("unet", params, data, np.arange(18), checkpoint=checkpoint)  # the new one resumes
     assert resumed.resumed_from_epoch == 1
 
-    checkpoint.write_bytes(b"")                                  # emptied: torch's bare EOFError
+    checkpoint.write_bytes(b"")  # emptied: torch's bare EOFError
     assert load_checkpoint(checkpoint, "any") is None
     assert aside.read_bytes() == b"" and not checkpoint.exists()
 
@@ -155,17 +165,23 @@ def saved_npz(path: Path, compressed: bool = True, **arrays) -> Path:
 def test_a_damaged_slice_names_the_file_and_the_slices_stage_never_allow_pickle(tmp_path):
     slices = tmp_path / "slices"
     rng = np.random.default_rng(0)
-    path = saved_npz(slices / "p-s001.npz", image=rng.integers(-100, 200, (16, 16)).astype(np.int16),
-                     tumour=np.zeros((16, 16), np.uint8), liver=np.ones((16, 16), np.uint8))
+    path = saved_npz(
+        slices / "p-s001.npz",
+        image=rng.integers(-100, 200, (16, 16)).astype(np.int16),
+        tumour=np.zeros((16, 16), np.uint8),
+        liver=np.ones((16, 16), np.uint8),
+    )
     row = type("Row", (), {"path": "p-s001.npz"})()
     assert set(load_slice(slices, row)) == {"image", "tumour", "liver"}
     content = path.read_bytes()
     fix = "rerun the stage that writes it (dvc repro -f slices)"
-    for new, detail in [(b"version https://git-lfs.github.com/spec/v1\n", "not a numpy archive"),
-                        (content[:2], "not a numpy archive"),
-                        (b"", "empty file"),
-                        (content[:len(content) // 2], "File is not a zip file"),
-                        (content[:-30] + bytes(30), "File is not a zip file")]:
+    for new, detail in [
+        (b"version https://git-lfs.github.com/spec/v1\n", "not a numpy archive"),
+        (content[:2], "not a numpy archive"),
+        (b"", "empty file"),
+        (content[: len(content) // 2], "File is not a zip file"),
+        (content[:-30] + bytes(30), "File is not a zip file"),
+    ]:
         path.write_bytes(new)
         with pytest.raises(DataFileError) as caught:
             load_slice(slices, row)
@@ -173,12 +189,15 @@ def test_a_damaged_slice_names_the_file_and_the_slices_stage_never_allow_pickle(
         assert "allow_pickle" not in str(caught.value)
 
     flipped = bytearray(content)
-    flipped[len(content) // 4] ^= 0xFF                        # inside the compressed image: a CRC or zlib error
+    flipped[len(content) // 4] ^= 0xFF  # inside the compressed image: a CRC or zlib error
     path.write_bytes(bytes(flipped))
     with pytest.raises(DataFileError) as caught:
         load_slice(slices, row)
-    assert re.fullmatch(rf"{re.escape(str(path))}: unreadable \.npz file \(truncated or damaged: .+\); "
-                        r"rerun the stage that writes it \(dvc repro -f slices\)", str(caught.value))
+    assert re.fullmatch(
+        rf"{re.escape(str(path))}: unreadable \.npz file \(truncated or damaged: .+\); "
+        r"rerun the stage that writes it \(dvc repro -f slices\)",
+        str(caught.value),
+    )
 
 
 def test_an_object_array_is_never_unpickled(tmp_path):
@@ -186,8 +205,10 @@ def test_an_object_array_is_never_unpickled(tmp_path):
     np.savez(path, image=np.array([{"a": 1}], dtype=object))
     with pytest.raises(DataFileError) as caught:
         load_npz(path, "slices")
-    assert str(caught.value) == (f"{path}: unreadable .npz file (truncated or damaged: holds an object array); "
-                                 "rerun the stage that writes it (dvc repro -f slices)")
+    assert str(caught.value) == (
+        f"{path}: unreadable .npz file (truncated or damaged: holds an object array); "
+        "rerun the stage that writes it (dvc repro -f slices)"
+    )
 
 
 def test_a_damaged_or_incomplete_prepared_dataset_names_the_prepare_stage(tmp_path):
@@ -198,26 +219,32 @@ def test_a_damaged_or_incomplete_prepared_dataset_names_the_prepare_stage(tmp_pa
     assert len(load_image_set(arrays, manifest).images) == 6
 
     content = arrays.read_bytes()
-    arrays.write_bytes(content[:len(content) // 3])
+    arrays.write_bytes(content[: len(content) // 3])
     with pytest.raises(DataFileError) as caught:
         load_image_set(arrays, manifest)
-    assert str(caught.value) == (f"{arrays}: unreadable .npz file (truncated or damaged: File is not a zip file); "
-                                 "rerun the stage that writes it (dvc repro -f prepare)")
+    assert str(caught.value) == (
+        f"{arrays}: unreadable .npz file (truncated or damaged: File is not a zip file); "
+        "rerun the stage that writes it (dvc repro -f prepare)"
+    )
 
-    saved_npz(arrays, compressed=False, images=data.images)   # written by another version of prepare
+    saved_npz(arrays, compressed=False, images=data.images)  # written by another version of prepare
     with pytest.raises(DataFileError) as caught:
         load_image_set(arrays, manifest)
-    assert str(caught.value) == (f"{arrays}: no array ['tumour'] (it holds ['images']); "
-                                 "rerun the stage that writes it (dvc repro -f prepare)")
+    assert str(caught.value) == (
+        f"{arrays}: no array ['tumour'] (it holds ['images']); rerun the stage that writes it (dvc repro -f prepare)"
+    )
 
 
 def test_a_damaged_fold_prediction_file_names_the_arch_train_stage(tmp_path):
-    path = saved_npz(tmp_path / "models" / "unet" / "3" / "test_predictions.npz",
-                     image_id=np.array(["a", "b"]), prob=np.array([0.2, 0.9], np.float32),
-                     seg_prob=np.zeros((2, 4, 4), np.float16))
+    path = saved_npz(
+        tmp_path / "models" / "unet" / "3" / "test_predictions.npz",
+        image_id=np.array(["a", "b"]),
+        prob=np.array([0.2, 0.9], np.float32),
+        seg_prob=np.zeros((2, 4, 4), np.float16),
+    )
     ids, prob, seg = load_predictions(path)
     assert ids.tolist() == ["a", "b"] and seg.shape == (2, 4, 4)
-    saved_npz(path, image_id=np.array(["a"]), prob=np.array([0.5]))          # a classifier: no tumour maps
+    saved_npz(path, image_id=np.array(["a"]), prob=np.array([0.5]))  # a classifier: no tumour maps
     assert load_predictions(path)[2] is None
 
     path.write_bytes(b"\x00" * 100)

@@ -21,9 +21,14 @@ LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
 def build_site(site_dir) -> subprocess.CompletedProcess:
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}    # mkdocs-material's notice about its successor
-    return subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site_dir)],
-                          cwd=REPO, env=env, capture_output=True, text=True)
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}  # mkdocs-material's notice about its successor
+    return subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site_dir)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +42,9 @@ def site(tmp_path_factory):
 def test_the_docs_site_builds_strictly_with_the_generated_reports_and_their_figures(site):
     for page, source in {"results": "reports/report.md", "stability": "reports/stability.md"}.items():
         html = (site / page / "index.html").read_text(encoding="utf-8")
-        title = next(line for line in (REPO / source).read_text(encoding="utf-8").splitlines()
-                     if line.startswith("# "))[2:].replace("`", "")
+        title = next(
+            line for line in (REPO / source).read_text(encoding="utf-8").splitlines() if line.startswith("# ")
+        )[2:].replace("`", "")
         assert title.split(" (")[0] in html, f"{page}: the page does not show {source}"
         for figure in IMAGE.findall((REPO / source).read_text(encoding="utf-8")):
             assert (site / figure).is_file(), f"{source}'s figure {figure} is not in the site"
@@ -52,11 +58,15 @@ def test_the_docs_hook_rewrites_a_generated_files_links_to_the_docs_root():
         from docs_hooks import rewrite_links
     finally:
         sys.path.remove(str(REPO / "scripts"))
-    text = ("![ROC](../plots/evaluate/roc.png) [table](#table-1) [site](https://dvc.org) "
-            "[example](../docs/review-example.md#plots) [outside](../../elsewhere.png)")
+    text = (
+        "![ROC](../plots/evaluate/roc.png) [table](#table-1) [site](https://dvc.org) "
+        "[example](../docs/review-example.md#plots) [outside](../../elsewhere.png)"
+    )
     rewritten, linked = rewrite_links("reports/report.md", text)
-    assert rewritten == ("![ROC](plots/evaluate/roc.png) [table](#table-1) [site](https://dvc.org) "
-                         "[example](review-example.md#plots) [outside](../../elsewhere.png)")
+    assert rewritten == (
+        "![ROC](plots/evaluate/roc.png) [table](#table-1) [site](https://dvc.org) "
+        "[example](review-example.md#plots) [outside](../../elsewhere.png)"
+    )
     assert linked == {"plots/evaluate/roc.png"}
 
 
@@ -70,7 +80,7 @@ def test_the_readmes_links_reach_files_and_the_docs_sites_anchors(site):
         assert (REPO / path).exists(), f"README.md links to {path}, which does not exist"
         if anchor:
             assert path.startswith("docs/") and path.endswith(".md"), f"README.md: anchor outside docs/: {target}"
-            page = path[len("docs/"):-len(".md")]
+            page = path[len("docs/") : -len(".md")]
             html = (site / ("" if page == "index" else page) / "index.html").read_text(encoding="utf-8")
             assert f'id="{anchor}"' in html, f"README.md links to {target}, but that page has no #{anchor}"
 
@@ -85,6 +95,10 @@ def test_the_readme_is_short_and_names_the_commands():
 def test_no_doc_mentions_an_issue_number():
     pages = [README, *sorted(DOCS.rglob("*.md"))]
     assert len(pages) > 2
-    found = [f"{page.relative_to(REPO)}:{n}: {line.strip()}" for page in pages
-             for n, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1) if ISSUE_NUMBER.search(line)]
+    found = [
+        f"{page.relative_to(REPO)}:{n}: {line.strip()}"
+        for page in pages
+        for n, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1)
+        if ISSUE_NUMBER.search(line)
+    ]
     assert not found, "issue numbers in the docs:\n" + "\n".join(found)

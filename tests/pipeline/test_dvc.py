@@ -19,9 +19,15 @@ from tests.dvc_repo import commit, dvc, dvc_failing, make_repo, raw_source_dir, 
 
 pytestmark = pytest.mark.slow
 
-DETERMINISTIC_OUTPUTS = ["data/splits/splits.json", "data/interim/slices.parquet", "data/interim/clinical.parquet",
-                         "data/interim/qc.parquet", "data/processed/manifest.parquet", "metrics/qc.json",
-                         "metrics/splits.json"]
+DETERMINISTIC_OUTPUTS = [
+    "data/splits/splits.json",
+    "data/interim/slices.parquet",
+    "data/interim/clinical.parquet",
+    "data/interim/qc.parquet",
+    "data/processed/manifest.parquet",
+    "metrics/qc.json",
+    "metrics/splits.json",
+]
 
 # what `make stability` writes (crlm.stability), for the report: one metric over two seeds
 STABILITY = {"seeds": [0, 1], "commit": "abc1234", "metrics": {"clmnet.test_auc": spread([0.9, 0.95])}}
@@ -37,15 +43,18 @@ def _write_params(repo, **overrides):
 
 @pytest.fixture
 def tiny_repo(tmp_path):
-    return make_repo(tmp_path, _params_text(phantom={"defect_rate": 0.25}),
-                     {"metrics/stability.json": json.dumps(STABILITY, indent=2)})
+    return make_repo(
+        tmp_path,
+        _params_text(phantom={"defect_rate": 0.25}),
+        {"metrics/stability.json": json.dumps(STABILITY, indent=2)},
+    )
 
 
 def _snapshot(repo):
     return {name: (repo / name).read_bytes() for name in DETERMINISTIC_OUTPUTS}
 
 
-DATA_STAGES = ("split", "augment")   # targets: these and everything upstream
+DATA_STAGES = ("split", "augment")  # targets: these and everything upstream
 
 
 def test_dvc_repro_runs_the_data_stages_and_reruns_only_what_changed(tiny_repo):
@@ -61,20 +70,20 @@ def test_dvc_repro_runs_the_data_stages_and_reruns_only_what_changed(tiny_repo):
     truth = pd.read_csv(raw_source_dir(tiny_repo, "phantom") / "phantom_truth.csv", dtype={"Patient-ID": str})
     low_resolution = {f"phantom-{p}" for p in truth.loc[truth["defect"] == "low_resolution", "Patient-ID"]}
     slices = pd.read_parquet(tiny_repo / "data/interim/slices.parquet")
-    assert len(low_resolution) == 1   # every slice of that patient, and nothing else, is low_resolution
+    assert len(low_resolution) == 1  # every slice of that patient, and nothing else, is low_resolution
     assert qc["excluded_by_reason"]["low_resolution"] == slices["patient_id"].isin(low_resolution).sum()
     splits = json.loads((tiny_repo / "data/splits/splits.json").read_text())
     assert len(splits["folds"]) == 5 and splits["test"]
     manifest = pd.read_parquet(tiny_repo / "data/processed/manifest.parquet")
     assert set(splits["test"]) | set(splits["folds"][0]["train"]) | set(splits["folds"][0]["val"]) == set(
-        manifest["patient_id"])
+        manifest["patient_id"]
+    )
 
     assert json.loads(dvc("status", "--json", "--with-deps", *DATA_STAGES, cwd=tiny_repo)) == {}
 
     _write_params(tiny_repo, phantom={"defect_rate": 0.25}, split={"seed": 11})
     # validate reruns on every change of params.yaml; its output stays the same, so it reruns nothing
-    assert set(json.loads(dvc("status", "--json", "--with-deps", *DATA_STAGES, cwd=tiny_repo))) == {"validate",
-                                                                                                     "split"}
+    assert set(json.loads(dvc("status", "--json", "--with-deps", *DATA_STAGES, cwd=tiny_repo))) == {"validate", "split"}
     log = dvc("repro", *DATA_STAGES, cwd=tiny_repo)
     assert "Running stage 'split'" in log
     for stage in ("fetch", "slices", "qc", "prepare", "augment"):
@@ -99,8 +108,9 @@ def _store_state(store):
     return sorted((str(p.relative_to(store)), p.stat().st_mtime_ns) for p in store.rglob("*"))
 
 
-@pytest.mark.parametrize("bad", [{"trian": {"epochs": 3}}, {"model": {"arch": "resnet"}}],
-                         ids=["misspelt section", "unknown arch"])
+@pytest.mark.parametrize(
+    "bad", [{"trian": {"epochs": 3}}, {"model": {"arch": "resnet"}}], ids=["misspelt section", "unknown arch"]
+)
 def test_a_bad_param_fails_before_any_output_is_deleted(tiny_repo, bad):
     dvc("repro", *DATA_STAGES, cwd=tiny_repo)
     before = _snapshot(tiny_repo)
@@ -110,11 +120,14 @@ def test_a_bad_param_fails_before_any_output_is_deleted(tiny_repo, bad):
     (tiny_repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     failed = dvc_failing("repro", *DATA_STAGES, cwd=tiny_repo)
     assert "Running stage 'validate'" in failed and "Running stage 'split'" not in failed
-    problem = ("params.yaml: unknown key(s) ['trian']" if "trian" in bad
-               else "params.yaml: model.arch: unknown architecture 'resnet'")
+    problem = (
+        "params.yaml: unknown key(s) ['trian']"
+        if "trian" in bad
+        else "params.yaml: model.arch: unknown architecture 'resnet'"
+    )
     assert problem in failed and "git checkout params.yaml" in failed
-    assert "Traceback" not in failed   # one line naming the value, no traceback
-    assert _snapshot(tiny_repo) == before   # every output (metrics/ too) is still there
+    assert "Traceback" not in failed  # one line naming the value, no traceback
+    assert _snapshot(tiny_repo) == before  # every output (metrics/ too) is still there
 
 
 def test_queued_experiments_run_side_by_side_on_the_shared_raw_store(tiny_repo, raw_store):
@@ -138,8 +151,12 @@ def test_queued_experiments_run_side_by_side_on_the_shared_raw_store(tiny_repo, 
         assert "Stage 'fetch' didn't change, skipping" in log and "Running stage 'slices'" in log, log
     assert status.count("Success") == 2, status
     shown = json.loads(dvc("exp", "show", "--json", cwd=tiny_repo))
-    experiments = {run["name"]: run["data"] for baseline in shown for exp in baseline.get("experiments") or []
-                   for run in exp["revs"]}
+    experiments = {
+        run["name"]: run["data"]
+        for baseline in shown
+        for exp in baseline.get("experiments") or []
+        for run in exp["revs"]
+    }
     for px in (2, 4):
         assert experiments[f"px{px}"]["params"]["params.yaml"]["data"]["slices"] == {"min_tumor_px": px}
         assert "splits.json" in json.dumps(experiments[f"px{px}"]["outs"])
@@ -156,7 +173,7 @@ def test_dvc_repro_trains_every_arch_on_every_fold_and_evaluates(tiny_repo, tmp_
         frame = pd.read_parquet(tiny_repo / f"data/predictions/{arch}.parquet")
         test = classification[arch]["test"]
         rows = frame[frame["subset"] == "test"]
-        if rows["label"].nunique() == 2:   # the AUC of the ensemble's test predictions, as sklearn has it
+        if rows["label"].nunique() == 2:  # the AUC of the ensemble's test predictions, as sklearn has it
             assert test["auc"]["value"] == pytest.approx(roc_auc_score(rows["label"], rows["prob"]), abs=5e-5)
         else:
             assert test["auc"]["value"] is None and "auc" in test["undefined"]
@@ -167,7 +184,7 @@ def test_dvc_repro_trains_every_arch_on_every_fold_and_evaluates(tiny_repo, tmp_
         assert frame.loc[frame["subset"] == "cv", "image_id"].is_unique
         assert set(frame.loc[frame["subset"] == "test", "fold"]) == {"ensemble"}
         curve = tiny_repo / f"plots/train/{arch}/0/plots/metrics/train_loss.tsv"
-        assert len(curve.read_text().splitlines()) == 1 + 1   # header + one epoch
+        assert len(curve.read_text().splitlines()) == 1 + 1  # header + one epoch
     assert set(segmentation) >= {"deeplabv3", "unet", "clmnet", "clmnet+crf"}
     assert "vgg16" not in segmentation
     survival = json.loads((tiny_repo / "metrics/survival.json").read_text())
@@ -178,17 +195,20 @@ def test_dvc_repro_trains_every_arch_on_every_fold_and_evaluates(tiny_repo, tmp_
     for arch in ("vgg16", "deeplabv3", "unet", "clmnet"):
         embeddings = pd.read_parquet(tiny_repo / f"data/embeddings/{arch}.parquet")
         assert sum(c.startswith("emb_") for c in embeddings.columns) == params.model.embedding_dim
-        assert sorted(embeddings["fold"].unique()) == ["0", "1", "2", "3", "4"]   # each fold's model, every patient
+        assert sorted(embeddings["fold"].unique()) == ["0", "1", "2", "3", "4"]  # each fold's model, every patient
         assert embeddings.groupby("fold")["patient_id"].apply(frozenset).nunique() == 1
         # the patients with images (embedded) and survival data
         assert survival[arch]["n_analysed"] == len(set(embeddings["patient_id"]) & with_survival)
     for family in ("recognition_auc", "survival_auc", "survival_c_index"):
         assert set(compare[family]) == {"vgg16", "deeplabv3", "unet"}
     report = (tiny_repo / "reports/report.md").read_text()
-    metrics = [json.loads((tiny_repo / f"metrics/{name}.json").read_text())
-               for name in ("classification", "segmentation", "survival", "compare")]
-    beyond = {name: json.loads((tiny_repo / f"metrics/{name}.json").read_text())
-              for name in ("lesions", "cam", "calibration")}
+    metrics = [
+        json.loads((tiny_repo / f"metrics/{name}.json").read_text())
+        for name in ("classification", "segmentation", "survival", "compare")
+    ]
+    beyond = {
+        name: json.loads((tiny_repo / f"metrics/{name}.json").read_text()) for name in ("lesions", "cam", "calibration")
+    }
     assert report == render(params, *metrics, STABILITY, beyond=beyond) + "\n"
     assert "## Explanations" in report and "## Calibration" in report
     assert "with train.seed 0, 1 (commit abc1234)" in report
@@ -206,7 +226,7 @@ def test_dvc_repro_trains_every_arch_on_every_fold_and_evaluates(tiny_repo, tmp_
     dvc("remote", "add", "-d", "shared", str(remote), cwd=tiny_repo)
     commit(tiny_repo, "results")
     dvc("push", cwd=tiny_repo)
-    assert not list(remote.rglob("*.nii.gz"))   # the raw files stay in the store: only data/raw.json is cached
+    assert not list(remote.rglob("*.nii.gz"))  # the raw files stay in the store: only data/raw.json is cached
     clone = tmp_path / "clone"
     run(["git", "clone", "-q", str(tiny_repo), str(clone)], tmp_path)
     monkeypatch.setenv("CRLM_RAW_DIR", str(tmp_path / "empty_store"))
@@ -228,10 +248,15 @@ def test_dvc_repro_trains_every_arch_on_every_fold_and_evaluates(tiny_repo, tmp_
     changed = set(json.loads(dvc("status", "--json", cwd=tiny_repo)))
     assert changed == {"validate", "train@clmnet"}
     _write_params(tiny_repo, phantom={"defect_rate": 0.25}, model={"arch": "unet"})
-    assert set(json.loads(dvc("status", "--json", cwd=tiny_repo))) == {"validate", "evaluate", "survival", "compare",
-                                                                        "calibration", "report"}
+    assert set(json.loads(dvc("status", "--json", cwd=tiny_repo))) == {
+        "validate",
+        "evaluate",
+        "survival",
+        "compare",
+        "calibration",
+        "report",
+    }
     # a survival param reruns survival (and report, which prints the horizon, and calibration, whose decision
     # curve is at the horizon); compare follows its outputs
     _write_params(tiny_repo, phantom={"defect_rate": 0.25}, survival={"horizon_months": 12.0})
-    assert set(json.loads(dvc("status", "--json", cwd=tiny_repo))) == {"validate", "survival", "calibration",
-                                                                        "report"}
+    assert set(json.loads(dvc("status", "--json", cwd=tiny_repo))) == {"validate", "survival", "calibration", "report"}

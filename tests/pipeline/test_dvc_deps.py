@@ -43,21 +43,34 @@ def test_no_stage_but_validate_reads_the_whole_params_file():
 def test_a_change_reruns_what_it_touches():
     """The examples a reviewer checks by eye: the survival section's file reaches no data stage, no training
     and no embed; CLM-Net's module reaches train@clmnet and no other training; a stage's own package."""
+
     def reached(path: str) -> set[str]:
-        direct = {name for name, stage in STAGES.items() if name != "validate"
-                  and any(path == d or path.startswith(d.rstrip("/") + "/") for d in stage.get("deps", []))}
-        outs = {name: {o if isinstance(o, str) else next(iter(o))
-                       for kind in ("outs", "metrics", "plots") for o in STAGES[name].get(kind, [])}
-                for name in STAGES}
+        direct = {
+            name
+            for name, stage in STAGES.items()
+            if name != "validate"
+            and any(path == d or path.startswith(d.rstrip("/") + "/") for d in stage.get("deps", []))
+        }
+        outs = {
+            name: {
+                o if isinstance(o, str) else next(iter(o))
+                for kind in ("outs", "metrics", "plots")
+                for o in STAGES[name].get(kind, [])
+            }
+            for name in STAGES
+        }
         changed, todo = set(direct), list(direct)
-        while todo:   # and every stage downstream of a changed one
+        while todo:  # and every stage downstream of a changed one
             produced = outs[todo.pop()]
             for name, stage in STAGES.items():
-                if name not in changed and any(d == o or d.startswith(o + "/") or o.startswith(d + "/")
-                                               for o in produced for d in stage.get("deps", [])):
+                if name not in changed and any(
+                    d == o or d.startswith(o + "/") or o.startswith(d + "/")
+                    for o in produced
+                    for d in stage.get("deps", [])
+                ):
                     changed.add(name)
                     todo.append(name)
-        return changed   # (validate rereads every section too; its output stays the same, so nothing follows it)
+        return changed  # (validate rereads every section too; its output stays the same, so nothing follows it)
 
     survival = reached("src/crlm/survival/config.py")
     assert survival == {"survival", "compare", "calibration", "headline", "report"}
@@ -80,14 +93,18 @@ def data_path_problems(name: str, stage: dict) -> list[str]:
     """A crlm.core.paths constant the stage script imports (a data path it reads or writes) that none of its
     deps or outs names, contains, or lies under: DVC would neither rerun the stage on it nor restore it."""
     script, _ = script_and_arch(stage)
-    imported = {alias.name for node in ast.walk(ast.parse(script.read_text())) if isinstance(node, ast.ImportFrom)
-                and node.module == "crlm.core.paths" for alias in node.names}
+    imported = {
+        alias.name
+        for node in ast.walk(ast.parse(script.read_text()))
+        if isinstance(node, ast.ImportFrom) and node.module == "crlm.core.paths"
+        for alias in node.names
+    }
     entries = stage_entries(stage)
     problems = []
     for constant in sorted(imported):
         value = getattr(paths, constant)
         if not isinstance(value, Path):
-            continue   # raw_dir(): the raw store, reached through data/raw.json (paths.RAW_MANIFEST)
+            continue  # raw_dir(): the raw store, reached through data/raw.json (paths.RAW_MANIFEST)
         path = value.as_posix()
         if not any(e == path or e.startswith(path + "/") or path.startswith(e + "/") for e in entries):
             problems.append(f"{name}: uses {constant} ({path}), which no dep or out of the stage names")
@@ -109,7 +126,8 @@ def test_the_raw_data_reach_dvc_through_their_manifest():
     assert not any(e == paths.RAW.as_posix() or e.startswith(paths.RAW.as_posix() + "/") for e in named)
     broken = dict(STAGES["slices"], deps=[d for d in STAGES["slices"]["deps"] if d != raw])
     assert data_path_problems("slices", broken) == [
-        "slices: uses RAW_MANIFEST (data/raw.json), which no dep or out of the stage names"]
+        "slices: uses RAW_MANIFEST (data/raw.json), which no dep or out of the stage names"
+    ]
 
 
 def test_every_stage_script_is_a_stage():
@@ -122,4 +140,5 @@ def test_the_analysis_catches_a_missing_and_a_superfluous_dep():
     deps = [d for d in train["deps"] if d != "src/crlm/models/vgg16.py"] + ["src/crlm/models/unet.py"]
     assert code_problems("train@vgg16", dict(train, deps=deps)) == [
         "train@vgg16: imports src/crlm/models/vgg16.py, which no dep covers",
-        "train@vgg16: lists src/crlm/models/unet.py, which it never imports"]
+        "train@vgg16: lists src/crlm/models/unet.py, which it never imports",
+    ]

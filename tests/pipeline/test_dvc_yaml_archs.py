@@ -20,22 +20,42 @@ def expected_arch_entries(archs: dict[str, Arch]) -> dict:
         "lesions plot files": sorted(f"plots/lesions/froc_{a}.csv" for a in segmenting),
         "calibration plot files": sorted(f"plots/calibration/dca_{a}.csv" for a in names),
         "plot definitions": {
-            "ROC (test set)": {"template": "simple", "x": "fpr",
-                               "y": {f"plots/evaluate/roc_{a}.csv": "tpr" for a in names}},
-            "Precision-recall (test set)": {"template": "simple", "x": "recall",
-                                            "y": {f"plots/evaluate/pr_{a}.csv": "precision" for a in names}},
-            "FROC (test set, per-slice lesions)": {"x": "fp_per_patient", "y": {
-                f"plots/lesions/froc_{a}.csv": "sensitivity" for a in segmenting}},
-            "FROC (test set, 3-D lesions)": {"x": "fp_per_patient_3d", "y": {
-                f"plots/lesions/froc_{a}.csv": "sensitivity_3d" for a in segmenting}},
-            "Training loss (fold 0)": {"x": "step", "y": {f"plots/train/{a}/0/plots/metrics/train_loss.tsv":
-                                                          "train_loss" for a in names}},
-            "Decision curve (death before the survival horizon)": {"x": "threshold", "y": {
-                **{f"plots/calibration/dca_{a}.csv": "net_benefit" for a in names},
-                "plots/calibration/decision_strategies.csv": ["treat_all", "treat_none"]}},
-            **{f"Kaplan-Meier by risk group ({arch.title})": {
-                "x": "months", "y": {f"plots/survival/km_{a}.csv": ["survival_high", "survival_low"]}}
-               for a, arch in archs.items()},
+            "ROC (test set)": {
+                "template": "simple",
+                "x": "fpr",
+                "y": {f"plots/evaluate/roc_{a}.csv": "tpr" for a in names},
+            },
+            "Precision-recall (test set)": {
+                "template": "simple",
+                "x": "recall",
+                "y": {f"plots/evaluate/pr_{a}.csv": "precision" for a in names},
+            },
+            "FROC (test set, per-slice lesions)": {
+                "x": "fp_per_patient",
+                "y": {f"plots/lesions/froc_{a}.csv": "sensitivity" for a in segmenting},
+            },
+            "FROC (test set, 3-D lesions)": {
+                "x": "fp_per_patient_3d",
+                "y": {f"plots/lesions/froc_{a}.csv": "sensitivity_3d" for a in segmenting},
+            },
+            "Training loss (fold 0)": {
+                "x": "step",
+                "y": {f"plots/train/{a}/0/plots/metrics/train_loss.tsv": "train_loss" for a in names},
+            },
+            "Decision curve (death before the survival horizon)": {
+                "x": "threshold",
+                "y": {
+                    **{f"plots/calibration/dca_{a}.csv": "net_benefit" for a in names},
+                    "plots/calibration/decision_strategies.csv": ["treat_all", "treat_none"],
+                },
+            },
+            **{
+                f"Kaplan-Meier by risk group ({arch.title})": {
+                    "x": "months",
+                    "y": {f"plots/survival/km_{a}.csv": ["survival_high", "survival_low"]},
+                }
+                for a, arch in archs.items()
+            },
         },
         "artifacts": {a: artifact(arch) for a, arch in archs.items()},
     }
@@ -44,22 +64,32 @@ def expected_arch_entries(archs: dict[str, Arch]) -> dict:
 def artifact(arch: Arch) -> dict:
     """The DVC artifact of an arch's trained models (train@<arch>'s output folder)."""
     head = " with a tumour-mask head" if arch.segments else ""
-    return {"path": f"data/models/{arch.name}", "type": "model",
-            "desc": f"{arch.title} metastasis classifier of liver CT slices{head}, one model.pt per CV fold.",
-            "labels": ["classification", "segmentation"] if arch.segments else ["classification"]}
+    return {
+        "path": f"data/models/{arch.name}",
+        "type": "model",
+        "desc": f"{arch.title} metastasis classifier of liver CT slices{head}, one model.pt per CV fold.",
+        "labels": ["classification", "segmentation"] if arch.segments else ["classification"],
+    }
 
 
 def actual_arch_entries(dvc_yaml: dict) -> dict:
     stages = dvc_yaml["stages"]
 
     def plot_files(stage: str, folder: str) -> list[str]:
-        return sorted(path for entry in stages[stage]["plots"] for path in entry if path.startswith(folder)
-                      and path.rsplit(".", 1)[-1] in ("csv", "png") and "_" in path.rsplit("/", 1)[-1])
+        return sorted(
+            path
+            for entry in stages[stage]["plots"]
+            for path in entry
+            if path.startswith(folder) and path.rsplit(".", 1)[-1] in ("csv", "png") and "_" in path.rsplit("/", 1)[-1]
+        )
 
     return {
         "train matrix": stages["train"]["matrix"]["arch"],
-        "evaluate plot files": sorted(p for p in plot_files("evaluate", "plots/evaluate/")
-                                      if p.split("/")[-1].startswith(("roc_", "pr_")) and p.endswith(".csv")),
+        "evaluate plot files": sorted(
+            p
+            for p in plot_files("evaluate", "plots/evaluate/")
+            if p.split("/")[-1].startswith(("roc_", "pr_")) and p.endswith(".csv")
+        ),
         "survival plot files": plot_files("survival", "plots/survival/km_"),
         "lesions plot files": plot_files("lesions", "plots/lesions/froc_"),
         "calibration plot files": plot_files("calibration", "plots/calibration/dca_"),
@@ -71,8 +101,10 @@ def actual_arch_entries(dvc_yaml: dict) -> dict:
 def test_dvc_yaml_lists_every_registered_arch_and_nothing_else():
     expected = expected_arch_entries(ARCHS)
     actual = actual_arch_entries(yaml.safe_load((REPO / "dvc.yaml").read_text()))
-    assert actual == expected, ("dvc.yaml's per-arch lines differ from crlm.archs.ARCHS; they should read:\n"
-                                + yaml.safe_dump(expected, sort_keys=False))
+    assert actual == expected, (
+        "dvc.yaml's per-arch lines differ from crlm.archs.ARCHS; they should read:\n"
+        + yaml.safe_dump(expected, sort_keys=False)
+    )
 
 
 def test_an_added_arch_is_expected_everywhere_and_a_missing_line_is_caught():

@@ -31,7 +31,7 @@ from crlm.training.loop import train_model
 from tests.conftest import tiny_params_dict
 from tests.factories import disc_set
 
-pytestmark = pytest.mark.slow   # about a minute on 2 CPUs: full-width networks at 256 px
+pytestmark = pytest.mark.slow  # about a minute on 2 CPUs: full-width networks at 256 px
 
 SIZE = 256
 N_IMAGES = 4
@@ -40,13 +40,24 @@ BATCH = 2
 
 def paper_params():
     """The tests' params with the Makefile's PAPER overrides (cpu, bf16 and one epoch instead of cuda and 50)."""
-    params = params_from_dict(tiny_params_dict(
-        prepare={"image_size": SIZE, "crop": "none"},
-        model={"width": 1.0, "pretrained": "imagenet", "batch_norm": True, "embedding_dim": 1024},
-        train={"epochs": 1, "batch_size": BATCH, "lr": 1e-4, "lr_schedule": "constant", "device": "cpu",
-               "precision": "bf16", "augment": True, "val_every": 1, "max_slices_per_patient": N_IMAGES},
-        embed={"batch_size": BATCH},
-    ))
+    params = params_from_dict(
+        tiny_params_dict(
+            prepare={"image_size": SIZE, "crop": "none"},
+            model={"width": 1.0, "pretrained": "imagenet", "batch_norm": True, "embedding_dim": 1024},
+            train={
+                "epochs": 1,
+                "batch_size": BATCH,
+                "lr": 1e-4,
+                "lr_schedule": "constant",
+                "device": "cpu",
+                "precision": "bf16",
+                "augment": True,
+                "val_every": 1,
+                "max_slices_per_patient": N_IMAGES,
+            },
+            embed={"batch_size": BATCH},
+        )
+    )
     assert params.prepare.image_size == SIZE and params.model.width == 1.0
     assert params.model.pretrained == "imagenet" and params.model.embedding_dim == 1024
     assert params.train.precision == "bf16" and params.augment.elastic_alpha > 0
@@ -55,8 +66,9 @@ def paper_params():
 
 def paper_size_set(n=N_IMAGES, size=SIZE, seed=0) -> ImageSet:
     """Textured 256 px slices; every other one has a bright disc and its tumour mask; two patients."""
-    data = disc_set(n, size, seed, mean=0.45, sd=0.05, contrast=0.35, radius_sq=20 ** 2, margin=48,
-                    patient=lambda i: f"p-{i % 2}")
+    data = disc_set(
+        n, size, seed, mean=0.45, sd=0.05, contrast=0.35, radius_sq=20**2, margin=48, patient=lambda i: f"p-{i % 2}"
+    )
     return check_image_set(data, "paper-size set")
 
 

@@ -20,8 +20,9 @@ pytestmark = pytest.mark.slow
 
 def test_the_candidates_risk_score_ranks_the_planted_tumour_burden(tmp_path):
     # the committed params (not the workspace's, which `dvc exp run -S` may have changed)
-    committed = subprocess.run(["git", "show", "HEAD:params.yaml"], cwd=REPO, capture_output=True, text=True,
-                               check=True).stdout
+    committed = subprocess.run(
+        ["git", "show", "HEAD:params.yaml"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
     repo = make_repo(tmp_path, committed)
     dvc("repro", "survival", cwd=repo)
 

@@ -31,10 +31,10 @@ from crlm.params import params_from_dict
 from tests.conftest import REPO, tiny_params_dict
 from tests.dvc_repo import dvc, make_repo
 
-REGISTRY_ENTRY = '''
+REGISTRY_ENTRY = """
 ARCHS["toy"] = Arch("toy", "Toy", segments=True, crf=False, min_image_size=8)
 ARCH_NAMES = tuple(ARCHS)
-'''
+"""
 
 MODEL_MODULE = '''
 """A toy segmenting arch: two convolutions, a mask head and the shared embedding head."""
@@ -73,7 +73,7 @@ MODEL = Toy
 CONFIG = ToyConfig
 '''
 
-SCRIPT = '''
+SCRIPT = """
 import json, sys
 import numpy as np, torch, yaml
 from crlm.archs import ARCHS, get_arch, title
@@ -107,7 +107,7 @@ out["existing"] = {arch: predict(load_model(f"{repo}/data/models/{arch}/0/model.
 entries = expected_arch_entries(ARCHS)
 out["plot_files"] = [f for f in entries["evaluate plot files"] + entries["survival plot files"] if "toy" in f]
 print(json.dumps(out))
-'''
+"""
 
 
 def test_a_new_arch_needs_one_entry_one_module_and_one_params_section_and_leaves_the_others_alone(tmp_path):
@@ -118,7 +118,7 @@ def test_a_new_arch_needs_one_entry_one_module_and_one_params_section_and_leaves
     params = params_from_dict(raw)
     data, existing = synthetic_set(), list(ARCHS)
     before = {}
-    for arch in existing:      # each arch's saved model, by the code before the toy arch, and stand-in data
+    for arch in existing:  # each arch's saved model, by the code before the toy arch, and stand-in data
         torch.manual_seed(0)
         path = repo / "data" / "models" / arch / "0" / "model.pt"
         save_model(path, arch, model_kwargs(params.model, arch), build_model(arch, model_kwargs(params.model, arch)))
@@ -133,28 +133,37 @@ def test_a_new_arch_needs_one_entry_one_module_and_one_params_section_and_leaves
 
     # the toy arch, as a user adds it
     archs = repo / "src" / "crlm" / "archs.py"
-    archs.write_text(archs.read_text() + REGISTRY_ENTRY)                                      # 1. registry entry
-    (repo / "src" / "crlm" / "models" / "toy.py").write_text(textwrap.dedent(MODEL_MODULE))   # 2. model module
-    raw["model"]["toy"] = {"dropout": 0.25}                                                   # 3. params section
+    archs.write_text(archs.read_text() + REGISTRY_ENTRY)  # 1. registry entry
+    (repo / "src" / "crlm" / "models" / "toy.py").write_text(textwrap.dedent(MODEL_MODULE))  # 2. model module
+    raw["model"]["toy"] = {"dropout": 0.25}  # 3. params section
     (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     pipeline = yaml.safe_load((repo / "dvc.yaml").read_text())
-    pipeline["stages"]["train"]["matrix"]["arch"].append("toy")                               # 4. dvc.yaml
+    pipeline["stages"]["train"]["matrix"]["arch"].append("toy")  # 4. dvc.yaml
     (repo / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
 
     (tmp_path / "run.py").write_text(SCRIPT)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo / "src"), str(REPO)])}
-    done = subprocess.run([sys.executable, str(tmp_path / "run.py"), str(repo), str(tmp_path / "toy.pt"),
-                           *existing], env=env, capture_output=True, text=True, cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "run.py"), str(repo), str(tmp_path / "toy.pt"), *existing],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["archs"] == [*existing, "toy"]
     assert out["toy_dropout"] == 0.25 and out["title"] == "Toy" and out["segments"]
     assert "model.toy" in out["missing_section"]
     assert out["epochs"] == 1 and out["same_predictions"]
-    assert out["existing"] == before                    # the saved models load, with the same predictions
-    assert sorted(out["plot_files"]) == ["plots/evaluate/pr_toy.csv", "plots/evaluate/roc_toy.csv",
-                                         "plots/survival/km_toy.csv", "plots/survival/km_toy.png"]
+    assert out["existing"] == before  # the saved models load, with the same predictions
+    assert sorted(out["plot_files"]) == [
+        "plots/evaluate/pr_toy.csv",
+        "plots/evaluate/roc_toy.csv",
+        "plots/survival/km_toy.csv",
+        "plots/survival/km_toy.png",
+    ]
 
     status = json.loads(dvc("status", "--json", *[f"train@{arch}" for arch in [*existing, "toy"]], cwd=repo))
-    assert [stage for stage in status if stage != "train@toy"] == [], status   # the existing: up to date
+    assert [stage for stage in status if stage != "train@toy"] == [], status  # the existing: up to date
     assert "train@toy" in status

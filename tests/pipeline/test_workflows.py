@@ -45,11 +45,15 @@ def _tool(name: str) -> Path:
 
 
 def _run(*args: str | Path, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items()
-           if k.upper() not in {"GH_TOKEN", "GITHUB_TOKEN", "ZIZMOR_GITHUB_TOKEN", "NO_PROXY"}}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k.upper() not in {"GH_TOKEN", "GITHUB_TOKEN", "ZIZMOR_GITHUB_TOKEN", "NO_PROXY"}
+    }
     # port 9 (discard) refuses: any download attempt fails at once rather than reaching the network
-    env.update(HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9", ALL_PROXY="http://127.0.0.1:9",
-               NO_COLOR="1")
+    env.update(
+        HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9", ALL_PROXY="http://127.0.0.1:9", NO_COLOR="1"
+    )
     for key in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
         env[key.lower()] = env[key]
     return subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
@@ -65,8 +69,9 @@ def check_github(path: Path) -> subprocess.CompletedProcess:
 
 def check_gitlab(path: Path) -> subprocess.CompletedProcess:
     # the transform reads GitLab's !reference tags, which plain YAML loading rejects
-    return _run(_tool("check-jsonschema"), "--builtin-schema", "vendor.gitlab-ci", "--data-transform", "gitlab-ci",
-                path)
+    return _run(
+        _tool("check-jsonschema"), "--builtin-schema", "vendor.gitlab-ci", "--data-transform", "gitlab-ci", path
+    )
 
 
 def audit(workflows_dir: Path, cwd: Path = REPO) -> subprocess.CompletedProcess:
@@ -100,6 +105,7 @@ def test_actions_are_pinned_to_a_commit_with_its_release():
 
 # --- the linters provably fail: each mutation of the real workflow must be rejected -------------------------
 
+
 def _mutated(tmp_path: Path, source: Path, pattern: str, new: str) -> Path:
     """A copy of source under tmp_path (same relative path) with every match of pattern replaced by new."""
     text, n = re.subn(pattern, lambda _: new, source.read_text())
@@ -110,12 +116,18 @@ def _mutated(tmp_path: Path, source: Path, pattern: str, new: str) -> Path:
     return out
 
 
-@pytest.mark.parametrize("pattern, new", [
-    pytest.param(r"actions/checkout@[0-9a-f]{40} # v[\d.]+", "actions/checkout@v4", id="unpinned-action"),
-    pytest.param("run: make repro", 'run: make repro && echo "${{ github.event.pull_request.title }}"',
-                 id="template-injection"),
-    pytest.param("persist-credentials: false", "clean: true", id="credentials-left-in-checkout"),
-])
+@pytest.mark.parametrize(
+    "pattern, new",
+    [
+        pytest.param(r"actions/checkout@[0-9a-f]{40} # v[\d.]+", "actions/checkout@v4", id="unpinned-action"),
+        pytest.param(
+            "run: make repro",
+            'run: make repro && echo "${{ github.event.pull_request.title }}"',
+            id="template-injection",
+        ),
+        pytest.param("persist-credentials: false", "clean: true", id="credentials-left-in-checkout"),
+    ],
+)
 def test_zizmor_rejects(tmp_path, pattern, new):
     workflow = _mutated(tmp_path, GITHUB, pattern, new)
     proc = audit(workflow.parent, cwd=tmp_path)
@@ -136,6 +148,7 @@ def test_schema_rejects_an_unknown_gitlab_key(tmp_path):
 
 # --- the steps: the README's make targets, and the plumbing that posts their review -------------------------
 
+
 def makefile_targets(text: str) -> set[str]:
     """Names of the rules `name:` at a line's start (not `VAR :=`, not `$(VENV)/...`, not `.PHONY`)."""
     names = set()
@@ -155,8 +168,11 @@ def _scripts(path: Path) -> dict[str, list[str]]:
         default = doc.get("default", {})
         for name, job in doc.items():
             if isinstance(job, dict) and "script" in job:
-                out[name] = [line for key in ("before_script", "script", "after_script")
-                             for line in job.get(key, default.get(key, []))]
+                out[name] = [
+                    line
+                    for key in ("before_script", "script", "after_script")
+                    for line in job.get(key, default.get(key, []))
+                ]
     return out
 
 
@@ -182,12 +198,18 @@ def commands(script: str) -> list[list[str]]:
 
 def test_commands_parse_like_the_shell():
     assert commands('if [ -n "${T:-}" ]; then\n  curl -X POST \\\n  "$U" || x=1 gh a\nelse\n  echo "a; b"\nfi') == [
-        ["[", "-n", "${T:-}", "]"], ["curl", "-X", "POST", "$U"], ["gh", "a"], ["echo", "a; b"]]
+        ["[", "-n", "${T:-}", "]"],
+        ["curl", "-X", "POST", "$U"],
+        ["gh", "a"],
+        ["echo", "a; b"],
+    ]
 
 
 def test_makefile_targets_parse():
-    text = ("PY ?= python3\nBIN := x\nexport PATH := $(BIN):$(PATH)\n.PHONY: a\n"
-            "$(V)/.ok: f\n\ta: b\nsetup: $(V)/.ok\nc d:\n")
+    text = (
+        "PY ?= python3\nBIN := x\nexport PATH := $(BIN):$(PATH)\n.PHONY: a\n"
+        "$(V)/.ok: f\n\ta: b\nsetup: $(V)/.ok\nc d:\n"
+    )
     assert makefile_targets(text) == {"setup", "c", "d"}
 
 

@@ -17,7 +17,7 @@ from tests.conftest import tiny_params_dict
 from tests.factories import save_fold_models
 from tests.predict.test_predict import REALDATA, assert_one_message, needs_realdata, run
 
-BLOCK = (slice(200, 240), slice(200, 240))       # 40 x 40 px, inside the liver on every slice
+BLOCK = (slice(200, 240), slice(200, 240))  # 40 x 40 px, inside the liver on every slice
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +25,11 @@ def setup(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("predict_checks")
     params_path = root / "params.yaml"
     params_path.write_text(yaml.safe_dump(tiny_params_dict()))
-    return {"params": params_path, "unet": save_fold_models(root / "models", "unet", tiny_params_dict()),
-            "missing": root / "no_models"}
+    return {
+        "params": params_path,
+        "unet": save_fold_models(root / "models", "unet", tiny_params_dict()),
+        "missing": root / "no_models",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +69,21 @@ def test_nan_voxels_with_nonfinite_mask_are_scored_as_air_and_reported(tmp_path,
     nan[1][liver[1]] = np.nan
     write_nifti(tmp_path / "nan.nii.gz", nan, spacing)
     with caplog.at_level("INFO"):
-        assert run([tmp_path / "nan.nii.gz", "--mask", tmp_path / "liver.nii.gz", "--nonfinite", "mask",
-                    "--out", tmp_path / "out"], setup) == 0
+        assert (
+            run(
+                [
+                    tmp_path / "nan.nii.gz",
+                    "--mask",
+                    tmp_path / "liver.nii.gz",
+                    "--nonfinite",
+                    "mask",
+                    "--out",
+                    tmp_path / "out",
+                ],
+                setup,
+            )
+            == 0
+        )
     prepare = tiny_params.prepare
     low = prepare.window_center_hu - prepare.window_width_hu / 2
     reference = write_ct(tmp_path / "air.nii.gz", real_ct, low)
@@ -82,8 +98,10 @@ def test_nan_voxels_with_nonfinite_mask_are_scored_as_air_and_reported(tmp_path,
     assert written.loc[1, ["probability", "metastasis", "tumour_px"]].isna().all()
     for column in ("probability", "metastasis", "tumour_px"):
         assert written.loc[[0, 2], column].tolist() == expected.loc[[0, 2], column].tolist()
-    assert (f"{n_nan.sum():,} non-finite voxels (NaN) in slices 0-2: scored as {low:g} HU (the HU window's "
-            "lower bound: air); slice 1 not scored (liver region entirely non-finite)") in caplog.text
+    assert (
+        f"{n_nan.sum():,} non-finite voxels (NaN) in slices 0-2: scored as {low:g} HU (the HU window's "
+        "lower bound: air); slice 1 not scored (liver region entirely non-finite)"
+    ) in caplog.text
     assert "; 1 not scored (slices.csv's not_scored)" in caplog.text
 
 
@@ -93,8 +111,12 @@ def test_an_all_nan_volume_is_refused_even_with_nonfinite_mask(tmp_path, setup, 
     volume = tmp_path / "all_nan.nii.gz"
     write_nifti(volume, np.full(hu.shape, np.nan, np.float32), spacing)
     assert run([volume, *policy, "--out", tmp_path / "out"], setup) == 2
-    assert_one_message(capsys, volume, f"{hu.size:,} non-finite voxels (NaN) in slices 0-2: every slice is "
-                                       "entirely non-finite, nothing to score (--nonfinite mask or not)")
+    assert_one_message(
+        capsys,
+        volume,
+        f"{hu.size:,} non-finite voxels (NaN) in slices 0-2: every slice is "
+        "entirely non-finite, nothing to score (--nonfinite mask or not)",
+    )
 
 
 @needs_realdata
@@ -108,21 +130,32 @@ def test_a_non_empty_output_folder_is_refused_unless_overwrite(tmp_path, setup, 
     volume = write_ct(tmp_path / "ct.nii.gz", real_ct)
     capsys.readouterr()
     assert run([volume, "--out", out], setup) == 2
-    assert_one_message(capsys, out, "output folder is not empty (notes.txt, overlay.png, slices.csv, "
-                                    "tumour_mask.nii.gz, ...); pass --overwrite to replace an earlier run's outputs")
+    assert_one_message(
+        capsys,
+        out,
+        "output folder is not empty (notes.txt, overlay.png, slices.csv, "
+        "tumour_mask.nii.gz, ...); pass --overwrite to replace an earlier run's outputs",
+    )
     assert {name: (out / name).read_bytes() for name in earlier} == earlier
 
     assert run([volume, "--out", out, "--overwrite"], setup) == 0
-    assert sorted(path.name for path in out.iterdir()) == ["notes.txt", "overlay.png", "slices.csv",
-                                                           "tumour_mask.nii.gz"]
+    assert sorted(path.name for path in out.iterdir()) == [
+        "notes.txt",
+        "overlay.png",
+        "slices.csv",
+        "tumour_mask.nii.gz",
+    ]
     assert "sop_instance_uid" not in pd.read_csv(out / "slices.csv")
 
 
-@pytest.mark.parametrize("where, problem", [
-    ("file", "--out names a file; it takes a folder (created if missing)"),
-    ("file/sub", "cannot create or write the output folder: {file} is a file")])
-def test_an_out_that_cannot_be_a_folder_is_refused_before_the_models_are_read(tmp_path, setup, capsys, where,
-                                                                              problem):
+@pytest.mark.parametrize(
+    "where, problem",
+    [
+        ("file", "--out names a file; it takes a folder (created if missing)"),
+        ("file/sub", "cannot create or write the output folder: {file} is a file"),
+    ],
+)
+def test_an_out_that_cannot_be_a_folder_is_refused_before_the_models_are_read(tmp_path, setup, capsys, where, problem):
     """The models folder is missing too: the output check comes first, before any model is read."""
     (tmp_path / "file").write_text("an earlier result")
     out = tmp_path / where

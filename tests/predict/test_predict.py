@@ -40,15 +40,27 @@ def setup(tmp_path_factory) -> dict:
     params_path = root / "params.yaml"
     params_path.write_text(yaml.safe_dump(tiny_params_dict()))
     other = tiny_params_dict(model={"width": 0.25})
-    return {"params": params_path,
-            "unet": save_fold_models(root / "models", "unet", tiny_params_dict()),
-            "vgg16": save_fold_models(root / "models", "vgg16", tiny_params_dict()),
-            "other_config": save_fold_models(root / "other_models", "unet", other)}
+    return {
+        "params": params_path,
+        "unet": save_fold_models(root / "models", "unet", tiny_params_dict()),
+        "vgg16": save_fold_models(root / "models", "vgg16", tiny_params_dict()),
+        "other_config": save_fold_models(root / "other_models", "unet", other),
+    }
 
 
 def run(args: list, setup: dict, models: str = "unet") -> int:
-    return main(["predict", *map(str, args), "--params", str(setup["params"]), "--models", str(setup[models]),
-                 "--device", "cpu"])
+    return main(
+        [
+            "predict",
+            *map(str, args),
+            "--params",
+            str(setup["params"]),
+            "--models",
+            str(setup[models]),
+            "--device",
+            "cpu",
+        ]
+    )
 
 
 def ras(lps) -> np.ndarray:
@@ -62,8 +74,9 @@ def test_dicom_series_gives_a_seg_on_the_ct_and_a_nifti_in_its_geometry(tmp_path
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
-    cts = sorted((pydicom.dcmread(p) for p in (REALDATA / "ct").iterdir()),
-                 key=lambda ds: float(ds.ImagePositionPatient[2]))
+    cts = sorted(
+        (pydicom.dcmread(p) for p in (REALDATA / "ct").iterdir()), key=lambda ds: float(ds.ImagePositionPatient[2])
+    )
     seg = hd.seg.segread(out / "tumour_seg.dcm")
     assert seg.SegmentationType == "BINARY"
     assert [str(s.SeriesInstanceUID) for s in seg.ReferencedSeriesSequence] == [str(cts[0].SeriesInstanceUID)]
@@ -74,8 +87,10 @@ def test_dicom_series_gives_a_seg_on_the_ct_and_a_nifti_in_its_geometry(tmp_path
     shared = seg.SharedFunctionalGroupsSequence[0]
     assert np.allclose(shared.PixelMeasuresSequence[0].PixelSpacing, cts[0].PixelSpacing)
     assert np.allclose(shared.PlaneOrientationSequence[0].ImageOrientationPatient, cts[0].ImageOrientationPatient)
-    positions = sorted(tuple(np.round(np.array(f.PlanePositionSequence[0].ImagePositionPatient, float), 3))
-                       for f in seg.PerFrameFunctionalGroupsSequence)
+    positions = sorted(
+        tuple(np.round(np.array(f.PlanePositionSequence[0].ImagePositionPatient, float), 3))
+        for f in seg.PerFrameFunctionalGroupsSequence
+    )
     assert positions == sorted(tuple(np.round(np.array(ct.ImagePositionPatient, float), 3)) for ct in cts)
     segment = seg.get_segment_description(1)
     assert segment.segment_label == "Metastasis"
@@ -91,13 +106,14 @@ def test_dicom_series_gives_a_seg_on_the_ct_and_a_nifti_in_its_geometry(tmp_path
     for k, ct in enumerate(cts):
         assert np.allclose(mask.affine @ [0, 0, k, 1], [*ras(ct.ImagePositionPatient), 1], atol=1e-3)
     # the SEG's frames and the NIfTI hold the same mask
-    frames = seg.get_pixels_by_source_instance([str(ct.SOPInstanceUID) for ct in cts], segment_numbers=[1],
-                                               combine_segments=False)[..., 0]
+    frames = seg.get_pixels_by_source_instance(
+        [str(ct.SOPInstanceUID) for ct in cts], segment_numbers=[1], combine_segments=False
+    )[..., 0]
     assert frames.any()
     np.testing.assert_array_equal(frames, np.asarray(mask.dataobj).transpose(2, 1, 0))
 
     slices = pd.read_csv(out / "slices.csv")
-    assert slices["slice_index"].tolist() == [0, 1, 2]       # no mask: every slice, whole
+    assert slices["slice_index"].tolist() == [0, 1, 2]  # no mask: every slice, whole
     assert slices["sop_instance_uid"].tolist() == [str(ct.SOPInstanceUID) for ct in cts]
     assert np.allclose(slices["z_mm"], [float(ct.ImagePositionPatient[2]) for ct in cts], atol=1e-3)
     assert slices["probability"].between(0, 1).all() and (out / "overlay.png").stat().st_size > 0
@@ -107,7 +123,7 @@ def test_dicom_series_gives_a_seg_on_the_ct_and_a_nifti_in_its_geometry(tmp_path
 def test_dicom_series_with_its_dicom_seg_liver_mask(tmp_path, setup):
     out = tmp_path / "out"
     assert run([REALDATA / "ct", "--mask", REALDATA / "seg", "--out", out], setup) == 0
-    assert len(pd.read_csv(out / "slices.csv")) == 3    # the liver is on every slice
+    assert len(pd.read_csv(out / "slices.csv")) == 3  # the liver is on every slice
     assert (out / "tumour_seg.dcm").is_file()
 
 
@@ -130,9 +146,8 @@ def test_dicom_stored_right_to_left_puts_the_mask_where_the_liver_is(tmp_path, s
     assert mask.any() and not mask[outside].any()
     ct = read_ct_series(tmp_path / "ct")
     seg = hd.seg.segread(out / "tumour_seg.dcm")
-    frames = seg.get_pixels_by_source_instance(list(ct.sop_uids), segment_numbers=[1],
-                                               combine_segments=False)[..., 0]
-    np.testing.assert_array_equal(frames[:, :, ::-1], mask)     # stored right-to-left
+    frames = seg.get_pixels_by_source_instance(list(ct.sop_uids), segment_numbers=[1], combine_segments=False)[..., 0]
+    np.testing.assert_array_equal(frames[:, :, ::-1], mask)  # stored right-to-left
 
 
 def write_phantom_case(folder: Path, index: int = 1) -> tuple[Path, Path, phantom.PhantomCase]:
@@ -154,18 +169,24 @@ def test_phantom_probabilities_equal_the_pipelines_own_path(tmp_path, setup, tin
     # saved as the train stage saves them, the evaluate stage's ensemble
     slices_dir = tmp_path / "slices"
     slices_dir.mkdir()
-    manifest = as_manifest(case_slices(Case("phantom", case.case_id, volume, labels), slices_dir,
-                                       params.slices.min_tumor_px))
+    manifest = as_manifest(
+        case_slices(Case("phantom", case.case_id, volume, labels), slices_dir, params.slices.min_tumor_px)
+    )
     arrays = prepare_images(manifest, slices_dir, params.prepare)
     data = ImageSet(manifest, arrays["images"].astype(np.float32), arrays["tumour"])
     paths = []
     for fold in range(FOLDS):
-        preds = predict(load_model(setup["unet"] / str(fold) / "model.pt"), data, np.arange(len(manifest)),
-                        params.train.batch_size)
+        preds = predict(
+            load_model(setup["unet"] / str(fold) / "model.pt"), data, np.arange(len(manifest)), params.train.batch_size
+        )
         paths.append(tmp_path / "folds" / str(fold) / "test_predictions.npz")
         paths[-1].parent.mkdir(parents=True)
-        np.savez_compressed(paths[-1], image_id=manifest["image_id"].to_numpy().astype(str), prob=preds.prob,
-                            seg_prob=preds.seg_prob.astype(np.float16))
+        np.savez_compressed(
+            paths[-1],
+            image_id=manifest["image_id"].to_numpy().astype(str),
+            prob=preds.prob,
+            seg_prob=preds.seg_prob.astype(np.float16),
+        )
     _, prob, seg = ensemble_predictions(paths)
 
     assert written["slice_index"].tolist() == manifest["slice_index"].tolist()
@@ -186,7 +207,7 @@ def test_phantom_probabilities_equal_the_pipelines_own_path(tmp_path, setup, tin
     assert expected.any() and not expected.all()
     np.testing.assert_array_equal(mask, expected)
     assert written["tumour_px"].tolist() == expected[written["slice_index"]].sum(axis=(1, 2)).tolist()
-    assert not (out / "tumour_seg.dcm").exists()      # NIfTI input: no DICOM-SEG
+    assert not (out / "tumour_seg.dcm").exists()  # NIfTI input: no DICOM-SEG
 
 
 def test_without_a_mask_every_slice_is_scored_and_a_classifier_writes_no_mask(tmp_path, setup, caplog):
@@ -237,9 +258,15 @@ def test_bad_input_gives_one_message_and_exit_code_2(tmp_path, setup, capsys, ba
     assert_one_message(capsys, path, problem)
 
 
-@pytest.mark.parametrize("models, problem", [
-    ("missing", "models folder not found"), ("empty", "no fold models"),
-    ("other_config", "trained with another model config"), ("other_config", "model.width 0.25 (params: 0.125)")])
+@pytest.mark.parametrize(
+    "models, problem",
+    [
+        ("missing", "models folder not found"),
+        ("empty", "no fold models"),
+        ("other_config", "trained with another model config"),
+        ("other_config", "model.width 0.25 (params: 0.125)"),
+    ],
+)
 def test_bad_models_folder_gives_one_message_and_exit_code_2(tmp_path, setup, capsys, models, problem):
     volume, _, _ = write_phantom_case(tmp_path)
     folders = {"missing": tmp_path / "no_models", "empty": tmp_path / "empty"}

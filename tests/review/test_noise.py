@@ -56,11 +56,11 @@ def _committed_metrics():
 def test_the_headline_file_is_small_and_named_as_stability_names_its_numbers():
     numbers = flat(review_numbers(_committed_metrics()))
     assert 40 <= len(numbers) <= 80
-    followed = headline(_committed_metrics())   # the names `make stability` records
+    followed = headline(_committed_metrics())  # the names `make stability` records
     for name in numbers:
         group, metric = name.split(".")[0], name.split(".")[-1]
         if group != "cohort" and not group.endswith("_vs") and not metric.startswith("test_auc_ci"):
-            assert name in followed, name   # the review finds its seed SD under the same name
+            assert name in followed, name  # the review finds its seed SD under the same name
     assert numbers["clmnet.test_auc"] == _committed_metrics()["classification"]["clmnet"]["test"]["auc"]["value"]
     assert numbers["cohort.patients"] == _committed_metrics()["qc"]["patients"]["kept"]
     assert source_file("clmnet_vs.unet.test_auc_p_holm") == "compare"
@@ -75,14 +75,22 @@ def test_the_committed_headline_file_is_what_the_stage_writes():
 def _lock(survival_dep="aaa", train_seed=0):
     return {
         "prepare": {"cmd": "p", "deps": [{"path": "data/raw.json", "md5": "r"}], "outs": [{"path": "data/processed"}]},
-        "train@unet": {"cmd": "t", "deps": [{"path": "data/processed/manifest.parquet", "md5": "m"}],
-                       "params": {"params.yaml": {"train": {"epochs": 3, "seed": train_seed}}},
-                       "outs": [{"path": "data/models/unet"}]},
-        "evaluate": {"cmd": "e", "deps": [{"path": "data/models", "md5": "x"}],
-                     "outs": [{"path": "metrics/classification.json", "md5": str(train_seed)}]},
-        "survival": {"cmd": "s", "deps": [{"path": "src/crlm/survival", "md5": survival_dep},
-                                          {"path": "data/models", "md5": "x"}],
-                     "outs": [{"path": "metrics/survival.json"}]},
+        "train@unet": {
+            "cmd": "t",
+            "deps": [{"path": "data/processed/manifest.parquet", "md5": "m"}],
+            "params": {"params.yaml": {"train": {"epochs": 3, "seed": train_seed}}},
+            "outs": [{"path": "data/models/unet"}],
+        },
+        "evaluate": {
+            "cmd": "e",
+            "deps": [{"path": "data/models", "md5": "x"}],
+            "outs": [{"path": "metrics/classification.json", "md5": str(train_seed)}],
+        },
+        "survival": {
+            "cmd": "s",
+            "deps": [{"path": "src/crlm/survival", "md5": survival_dep}, {"path": "data/models", "md5": "x"}],
+            "outs": [{"path": "metrics/survival.json"}],
+        },
     }
 
 
@@ -99,9 +107,14 @@ def test_the_training_seed_and_the_outputs_are_not_part_of_the_fingerprint():
     assert fingerprint(_lock(survival_dep="a")["survival"]) != fingerprint(_lock(survival_dep="b")["survival"])
 
 
-STABILITY = {"seeds": [0, 1, 2, 3, 4], "commit": "abc",
-             "metrics": {"unet.test_auc": {"values": [0.9, 0.91, 0.92, 0.93, 0.94], "sd": 0.0158},
-                         "unet.survival_auc": {"values": [0.7, 0.8, 0.75, 0.72, 0.78], "sd": 0.041}}}
+STABILITY = {
+    "seeds": [0, 1, 2, 3, 4],
+    "commit": "abc",
+    "metrics": {
+        "unet.test_auc": {"values": [0.9, 0.91, 0.92, 0.93, 0.94], "sd": 0.0158},
+        "unet.survival_auc": {"values": [0.7, 0.8, 0.75, 0.72, 0.78], "sd": 0.041},
+    },
+}
 
 
 def test_a_change_in_survival_code_makes_only_the_survival_sd_stale():
@@ -137,5 +150,5 @@ def test_the_seed_spread_keeps_the_size_of_small_numbers():
     from crlm.stability import spread
 
     row = spread([3e-6, 4e-6, 5e-6])
-    assert row["mean"] == pytest.approx(4e-6) and row["sd"] == pytest.approx(1e-6)   # 4 decimals gave 0 and 0
+    assert row["mean"] == pytest.approx(4e-6) and row["sd"] == pytest.approx(1e-6)  # 4 decimals gave 0 and 0
     assert spread([0.98296, 0.9862, 0.9768])["mean"] == 0.98199

@@ -34,10 +34,11 @@ def obuchowski_by_the_paper(y, a, b, clusters):
         v10 = {j: sum(psi(s[j], s[k]) for k in neg) / N for j in pos}
         v01 = {k: sum(psi(s[j], s[k]) for j in pos) / M for k in neg}
         auc = sum(v10.values()) / M
-        x = [sum(v10[j] for j in units[c] if y[j] == 1) for c in ids]     # V10(X_i.)
-        w = [sum(v01[k] for k in units[c] if y[k] == 0) for c in ids]     # V01(Y_i.)
-        comps.append((auc, [x[i] - m[i] * auc for i in range(n_clusters)],
-                      [w[i] - n[i] * auc for i in range(n_clusters)]))
+        x = [sum(v10[j] for j in units[c] if y[j] == 1) for c in ids]  # V10(X_i.)
+        w = [sum(v01[k] for k in units[c] if y[k] == 0) for c in ids]  # V01(Y_i.)
+        comps.append(
+            (auc, [x[i] - m[i] * auc for i in range(n_clusters)], [w[i] - n[i] * auc for i in range(n_clusters)])
+        )
 
     def cov(p, q):
         (_, xp, wp), (_, xq, wq) = comps[p], comps[q]
@@ -54,14 +55,14 @@ def obuchowski_by_the_paper(y, a, b, clusters):
 
 def clustered_data(seed, n_clusters, rounding):
     rng = np.random.default_rng(seed)
-    sizes = rng.integers(1, 7, size=n_clusters)                     # unequal cluster sizes
+    sizes = rng.integers(1, 7, size=n_clusters)  # unequal cluster sizes
     clusters = np.repeat([f"patient-{i:02d}" for i in range(n_clusters)], sizes)
     p_lesion = rng.choice([0.0, 0.4, 1.0], size=n_clusters)[np.repeat(np.arange(n_clusters), sizes)]
-    y = (rng.random(len(clusters)) < p_lesion).astype(int)        # some patients all positive, some all negative
+    y = (rng.random(len(clusters)) < p_lesion).astype(int)  # some patients all positive, some all negative
     u = rng.normal(size=(2, n_clusters))[:, np.repeat(np.arange(n_clusters), sizes)]
     a = y + u[0] + rng.normal(size=len(y))
     b = 0.7 * y + 0.5 * a + u[1] + rng.normal(size=len(y))
-    if rounding is not None:                                       # ties within and across classes
+    if rounding is not None:  # ties within and across classes
         a, b = np.round(a, rounding), np.round(b, rounding)
     return y, a, b, clusters
 
@@ -120,8 +121,10 @@ def _null_rejection_rates(seed, n_patients, images, reps=2000):
 def test_null_simulation_clustered_test_holds_its_level_and_naive_delong_does_not():
     low, high = (q / 2000 for q in stats.binom.interval(0.99, 2000, 0.05))
     clustered, naive = _null_rejection_rates(2024, n_patients=100, images=3)
-    print(f"100 patients x 3 images: clustered {clustered:.4f}, naive DeLong {naive:.4f}, "
-          f"99% binomial interval [{low:.4f}, {high:.4f}]")
+    print(
+        f"100 patients x 3 images: clustered {clustered:.4f}, naive DeLong {naive:.4f}, "
+        f"99% binomial interval [{low:.4f}, {high:.4f}]"
+    )
     assert low <= clustered <= high
     assert naive > high
     # With few patients (12, of whom 6 have lesions) Obuchowski's statistic against the normal rejects too

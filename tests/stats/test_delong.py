@@ -32,8 +32,8 @@ def test_fast_delong_matches_the_pairwise_structural_components(seed, n, roundin
     rng = np.random.default_rng(seed)
     y = rng.random(n) < 0.4
     a = y * 1.0 + rng.normal(size=n)
-    b = y * 0.6 + 0.5 * a + rng.normal(size=n)     # correlated with a, as two models on one test set
-    if rounding is not None:                        # ties within and across classes
+    b = y * 0.6 + 0.5 * a + rng.normal(size=n)  # correlated with a, as two models on one test set
+    if rounding is not None:  # ties within and across classes
         a, b = np.round(a, rounding), np.round(b, rounding)
     result = delong_test(y, a, b)
     auc_a, auc_b, z, p, low, high = structural_components_delong(y, a, b)

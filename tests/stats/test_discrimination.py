@@ -29,7 +29,7 @@ def censored_data(seed, n=120, rounding=None):
     censor = rng.uniform(6, 60, size=n)
     t, e = np.minimum(death, censor), death <= censor
     risk = marker + rng.normal(scale=0.7, size=n)
-    if rounding is not None:                                    # tied times and tied risks
+    if rounding is not None:  # tied times and tied risks
         t, risk = np.round(t, rounding), np.round(risk, rounding)
     return t, e, risk
 
@@ -42,7 +42,7 @@ def test_normal_scores_are_van_der_waerden_with_mid_ranks():
     assert np.isnan(scores[~seen]).all()
     np.testing.assert_allclose(scores[seen], expected, rtol=0, atol=1e-15)
     assert scores[1] == scores[3] and scores[4] == scores[7] == scores[8]
-    np.testing.assert_allclose(normal_scores(values * 1000 - 5), scores, equal_nan=True)   # scale-free
+    np.testing.assert_allclose(normal_scores(values * 1000 - 5), scores, equal_nan=True)  # scale-free
 
 
 @pytest.mark.parametrize("seed, rounding", [(0, None), (1, 0), (2, 1)])
@@ -54,7 +54,8 @@ def test_wrappers_equal_scikit_survival(seed, rounding):
         assert result.value == pytest.approx(cumulative_dynamic_auc(y, y, risk, horizon)[0][0], abs=1e-12)
         assert result.n_cases == np.sum(e & (t <= horizon)) and result.n_controls == np.sum(t > horizon)
         assert uno_c(t, e, risk, horizon).value == pytest.approx(
-            concordance_index_ipcw(y, y, risk, tau=horizon)[0], abs=1e-12)
+            concordance_index_ipcw(y, y, risk, tau=horizon)[0], abs=1e-12
+        )
     assert uno_c(t, e, risk).value == pytest.approx(concordance_index_ipcw(y, y, risk)[0], abs=1e-12)
     assert harrell_c(t, e, risk).value == pytest.approx(concordance_index_censored(e, t, risk)[0], abs=1e-12)
 
@@ -73,9 +74,9 @@ def test_without_censoring_before_the_horizon_the_ipcw_auc_is_the_complete_case_
     rng = np.random.default_rng(4)
     n, horizon = 150, 12.0
     death = rng.exponential(15, size=n)
-    censor = rng.uniform(horizon + 0.5, 40, size=n)             # nobody censored before the horizon
+    censor = rng.uniform(horizon + 0.5, 40, size=n)  # nobody censored before the horizon
     t, e = np.minimum(death, censor), death <= censor
-    risk = np.round(-np.log(death) + rng.normal(size=n), 1)      # with ties
+    risk = np.round(-np.log(death) + rng.normal(size=n), 1)  # with ties
     cases, controls = risk[e & (t <= horizon)], risk[t > horizon]
     by_hand = np.mean([[1.0 if a > b else 0.5 if a == b else 0.0 for b in controls] for a in cases])
     assert ipcw_auc(t, e, risk, horizon).value == pytest.approx(by_hand, abs=1e-12)
@@ -89,7 +90,7 @@ def test_without_any_censoring_uno_c_is_harrell_c_by_hand():
     num = den = 0.0
     for i in range(70):
         for j in range(70):
-            if t[i] < t[j]:                                       # i died first: comparable
+            if t[i] < t[j]:  # i died first: comparable
                 den += 1
                 num += 1.0 if risk[i] > risk[j] else 0.5 if risk[i] == risk[j] else 0.0
     assert uno_c(t, e, risk).value == pytest.approx(num / den, abs=1e-12)
@@ -117,13 +118,14 @@ def test_paired_c_equals_lifelines_and_its_bootstrap_equals_explicit_resamples(s
     t, e, risk_a = censored_data(seed, n=50)
     risk_b = np.random.default_rng(seed + 100).normal(size=50) + 0.3 * risk_a
     result = paired_c_index_test(t, e, risk_a, risk_b, n_boot=150, seed=seed)
-    assert result.c_a == pytest.approx(concordance_index(t, -risk_a, e), abs=1e-12)   # lifelines: predicted times
+    assert result.c_a == pytest.approx(concordance_index(t, -risk_a, e), abs=1e-12)  # lifelines: predicted times
     assert result.c_b == pytest.approx(concordance_index(t, -risk_b, e), abs=1e-12)
     assert result.c_a == pytest.approx(harrell_c(t, e, risk_a).value, abs=1e-12)
     # the same resamples drawn explicitly, each scored by lifelines on the resampled patients
     index = np.random.default_rng(seed).integers(0, 50, size=(150, 50))
-    diffs = np.array([concordance_index(t[i], -risk_a[i], e[i]) - concordance_index(t[i], -risk_b[i], e[i])
-                      for i in index])
+    diffs = np.array(
+        [concordance_index(t[i], -risk_a[i], e[i]) - concordance_index(t[i], -risk_b[i], e[i]) for i in index]
+    )
     assert result.n_boot_valid == 150
     assert result.se == pytest.approx(np.std(diffs, ddof=1), abs=1e-12)
     assert (result.ci_low, result.ci_high) == pytest.approx(tuple(np.quantile(diffs, [0.025, 0.975])), abs=1e-12)

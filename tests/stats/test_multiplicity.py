@@ -21,10 +21,10 @@ def holm_by_hand(p):
 
 
 FAMILIES = [
-    {"auc": 0.010, "c_index": 0.040, "hr": 0.030, "logrank": 0.040, "lrt": None},           # ties and a None
+    {"auc": 0.010, "c_index": 0.040, "hr": 0.030, "logrank": 0.040, "lrt": None},  # ties and a None
     {"a": 0.001, "b": 0.5, "c": 0.02, "d": 0.02, "e": 0.02, "f": None, "g": 0.9, "h": 0.0},
     {"only": 0.03, "missing": None},
-    {"x": 0.4, "y": 0.6},                                                                  # capped at 1
+    {"x": 0.4, "y": 0.6},  # capped at 1
 ]
 
 

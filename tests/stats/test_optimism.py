@@ -18,7 +18,7 @@ from crlm.stats.survival import cox_fit
 def cohort(seed, n=74, beta=(0.6, 0.4)):
     """An integer score 0-5 (as clinrisk_score) and a continuous marker, exponential deaths, uniform censoring."""
     rng = np.random.default_rng(seed)
-    x = np.column_stack([rng.integers(0, 6, n), rng.normal(size=n)]).astype(float)[:, :len(beta)]
+    x = np.column_stack([rng.integers(0, 6, n), rng.normal(size=n)]).astype(float)[:, : len(beta)]
     death = rng.exponential(30.0 * np.exp(-(x - x.mean(axis=0)) @ np.asarray(beta)))
     censor = rng.uniform(10, 100, size=n)
     return np.minimum(death, censor), (death <= censor).astype(float), x
@@ -37,13 +37,14 @@ def crlm_c(t, e, risk):
 
 def reference(t, e, x, n_resamples, seed):
     """Harrell, Lee & Mark 1996: apparent C - mean_b [C(fit_b, resample b) - C(fit_b, original)], by lifelines."""
+
     def fit(rows):
         frame = pd.DataFrame(x[rows], columns=[f"x{i}" for i in range(x.shape[1])]).assign(t=t[rows], e=e[rows])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return CoxPHFitter().fit(frame, "t", "e").params_.to_numpy()
 
-    def c(rows, beta):       # lifelines: a higher score is a longer survival
+    def c(rows, beta):  # lifelines: a higher score is a longer survival
         return concordance_index(t[rows], -(x[rows] @ beta), e[rows])
 
     everyone = np.arange(len(t))
@@ -75,7 +76,7 @@ def test_the_resamples_are_numpy_default_rng_integers():
 def test_one_covariate_the_original_data_c_of_every_refit_is_the_apparent_c_or_its_mirror():
     """A one-covariate model's ranking depends only on the sign of its coefficient: refitted on any resample,
     its C on the original patients is the apparent C, or 1 - apparent C where the sign flipped."""
-    t, e, x = cohort(3, beta=(0.1,))            # a weak effect: the sign flips in some resamples
+    t, e, x = cohort(3, beta=(0.1,))  # a weak effect: the sign flips in some resamples
     on_original = []
 
     def recording(tt, ee, risk):
@@ -103,13 +104,13 @@ def test_one_covariate_the_corrected_c_is_not_above_the_apparent_c_beyond_monte_
         assert result.n_used == 100
         assert result.corrected <= result.apparent + 3 * result.optimism_se, (beta, result)
         gaps[beta] = result.optimism / result.optimism_se
-    assert gaps[0.0] > 3       # no effect: the fitted sign is noise, the apparent C clearly optimistic
+    assert gaps[0.0] > 3  # no effect: the fitted sign is noise, the apparent C clearly optimistic
 
 
 def test_a_refused_fit_is_counted_and_left_out():
     t, e, x = cohort(4)
     rows = resample_indices(len(t), 50, 9)
-    allowed = {b for b, r in enumerate(rows) if e[r].sum() >= e.sum()}      # refuse resamples with fewer deaths
+    allowed = {b for b, r in enumerate(rows) if e[r].sum() >= e.sum()}  # refuse resamples with fewer deaths
     calls = iter(range(-1, 50))
 
     def picky(tt, ee, xx):
@@ -119,8 +120,11 @@ def test_a_refused_fit_is_counted_and_left_out():
     result = optimism_corrected_c(t, e, x, picky, crlm_c, 50, 9)
     assert 0 < len(allowed) < 50 and result.n_used == len(allowed) and result.n_refused == 50 - len(allowed)
     kept = [b for b in range(50) if b in allowed]
-    optimism = [crlm_c(t[rows[b]], e[rows[b]], x[rows[b]] @ crlm_fit(t[rows[b]], e[rows[b]], x[rows[b]]))
-                - crlm_c(t, e, x @ crlm_fit(t[rows[b]], e[rows[b]], x[rows[b]])) for b in kept]
+    optimism = [
+        crlm_c(t[rows[b]], e[rows[b]], x[rows[b]] @ crlm_fit(t[rows[b]], e[rows[b]], x[rows[b]]))
+        - crlm_c(t, e, x @ crlm_fit(t[rows[b]], e[rows[b]], x[rows[b]]))
+        for b in kept
+    ]
     assert result.optimism == pytest.approx(np.mean(optimism), abs=1e-12)
     assert result.optimism_se == pytest.approx(np.std(optimism, ddof=1) / np.sqrt(len(kept)), abs=1e-12)
 

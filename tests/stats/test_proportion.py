@@ -11,8 +11,12 @@ from statsmodels.stats.proportion import proportion_confint
 from crlm.stats.proportion import clopper_pearson, korn_graubard
 
 # R 4.3: binom.test(x, n)$conf.int (95%)
-R_BINOM_TEST = {(7, 7): (0.5903836, 1.0), (0, 4): (0.0, 0.6023646), (3, 10): (0.06673951, 0.65245285),
-                (6, 6): (0.5407419, 1.0)}
+R_BINOM_TEST = {
+    (7, 7): (0.5903836, 1.0),
+    (0, 4): (0.0, 0.6023646),
+    (3, 10): (0.06673951, 0.65245285),
+    (6, 6): (0.5407419, 1.0),
+}
 
 
 @pytest.mark.parametrize("successes, n", list(R_BINOM_TEST))
@@ -20,8 +24,9 @@ def test_clopper_pearson_is_r_binom_test(successes, n):
     assert clopper_pearson(successes, n, 0.95) == pytest.approx(R_BINOM_TEST[successes, n], abs=1e-7)
 
 
-@pytest.mark.parametrize("successes, n, level", [(0, 1, 0.95), (5, 5, 0.9), (12, 40, 0.99), (0, 142, 0.95),
-                                                 (2.5, 7.3, 0.95)])
+@pytest.mark.parametrize(
+    "successes, n, level", [(0, 1, 0.95), (5, 5, 0.9), (12, 40, 0.99), (0, 142, 0.95), (2.5, 7.3, 0.95)]
+)
 def test_clopper_pearson_is_statsmodels_beta_method(successes, n, level):
     expected = proportion_confint(successes, n, alpha=1 - level, method="beta")
     assert clopper_pearson(successes, n, level) == pytest.approx(expected, abs=1e-12)
@@ -43,7 +48,7 @@ def korn_graubard_by_the_paper(values, patients, level):
     p = sum(values) / n
     y = {i: sum(v for v, q in zip(values, patients) if q == i) for i in ids}
     m = {i: sum(1 for q in patients if q == i) for i in ids}
-    variance = clusters / (clusters - 1) * sum((y[i] - p * m[i]) ** 2 for i in ids) / n ** 2
+    variance = clusters / (clusters - 1) * sum((y[i] - p * m[i]) ** 2 for i in ids) / n**2
     deff = 1.0 if variance == 0 or p in (0.0, 1.0) else max(1.0, variance / (p * (1 - p) / n))
     z, t_quantile = stats.norm.ppf(0.5 + level / 2), stats.t.ppf(0.5 + level / 2, clusters - 1)
     effective = n / deff * (z / t_quantile) ** 2
@@ -53,13 +58,14 @@ def korn_graubard_by_the_paper(values, patients, level):
     return p, low, high, effective, deff
 
 
-@pytest.mark.parametrize("seed, patients, rate, level", [(0, 7, 0.7, 0.95), (1, 12, 0.3, 0.95), (2, 40, 0.5, 0.9),
-                                                          (3, 6, 0.95, 0.95)])
+@pytest.mark.parametrize(
+    "seed, patients, rate, level", [(0, 7, 0.7, 0.95), (1, 12, 0.3, 0.95), (2, 40, 0.5, 0.9), (3, 6, 0.95, 0.95)]
+)
 def test_korn_graubard_is_the_papers_formulas_written_as_a_loop(seed, patients, rate, level):
     rng = np.random.default_rng(seed)
     sizes = rng.integers(1, 12, patients)
     owner = np.repeat([f"p{i}" for i in range(patients)], sizes)
-    frailty = rng.normal(0, 1.5, patients)[np.repeat(np.arange(patients), sizes)]       # patients differ
+    frailty = rng.normal(0, 1.5, patients)[np.repeat(np.arange(patients), sizes)]  # patients differ
     values = (rng.random(len(owner)) < 1 / (1 + np.exp(-(np.log(rate / (1 - rate)) + frailty)))).astype(float)
     entry = korn_graubard(values, owner, level)
     p, low, high, effective, deff = korn_graubard_by_the_paper(values.tolist(), owner.tolist(), level)
@@ -94,7 +100,7 @@ def test_clustering_widens_the_interval_and_bad_input_is_refused():
     rng = np.random.default_rng(5)
     values = (rng.random(120) < 0.6).astype(float)
     independent = korn_graubard(values, np.arange(120))
-    alike = korn_graubard(np.repeat(values[:12], 10), np.repeat(np.arange(12), 10))     # 10 copies per patient
+    alike = korn_graubard(np.repeat(values[:12], 10), np.repeat(np.arange(12), 10))  # 10 copies per patient
     assert alike["design_effect"] > 5
     assert alike["ci_high"] - alike["ci_low"] > independent["ci_high"] - independent["ci_low"]
     assert korn_graubard([], [])["value"] is None

@@ -85,15 +85,34 @@ def test_results_keep_the_json_keys_written_to_metrics():
 
 def test_bootstrap_ci_rounding_matches_the_evaluation_summary():
     """Floats rounded to 4 digits (ci_level too), n_boot_valid an int, an undefined value None."""
-    assert BootstrapCI(0.912345, 0.81234, 0.98765, 0.95, 997).to_dict(digits=4) == \
-        {"value": 0.9123, "ci_low": 0.8123, "ci_high": 0.9877, "ci_level": 0.95, "n_boot_valid": 997}
-    assert BootstrapCI(None, None, None, 0.95, 0).to_dict(digits=4) == \
-        {"value": None, "ci_low": None, "ci_high": None, "ci_level": 0.95, "n_boot_valid": 0}
+    assert BootstrapCI(0.912345, 0.81234, 0.98765, 0.95, 997).to_dict(digits=4) == {
+        "value": 0.9123,
+        "ci_low": 0.8123,
+        "ci_high": 0.9877,
+        "ci_level": 0.95,
+        "n_boot_valid": 997,
+    }
+    assert BootstrapCI(None, None, None, 0.95, 0).to_dict(digits=4) == {
+        "value": None,
+        "ci_low": None,
+        "ci_high": None,
+        "ci_level": 0.95,
+        "n_boot_valid": 0,
+    }
 
 
 def test_cox_result_writes_its_table_as_covariates_first():
-    table = pd.DataFrame({"coef": [0.5, NAN], "se": [0.1, NAN], "hr": [np.exp(0.5), NAN], "hr_low": [1.2, NAN],
-                          "hr_high": [2.0, NAN], "p": [0.01, NAN]}, index=["risk_score", "age"])
+    table = pd.DataFrame(
+        {
+            "coef": [0.5, NAN],
+            "se": [0.1, NAN],
+            "hr": [np.exp(0.5), NAN],
+            "hr_low": [1.2, NAN],
+            "hr_high": [2.0, NAN],
+            "p": [0.01, NAN],
+        },
+        index=["risk_score", "age"],
+    )
     out = CoxResult(table, 0.7, -40.5, 50, 20).to_dict()
     assert list(out) == ["covariates", "concordance", "log_likelihood", "n", "n_events", "reason"]
     assert list(out["covariates"]) == ["risk_score", "age"]
@@ -104,8 +123,7 @@ def test_cox_result_writes_its_table_as_covariates_first():
 
 def test_write_json_refuses_nan_and_names_the_file(tmp_path):
     write_json(tmp_path / "ok.json", Toy(0.1, 1, {}).to_dict())
-    assert (tmp_path / "ok.json").read_text() == \
-        '{\n  "zeta": 0.1,\n  "alpha": 1,\n  "mid": {},\n  "label": ""\n}\n'
+    assert (tmp_path / "ok.json").read_text() == '{\n  "zeta": 0.1,\n  "alpha": 1,\n  "mid": {},\n  "label": ""\n}\n'
     with pytest.raises(ValueError, match="bad.json"):
         write_json(tmp_path / "bad.json", {"x": NAN})
     assert not (tmp_path / "bad.json").exists()

@@ -28,16 +28,19 @@ def default_params():
     from crlm.params import load_params
 
     params = load_params(BASE_PARAMS)
-    return dataclasses.replace(params, survival=dataclasses.replace(params.survival, classifiers=("logistic",)),
-                               stats=dataclasses.replace(params.stats, n_boot=200))
+    return dataclasses.replace(
+        params,
+        survival=dataclasses.replace(params.survival, classifiers=("logistic",)),
+        stats=dataclasses.replace(params.stats, n_boot=200),
+    )
 
 
 def test_binary_endpoint_keeps_censored_before_horizon_out():
     months = [10.0, 30.0, 10.0, 30.0, 24.0, np.nan]
     died = [1, 0, 0, 1, 1, 1]
     label = binary_endpoint(months, died, 24.0)
-    np.testing.assert_array_equal(label[[0, 1, 3, 4]], [1, 0, 0, 0])   # died at 24: not before the horizon
-    assert np.isnan(label[2]) and np.isnan(label[5])                     # censored at 10; time missing
+    np.testing.assert_array_equal(label[[0, 1, 3, 4]], [1, 0, 0, 0])  # died at 24: not before the horizon
+    assert np.isnan(label[2]) and np.isnan(label[5])  # censored at 10; time missing
 
 
 def _cohort(params, n, seed, survival_effect):
@@ -45,8 +48,9 @@ def _cohort(params, n, seed, survival_effect):
     cfg = dataclasses.replace(params.phantom, survival_effect=survival_effect, seed=seed, missing_rate=0.0)
     rng = np.random.default_rng(seed)
     volumes = np.exp(rng.uniform(np.log(0.5), np.log(400.0), size=n))
-    cases = [phantom.PhantomCase(str(i), None, None, (1, 1, 1), 1, float(v), (20.0,), "")
-             for i, v in enumerate(volumes)]
+    cases = [
+        phantom.PhantomCase(str(i), None, None, (1, 1, 1), 1, float(v), (20.0,), "") for i, v in enumerate(volumes)
+    ]
     clinical = normalise_clinical(phantom.clinical_table(cfg, cases), "phantom")
     burden = np.array([phantom.burden_z(v) for v in volumes])
     return clinical, [f"phantom-{i}" for i in range(n)], burden
@@ -67,8 +71,9 @@ def _fold_vectors(ids, signal, seed, n_folds=5, dim=16):
     rng = np.random.default_rng(seed)
     out = {}
     for k in range(n_folds):
-        features = np.hstack([signal[:, None] + 0.3 * rng.normal(size=(len(ids), 1)),
-                              rng.normal(size=(len(ids), dim - 1))])
+        features = np.hstack(
+            [signal[:, None] + 0.3 * rng.normal(size=(len(ids), 1)), rng.normal(size=(len(ids), dim - 1))]
+        )
         rotation, _ = np.linalg.qr(rng.normal(size=(dim, dim)))
         out[str(k)] = pd.DataFrame(5.0 * features @ rotation, index=pd.Index(ids, name="patient_id"))
     return out
@@ -76,8 +81,9 @@ def _fold_vectors(ids, signal, seed, n_folds=5, dim=16):
 
 def test_planted_signal_gives_an_out_of_sample_risk_score_that_ranks_the_burden(default_params):
     clinical, ids, burden = _cohort(default_params, 120, 3, survival_effect=0.8)
-    result = analyse(_fold_vectors(ids, burden, 0), _splits(ids, 0), clinical, default_params.survival,
-                     default_params.stats)
+    result = analyse(
+        _fold_vectors(ids, burden, 0), _splits(ids, 0), clinical, default_params.survival, default_params.stats
+    )
     s, patients = result.summary, result.patients
     assert s["auc"]["value"] > 0.65 and s["auc"]["ci_low"] < s["auc"]["value"] < s["auc"]["ci_high"]
     assert s["auc_ipcw"]["value"] > 0.65 and s["c_index"]["harrell"] > 0.6 and s["c_index"]["uno"] > 0.6
@@ -97,17 +103,21 @@ def test_planted_signal_gives_an_out_of_sample_risk_score_that_ranks_the_burden(
         assert abs(rows[RISK_SCORE].mean()) < 1e-12 and rows[RISK_SCORE].abs().max() < 2.5
     # development (cross-fitted) and test patients apart, each by hand
     assert s["by_set"]["development"]["n"] + s["by_set"]["test"]["n"] == 120
-    for name, rows in (("development", patients[patients["group"] != "test"]),
-                       ("test", patients[patients["group"] == "test"])):
+    for name, rows in (
+        ("development", patients[patients["group"] != "test"]),
+        ("test", patients[patients["group"] == "test"]),
+    ):
         b, task = s["by_set"][name], rows.dropna(subset=["label"])
         assert (b["n"], b["n_events"], b["n_binary_task"]) == (len(rows), rows[DIED].sum(), len(task))
         assert b["auc"]["value"] == pytest.approx(roc_auc_score(task["label"], task[RISK_SCORE]), abs=1e-12)
         assert b["auc"]["ci_low"] < b["auc"]["value"] < b["auc"]["ci_high"]
-        assert b["c_index"]["harrell"] == pytest.approx(concordance_index_censored(
-            rows[DIED].astype(bool), rows[MONTHS], rows[RISK_SCORE])[0], abs=1e-12)
+        assert b["c_index"]["harrell"] == pytest.approx(
+            concordance_index_censored(rows[DIED].astype(bool), rows[MONTHS], rows[RISK_SCORE])[0], abs=1e-12
+        )
         y = Surv.from_arrays(rows[DIED].astype(bool), rows[MONTHS])
-        assert b["c_index"]["uno"] == pytest.approx(concordance_index_ipcw(y, y, rows[RISK_SCORE], tau=24.0)[0],
-                                                    abs=1e-12)
+        assert b["c_index"]["uno"] == pytest.approx(
+            concordance_index_ipcw(y, y, rows[RISK_SCORE], tau=24.0)[0], abs=1e-12
+        )
 
 
 def test_cross_fitting_predicts_each_patient_with_the_cnn_that_never_saw_it(default_params):
@@ -116,8 +126,10 @@ def test_cross_fitting_predicts_each_patient_with_the_cnn_that_never_saw_it(defa
     clinical, ids, burden = _cohort(default_params, 120, 5, survival_effect=0.8)
     splits = _splits(ids, 1)
     vectors = _fold_vectors(ids, burden, 2)
-    label = pd.Series(binary_endpoint(clinical["overall_survival_months"], clinical["vital_status"], 24.0),
-                      index=clinical["patient_id"])
+    label = pd.Series(
+        binary_endpoint(clinical["overall_survival_months"], clinical["vital_status"], 24.0),
+        index=clinical["patient_id"],
+    )
     fitted = cross_fit(vectors, splits, label, default_params.survival)
     assert fitted.reason == "" and len(fitted.chosen) == 5 and fitted.prob.notna().all()
     for k, fold in enumerate(splits["folds"]):
@@ -135,8 +147,7 @@ def test_cross_fitting_predicts_each_patient_with_the_cnn_that_never_saw_it(defa
 def _null_p_values(params, seed):
     clinical, ids, _ = _cohort(params, 80, 1000 + seed, survival_effect=0.0)
     rng = np.random.default_rng(seed)
-    vectors = {str(k): pd.DataFrame(rng.normal(size=(80, 8)), index=pd.Index(ids, name="patient_id"))
-               for k in range(5)}
+    vectors = {str(k): pd.DataFrame(rng.normal(size=(80, 8)), index=pd.Index(ids, name="patient_id")) for k in range(5)}
     s = analyse(vectors, _splits(ids, seed), clinical, params.survival, params.stats, optimism_resamples=2).summary
     return s["logrank"]["p_value"], s["cox_lr_test"]["p_value"], s["classifier"]["chosen_per_fold"]
 
@@ -154,11 +165,15 @@ def test_null_survival_effect_gives_uniform_p_values(default_params, classifiers
     survival.rf_depth; 100 analyses (about 10 s each), and both families must be chosen somewhere."""
     from crlm.params import load_params
 
-    survival = (load_params(BASE_PARAMS).survival if classifiers == "shipped"
-                else dataclasses.replace(default_params.survival, lr_c=(1.0,)))
+    survival = (
+        load_params(BASE_PARAMS).survival
+        if classifiers == "shipped"
+        else dataclasses.replace(default_params.survival, lr_c=(1.0,))
+    )
     assert classifiers != "shipped" or set(survival.classifiers) == {"logistic", "random_forest"}
-    params = dataclasses.replace(default_params, survival=survival,
-                                 stats=dataclasses.replace(default_params.stats, n_boot=1))
+    params = dataclasses.replace(
+        default_params, survival=survival, stats=dataclasses.replace(default_params.stats, n_boot=1)
+    )
     results = Parallel(n_jobs=2)(delayed(_null_p_values)(params, seed) for seed in range(n))
     chosen = {description.split()[0] for _, _, per_fold in results for description in per_fold}
     print(f"{classifiers}: families chosen {sorted(chosen)}")
@@ -175,13 +190,13 @@ def test_null_survival_effect_gives_uniform_p_values(default_params, classifiers
 
 def test_one_class_gives_a_reason_not_a_crash(default_params):
     clinical, ids, _ = _cohort(default_params, 30, 1, survival_effect=0.0)
-    clinical["overall_survival_months"] = 100.0    # nobody dies before the horizon: one class
+    clinical["overall_survival_months"] = 100.0  # nobody dies before the horizon: one class
     clinical["vital_status"] = 0.0
     vectors = {str(k): pd.DataFrame(np.random.default_rng(k).normal(size=(30, 4)), index=ids) for k in range(5)}
     s = analyse(vectors, _splits(ids, 0), clinical, default_params.survival, default_params.stats).summary
     assert "needs at least 2 of each" in s["reason"] and s["auc"]["value"] is None
     assert s["logrank"]["p_value"] is None and s["logrank"]["reason"]
-    flat = {k: v * 0.0 for k, v in vectors.items()}                  # an untrained CNN
+    flat = {k: v * 0.0 for k, v in vectors.items()}  # an untrained CNN
     clinical, ids, _ = _cohort(default_params, 30, 1, survival_effect=0.8)
     s = analyse(flat, _splits(ids, 0), clinical, default_params.survival, default_params.stats).summary
     assert "every embedding feature is constant" in s["reason"]
@@ -189,35 +204,38 @@ def test_one_class_gives_a_reason_not_a_crash(default_params):
 
 def test_patients_without_images_or_survival_are_counted(default_params):
     clinical, ids, _ = _cohort(default_params, 40, 2, survival_effect=0.8)
-    clinical.loc[0, "overall_survival_months"] = np.nan          # images, no survival data
-    with_images = ids[:-2] + ["phantom-999"]                      # two without images, one unknown
-    vectors = {str(k): pd.DataFrame(np.random.default_rng(k).normal(size=(len(with_images), 4)), index=with_images)
-               for k in range(5)}
+    clinical.loc[0, "overall_survival_months"] = np.nan  # images, no survival data
+    with_images = ids[:-2] + ["phantom-999"]  # two without images, one unknown
+    vectors = {
+        str(k): pd.DataFrame(np.random.default_rng(k).normal(size=(len(with_images), 4)), index=with_images)
+        for k in range(5)
+    }
     cfg, stats_cfg = default_params.survival, default_params.stats
     s = analyse(vectors, _splits(with_images, 0), clinical, cfg, stats_cfg, optimism_resamples=2).summary
     assert s["n_clinical_without_images"] == 2
-    assert s["n_without_survival_data"] == 2                      # phantom-0 and phantom-999
+    assert s["n_without_survival_data"] == 2  # phantom-0 and phantom-999
     assert s["n_analysed"] == 37
     with pytest.raises(ValueError, match="no patient has both images and survival data"):
-        analyse({"0": pd.DataFrame(np.zeros((1, 4)), index=["x-1"])}, _splits(["x-1"], 0, 1), clinical, cfg,
-                stats_cfg)
+        analyse({"0": pd.DataFrame(np.zeros((1, 4)), index=["x-1"])}, _splits(["x-1"], 0, 1), clinical, cfg, stats_cfg)
 
 
 def test_cox_with_too_few_events_per_covariate_is_refused(default_params):
     clinical, ids, burden = _cohort(default_params, 60, 4, survival_effect=0.8)
     clinical["vital_status"] = 0.0
     early = clinical.index[:15]
-    clinical.loc[early, ["vital_status", "overall_survival_months"]] = [1.0, 3.0]   # 15 deaths
+    clinical.loc[early, ["vital_status", "overall_survival_months"]] = [1.0, 3.0]  # 15 deaths
     cfg = dataclasses.replace(default_params.survival, covariates=("clinrisk_score",))
-    s = analyse(_fold_vectors(ids, burden, 0), _splits(ids, 0), clinical, cfg, default_params.stats,
-                optimism_resamples=2).summary
+    s = analyse(
+        _fold_vectors(ids, burden, 0), _splits(ids, 0), clinical, cfg, default_params.stats, optimism_resamples=2
+    ).summary
     assert "15 events for 2 covariate(s); needs at least 20" in s["cox_model"]["reason"]
     assert s["cox_lr_test"]["p_value"] is None and "needs at least 20" in s["cox_lr_test"]["reason"]
-    assert s["cox_clinical"]["reason"] == ""                      # 1 covariate needs 10 events
+    assert s["cox_clinical"]["reason"] == ""  # 1 covariate needs 10 events
 
 
-def test_risk_groups_are_the_upper_half_of_each_prediction_group_whatever_the_classifiers_scale(default_params,
-                                                                                               monkeypatch):
+def test_risk_groups_are_the_upper_half_of_each_prediction_group_whatever_the_classifiers_scale(
+    default_params, monkeypatch
+):
     """One fold's probabilities shrunk tenfold (all below survival.threshold, as a classifier on another scale
     gives): each group's high-risk share stays 50% (+-1 patient) and the groups do not move."""
     clinical, ids, burden = _cohort(default_params, 120, 6, survival_effect=0.8)
@@ -239,8 +257,9 @@ def test_risk_groups_are_the_upper_half_of_each_prediction_group_whatever_the_cl
         high = int((rows["risk_group"] == "high").sum())
         assert abs(high - len(rows) / 2) <= 1 and shares[group] == pytest.approx(high / len(rows))
         # the upper half by the probability's rank within the group
-        assert set(rows.loc[rows["risk_group"] == "high", "patient_id"]) == \
-            set(rows.nlargest(len(rows) // 2, "prob")["patient_id"])
+        assert set(rows.loc[rows["risk_group"] == "high", "patient_id"]) == set(
+            rows.nlargest(len(rows) // 2, "prob")["patient_id"]
+        )
     pd.testing.assert_series_equal(patients["risk_group"], plain.patients["risk_group"])
     assert scaled.summary["logrank"] == plain.summary["logrank"]
 
@@ -254,8 +273,14 @@ def _pipeline_like(seed):
     image = rng.normal(size=len(groups))
     death = rng.exponential(40.0 * np.exp(-0.5 * (clinrisk - 2.5) - 0.6 * image))
     censor = rng.uniform(12, 90, size=len(groups))
-    table = pd.DataFrame({"group": groups, "clinrisk_score": clinrisk, MONTHS: np.minimum(death, censor),
-                          DIED: (death <= censor).astype(float)})
+    table = pd.DataFrame(
+        {
+            "group": groups,
+            "clinrisk_score": clinrisk,
+            MONTHS: np.minimum(death, censor),
+            DIED: (death <= censor).astype(float),
+        }
+    )
     table[RISK_SCORE] = np.nan
     for _, rows in table.groupby("group"):
         table.loc[rows.index, RISK_SCORE] = normal_scores(image[rows.index] + rng.normal(size=len(rows)))
@@ -270,8 +295,9 @@ def test_the_clinical_models_corrected_c_is_not_above_its_apparent_c_on_a_pipeli
     c = _cox_models(table, cfg, seed=0)["cox_concordance_optimism_corrected"]["clinical"]
     assert c["n_resamples"] == OPTIMISM_RESAMPLES and c["n_used"] + c["n_refused"] == OPTIMISM_RESAMPLES
     assert c["corrected"] <= c["apparent"] + 3 * c["optimism_se"], c
-    assert c["apparent"] == pytest.approx(concordance_index_censored(
-        table[DIED].astype(bool), table[MONTHS], table["clinrisk_score"])[0], abs=1e-12)
+    assert c["apparent"] == pytest.approx(
+        concordance_index_censored(table[DIED].astype(bool), table[MONTHS], table["clinrisk_score"])[0], abs=1e-12
+    )
 
 
 def test_the_cox_hr_of_the_risk_score_is_per_sd(default_params):
@@ -286,4 +312,4 @@ def test_the_cox_hr_of_the_risk_score_is_per_sd(default_params):
     risk = out["cox_model"]["covariates"][RISK_SCORE]
     assert risk["hr"] == pytest.approx(reference.loc["z", "exp(coef)"], rel=1e-5)
     assert risk["hr_low"] == pytest.approx(reference.loc["z", "exp(coef) lower 95%"], rel=1e-5)
-    assert table[RISK_SCORE].std(ddof=1) == sd                     # the table's own column is not rescaled
+    assert table[RISK_SCORE].std(ddof=1) == sd  # the table's own column is not rescaled

@@ -32,7 +32,7 @@ from crlm.training.loop import Loss, _train_epoch, batches, global_dice_loss, tr
 from tests.conftest import REPO, with_arch_params
 from tests.factories import synthetic_set, tiny_train_params
 
-ARCH = "unet"                   # batch norm and the Dice term: the two losses that do not split by image
+ARCH = "unet"  # batch norm and the Dice term: the two losses that do not split by image
 TRAIN_IDX, VAL_IDX = list(range(18)), list(range(18, 24))
 CPU = torch.device("cpu")
 
@@ -59,7 +59,7 @@ def test_each_image_of_a_batch_belongs_to_exactly_one_process():
 
 def test_a_shard_gets_the_augmentation_draws_of_its_rows_in_the_whole_batch(tiny_params):
     images, masks = torch.rand(8, 1, 32, 32), (torch.rand(8, 1, 32, 32) > 0.7).float()
-    augment = dataclasses.replace(tiny_params.augment, elastic_p=0.5)   # some rows elastic, some not
+    augment = dataclasses.replace(tiny_params.augment, elastic_p=0.5)  # some rows elastic, some not
     torch.manual_seed(3)
     whole = augment_batch(images, masks, augment)
     for rank in range(3):
@@ -83,14 +83,15 @@ def test_worker_plan_spreads_folds_over_gpus_and_keeps_to_the_cpu_budget():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert worker_plan(5, cpu, cpus=2) == (2, 1)
     assert worker_plan(5, cpu, cpus=16) == (5, 3)
-    assert worker_plan(5, cuda, cpus=16, gpus=4) == (4, 4)     # one training per GPU
+    assert worker_plan(5, cuda, cpus=16, gpus=4) == (4, 4)  # one training per GPU
     assert worker_plan(5, cuda, cpus=16, gpus=1) == (1, 16)
     assert worker_plan(5, cuda, cpus=16, gpus=8) == (5, 3)
 
 
 def _visible_gpus(_):
     import time
-    time.sleep(0.5)          # every worker gets a task
+
+    time.sleep(0.5)  # every worker gets a task
     return os.getpid(), os.environ["CUDA_VISIBLE_DEVICES"]
 
 
@@ -101,7 +102,7 @@ def test_each_fold_worker_sees_its_own_gpu():
         free.put(gpu)
     with ProcessPoolExecutor(3, mp_context=context, initializer=take_one_gpu, initargs=(free,)) as pool:
         seen = dict(pool.map(_visible_gpus, range(6)))
-    assert sorted(seen.values()) == ["2", "5", "7"]    # three processes, three different GPUs
+    assert sorted(seen.values()) == ["2", "5", "7"]  # three processes, three different GPUs
 
 
 def one_batch_gradient(params, data, world: World = SINGLE) -> dict[str, torch.Tensor]:
@@ -109,13 +110,26 @@ def one_batch_gradient(params, data, world: World = SINGLE) -> dict[str, torch.T
     computes it: through DDP in a world of several processes (averaged over them)."""
     make_deterministic(params.train.seed)
     model = with_global_batch_norm(build_model(ARCH, model_kwargs(params.model, ARCH)), world, CPU)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)     # a step that leaves the weights alone
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # a step that leaves the weights alone
     scheduler = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
     cfg = params.train
     loss_fn = Loss(cfg.cls_loss_weight, cfg.seg_loss_weight, cfg.seg_pos_weight, world)
-    _train_epoch(wrap(model, world, CPU, unused_parameters=False), optimizer, scheduler, loss_fn, data,
-                 np.asarray(TRAIN_IDX[:cfg.batch_size]), params.augment, True, cfg.batch_size, cfg.seed, 1, CPU,
-                 "fp32", world)
+    _train_epoch(
+        wrap(model, world, CPU, unused_parameters=False),
+        optimizer,
+        scheduler,
+        loss_fn,
+        data,
+        np.asarray(TRAIN_IDX[: cfg.batch_size]),
+        params.augment,
+        True,
+        cfg.batch_size,
+        cfg.seed,
+        1,
+        CPU,
+        "fp32",
+        world,
+    )
     return {name: p.grad.clone() for name, p in model.named_parameters()}
 
 
@@ -124,9 +138,23 @@ def torchrun_result(tmp_path_factory):
     """tests/ddp_training.py in 2 processes started by torchrun (gloo)."""
     out = tmp_path_factory.mktemp("ddp") / "ddp.pt"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "src")]), "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                             str(REPO / "tests" / "ddp_training.py"), str(out)],
-                            cwd=out.parent, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            str(REPO / "tests" / "ddp_training.py"),
+            str(out),
+        ],
+        cwd=out.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     ddp = torch.load(out, weights_only=True)
     assert ddp["world"] == 2
@@ -142,10 +170,11 @@ def test_two_processes_compute_the_gradient_of_one_process(torchrun_result):
     single = one_batch_gradient(ddp_params(), synthetic_set())
     assert set(torchrun_result["gradient"]) == set(single)
     scale = max(grad.abs().max().item() for grad in single.values())
-    gaps = {name: (torchrun_result["gradient"][name] - grad).abs().max().item() / scale
-            for name, grad in single.items()}
+    gaps = {
+        name: (torchrun_result["gradient"][name] - grad).abs().max().item() / scale for name, grad in single.items()
+    }
     print(f"max |DDP - single| / max |gradient| = {max(gaps.values()):.1e} ({max(gaps, key=gaps.get)})")
-    assert max(gaps.values()) < 1e-5    # measured 1.6e-6
+    assert max(gaps.values()) < 1e-5  # measured 1.6e-6
 
 
 @pytest.mark.slow
@@ -174,12 +203,12 @@ def test_two_processes_train_the_model_of_one_process_up_to_adams_amplified_roun
     assert gap < 1e-2 and gap < seed_gap / 5
     for a, b in zip(ddp["history"], history, strict=True):
         assert a.keys() == b.keys()
-        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=5e-3)   # measured 1.0e-3 at epoch 2
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=5e-3)  # measured 1.0e-3 at epoch 2
 
 
 def test_no_process_gets_an_empty_shard_and_a_too_small_global_batch_is_refused():
     world = World(0, 3)
-    assert [len(b) for b in batches(np.arange(18), 8, smallest(world))] == [8, 10]   # a trailing 2 < 3 joins
+    assert [len(b) for b in batches(np.arange(18), 8, smallest(world))] == [8, 10]  # a trailing 2 < 3 joins
     assert [len(b) for b in batches(np.arange(19), 8, smallest(world))] == [8, 8, 3]
     assert smallest(SINGLE) == 2
     with pytest.raises(ValueError, match="train.batch_size 2 is the global batch, split over 3 processes"):
@@ -195,10 +224,10 @@ def test_each_process_draws_its_own_dropout_and_leaves_the_augmentation_generato
         world = World(rank, 2)
         with own_dropout_draws(world, 100 + world.rank, CPU):
             masks.append(dropout(torch.ones(64)))
-        assert torch.equal(torch.get_rng_state(), before)     # the next augmentation draw is every process's
+        assert torch.equal(torch.get_rng_state(), before)  # the next augmentation draw is every process's
     assert not torch.equal(masks[0], masks[1])
     with own_dropout_draws(World(0, 2), 100, CPU):
-        assert torch.equal(dropout(torch.ones(64)), masks[0])   # seeded: a resumed epoch repeats it
+        assert torch.equal(dropout(torch.ones(64)), masks[0])  # seeded: a resumed epoch repeats it
 
 
 def test_global_batch_norm_refuses_the_kinds_it_does_not_implement():

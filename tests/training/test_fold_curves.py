@@ -20,7 +20,7 @@ from crlm.training import folds
 from tests import fold_workers
 from tests.conftest import tiny_params_dict
 
-N_FOLDS = 16      # 16 CV folds, each in its own worker process
+N_FOLDS = 16  # 16 CV folds, each in its own worker process
 
 
 @pytest.fixture
@@ -35,11 +35,18 @@ def dvc_exp_run(tmp_path, monkeypatch):
     Repo.init(str(tmp_path)).close()
     subprocess.run([*git, "add", "-A"], cwd=tmp_path, check=True)
     subprocess.run([*git, "commit", "-qm", "init"], cwd=tmp_path, check=True)
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, check=True, capture_output=True,
-                          text=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=tmp_path, check=True, capture_output=True, text=True
+    ).stdout.strip()
     monkeypatch.chdir(tmp_path)
-    for name, value in {"DVC_ROOT": str(tmp_path), "DVC_STAGE": "train@unet", "DVC_EXP_BASELINE_REV": head,
-                        "DVC_EXP_NAME": "tiny-exp", "DVC_NO_ANALYTICS": "1", "DVC_STUDIO_OFFLINE": "true"}.items():
+    for name, value in {
+        "DVC_ROOT": str(tmp_path),
+        "DVC_STAGE": "train@unet",
+        "DVC_EXP_BASELINE_REV": head,
+        "DVC_EXP_NAME": "tiny-exp",
+        "DVC_NO_ANALYTICS": "1",
+        "DVC_STUDIO_OFFLINE": "true",
+    }.items():
         monkeypatch.setenv(name, value)
     return tmp_path
 
@@ -53,10 +60,10 @@ def test_many_folds_ending_together_under_dvc_exp_run_all_succeed_and_keep_their
     params = params_from_dict(tiny_params_dict(split={"folds": N_FOLDS}, train={"device": "cpu"}))
     names = fold_names(N_FOLDS)
     splits = {"test": [], "folds": [{"train": [], "val": [f"p{fold}"]} for fold in names]}
-    Splits.from_dict(splits).write(dvc_exp_run / "data" / "splits" / "splits.json")   # the folds train_all_folds reads
+    Splits.from_dict(splits).write(dvc_exp_run / "data" / "splits" / "splits.json")  # the folds train_all_folds reads
     # the real train_all_folds, with a stand-in training the spawned workers import from tests/fold_workers.py
     monkeypatch.setattr(folds, "train_fold", fold_workers.fold_ending_with_the_others)
-    lines = folds.train_all_folds("unet", params, cpus=N_FOLDS)   # one worker per fold, all at once
+    lines = folds.train_all_folds("unet", params, cpus=N_FOLDS)  # one worker per fold, all at once
 
     assert lines == [f"train unet/{fold}" for fold in names]
     assert len(list((dvc_exp_run / "arrived").iterdir())) == N_FOLDS
@@ -65,8 +72,7 @@ def test_many_folds_ending_together_under_dvc_exp_run_all_succeed_and_keep_their
         history = fold_workers.history_of(fold)
         header, rows = _read_curve(curves / "train_loss.tsv")
         assert header == "step\ttrain_loss"
-        assert [(int(s), float(v)) for s, v in rows] == [(e - 1, r["train_loss"]) for e, r in
-                                                         enumerate(history, 1)]
+        assert [(int(s), float(v)) for s, v in rows] == [(e - 1, r["train_loss"]) for e, r in enumerate(history, 1)]
         header, rows = _read_curve(curves / "val_auc.tsv")
         assert [(int(s), float(v)) for s, v in rows] == [(1, history[1]["val_auc"]), (2, history[2]["val_auc"])]
     assert not (dvc_exp_run / ".dvc" / "tmp" / "exps" / "run" / "DVCLIVE_STEP_COMPLETED").exists()
@@ -82,10 +88,13 @@ RACES = ("builtins.FileNotFoundError: [Errno 2] No such file or directory: ", "d
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="the race needs processes running at the same time")
-@pytest.mark.xfail(raises=DvcliveRace, strict=False,
-                   reason="dvclive 3.49.1 in several processes of one repository at once races on "
-                          ".dvc/tmp/exps/run/DVCLIVE_STEP_COMPLETED (and, under dvc exp run, on .git/index.lock): "
-                          "why fold workers do not run dvclive")
+@pytest.mark.xfail(
+    raises=DvcliveRace,
+    strict=False,
+    reason="dvclive 3.49.1 in several processes of one repository at once races on "
+    ".dvc/tmp/exps/run/DVCLIVE_STEP_COMPLETED (and, under dvc exp run, on .git/index.lock): "
+    "why fold workers do not run dvclive",
+)
 def test_dvclive_in_several_processes_ending_together_races(dvc_exp_run):
     """The former design, reproduced: a Live in each of 8 processes, all ending at one moment.
 
@@ -94,9 +103,13 @@ def test_dvclive_in_several_processes_ending_together_races(dvc_exp_run):
     n, ctx = 8, multiprocessing.get_context("spawn")
     start, done = ctx.Barrier(n, timeout=120), ctx.Barrier(n, timeout=120)
     failed, results = ctx.Event(), ctx.Queue()
-    workers = [ctx.Process(target=fold_workers.dvclive_in_this_process,
-                           args=(str(dvc_exp_run / "plots" / str(k)), start, done, failed, 100, results))
-               for k in range(n)]
+    workers = [
+        ctx.Process(
+            target=fold_workers.dvclive_in_this_process,
+            args=(str(dvc_exp_run / "plots" / str(k)), start, done, failed, 100, results),
+        )
+        for k in range(n)
+    ]
     for worker in workers:
         worker.start()
     errors = [results.get(timeout=600) for _ in workers]

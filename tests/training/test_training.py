@@ -49,7 +49,7 @@ def test_training_resumes_at_the_right_epoch_after_an_interruption(tmp_path):
     seen = []
     resumed = train_model("clmnet", params, data, idx, checkpoint=checkpoint, on_epoch_end=seen.append)
     assert resumed.resumed_from_epoch == 2
-    assert [row["epoch"] for row in seen] == [1, 2, 3]   # replayed history, then the new epoch
+    assert [row["epoch"] for row in seen] == [1, 2, 3]  # replayed history, then the new epoch
     straight = train_model("clmnet", params, data, idx)
     assert resumed.history == straight.history
     for key, value in weights(straight.model).items():
@@ -66,8 +66,14 @@ def test_a_checkpoint_of_another_setting_is_not_resumed(tmp_path):
 
 def test_a_checkpoint_is_plain_data_and_loads_with_weights_only(tmp_path):
     data, checkpoint = synthetic_set(), tmp_path / "last.pt"
-    train_model("unet", tiny_train_params(epochs=1, lr_schedule="onecycle"), data, np.arange(18),
-                np.arange(18, 24), checkpoint=checkpoint)
+    train_model(
+        "unet",
+        tiny_train_params(epochs=1, lr_schedule="onecycle"),
+        data,
+        np.arange(18),
+        np.arange(18, 24),
+        checkpoint=checkpoint,
+    )
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     assert set(state) == {"model", "optimizer", "scheduler", "epoch", "history", "fingerprint"}
     assert state["epoch"] == 1 and isinstance(state["fingerprint"], str)
@@ -77,8 +83,15 @@ def test_a_checkpoint_is_plain_data_and_loads_with_weights_only(tmp_path):
     model = torch.nn.Linear(2, 1)
     optimizer = torch.optim.Adam(model.parameters())
     scheduler = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
-    save_checkpoint(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler, epoch=3,
-                    history=[{"epoch": 3, "val_auc": np.float64(0.75), "val_dice": np.float32(0.5)}], key="k")
+    save_checkpoint(
+        checkpoint,
+        model=model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        epoch=3,
+        history=[{"epoch": 3, "val_auc": np.float64(0.75), "val_dice": np.float32(0.5)}],
+        key="k",
+    )
     loaded = load_checkpoint(checkpoint, "k")
     assert loaded["history"] == [{"epoch": 3, "val_auc": 0.75, "val_dice": 0.5}]
     assert type(loaded["history"][0]["val_auc"]) is float
@@ -131,7 +144,7 @@ def test_onecycle_schedule_warms_up_and_anneals(monkeypatch):
 
     monkeypatch.setattr(torch.optim.Adam, "step", record)
     train_model("vgg16", params, synthetic_set(), np.arange(18))
-    assert len(lrs) == 3 * 3                       # 18 images, batch 8 -> 3 steps per epoch
+    assert len(lrs) == 3 * 3  # 18 images, batch 8 -> 3 steps per epoch
     assert lrs[0] < 0.002 and max(lrs) == pytest.approx(0.01, rel=0.05) and lrs[-1] < 1e-4
 
 
@@ -150,9 +163,9 @@ def test_a_fold_trains_on_its_sample_and_predicts_every_validation_and_test_imag
     from crlm.data.sampling import training_sample
     from crlm.training.folds import train_fold
 
-    data = synthetic_set(n=48)                             # patients p-0 .. p-15, 3 images each
+    data = synthetic_set(n=48)  # patients p-0 .. p-15, 3 images each
     manifest = data.manifest.assign(tumour_area_px=data.tumour.reshape(48, -1).sum(1))
-    manifest.loc[[1, 7, 43], "tumour_area_px"] = 3         # label 0 on a small lesion: ambiguous
+    manifest.loc[[1, 7, 43], "tumour_area_px"] = 3  # label 0 on a small lesion: ambiguous
     assert is_ambiguous(manifest).sum() == 3
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data" / "processed").mkdir(parents=True)
@@ -177,7 +190,15 @@ def test_a_fold_trains_on_its_sample_and_predicts_every_validation_and_test_imag
 def test_a_diverging_training_stops_at_its_first_epoch_naming_it_and_the_lr():
     from crlm.training.loop import TrainingDiverged
 
-    with pytest.raises(TrainingDiverged, match=r"train unet: the training loss is nan at epoch 1 \(train\.lr 1e\+30, "
-                                               r"train\.lr_schedule constant\).*lower train\.lr"):
-        train_model("unet", tiny_train_params(lr=1e30, lr_schedule="constant"), synthetic_set(), np.arange(18),
-                    np.arange(18, 24))
+    with pytest.raises(
+        TrainingDiverged,
+        match=r"train unet: the training loss is nan at epoch 1 \(train\.lr 1e\+30, "
+        r"train\.lr_schedule constant\).*lower train\.lr",
+    ):
+        train_model(
+            "unet",
+            tiny_train_params(lr=1e30, lr_schedule="constant"),
+            synthetic_set(),
+            np.arange(18),
+            np.arange(18, 24),
+        )

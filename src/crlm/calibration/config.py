@@ -11,11 +11,11 @@ from crlm.core.config import ConfigError, positive
 @dataclass(frozen=True)
 class CalibrationConfig:
     SECTION: ClassVar[str] = "calibration"
-    image_bins: int                     # quantile bins of the image-level reliability diagram (test images)
-    patient_bins: int                   # quantile bins of the survival reliability diagram (complete cases)
-    thresholds: tuple[float, float]     # decision curve: threshold probabilities from, to
+    image_bins: int  # quantile bins of the image-level reliability diagram (test images)
+    patient_bins: int  # quantile bins of the survival reliability diagram (complete cases)
+    thresholds: tuple[float, float]  # decision curve: threshold probabilities from, to
     threshold_step: float
-    net_benefit_at: tuple[float, ...]   # thresholds whose net benefit metrics/calibration.json holds
+    net_benefit_at: tuple[float, ...]  # thresholds whose net benefit metrics/calibration.json holds
 
     def __post_init__(self) -> None:
         for key in ("image_bins", "patient_bins"):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -48,11 +48,13 @@ class Sections:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
-        raise ConfigError(f"{self._source}: section {name!r} was not loaded; pass its config class to "
-                          "cli_params()/sections_from_dict()")
+        raise ConfigError(
+            f"{self._source}: section {name!r} was not loaded; pass its config class to "
+            "cli_params()/sections_from_dict()"
+        )
 
 
-def sections_from_dict(raw: dict[str, Any], *classes: type, source: str = "params") -> Params:
+def sections_from_dict(raw: dict[str, Any], *classes: type[Any], source: str = "params") -> Params:
     """The sections of `raw` (params.yaml's content) that `classes` (config dataclasses with a SECTION)
     describe. Typed as the whole `Params` for the readers' sake; it holds only these sections."""
     loaded = {}
@@ -114,7 +116,8 @@ def build(cls: type, raw: Any, prefix: str, source: str) -> Any:
         hint = hints[name]
         key = prefix + name
         if dataclasses.is_dataclass(hint):
-            values[name] = build(hint, raw[name], prefix=key + ".", source=source)
+            # a type hint: the dataclass itself, never an instance
+            values[name] = build(cast(type, hint), raw[name], prefix=key + ".", source=source)
         else:
             values[name] = _coerce(raw[name], hint, key, source)
     if open_subsections:
@@ -171,5 +174,3 @@ def open_unit_interval(key: str, value: float) -> None:
 def ordered_pair(key: str, pair: tuple[float, float]) -> None:
     if pair[0] > pair[1]:
         raise ConfigError(f"{key} must be [low, high], got {list(pair)}")
-
-

@@ -59,8 +59,9 @@ class DataFileError(UserError, ValueError):
     """A project data file that cannot be read as it is (the message names the file and the fix)."""
 
 
-def load_npz(path: str | Path, stage: str, keys: tuple[str, ...] | None = None,
-             optional: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+def load_npz(
+    path: str | Path, stage: str, keys: tuple[str, ...] | None = None, optional: tuple[str, ...] = ()
+) -> dict[str, np.ndarray]:
     """The arrays `keys` (default: all) of the .npz archive at `path`, which `stage` writes, and those of
     `optional` that it holds. Nothing is unpickled: the project never writes object arrays. A damaged,
     truncated or foreign file, or one missing an array, is a DataFileError naming the file and the fix."""
@@ -76,12 +77,13 @@ def load_npz(path: str | Path, stage: str, keys: tuple[str, ...] | None = None,
             if missing:
                 raise DataFileError(f"{path}: no array {missing} (it holds {archive.files}); {fix}")
             wanted = archive.files if keys is None else [*keys, *(key for key in optional if key in archive.files)]
-            return {key: archive[key] for key in wanted}   # reads (and CRC-checks) each array
+            return {key: archive[key] for key in wanted}  # reads (and CRC-checks) each array
     except (FileNotFoundError, PermissionError, IsADirectoryError, DataFileError):
         raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError) as exc:
-        raise DataFileError(f"{path}: unreadable .npz file (truncated or damaged: {_npz_detail(path, exc)}); "
-                            f"{fix}") from None
+        raise DataFileError(
+            f"{path}: unreadable .npz file (truncated or damaged: {_npz_detail(path, exc)}); {fix}"
+        ) from None
 
 
 def _npz_detail(path: Path, exc: Exception) -> str:

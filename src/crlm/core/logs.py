@@ -26,7 +26,7 @@ from tqdm import tqdm
 from crlm.core.errors import UserError
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-DEBUG = "CRLM_DEBUG"   # set to 1: a UserError's traceback too
+DEBUG = "CRLM_DEBUG"  # set to 1: a UserError's traceback too
 T = TypeVar("T")
 
 
@@ -54,7 +54,7 @@ def stage_main(main: Callable[[], T]) -> Callable[[], T]:
         start = time.perf_counter()
         try:
             result = main()
-        except UserError as exc:   # a bad param or file: its message names it and the fix
+        except UserError as exc:  # a bad param or file: its message names it and the fix
             log.error("failed after %.1f s: %s", time.perf_counter() - start, exc)
             if os.environ.get(DEBUG, "").strip() not in ("", "0"):
                 raise

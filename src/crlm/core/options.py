@@ -2,9 +2,9 @@
 
 A consumer maps each name an option may take to what implements it (a function,
 a class, an object) and dispatches through `look_up`, MONAI's look_up_option
-style, instead of an if-chain. crlm.config validates the same options once, as
-`Literal` field types (it cannot import the consumers: every stage imports
-config); tests/test_options.py ties each Literal to its consumer's table.
+style, instead of an if-chain. Each section's dataclass validates the same options
+once, as `Literal` field types (it does not import the consumers, which load torch,
+sklearn and pydicom); tests/core/test_options.py ties each Literal to its consumer's table.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 import os
 from pathlib import Path
 
-RAW = Path("data/raw")                  # the default raw store; in outputs, raw files are named under it
-RAW_DIR_ENV = "CRLM_RAW_DIR"            # machine configuration: where the raw store is (not a param)
-RAW_MANIFEST = Path("data/raw.json")    # fetch's output: each source's folder in the store and its files
+RAW = Path("data/raw")  # the default raw store; in outputs, raw files are named under it
+RAW_DIR_ENV = "CRLM_RAW_DIR"  # machine configuration: where the raw store is (not a param)
+RAW_MANIFEST = Path("data/raw.json")  # fetch's output: each source's folder in the store and its files
 SLICES_DIR = Path("data/interim/slices")
 SLICES = Path("data/interim/slices.parquet")
 CLINICAL = Path("data/interim/clinical.parquet")
@@ -16,7 +16,7 @@ SPLITS = Path("data/splits/splits.json")
 METRICS = Path("metrics")
 PLOTS = Path("plots")
 MODELS = Path("data/models")
-CHECKPOINTS = Path("data/checkpoints")   # not a DVC output: survives an interrupted stage
+CHECKPOINTS = Path("data/checkpoints")  # not a DVC output: survives an interrupted stage
 PREDICTIONS = Path("data/predictions")
 EMBEDDINGS = Path("data/embeddings")
 SURVIVAL = Path("data/survival")

@@ -12,7 +12,7 @@ from typing import ClassVar, Literal, get_args
 from crlm.core.config import ConfigError, ordered_pair, positive, unit_interval
 
 # The choices of each option, validated once when params.yaml is read; each consumer owns the table that
-# implements them (crlm.core.options.look_up) and tests/test_options.py ties the two.
+# implements them (crlm.core.options.look_up) and tests/core/test_options.py ties the two.
 SourceName = Literal["phantom", "tcia", "lits"]              # crlm.data.sources.SOURCES
 Crop = Literal["none", "liver"]                              # crlm.data.prepare.CROPS
 

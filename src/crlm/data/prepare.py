@@ -38,9 +38,12 @@ def window(hu: np.ndarray, centre: float, width: float) -> np.ndarray:
 
 def resize(image: np.ndarray, size: int, mask: bool = False) -> np.ndarray:
     """Antialiased bilinear for images, nearest neighbour for masks."""
+    # Image.NEAREST/BILINEAR exist (Pillow sets them with setattr from Resampling); Pillow's own types miss them
     if mask:
-        return np.asarray(Image.fromarray(image.astype(np.uint8)).resize((size, size), Image.NEAREST))
-    return np.asarray(Image.fromarray(image.astype(np.float32), mode="F").resize((size, size), Image.BILINEAR))
+        return np.asarray(Image.fromarray(image.astype(np.uint8)).resize(
+            (size, size), Image.NEAREST))  # type: ignore[attr-defined]
+    return np.asarray(Image.fromarray(image.astype(np.float32), mode="F").resize(
+        (size, size), Image.BILINEAR))  # type: ignore[attr-defined]
 
 
 def whole_slice(liver: np.ndarray, margin: float) -> tuple[slice, slice]:

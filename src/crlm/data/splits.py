@@ -120,6 +120,7 @@ def _balanced_test_draw(manifest: pd.DataFrame, labels: pd.Series, cfg: SplitCon
         gap = abs(chosen["sum"].sum() / chosen["count"].sum() - overall)
         if gap < best_gap:
             best, best_gap = (train, test), gap
+    assert best is not None    # TEST_CANDIDATES > 0 draws; the first gap is finite (every patient has images)
     return best
 
 

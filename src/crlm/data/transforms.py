@@ -76,6 +76,7 @@ def augment_batch(images: torch.Tensor, masks: torch.Tensor, cfg: AugmentConfig,
     if height != width:
         raise ValueError(f"augment_batch: square images expected, got {height} x {width}")
     batch, rows = (n, slice(None)) if batch is None else (batch, rows)
+    assert rows is not None    # `batch` and `rows` are given together
     grid = sampling_grids(batch, width, cfg, images.device, rows)
     if len(grid) != n:
         raise ValueError(f"augment_batch: {n} images but rows {rows} of a batch of {batch}")

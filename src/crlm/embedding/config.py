@@ -7,7 +7,7 @@ from typing import ClassVar, Literal
 
 from crlm.core.config import positive
 
-Aggregation = Literal["mean", "max"]                         # crlm.embedding.extract.AGGREGATIONS
+Aggregation = Literal["mean", "max"]  # crlm.embedding.extract.AGGREGATIONS
 
 
 @dataclass(frozen=True)

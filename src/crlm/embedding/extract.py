@@ -10,6 +10,8 @@ layout is crlm.embedding.table's.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pandas as pd
 import torch
@@ -35,7 +37,10 @@ AGGREGATIONS = {"mean": mean_of, "max": max_of}
 def patient_embeddings(model: torch.nn.Module, data: ImageSet, batch_size: int, aggregation: str) -> pd.DataFrame:
     """One row per patient (sorted): patient_id, n_images and the aggregate of its images' vectors."""
     aggregate = look_up("embed.aggregation", aggregation, AGGREGATIONS)
-    vectors = predict(model, data, np.arange(len(data.manifest)), batch_size, embeddings=True).embedding
+    # embeddings=True: an array (None only for no images, which fails below as it did)
+    vectors = cast(
+        np.ndarray, predict(model, data, np.arange(len(data.manifest)), batch_size, embeddings=True).embedding
+    )
     columns = embedding_columns(vectors.shape[1])
     images = pd.DataFrame(vectors.astype(np.float32), columns=columns)
     images.insert(0, "patient_id", data.manifest["patient_id"].to_numpy())

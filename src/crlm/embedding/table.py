@@ -28,8 +28,9 @@ def fold_vectors(frame: pd.DataFrame, source: str = "embeddings") -> dict[str, p
         matrix = rows.set_index("patient_id")[columns].astype(np.float64)
         bad = matrix.index[~np.isfinite(matrix.to_numpy()).all(axis=1)]
         if len(bad):
-            raise EmbeddingError(f"{source}: non-finite embedding values for patient(s) {bad[:5].tolist()} "
-                                 f"(fold {fold})")
+            raise EmbeddingError(
+                f"{source}: non-finite embedding values for patient(s) {bad[:5].tolist()} (fold {fold})"
+            )
         out[fold] = matrix.sort_index()
     first = next(iter(out.values())).index
     for fold, matrix in out.items():

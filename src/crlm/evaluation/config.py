@@ -11,6 +11,7 @@ from crlm.core.config import unit_interval
 @dataclass(frozen=True)
 class ThresholdConfig:
     """evaluate.threshold alone (the lesions stage reads it)."""
+
     SECTION: ClassVar[str] = "evaluate"
     PARTIAL: ClassVar[bool] = True
     threshold: float
@@ -22,6 +23,7 @@ class ThresholdConfig:
 @dataclass(frozen=True)
 class OverlayConfig:
     """evaluate.overlay_images alone (the explain stage reads it)."""
+
     SECTION: ClassVar[str] = "evaluate"
     PARTIAL: ClassVar[bool] = True
     overlay_images: int
@@ -30,5 +32,6 @@ class OverlayConfig:
 @dataclass(frozen=True)
 class EvaluateConfig(ThresholdConfig):
     """params.yaml's `evaluate` section."""
+
     PARTIAL: ClassVar[bool] = False
     overlay_images: int

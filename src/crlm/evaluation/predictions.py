@@ -12,7 +12,7 @@ test rows were scored from, for the stages after evaluate (lesions) to read rath
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -24,18 +24,19 @@ from crlm.evaluation.segmentation import dice_per_image, iou_per_image
 from crlm.models.crf import CRFConfig, crf_refine
 from crlm.models.folds import FoldModels, Predictions
 
-ENSEMBLE = "ensemble"   # the fold column of the test rows
+ENSEMBLE = "ensemble"  # the fold column of the test rows
 MANIFEST_COLUMNS = ["image_id", "patient_id", "label", "tumour_area_px"]
 TEST_ENSEMBLE = "test_ensemble.npz"
 
 
 class PredictionSource(NamedTuple):
     """The predictions of one model (a fold's) or of the fold ensemble, for one subset of images."""
-    subset: str                  # "cv" (a fold's validation patients) or "test"
-    fold: str                    # the fold, or ENSEMBLE
+
+    subset: str  # "cv" (a fold's validation patients) or "test"
+    fold: str  # the fold, or ENSEMBLE
     image_ids: np.ndarray
-    prob: np.ndarray             # image probability of metastasis
-    seg: np.ndarray | None       # tumour probability maps (N, H, W); None for an arch that does not segment
+    prob: np.ndarray  # image probability of metastasis
+    seg: np.ndarray | None  # tumour probability maps (N, H, W); None for an arch that does not segment
 
 
 def fold_sources(models: FoldModels) -> list[PredictionSource]:
@@ -52,7 +53,7 @@ def ensemble_file(predictions_dir: Path, arch: str) -> Path:
 def write_ensemble(path: Path, ensemble: Predictions | PredictionSource) -> None:
     """The fold ensemble's test predictions, in the dtypes they were scored in (prob float64, seg_prob
     float32), losslessly."""
-    arrays = {"image_id": np.asarray(ensemble.image_ids).astype(str), "prob": ensemble.prob}
+    arrays: dict[str, Any] = {"image_id": np.asarray(ensemble.image_ids).astype(str), "prob": ensemble.prob}
     if ensemble.seg is not None:
         arrays["seg_prob"] = ensemble.seg
     Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -84,12 +85,14 @@ def overlap_columns(mask: np.ndarray, truth: np.ndarray, suffix: str = "") -> di
 
 def crf_refined(images: np.ndarray, seg: np.ndarray, cfg: CRFConfig, desc: str = "crf") -> np.ndarray:
     """Each tumour map refined by the dense CRF on its image (crlm.models.crf), with a progress bar."""
-    return np.stack([crf_refine(image, prob, cfg) for image, prob in progress(zip(images, seg), desc,
-                                                                              total=len(seg), unit="image")])
+    return np.stack(
+        [crf_refine(image, prob, cfg) for image, prob in progress(zip(images, seg), desc, total=len(seg), unit="image")]
+    )
 
 
-def prediction_frame(arch: str, sources: list[PredictionSource], data: ImageSet, cut: float, crf: CRFConfig,
-                     refine: bool) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+def prediction_frame(
+    arch: str, sources: list[PredictionSource], data: ImageSet, cut: float, crf: CRFConfig, refine: bool
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """One row per predicted image of `sources` (fold_sources: cv rows from each fold's model, test rows from
     the fold ensemble):
     the manifest columns, subset, fold, prob, pred (prob >= cut) and, for an arch that segments, iou and dice
@@ -108,8 +111,10 @@ def prediction_frame(arch: str, sources: list[PredictionSource], data: ImageSet,
             frame = frame.assign(**overlap_columns(mask, truth))
             masks.append(mask)
             if refine:
-                refined = threshold(crf_refined(data.images[rows], source.seg, crf,
-                                                desc=f"crf {arch} {source.subset} {source.fold}"), cut)
+                refined = threshold(
+                    crf_refined(data.images[rows], source.seg, crf, desc=f"crf {arch} {source.subset} {source.fold}"),
+                    cut,
+                )
                 frame = frame.assign(**overlap_columns(refined, truth, suffix="_crf"))
                 crf_masks.append(refined)
         frames.append(frame)

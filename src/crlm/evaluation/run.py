@@ -26,6 +26,7 @@ from crlm.models.folds import FoldModels
 @dataclass(frozen=True)
 class Curves:
     """An arch's test ROC and precision-recall points, and its test AUC (rounded, as in the metrics)."""
+
     fpr: np.ndarray
     tpr: np.ndarray
     recall: np.ndarray
@@ -35,15 +36,15 @@ class Curves:
 
 @dataclass
 class Evaluation:
-    classification: dict                                            # metrics/classification.json
-    segmentation: dict                                              # metrics/segmentation.json
-    frames: dict[str, pd.DataFrame] = field(default_factory=dict)   # arch -> data/predictions/<arch>.parquet
-    reports: dict[str, dict] = field(default_factory=dict)          # arch -> scikit-learn classification report
-    curves: dict[str, Curves] = field(default_factory=dict)         # archs whose test set has both classes
+    classification: dict  # metrics/classification.json
+    segmentation: dict  # metrics/segmentation.json
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)  # arch -> data/predictions/<arch>.parquet
+    reports: dict[str, dict] = field(default_factory=dict)  # arch -> scikit-learn classification report
+    curves: dict[str, Curves] = field(default_factory=dict)  # archs whose test set has both classes
     test_masks: dict[str, np.ndarray] = field(default_factory=dict)  # arch or "<arch>+crf" -> test masks by row
-    test: pd.DataFrame | None = None    # the test rows (every arch's ensemble predicts the same test images)
-    ensembles: dict[str, PredictionSource] = field(default_factory=dict)  # arch -> its fold ensemble's test
-                                                                          # predictions (test_ensemble.npz)
+    test: pd.DataFrame | None = None  # the test rows (every arch's ensemble predicts the same test images)
+    # arch -> its fold ensemble's test predictions (test_ensemble.npz)
+    ensembles: dict[str, PredictionSource] = field(default_factory=dict)
 
 
 def test_curves(test: pd.DataFrame, auc: float) -> Curves | None:

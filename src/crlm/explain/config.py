@@ -11,7 +11,7 @@ from crlm.core.config import ConfigError
 @dataclass(frozen=True)
 class ExplainConfig:
     SECTION: ClassVar[str] = "explain"
-    pointing_tolerance_px: int          # pointing game: the CAM's peak counts within this many px of the tumour
+    pointing_tolerance_px: int  # pointing game: the CAM's peak counts within this many px of the tumour
 
     def __post_init__(self) -> None:
         if self.pointing_tolerance_px < 0:

@@ -11,8 +11,8 @@ from crlm.core.config import ConfigError, unit_interval
 @dataclass(frozen=True)
 class LesionsConfig:
     SECTION: ClassVar[str] = "lesions"
-    min_iou: float                      # detected at this IoU with the predicted pieces on it (0 = any overlap)
-    size_bands_mm: tuple[float, ...]    # edges of the equivalent-diameter bands: <= e0, (e0, e1], ..., > e_last
+    min_iou: float  # detected at this IoU with the predicted pieces on it (0 = any overlap)
+    size_bands_mm: tuple[float, ...]  # edges of the equivalent-diameter bands: <= e0, (e0, e1], ..., > e_last
     froc_thresholds: tuple[float, ...]  # probability cuts of the FROC curve, ascending
 
     def __post_init__(self) -> None:

@@ -23,8 +23,10 @@ def prepared_pixel_mm(box: Box, spacing_mm: float, image_shape: tuple[int, int])
     """(height, width) in mm of one pixel of the prepared image made from `box` of a slice of in-plane
     spacing `spacing_mm`, resized to `image_shape` (rows, columns)."""
     rows, cols = box
-    return ((rows.stop - rows.start) * spacing_mm / image_shape[0],
-            (cols.stop - cols.start) * spacing_mm / image_shape[1])
+    return (
+        (rows.stop - rows.start) * spacing_mm / image_shape[0],
+        (cols.stop - cols.start) * spacing_mm / image_shape[1],
+    )
 
 
 def equivalent_diameter_mm(area_px: np.ndarray | float, pixel_area_mm2: np.ndarray | float) -> np.ndarray:

@@ -15,9 +15,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 @dataclass
 class ModelOutput:
-    logit: torch.Tensor                    # (B,) image-level metastasis logit
-    seg_logits: torch.Tensor | None        # (B, 1, H, W) tumour logits; None for classifiers
-    embedding: torch.Tensor                # (B, embedding_dim)
+    logit: torch.Tensor  # (B,) image-level metastasis logit
+    seg_logits: torch.Tensor | None  # (B, 1, H, W) tumour logits; None for classifiers
+    embedding: torch.Tensor  # (B, embedding_dim)
 
 
 def scaled(channels: int, width: float) -> int:
@@ -27,6 +27,9 @@ def scaled(channels: int, width: float) -> int:
 
 class GreyToImageNet(nn.Module):
     """(B, 1, H, W) in [0, 1] -> (B, 3, H, W) normalised like ImageNet inputs."""
+
+    mean: torch.Tensor  # buffers, registered in __init__
+    std: torch.Tensor
 
     def __init__(self) -> None:
         super().__init__()

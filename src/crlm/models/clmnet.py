@@ -14,6 +14,7 @@ Each branch, SE and the CRF can be switched off in params (model.clmnet.*).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -30,9 +31,10 @@ from crlm.models.network import VGGNetwork
 @dataclass(frozen=True)
 class CLMNetConfig:
     """params.yaml's model.clmnet."""
+
     dropout: float
     atrous_rates: tuple[int, ...]
-    decoder_channels: tuple[int, ...]   # strides 8, 4, 2, 1
+    decoder_channels: tuple[int, ...]  # strides 8, 4, 2, 1
     se: bool
     se_reduction: int
     aspp_branch: bool
@@ -63,11 +65,23 @@ class UNetBranch(nn.Module):
 
 
 class CLMNet(VGGNetwork):
-    def __init__(self, *, width: float, embedding_dim: int, pretrained: str, batch_norm: bool, dropout: float,
-                 atrous_rates: tuple[int, ...], decoder_channels: tuple[int, ...], se: bool, se_reduction: int,
-                 aspp_branch: bool, unet_branch: bool) -> None:
+    def __init__(
+        self,
+        *,
+        width: float,
+        embedding_dim: int,
+        pretrained: str,
+        batch_norm: bool,
+        dropout: float,
+        atrous_rates: tuple[int, ...],
+        decoder_channels: Sequence[int],
+        se: bool,
+        se_reduction: int,
+        aspp_branch: bool,
+        unet_branch: bool,
+    ) -> None:
         super().__init__(width=width, embedding_dim=embedding_dim, pretrained=pretrained, batch_norm=batch_norm)
-        trunk_ch = self.trunk.channels                         # strides 1, 2, 4, 8, 16
+        trunk_ch = self.trunk.channels  # strides 1, 2, 4, 8, 16
         fused_ch = trunk_ch[4]
 
         self.deeplab = None
@@ -79,19 +93,21 @@ class CLMNet(VGGNetwork):
         self.unet = None
         skip_ch = list(trunk_ch[:4])
         if unet_branch:
-            unet_ch = [scaled(n, width) for n in (64, 128, 256, 512)]   # strides 2, 4, 8, 16
+            unet_ch = [scaled(n, width) for n in (64, 128, 256, 512)]  # strides 2, 4, 8, 16
             self.unet = UNetBranch(trunk_ch[1], unet_ch)
             fused_ch += unet_ch[3]
             skip_ch = [skip_ch[0], skip_ch[1] + unet_ch[0], skip_ch[2] + unet_ch[1], skip_ch[3] + unet_ch[2]]
 
         self.se = squeeze_excitation(fused_ch, se_reduction) if se else nn.Identity()
         bottleneck_ch = trunk_ch[4]
-        self.project = nn.Sequential(nn.Conv2d(fused_ch, bottleneck_ch, 1, bias=False),
-                                     nn.BatchNorm2d(bottleneck_ch), nn.ReLU(inplace=True))
+        self.project = nn.Sequential(
+            nn.Conv2d(fused_ch, bottleneck_ch, 1, bias=False), nn.BatchNorm2d(bottleneck_ch), nn.ReLU(inplace=True)
+        )
         decoder_channels = [scaled(n, width) for n in decoder_channels]
         self.decoder = UnetDecoder([1, *skip_ch, bottleneck_ch], decoder_channels, n_blocks=4)
-        self.segment = nn.Sequential(conv_bn_relu(decoder_channels[-1], decoder_channels[-1]),
-                                     nn.Conv2d(decoder_channels[-1], 1, 1))
+        self.segment = nn.Sequential(
+            conv_bn_relu(decoder_channels[-1], decoder_channels[-1]), nn.Conv2d(decoder_channels[-1], 1, 1)
+        )
         self.head = EmbeddingClassifierHead(bottleneck_ch + decoder_channels[-1], embedding_dim, dropout)
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
@@ -99,7 +115,7 @@ class CLMNet(VGGNetwork):
         bottlenecks = [f5]
         skips = [f1, f2, f3, f4]
         if self.deeplab is not None:
-            bottlenecks.append(F.avg_pool2d(self.deeplab(f4), 2))          # stride 8 -> 16
+            bottlenecks.append(F.avg_pool2d(self.deeplab(f4), 2))  # stride 8 -> 16
         if self.unet is not None:
             u2, u4, u8, u16 = self.unet(f2)
             bottlenecks.append(u16)
@@ -116,5 +132,5 @@ class CLMNet(VGGNetwork):
         return self.decoder
 
 
-MODEL = CLMNet          # what crlm.models.registry builds for arch 'clmnet'
-CONFIG = CLMNetConfig   # its params.yaml section, model.clmnet
+MODEL = CLMNet  # what crlm.models.registry builds for arch 'clmnet'
+CONFIG = CLMNetConfig  # its params.yaml section, model.clmnet

@@ -12,12 +12,13 @@ from typing import Any, ClassVar, Literal
 
 from crlm.core.config import positive
 
-Pretrained = Literal["none", "imagenet"]                     # crlm.models.pretrained.PRETRAINED
+Pretrained = Literal["none", "imagenet"]  # crlm.models.pretrained.PRETRAINED
 
 
 @dataclass(frozen=True)
 class NetworkConfig:
     """The keys every arch's network is built from (the train stage reads these, not model.arch)."""
+
     SECTION: ClassVar[str] = "model"
     OPEN_SUBSECTIONS: ClassVar[bool] = True
     PARTIAL: ClassVar[bool] = True
@@ -25,7 +26,7 @@ class NetworkConfig:
     embedding_dim: int
     pretrained: Pretrained
     batch_norm: bool
-    sections: dict[str, Any] = field(default_factory=dict, compare=False, kw_only=True)   # model.<arch>, raw
+    sections: dict[str, Any] = field(default_factory=dict, compare=False, kw_only=True)  # model.<arch>, raw
 
     def __post_init__(self) -> None:
         positive("model.width", self.width)
@@ -33,12 +34,17 @@ class NetworkConfig:
 
     def shared_kwargs(self) -> dict[str, Any]:
         """The network arguments every arch takes, from this section."""
-        return {"width": self.width, "embedding_dim": self.embedding_dim, "pretrained": self.pretrained,
-                "batch_norm": self.batch_norm}
+        return {
+            "width": self.width,
+            "embedding_dim": self.embedding_dim,
+            "pretrained": self.pretrained,
+            "batch_norm": self.batch_norm,
+        }
 
 
 @dataclass(frozen=True)
 class ModelConfig(NetworkConfig):
     """The whole section."""
+
     PARTIAL: ClassVar[bool] = False
-    arch: str                          # the candidate arch that the report and the headline single out
+    arch: str  # the candidate arch that the report and the headline single out

@@ -23,15 +23,25 @@ from crlm.models.network import VGGNetwork
 @dataclass(frozen=True)
 class DeepLabV3Config:
     """params.yaml's model.deeplabv3."""
+
     dropout: float
     atrous_rates: tuple[int, ...]
 
 
 class DeepLabV3(VGGNetwork):
-    def __init__(self, *, width: float, embedding_dim: int, pretrained: str, batch_norm: bool, dropout: float,
-                 atrous_rates: tuple[int, ...]) -> None:
-        super().__init__(width=width, embedding_dim=embedding_dim, pretrained=pretrained, batch_norm=batch_norm,
-                         trunk_blocks=4)
+    def __init__(
+        self,
+        *,
+        width: float,
+        embedding_dim: int,
+        pretrained: str,
+        batch_norm: bool,
+        dropout: float,
+        atrous_rates: tuple[int, ...],
+    ) -> None:
+        super().__init__(
+            width=width, embedding_dim=embedding_dim, pretrained=pretrained, batch_norm=batch_norm, trunk_blocks=4
+        )
         channels = scaled(256, width)
         self.context = AtrousASPP(self.trunk.channels[3], channels, atrous_rates)
         self.classifier = nn.Conv2d(channels, 1, 1)
@@ -50,5 +60,5 @@ class DeepLabV3(VGGNetwork):
         return self.context
 
 
-MODEL = DeepLabV3          # what crlm.models.registry builds for arch 'deeplabv3'
-CONFIG = DeepLabV3Config   # its params.yaml section, model.deeplabv3
+MODEL = DeepLabV3  # what crlm.models.registry builds for arch 'deeplabv3'
+CONFIG = DeepLabV3Config  # its params.yaml section, model.deeplabv3

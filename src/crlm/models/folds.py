@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
@@ -33,17 +33,18 @@ from crlm.core.io import load_npz
 from crlm.core.paths import MODELS
 
 MODEL = "model.pt"
-PREDICTIONS = "predictions.npz"             # the fold's validation patients
-TEST_PREDICTIONS = "test_predictions.npz"   # the test patients
-PROB_DTYPE, SEG_DTYPE = np.float32, np.float16          # as the train stage saves them
+PREDICTIONS = "predictions.npz"  # the fold's validation patients
+TEST_PREDICTIONS = "test_predictions.npz"  # the test patients
+PROB_DTYPE, SEG_DTYPE = np.float32, np.float16  # as the train stage saves them
 PROB_READ_DTYPE, SEG_READ_DTYPE = np.float64, np.float32  # as the ensemble averages them
 
 
 class Predictions(NamedTuple):
     """A model's (or the ensemble's) predictions of some images."""
+
     image_ids: np.ndarray
-    prob: np.ndarray             # (N,) image probability of metastasis
-    seg: np.ndarray | None       # (N, H, W) tumour probability maps; None for an arch that does not segment
+    prob: np.ndarray  # (N,) image probability of metastasis
+    seg: np.ndarray | None  # (N, H, W) tumour probability maps; None for an arch that does not segment
 
 
 def as_saved(prob: np.ndarray, seg: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -67,8 +68,12 @@ def load_predictions(path: Path) -> Predictions:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found; run `dvc repro` (the train stages write it)")
-    saved = load_npz(path, f"train@{path.parent.parent.name}",   # <arch>/<fold>/<name>.npz
-                     keys=("image_id", "prob"), optional=("seg_prob",))
+    saved = load_npz(
+        path,
+        f"train@{path.parent.parent.name}",  # <arch>/<fold>/<name>.npz
+        keys=("image_id", "prob"),
+        optional=("seg_prob",),
+    )
     prob, seg = as_read(saved["prob"], saved.get("seg_prob"))
     return Predictions(saved["image_id"], prob, seg)
 
@@ -80,8 +85,11 @@ def ensemble_predictions(paths: list[Path]) -> Predictions:
     for path, fold in zip(paths, loaded):
         if not np.array_equal(fold.image_ids, image_ids):
             raise ValueError(f"{path}: predicts other images than {paths[0]}; retrain the arch's folds together")
-    prob, seg = fold_mean([fold.prob for fold in loaded],
-                          None if loaded[0].seg is None else [fold.seg for fold in loaded])
+    # one arch's folds: every fold segments or none does, so loaded[0] speaks for all
+    prob, seg = fold_mean(
+        [fold.prob for fold in loaded],
+        None if loaded[0].seg is None else cast(list[np.ndarray], [fold.seg for fold in loaded]),
+    )
     return Predictions(image_ids, prob, seg)
 
 
@@ -93,6 +101,7 @@ def _fold_key(name: str) -> tuple:
 @dataclass(frozen=True)
 class FoldModels:
     """The fold models of one arch: <models_dir>/<arch>/<fold>/ for each of `folds`."""
+
     arch: str
     folds: tuple[str, ...]
     models_dir: Path = MODELS
@@ -107,8 +116,11 @@ class FoldModels:
         """The fold models on disk in an arch's folder (<arch_dir>/<fold>/model.pt), in fold order; the arch
         is the folder's name. No folds: an empty `folds` (the caller says what it expected)."""
         arch_dir = Path(arch_dir)
-        folds = sorted((fold.name for fold in arch_dir.iterdir() if (fold / MODEL).is_file()), key=_fold_key) \
-            if arch_dir.is_dir() else []
+        folds = (
+            sorted((fold.name for fold in arch_dir.iterdir() if (fold / MODEL).is_file()), key=_fold_key)
+            if arch_dir.is_dir()
+            else []
+        )
         return cls(arch_dir.name, tuple(folds), arch_dir.parent)
 
     @property
@@ -131,13 +143,14 @@ class FoldModels:
         """Each fold's model.pt, in fold order."""
         return [self.model_path(fold) for fold in self.folds]
 
-    def save_predictions(self, fold: str, test: bool, image_ids: np.ndarray, prob: np.ndarray,
-                         seg: np.ndarray | None) -> Path:
+    def save_predictions(
+        self, fold: str, test: bool, image_ids: np.ndarray, prob: np.ndarray, seg: np.ndarray | None
+    ) -> Path:
         """Write a fold model's predictions of its validation images (test=False) or of the test images, in
         the saved dtypes (as_saved)."""
         path = self.test_predictions_path(fold) if test else self.predictions_path(fold)
         prob, seg = as_saved(prob, seg)
-        arrays = {"image_id": np.asarray(image_ids).astype(str), "prob": prob}
+        arrays: dict[str, Any] = {"image_id": np.asarray(image_ids).astype(str), "prob": prob}
         if seg is not None:
             arrays["seg_prob"] = seg
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -65,7 +65,7 @@ def train_stage(path: str | Path) -> str:
 # reader's RuntimeError ("PytorchStreamReader failed ..."), EOFError for an empty file, OSError for some
 # cuts, and for damage inside the pickled part, or bytes that are no zip at all, any of the others
 DAMAGED = (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, zipfile.BadZipFile)
-ZIP_MAGIC = b"PK\x03\x04"   # torch.save has written zip archives since torch 1.6
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save has written zip archives since torch 1.6
 
 
 def read_data_only(path: Path, what: str = "model file"):
@@ -88,7 +88,8 @@ def read_data_only(path: Path, what: str = "model file"):
         raise ModelFileError(
             f"{path}: refused to load: it holds objects other than tensors and plain values, and "
             f"unpickling them could run code ({detail or 'not a weights-only file'}); "
-            "delete it and rerun the stage that writes it") from None
+            "delete it and rerun the stage that writes it"
+        ) from None
     except DAMAGED as exc:
         raise _unreadable(path, what, _damage(path, _first_sentence(exc))) from None
 
@@ -111,8 +112,11 @@ def _first_sentence(exc: Exception) -> str:
 
 
 def _unreadable(path: Path, what: str, detail: str) -> UnreadableFileError:
-    return UnreadableFileError(f"{path}: unreadable {what} (truncated or damaged: {detail}); rerun the stage that "
-                               f"writes it (dvc repro -f {train_stage(path)})", detail)
+    return UnreadableFileError(
+        f"{path}: unreadable {what} (truncated or damaged: {detail}); rerun the stage that "
+        f"writes it (dvc repro -f {train_stage(path)})",
+        detail,
+    )
 
 
 def save_model(path: str | Path, arch: str, kwargs: dict, model: nn.Module) -> None:
@@ -127,8 +131,10 @@ def read_model_file(path: Path, expected_arch: str | None = None) -> tuple[str, 
     `expected_arch` where given (a ModelFileError names the file and why)."""
     saved = read_data_only(path)
     if isinstance(saved, dict) and "model" in saved and "kwargs" not in saved:
-        raise ModelFileError(f"{path}: a model file of an older format (its network under 'model', not 'kwargs'); "
-                             f"retrain (dvc repro -f {train_stage(path)})")
+        raise ModelFileError(
+            f"{path}: a model file of an older format (its network under 'model', not 'kwargs'); "
+            f"retrain (dvc repro -f {train_stage(path)})"
+        )
     if not isinstance(saved, dict) or any(key not in saved for key in KEYS):
         found = sorted(saved) if isinstance(saved, dict) else type(saved).__name__
         raise ModelFileError(f"{path}: not a model file (expected keys {list(KEYS)}, found {found}); retrain")
@@ -138,8 +144,10 @@ def read_model_file(path: Path, expected_arch: str | None = None) -> tuple[str, 
     except UnknownArchError as exc:
         raise ModelFileError(f"{path}: {exc}; retrain") from None
     if expected_arch is not None and arch != expected_arch:
-        raise ModelFileError(f"{path}: a model of arch {arch!r} where arch {expected_arch!r} is expected (the "
-                             f"models folder's); rerun the stage that writes it (dvc repro -f train@{expected_arch})")
+        raise ModelFileError(
+            f"{path}: a model of arch {arch!r} where arch {expected_arch!r} is expected (the "
+            f"models folder's); rerun the stage that writes it (dvc repro -f train@{expected_arch})"
+        )
     if not isinstance(saved["kwargs"], dict):
         raise ModelFileError(f"{path}: its network arguments are no mapping; retrain")
     return arch, saved["kwargs"], saved["state_dict"]
@@ -156,13 +164,15 @@ def load_model(path: str | Path, expected_arch: str | None = None) -> Network:
     arch, kwargs, state_dict = read_model_file(path, expected_arch)
     try:
         model = build_model(arch, {**kwargs, "pretrained": "none"})
-    except TypeError as exc:   # an argument the network no longer takes, or a new one it needs
-        raise ModelFileError(f"{path}: the saved network arguments do not fit arch {arch!r} as this code builds "
-                             f"it ({exc}); retrain") from None
+    except TypeError as exc:  # an argument the network no longer takes, or a new one it needs
+        raise ModelFileError(
+            f"{path}: the saved network arguments do not fit arch {arch!r} as this code builds it ({exc}); retrain"
+        ) from None
     try:
         model.load_state_dict(state_dict)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
-        raise ModelFileError(f"{path}: the saved weights do not fit arch {arch!r} as this code builds it "
-                             f"({first}); retrain") from None
+        raise ModelFileError(
+            f"{path}: the saved weights do not fit arch {arch!r} as this code builds it ({first}); retrain"
+        ) from None
     return model.to(memory_format=MEMORY_FORMAT).eval()

@@ -13,8 +13,9 @@ class VGGNetwork(Network):
     A subclass builds its own layers after this __init__ (the initialisation order, and so the random
     weights of a seed, are normalise, trunk, then the subclass's)."""
 
-    def __init__(self, *, width: float, embedding_dim: int, pretrained: str, batch_norm: bool,
-                 trunk_blocks: int = 5) -> None:
+    def __init__(
+        self, *, width: float, embedding_dim: int, pretrained: str, batch_norm: bool, trunk_blocks: int = 5
+    ) -> None:
         super().__init__()
         self.trunk = VGGTrunk(width, batch_norm, blocks=trunk_blocks)
         load_imagenet_vgg16(self.trunk, pretrained, width, batch_norm)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torchvision.models import VGG16_BN_Weights, VGG16_Weights
 
 from crlm.core.options import look_up
+
+if TYPE_CHECKING:
+    from crlm.models.blocks import VGGTrunk
 
 
 class PretrainedWeightsError(RuntimeError):
@@ -23,23 +27,24 @@ def cache_file(batch_norm: bool) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(imagenet_weights(batch_norm).url).name
 
 
-def load_imagenet_vgg16(trunk: torch.nn.Module, pretrained: str, width: float, batch_norm: bool) -> None:
+def load_imagenet_vgg16(trunk: VGGTrunk, pretrained: str, width: float, batch_norm: bool) -> None:
     """Initialise the VGG16 trunk (built at `width`, with or without batch norm) as `pretrained`
     (model.pretrained) says: torchvision's ImageNet conv weights into `trunk.features`, or the random
     initialisation it was built with."""
     look_up("model.pretrained", pretrained, PRETRAINED)(trunk, width, batch_norm)
 
 
-def keep_random_init(trunk: torch.nn.Module, width: float, batch_norm: bool) -> None:
+def keep_random_init(trunk: VGGTrunk, width: float, batch_norm: bool) -> None:
     """The trunk as built: randomly initialised."""
 
 
-def imagenet_init(trunk: torch.nn.Module, width: float, batch_norm: bool) -> None:
+def imagenet_init(trunk: VGGTrunk, width: float, batch_norm: bool) -> None:
     """torchvision's ImageNet VGG16 conv weights into `trunk.features` (the first blocks of a truncated trunk)."""
     if width != 1.0:
         raise PretrainedWeightsError(
             f"model.pretrained: imagenet needs model.width: 1.0 (ImageNet weights exist only at full "
-            f"width), got model.width: {width}; set model.width: 1.0 or model.pretrained: none")
+            f"width), got model.width: {width}; set model.width: 1.0 or model.pretrained: none"
+        )
     weights = imagenet_weights(batch_norm)
     try:
         # weights_only: torch.hub's default is a full unpickle; the cached file (downloaded, or copied
@@ -49,9 +54,10 @@ def imagenet_init(trunk: torch.nn.Module, width: float, batch_norm: bool) -> Non
         raise PretrainedWeightsError(
             f"ImageNet weights {weights} could not be loaded ({error}). torchvision downloads them "
             f"once to {cache_file(batch_norm)}; offline, fetch {weights.url} elsewhere and copy it "
-            f"there (or set TORCH_HOME), or set model.pretrained: none") from error
+            f"there (or set TORCH_HOME), or set model.pretrained: none"
+        ) from error
     features = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
-    wanted = trunk.features.state_dict()   # a truncated trunk takes the first blocks only
+    wanted = trunk.features.state_dict()  # a truncated trunk takes the first blocks only
     trunk.features.load_state_dict({k: v for k, v in features.items() if k in wanted})
 
 

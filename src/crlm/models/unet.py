@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -16,8 +17,9 @@ from crlm.models.network import VGGNetwork
 @dataclass(frozen=True)
 class UNetConfig:
     """params.yaml's model.unet."""
+
     dropout: float
-    decoder_channels: tuple[int, ...]   # strides 8, 4, 2, 1
+    decoder_channels: tuple[int, ...]  # strides 8, 4, 2, 1
 
     def __post_init__(self) -> None:
         if len(self.decoder_channels) != 4:
@@ -25,8 +27,16 @@ class UNetConfig:
 
 
 class UNet(VGGNetwork):
-    def __init__(self, *, width: float, embedding_dim: int, pretrained: str, batch_norm: bool, dropout: float,
-                 decoder_channels: tuple[int, ...]) -> None:
+    def __init__(
+        self,
+        *,
+        width: float,
+        embedding_dim: int,
+        pretrained: str,
+        batch_norm: bool,
+        dropout: float,
+        decoder_channels: Sequence[int],
+    ) -> None:
         super().__init__(width=width, embedding_dim=embedding_dim, pretrained=pretrained, batch_norm=batch_norm)
         decoder_channels = [scaled(c, width) for c in decoder_channels]
         # the first entry only lends its spatial size (smp drops it); skips at strides 8, 4, 2, 1
@@ -47,5 +57,5 @@ class UNet(VGGNetwork):
         return self.decoder
 
 
-MODEL = UNet          # what crlm.models.registry builds for arch 'unet'
-CONFIG = UNetConfig   # its params.yaml section, model.unet
+MODEL = UNet  # what crlm.models.registry builds for arch 'unet'
+CONFIG = UNetConfig  # its params.yaml section, model.unet

@@ -14,12 +14,12 @@ from crlm.models.network import VGGNetwork
 @dataclass(frozen=True)
 class VGG16Config:
     """params.yaml's model.vgg16."""
+
     dropout: float
 
 
 class VGG16(VGGNetwork):
-    def __init__(self, *, width: float, embedding_dim: int, pretrained: str, batch_norm: bool,
-                 dropout: float) -> None:
+    def __init__(self, *, width: float, embedding_dim: int, pretrained: str, batch_norm: bool, dropout: float) -> None:
         super().__init__(width=width, embedding_dim=embedding_dim, pretrained=pretrained, batch_norm=batch_norm)
         self.pool = nn.MaxPool2d(2)
         self.head = EmbeddingClassifierHead(self.trunk.channels[-1], embedding_dim, dropout)
@@ -35,5 +35,5 @@ class VGG16(VGGNetwork):
         return self.trunk.block_output(-1)
 
 
-MODEL = VGG16          # what crlm.models.registry builds for arch 'vgg16'
-CONFIG = VGG16Config   # its params.yaml section, model.vgg16
+MODEL = VGG16  # what crlm.models.registry builds for arch 'vgg16'
+CONFIG = VGG16Config  # its params.yaml section, model.vgg16

@@ -23,15 +23,17 @@ from crlm.models.model_file import ModelFileError, folder_arch, load_model, read
 from crlm.models.registry import model_kwargs
 from crlm.predict import PredictError
 
-SHARED_KEYS = ("width", "embedding_dim", "pretrained", "batch_norm")   # the model keys every arch is built from
+SHARED_KEYS = ("width", "embedding_dim", "pretrained", "batch_norm")  # the model keys every arch is built from
 
 
 def fold_model_paths(models_dir: str | Path) -> list[Path]:
     """Every <fold>/model.pt of the folder, in fold order."""
     models_dir = Path(models_dir)
     if not models_dir.is_dir():
-        raise PredictError(f"{models_dir}: models folder not found (expected data/models/<arch> with one "
-                           "<fold>/model.pt per fold; the train stages write it)")
+        raise PredictError(
+            f"{models_dir}: models folder not found (expected data/models/<arch> with one "
+            "<fold>/model.pt per fold; the train stages write it)"
+        )
     paths = FoldModels.found(models_dir).model_paths()
     if not paths:
         raise PredictError(f"{models_dir}: no fold models in the models folder (expected <fold>/model.pt)")
@@ -42,8 +44,10 @@ def config_differences(saved: dict, arch: str, current: ModelConfig) -> list[str
     """The network arguments an `arch` model was saved with (model_kwargs) whose value differs from what
     `current` (the params' model section) gives."""
     ours = model_kwargs(current, arch)
-    diffs = [(f"model.{key}" if key in SHARED_KEYS else f"model.{arch}.{key}", saved.get(key), ours.get(key))
-             for key in {**saved, **ours}]
+    diffs = [
+        (f"model.{key}" if key in SHARED_KEYS else f"model.{arch}.{key}", saved.get(key), ours.get(key))
+        for key in {**saved, **ours}
+    ]
     return [f"{key} {old!r} (params: {new!r})" for key, old, new in diffs if _plain(old) != _plain(new)]
 
 
@@ -64,21 +68,27 @@ def checked_arch(paths: list[Path], model_cfg: ModelConfig, params_path: str | P
             raise PredictError(str(exc)) from None
         diffs = config_differences(saved_cfg, arch, model_cfg)
         if diffs:
-            raise PredictError(f"{path}: trained with another model config than {params_path}: "
-                               f"{'; '.join(diffs)}; a models folder from another experiment needs that "
-                               "experiment's params file (--params)")
+            raise PredictError(
+                f"{path}: trained with another model config than {params_path}: "
+                f"{'; '.join(diffs)}; a models folder from another experiment needs that "
+                "experiment's params file (--params)"
+            )
         archs.add(arch)
     if len(archs) > 1:
         raise PredictError(f"{paths[0].parent.parent}: fold models of several archs {sorted(archs)}")
     return archs.pop()
 
 
-def ensemble_predict(paths: list[Path], images: np.ndarray, batch_size: int,
-                     device: torch.device) -> tuple[np.ndarray, np.ndarray | None]:
+def ensemble_predict(
+    paths: list[Path], images: np.ndarray, batch_size: int, device: torch.device
+) -> tuple[np.ndarray, np.ndarray | None]:
     """(mean probability (N,) float64, mean tumour map (N, S, S) float32 or None) of the fold models."""
     n = len(images)
-    data = ImageSet(pd.DataFrame({"image_id": [str(i) for i in range(n)], "label": np.zeros(n, int)}),
-                    images.astype(np.float32), np.zeros(images.shape, np.uint8))
+    data = ImageSet(
+        pd.DataFrame({"image_id": [str(i) for i in range(n)], "label": np.zeros(n, int)}),
+        images.astype(np.float32),
+        np.zeros(images.shape, np.uint8),
+    )
     probs, segs = [], []
     for path in paths:
         model = load_model(path).to(device)

@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import fields
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from crlm.core.io import rounded
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 
 class Result:
     """Mixin for frozen dataclasses: `to_dict(digits=None)`, field names as keys in declaration order."""
 
     def to_dict(self, digits: int | None = None) -> dict:
-        return plain({f.name: getattr(self, f.name) for f in fields(self)}, digits)
+        return plain({f.name: getattr(self, f.name) for f in fields(cast("DataclassInstance", self))}, digits)
 
 
 def plain(value: Any, digits: int | None = None) -> Any:

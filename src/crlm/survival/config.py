@@ -7,8 +7,8 @@ from typing import ClassVar, Literal, get_args
 
 from crlm.core.config import ConfigError, open_unit_interval, positive, unit_interval
 
-ClassifierName = Literal["logistic", "random_forest"]        # crlm.survival.classifiers.CLASSIFIERS
-ClassWeight = Literal["balanced", "none"]                    # crlm.survival.classifiers.CLASS_WEIGHTS
+ClassifierName = Literal["logistic", "random_forest"]  # crlm.survival.classifiers.CLASSIFIERS
+ClassWeight = Literal["balanced", "none"]  # crlm.survival.classifiers.CLASS_WEIGHTS
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,7 @@ class SurvivalConfig:
         positive("survival.horizon_months", self.horizon_months)
         open_unit_interval("survival.pca_variance", self.pca_variance)
         if not self.classifiers:
-            raise ConfigError("survival.classifiers is empty; name at least one of "
-                              f"{list(get_args(ClassifierName))}")
+            raise ConfigError(f"survival.classifiers is empty; name at least one of {list(get_args(ClassifierName))}")
         for key in ("lr_c", "rf_trees", "rf_depth"):
             values = getattr(self, key)
             if not values or min(values) <= 0:

@@ -7,9 +7,9 @@ from typing import ClassVar, Literal
 
 from crlm.core.config import ConfigError, positive
 
-Device = Literal["auto", "cpu", "cuda"]                      # crlm.training.device.DEVICES
-Precision = Literal["auto", "fp32", "bf16"]                  # crlm.training.device.PRECISIONS
-LRSchedule = Literal["constant", "onecycle"]                 # crlm.training.loop.LR_SCHEDULES
+Device = Literal["auto", "cpu", "cuda"]  # crlm.training.device.DEVICES
+Precision = Literal["auto", "fp32", "bf16"]  # crlm.training.device.PRECISIONS
+LRSchedule = Literal["constant", "onecycle"]  # crlm.training.loop.LR_SCHEDULES
 
 
 @dataclass(frozen=True)
@@ -27,12 +27,12 @@ class TrainConfig:
     device: Device
     lr_schedule: LRSchedule
     precision: Precision
-    val_every: int                     # validate every N epochs and at the last
-    exclude_ambiguous: bool            # the training sample (sampling.py) leaves ambiguous slices out
+    val_every: int  # validate every N epochs and at the last
+    exclude_ambiguous: bool  # the training sample (sampling.py) leaves ambiguous slices out
     max_slices_per_patient: int
-    balance: bool                      # undersample the training sample's majority class
+    balance: bool  # undersample the training sample's majority class
     majority_per_minority: float
-    workers: int                       # CPU cores the train stage may use, 0 = all
+    workers: int  # CPU cores the train stage may use, 0 = all
 
     def __post_init__(self) -> None:
         positive("train.epochs", self.epochs)

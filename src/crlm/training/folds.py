@@ -44,11 +44,11 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 
@@ -87,9 +87,10 @@ def take_one_gpu(free_gpus) -> None:
 
 
 class FoldResult(NamedTuple):
-    summary: str             # one line for the stage's log: "<arch>/<fold>: ..."
-    history: list[dict]      # one row per epoch: {"epoch": n, "train_loss": ..., "val_auc": ..., ...} (val_*: every
-                             # train.val_every epochs and the last)
+    summary: str  # one line for the stage's log: "<arch>/<fold>: ..."
+    # one row per epoch: {"epoch": n, "train_loss": ..., "val_auc": ..., ...} (val_*: every train.val_every
+    # epochs and the last)
+    history: list[dict]
 
 
 def train_all_folds(arch: str, params: Params, cpus: int | None = None, world: World = SINGLE) -> list[str]:
@@ -105,7 +106,8 @@ def train_all_folds(arch: str, params: Params, cpus: int | None = None, world: W
     gpus = visible_gpus() if device.type == "cuda" else []
     cpus = cpus or params.train.workers or None
     workers, threads = worker_plan(len(folds), device, cpus, len(gpus))
-    if world.size > 1:   # this node's cores shared by its processes (torchrun sets LOCAL_WORLD_SIZE)
+    results: Iterable[FoldResult]
+    if world.size > 1:  # this node's cores shared by its processes (torchrun sets LOCAL_WORLD_SIZE)
         threads = max(1, (cpus or os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", world.size)))
         results = [train_fold(arch, fold, params, threads, world) for fold in folds]
         if not world.main:
@@ -115,16 +117,15 @@ def train_all_folds(arch: str, params: Params, cpus: int | None = None, world: W
         results = (train_fold(arch, fold, params, threads) for fold in folds)
         lines = [_write_curves_of(arch, fold, result) for fold, result in zip(folds, results)]
     else:
-        context = get_context("spawn")    # spawn, not fork: a forked child would inherit torch's thread pools
-        pinning = {}
+        context = get_context("spawn")  # spawn, not fork: a forked child would inherit torch's thread pools
+        pinning: dict[str, Any] = {}  # ProcessPoolExecutor's initializer and initargs, or none
         if gpus:
             free_gpus = context.Queue()
             for gpu in gpus[:workers]:
                 free_gpus.put(gpu)
             pinning = {"initializer": take_one_gpu, "initargs": (free_gpus,)}
         with ProcessPoolExecutor(workers, mp_context=context, **pinning) as pool:
-            results = pool.map(train_fold, [arch] * len(folds), folds, [params] * len(folds),
-                               [threads] * len(folds))
+            results = pool.map(train_fold, [arch] * len(folds), folds, [params] * len(folds), [threads] * len(folds))
             lines = [_write_curves_of(arch, fold, result) for fold, result in zip(folds, results)]
     shutil.rmtree(CHECKPOINTS / arch, ignore_errors=True)
     write_compute(PLOTS / "train" / arch, device, resolve_precision(params.train.precision, device))
@@ -187,9 +188,16 @@ def train_fold(arch: str, fold: str, params: Params, threads: int, world: World 
     # validated on its own validation patients only: the test set stays unseen while training
     # (a resumed training's history holds the epochs before the interruption too)
     try:
-        result = train_model(arch, params, data, train_idx, val_idx, checkpoint=CHECKPOINTS / arch / fold / "last.pt",
-                             on_epoch_end=epoch_logger(f"{arch}/{fold}", params.train.epochs) if world.main else None,
-                             world=world)
+        result = train_model(
+            arch,
+            params,
+            data,
+            train_idx,
+            val_idx,
+            checkpoint=CHECKPOINTS / arch / fold / "last.pt",
+            on_epoch_end=epoch_logger(f"{arch}/{fold}", params.train.epochs) if world.main else None,
+            world=world,
+        )
     except TrainingDiverged as exc:
         raise TrainingDiverged(f"fold {fold}: {exc}") from None
     if not world.main:
@@ -201,19 +209,27 @@ def train_fold(arch: str, fold: str, params: Params, threads: int, world: World 
         preds = predict(result.model, data, idx, params.train.batch_size)
         models.save_predictions(fold, test, data.manifest["image_id"].to_numpy()[idx], preds.prob, preds.seg_prob)
     resumed = f", resumed after epoch {result.resumed_from_epoch}" if result.resumed_from_epoch else ""
-    summary = (f"{arch}/{fold}: {len(train_idx)} of {len(data.indices_of(train_patients))} training images "
-               f"({data.labels[train_idx].mean():.0%} metastasis), {params.train.epochs} epochs, "
-               f"final train loss {result.history[-1]['train_loss']:.3f}{resumed}")
+    summary = (
+        f"{arch}/{fold}: {len(train_idx)} of {len(data.indices_of(train_patients))} training images "
+        f"({data.labels[train_idx].mean():.0%} metastasis), {params.train.epochs} epochs, "
+        f"final train loss {result.history[-1]['train_loss']:.3f}{resumed}"
+    )
     return FoldResult(summary, result.history)
 
 
 def epoch_logger(name: str, epochs: int) -> Callable[[dict], None]:
     """train_model's on_epoch_end: logs "<name> epoch <n>/<epochs>: train loss .., val_auc .., ..." (the val_*
     metrics on the validation epochs; an undefined one as None)."""
+
     def log_epoch(row: dict) -> None:
-        metrics = ", ".join(f"{key} {value:.4f}" if isinstance(value, float) else f"{key} {value}"
-                            for key, value in row.items() if key not in ("epoch", "train_loss"))
-        log.info(f"{name} epoch {row['epoch']}/{epochs}: train loss {row['train_loss']:.4f}"
-                 + (f", {metrics}" if metrics else ""))
+        metrics = ", ".join(
+            f"{key} {value:.4f}" if isinstance(value, float) else f"{key} {value}"
+            for key, value in row.items()
+            if key not in ("epoch", "train_loss")
+        )
+        log.info(
+            f"{name} epoch {row['epoch']}/{epochs}: train loss {row['train_loss']:.4f}"
+            + (f", {metrics}" if metrics else "")
+        )
 
     return log_epoch

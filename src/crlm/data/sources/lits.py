@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -53,7 +53,8 @@ def lits_kaggle_cases(root: Path, max_volumes: int = 0, listed: Listing | None =
         raise FileNotFoundError(f"{root}: no extracted LiTS data; run the fetch stage first")
     labels = {}
     for path in root.rglob("segmentation-*.nii*"):
-        labels[_LABEL.match(path.name).group(1)] = path
+        # cast, not assert: a name the glob finds but _LABEL refuses still fails as it did (None.group)
+        labels[cast(re.Match[str], _LABEL.match(path.name)).group(1)] = path
     cases = []
     for path in root.rglob("volume-*.nii*"):
         match = VOLUME_FILE.match(path.name)
