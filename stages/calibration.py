@@ -14,7 +14,7 @@ plots/calibration/{reliability.png, reliability_survival.png, decision_curve.png
 decision_strategies.csv}.
 """
 
-from crlm.archs import ARCHS
+from crlm.archs import ARCHS, CandidateConfig
 from crlm.calibration.config import CalibrationConfig
 from crlm.calibration.figures import decision_curve_csv, decision_curve_figure, reliability_figure
 from crlm.calibration.measures import IMAGE_CLIP, forest_clip
@@ -24,7 +24,6 @@ from crlm.core.config import cli_params
 from crlm.core.io import read_parquet, write_json
 from crlm.core.logs import stage_logger, stage_main
 from crlm.core.paths import METRICS, PLOTS, PREDICTIONS, SURVIVAL
-from crlm.models.config import ModelConfig
 from crlm.stats.config import StatsConfig
 from crlm.survival.config import SurvivalConfig
 
@@ -34,7 +33,7 @@ log = stage_logger(__file__)
 
 @stage_main
 def main() -> None:
-    params = cli_params(__doc__, ModelConfig, StatsConfig, SurvivalConfig, CalibrationConfig)
+    params = cli_params(__doc__, CandidateConfig, StatsConfig, SurvivalConfig, CalibrationConfig)
     candidate, horizon = params.model.arch, params.survival.horizon_months
     images = {a: read_parquet(PREDICTIONS / f"{a}.parquet").query("subset == 'test'") for a in ARCHS}
     patients = {a: read_parquet(SURVIVAL / f"{a}.parquet") for a in ARCHS}

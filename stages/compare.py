@@ -7,13 +7,12 @@ the family of 3 x (number of baselines) model comparisons and the family of log-
 Writes metrics/compare.json.
 """
 
-from crlm.archs import ARCHS
+from crlm.archs import ARCHS, CandidateConfig
 from crlm.comparison import auc_between, c_index_between, intersection_union
 from crlm.core.config import cli_params
 from crlm.core.io import read_parquet, write_json
 from crlm.core.logs import stage_logger, stage_main
 from crlm.core.paths import METRICS, PREDICTIONS, SURVIVAL
-from crlm.models.config import ModelConfig
 from crlm.stats.config import StatsConfig
 from crlm.stats.multiplicity import holm
 from crlm.stats.survival import logrank
@@ -26,7 +25,7 @@ log = stage_logger(__file__)
 
 @stage_main
 def main() -> None:
-    params = cli_params(__doc__, ModelConfig, StatsConfig)
+    params = cli_params(__doc__, CandidateConfig, StatsConfig)
     candidate = params.model.arch
     images = {a: read_parquet(PREDICTIONS / f"{a}.parquet").query("subset == 'test'") for a in ARCHS}
     patients = {a: read_parquet(SURVIVAL / f"{a}.parquet") for a in ARCHS}

@@ -5,6 +5,7 @@ data/predictions/<arch>/test_ensemble.npz, metrics/classification.json,
 metrics/segmentation.json and the plots under plots/evaluate/.
 """
 
+from crlm.archs import CandidateConfig
 from crlm.core.config import cli_params
 from crlm.core.io import write_json, write_parquet
 from crlm.core.logs import stage_logger, stage_main
@@ -15,7 +16,6 @@ from crlm.data.splits import Splits
 from crlm.evaluation.config import EvaluateConfig
 from crlm.evaluation.predictions import ensemble_file, write_ensemble
 from crlm.evaluation.run import evaluate_archs, overlay_rows
-from crlm.models.config import ModelConfig
 from crlm.models.crf import CRFConfig
 from crlm.plots import curves_plot, overlays, report_heatmap, write_points_csv
 from crlm.stats.config import StatsConfig
@@ -26,7 +26,7 @@ log = stage_logger(__file__)
 
 @stage_main
 def main() -> None:
-    params = cli_params(__doc__, ModelConfig, CRFConfig, EvaluateConfig, SlicesConfig, StatsConfig)
+    params = cli_params(__doc__, CandidateConfig, CRFConfig, EvaluateConfig, SlicesConfig, StatsConfig)
     data = load_image_set(PROCESSED_ARRAYS, PROCESSED_MANIFEST)
     result = evaluate_archs(params, data, Splits.read(SPLITS).fold_names, MODELS)
 

@@ -7,13 +7,12 @@ per arch, plots/survival/km_<arch>.png (with at-risk table) and km_<arch>.csv.
 The archs run side by side (crlm.survival.run).
 """
 
-from crlm.archs import ARCHS
+from crlm.archs import ARCHS, CandidateConfig
 from crlm.core.config import cli_params
 from crlm.core.io import read_parquet, write_json, write_parquet
 from crlm.core.logs import stage_logger, stage_main
 from crlm.core.paths import CLINICAL, EMBEDDINGS, METRICS, PLOTS, SPLITS, SURVIVAL
 from crlm.data.splits import Splits
-from crlm.models.config import ModelConfig
 from crlm.plots import km_csv, km_plot
 from crlm.stats.config import StatsConfig
 from crlm.survival.config import SurvivalConfig
@@ -25,7 +24,7 @@ log = stage_logger(__file__)
 
 @stage_main
 def main() -> None:
-    params = cli_params(__doc__, ModelConfig, SurvivalConfig, StatsConfig)
+    params = cli_params(__doc__, CandidateConfig, SurvivalConfig, StatsConfig)
     clinical = read_parquet(CLINICAL)  # vital_status checked against its codes in slices
     splits = Splits.read(SPLITS).to_dict()  # checked; crlm.survival takes the JSON form
     paths = {arch: EMBEDDINGS / f"{arch}.parquet" for arch in ARCHS}

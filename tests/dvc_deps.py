@@ -8,8 +8,9 @@ every arch of crlm.archs.
 
 Params: a stage loads the sections it reads by class (`cli_params(__doc__, TrainConfig, ...)`, or
 `load_sections`), and reading any other raises (crlm.core.config.Sections); a PARTIAL class reads only its
-fields' keys. So its params are exactly: the section of each class it loads, or the class's keys for a
-partial one, and model.<arch> for the arch train@<arch> builds.
+fields' keys, and the model section's classes read its shared keys, not the archs' own sections. So its params
+are exactly: the section of each class it loads, or the class's keys for a partial one or the model section,
+and model.<arch> for the arch train@<arch> builds.
 """
 
 from __future__ import annotations
@@ -154,7 +155,7 @@ def expected_params(stage: dict) -> set[str]:
     script, arch = script_and_arch(stage)
     keys = set()
     for cls in loaded_classes(script):
-        if getattr(cls, "PARTIAL", False):
+        if getattr(cls, "PARTIAL", False) or getattr(cls, "OPEN_SUBSECTIONS", False):  # model.<arch>: below
             keys |= {f"{cls.SECTION}.{f.name}" for f in dataclasses.fields(cls) if f.name != "sections"}
         else:
             keys.add(cls.SECTION)

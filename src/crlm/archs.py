@@ -14,7 +14,9 @@ are missing (the train matrix and the per-arch plot files).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
+from crlm.core.config import ConfigError
 from crlm.core.errors import UnknownArchError
 
 
@@ -55,3 +57,17 @@ def title(name: str) -> str:
     """The title of an arch or of its CRF-refined masks ("clmnet+crf" -> "CLM-Net + CRF")."""
     base, crf, _ = name.partition("+crf")
     return get_arch(base).title + (" + CRF" if crf else "")
+
+
+@dataclass(frozen=True)
+class CandidateConfig:
+    """model.arch alone: the candidate arch that evaluate, survival, compare and calibration single out (they read
+    no other key of the model section, so an arch's own params do not rerun them before its models change)."""
+
+    SECTION: ClassVar[str] = "model"
+    PARTIAL: ClassVar[bool] = True
+    arch: str
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise ConfigError(f"model.arch: unknown architecture {self.arch!r}; valid: {list(ARCH_NAMES)}")

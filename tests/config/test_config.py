@@ -199,3 +199,13 @@ def test_an_arch_section_is_checked_by_its_own_module_and_every_arch_needs_one()
     del raw["model"]["unet"]
     with pytest.raises(ConfigError, match=r"missing section 'model\.unet'"):
         params_from_dict(raw)
+
+
+def test_the_candidate_arch_is_read_alone_and_checked_against_the_registry():
+    from crlm.archs import CandidateConfig
+
+    raw = repo_params_dict()
+    assert sections_from_dict(raw, CandidateConfig).model == CandidateConfig(arch=raw["model"]["arch"])
+    raw["model"]["arch"] = "resnet"
+    with pytest.raises(ConfigError, match=r"model\.arch: unknown architecture 'resnet'; valid: \['vgg16'"):
+        sections_from_dict(raw, CandidateConfig)

@@ -99,8 +99,8 @@ def test_the_paper_profile_trains_evaluates_and_embeds(arch, imagenet_file, tmp_
     # the dtypes the first conv computes in, to see bf16 autocast really on in the training steps
     dtypes = set()
 
-    def build_and_watch(name, cfg):
-        model = build_model(name, model_kwargs(cfg, name))
+    def build_and_watch(name, kwargs):
+        model = build_model(name, kwargs)
         model.trunk.features[0].register_forward_hook(lambda module, args, out: dtypes.add(out.dtype))
         return model
 
