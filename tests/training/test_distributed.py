@@ -28,7 +28,7 @@ from crlm.training.distributed import (
     wrap,
 )
 from crlm.training.folds import take_one_gpu, worker_plan
-from crlm.training.loop import Loss, _train_epoch, batches, global_dice_loss, train_model
+from crlm.training.loop import EpochSetup, Loss, _train_epoch, batches, global_dice_loss, train_model
 from tests.conftest import REPO, with_arch_params
 from tests.factories import synthetic_set, tiny_train_params
 
@@ -114,22 +114,21 @@ def one_batch_gradient(params, data, world: World = SINGLE) -> dict[str, torch.T
     scheduler = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
     cfg = params.train
     loss_fn = Loss(cfg.cls_loss_weight, cfg.seg_loss_weight, cfg.seg_pos_weight, world)
-    _train_epoch(
-        wrap(model, world, CPU, unused_parameters=False),
-        optimizer,
-        scheduler,
-        loss_fn,
-        data,
-        np.asarray(TRAIN_IDX[: cfg.batch_size]),
-        params.augment,
-        True,
-        cfg.batch_size,
-        cfg.seed,
-        1,
-        CPU,
-        "fp32",
-        world,
+    setup = EpochSetup(
+        model=wrap(model, world, CPU, unused_parameters=False),
+        optimizer=optimizer,
+        scheduler=scheduler,
+        loss_fn=loss_fn,
+        data=data,
+        train_idx=np.asarray(TRAIN_IDX[: cfg.batch_size]),
+        augment=params.augment,
+        batch_size=cfg.batch_size,
+        seed=cfg.seed,
+        device=CPU,
+        precision="fp32",
+        world=world,
     )
+    _train_epoch(setup, epoch=1)
     return {name: p.grad.clone() for name, p in model.named_parameters()}
 
 
