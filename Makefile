@@ -9,7 +9,7 @@ export PIP_PROGRESS_BAR := off
 # mkdocs-material's notice about its successor (not a build warning)
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: setup lock repro repro-paper test test-fast docs docs-serve bench stability clean pull review verify exp-show
+.PHONY: setup lock repro repro-paper test test-fast lint docs docs-serve bench stability clean pull review verify exp-show
 
 setup: $(VENV)/.installed
 
@@ -33,12 +33,19 @@ repro: setup
 	dvc repro
 
 # the full suite, as CI runs it (.ci/run)
-test: setup
+test: setup lint
 	python -m pytest
 
 # the quick suite: leaves out the tests marked slow (dvc end to end, torchrun, the paper's size, null simulations)
-test-fast: setup
+test-fast: setup lint
 	python -m pytest -m "not slow"
+
+# the lint, the formatter's check and the type check (ruff and mypy, configured in pyproject.toml); part of
+# `make test` and `make test-fast`; `ruff format src stages scripts tests` applies the format
+lint: setup
+	ruff check src stages scripts tests
+	ruff format --check src stages scripts tests
+	mypy
 
 # the docs site (mkdocs.yml, docs/; scripts/docs_hooks.py adds reports/*.md and their figures): built into
 # site/ with --strict, so a broken link, anchor or missing page fails; docs-serve serves it with live reload

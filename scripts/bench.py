@@ -39,25 +39,28 @@ from pathlib import Path
 from crlm.archs import ARCHS
 
 DATA_STAGES = ["fetch", "slices", "qc", "prepare", "split"]
-MODEL_STAGES = [f"train@{arch}" for arch in ARCHS] + ["evaluate"]   # train@<arch>: the 5 folds
+MODEL_STAGES = [f"train@{arch}" for arch in ARCHS] + ["evaluate"]  # train@<arch>: the 5 folds
 SURVIVAL_STAGES = ["embed", "survival", "compare", "report"]
 OTHER_STAGES = ["augment"]
-# issue 12: through report in at most 15 minutes on a 2-core CPU (aim: 10)
-BUDGET_S = {"data_stages": 60.0, "repro_through_evaluate": 780.0, "repro_through_report": 900.0,
-            "delong_1e6_scores": 1.0}
-# issue 16: the paper's training on one H100, and the whole paper protocol (`make repro-paper`)
+# through report in at most 15 minutes on a 2-core CPU (aim: 10)
+BUDGET_S = {
+    "data_stages": 60.0,
+    "repro_through_evaluate": 780.0,
+    "repro_through_report": 900.0,
+    "delong_1e6_scores": 1.0,
+}
+# the paper's training on one H100, and the whole paper protocol (`make repro-paper`)
 CUDA_GOALS = {"clmnet_train_images_per_s": 1500.0, "paper_protocol_wall_s": 600.0}
 PAPER_SIZE, PAPER_WIDTH, PAPER_BATCH = 256, 1.0, 32
-OLD_PER_IMAGE_IMAGES_PER_S = 71.0     # issue 16: the per-image pipeline it replaced, per CPU thread at 256 px
+OLD_PER_IMAGE_IMAGES_PER_S = 71.0  # the per-image pipeline it replaced, per CPU thread at 256 px
 
 
 def delong_seconds(n: int = 1_000_000) -> float:
     """Best of three DeLong tests on n paired scores (half positives), pinned to one thread."""
+    import numpy as np
     from threadpoolctl import threadpool_limits
 
-    import numpy as np
-
-    from crlm.stats import delong_test
+    from crlm.stats.delong import delong_test
 
     rng = np.random.default_rng(0)
     labels = rng.random(n) < 0.5
@@ -78,27 +81,37 @@ def synchronise(device) -> None:
         torch.cuda.synchronize()
 
 
-def throughput(arch: str, size: int, width: float, batch: int, steps: int, *, warmup: int = 1,
-               augment: bool = False, precision: str | None = None, inference: bool = True,
-               during_training=contextlib.nullcontext) -> dict:
+def throughput(
+    arch: str,
+    size: int,
+    width: float,
+    batch: int,
+    steps: int,
+    *,
+    warmup: int = 1,
+    augment: bool = False,
+    precision: str | None = None,
+    inference: bool = True,
+    during_training=contextlib.nullcontext,
+) -> dict:
     """Training (and inference) images/s of `arch` on random images, masks and labels, with the training loss
     and Adam, timed over `steps` batches after `warmup`. augment: the batched augmentation on the device at
     every training step, as the training loop does; precision: train.precision's by default;
     during_training: a context manager around the timed training steps (GpuUtilisation)."""
-    import dataclasses
 
     import torch
 
-    from crlm.config import load_params
     from crlm.data.transforms import augment_batch
-    from crlm.models import build_model
+    from crlm.models.registry import build_model, model_kwargs
+    from crlm.params import load_params
     from crlm.training.device import MEMORY_FORMAT, autocast, resolve_precision, select_device
     from crlm.training.loop import Loss
 
     params = load_params()
     device = select_device("auto")
     precision = precision or resolve_precision(params.train.precision, device)
-    model = build_model(arch, dataclasses.replace(params.model, width=width)).to(device, memory_format=MEMORY_FORMAT)
+    kwargs = {**model_kwargs(params.model, arch), "width": width}
+    model = build_model(arch, kwargs).to(device, memory_format=MEMORY_FORMAT)
     optimizer = torch.optim.Adam(model.parameters(), 1e-4)
     train = params.train
     loss_fn = Loss(train.cls_loss_weight, train.seg_loss_weight, train.seg_pos_weight).to(device)
@@ -130,8 +143,15 @@ def throughput(arch: str, size: int, width: float, batch: int, steps: int, *, wa
             elapsed = time.perf_counter() - start
         return round(batch * steps / elapsed, 1)
 
-    out = {"device": str(device), "size": size, "width": width, "batch": batch, "precision": precision,
-           "augment": augment, "train_images_per_s": timed(True, during_training)}
+    out = {
+        "device": str(device),
+        "size": size,
+        "width": width,
+        "batch": batch,
+        "precision": precision,
+        "augment": augment,
+        "train_images_per_s": timed(True, during_training),
+    }
     if inference:
         out["inference_images_per_s"] = timed(False)
     return out
@@ -185,8 +205,11 @@ def paper_protocol_seconds() -> dict:
     """Wall time of `make repro-paper`: the Makefile's PAPER settings as one `dvc exp run`."""
     start = time.perf_counter()
     done = subprocess.run(["make", "repro-paper"], check=False)
-    return {"command": "make repro-paper", "wall_s": round(time.perf_counter() - start, 1),
-            "returncode": done.returncode}
+    return {
+        "command": "make repro-paper",
+        "wall_s": round(time.perf_counter() - start, 1),
+        "returncode": done.returncode,
+    }
 
 
 def cuda_training(paper_protocol: bool) -> dict:
@@ -194,17 +217,27 @@ def cuda_training(paper_protocol: bool) -> dict:
     meanwhile and (paper_protocol) the whole protocol's wall time, against CUDA_GOALS."""
     import torch
 
-    from crlm.config import load_params
+    from crlm.params import load_params
     from crlm.training.device import make_deterministic
 
     if not torch.cuda.is_available():
         return {"measured": False, "why": "no CUDA device"}
-    make_deterministic(load_params().train.seed)     # as train_model runs
+    make_deterministic(load_params().train.seed)  # as train_model runs
     speed, utilisation = {}, {}
     for arch in ARCHS:
         watch = GpuUtilisation()
-        speed[arch] = throughput(arch, PAPER_SIZE, PAPER_WIDTH, PAPER_BATCH, steps=150, warmup=10, augment=True,
-                                 precision="bf16", inference=False, during_training=lambda: watch)
+        speed[arch] = throughput(
+            arch,
+            PAPER_SIZE,
+            PAPER_WIDTH,
+            PAPER_BATCH,
+            steps=150,
+            warmup=10,
+            augment=True,
+            precision="bf16",
+            inference=False,
+            during_training=lambda: watch,
+        )
         utilisation[arch] = watch.result()
     if paper_protocol:
         protocol = paper_protocol_seconds()
@@ -212,12 +245,23 @@ def cuda_training(paper_protocol: bool) -> dict:
     else:
         protocol, protocol_ok = {"measured": False, "why": "run with --paper-protocol"}, None
     clmnet = speed["clmnet"]["train_images_per_s"]
-    return {"measured": True, "gpu": torch.cuda.get_device_name(0), "memory_format": "channels_last",
-            "loss": "crlm.training.loop.Loss", "optimizer": "Adam", "deterministic": True,
-            "augmentation": "crlm.data.transforms.augment_batch on the device",
-            "train": speed, "gpu_utilisation": utilisation, "paper_protocol": protocol, "goals": CUDA_GOALS,
-            "within_goal": {"clmnet_train_images_per_s": clmnet >= CUDA_GOALS["clmnet_train_images_per_s"],
-                            "paper_protocol_wall_s": protocol_ok}}
+    return {
+        "measured": True,
+        "gpu": torch.cuda.get_device_name(0),
+        "memory_format": "channels_last",
+        "loss": "crlm.training.loop.Loss",
+        "optimizer": "Adam",
+        "deterministic": True,
+        "augmentation": "crlm.data.transforms.augment_batch on the device",
+        "train": speed,
+        "gpu_utilisation": utilisation,
+        "paper_protocol": protocol,
+        "goals": CUDA_GOALS,
+        "within_goal": {
+            "clmnet_train_images_per_s": clmnet >= CUDA_GOALS["clmnet_train_images_per_s"],
+            "paper_protocol_wall_s": protocol_ok,
+        },
+    }
 
 
 def augmentation_throughput(size: int = PAPER_SIZE, batch: int = PAPER_BATCH, seconds: float = 3.0) -> dict:
@@ -226,9 +270,9 @@ def augmentation_throughput(size: int = PAPER_SIZE, batch: int = PAPER_BATCH, se
     import torch
     from torchvision import tv_tensors
 
-    from crlm.config import load_params
     from crlm.data.transforms import augment_batch
     from crlm.data.transforms_reference import torchvision_pipeline
+    from crlm.params import load_params
 
     cfg = load_params().augment
     images = torch.rand(batch, 1, size, size)
@@ -240,7 +284,7 @@ def augmentation_throughput(size: int = PAPER_SIZE, batch: int = PAPER_BATCH, se
             pipeline(tv_tensors.Image(image), tv_tensors.Mask(mask))
 
     def images_per_s(work) -> float:
-        work()                                   # warm-up
+        work()  # warm-up
         done, start = 0, time.perf_counter()
         while done == 0 or time.perf_counter() - start < seconds:
             work()
@@ -255,33 +299,45 @@ def augmentation_throughput(size: int = PAPER_SIZE, batch: int = PAPER_BATCH, se
         torchvision = images_per_s(per_image)
     finally:
         torch.set_num_threads(threads)
-    return {"device": "cpu", "threads": 1, "size": size, "batch": batch,
-            "batched_images_per_s": batched, "torchvision_per_image_images_per_s": torchvision,
-            "old_per_image_images_per_s": OLD_PER_IMAGE_IMAGES_PER_S,
-            "speed_up_over_torchvision": round(batched / torchvision, 1)}
+    return {
+        "device": "cpu",
+        "threads": 1,
+        "size": size,
+        "batch": batch,
+        "batched_images_per_s": batched,
+        "torchvision_per_image_images_per_s": torchvision,
+        "old_per_image_images_per_s": OLD_PER_IMAGE_IMAGES_PER_S,
+        "speed_up_over_torchvision": round(batched / torchvision, 1),
+    }
 
 
 def arch_throughput() -> dict:
     """Each arch's training and inference images/s at the default size/width and at the paper's."""
     import torch
 
-    from crlm.config import load_params
+    from crlm.params import load_params
 
     params = load_params()
     speed = {}
     for arch in ARCHS:
-        speed[arch] = {"default": throughput(arch, params.prepare.image_size, params.model.width,
-                                             params.train.batch_size, 4)}
-        speed[arch]["paper"] = throughput(arch, PAPER_SIZE, PAPER_WIDTH,
-                                          PAPER_BATCH if torch.cuda.is_available() else 4, 2)
+        speed[arch] = {
+            "default": throughput(arch, params.prepare.image_size, params.model.width, params.train.batch_size, 4)
+        }
+        speed[arch]["paper"] = throughput(
+            arch, PAPER_SIZE, PAPER_WIDTH, PAPER_BATCH if torch.cuda.is_available() else 4, 2
+        )
     return speed
 
 
 def machine() -> dict:
     import torch
 
-    return {"platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count(),
-            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
 
 
 def time_stage(stage: str) -> float:
@@ -304,20 +360,28 @@ def stage_timings() -> dict:
         "repro_through_report_wall_s": through_report,
         "delong_1e6_scores_s": delong,
         "budgets_s": BUDGET_S,
-        "within_budget": {"data_stages": data_total <= BUDGET_S["data_stages"],
-                          "repro_through_evaluate": through_evaluate <= BUDGET_S["repro_through_evaluate"],
-                          "repro_through_report": through_report <= BUDGET_S["repro_through_report"],
-                          "delong_1e6_scores": delong <= BUDGET_S["delong_1e6_scores"]},
+        "within_budget": {
+            "data_stages": data_total <= BUDGET_S["data_stages"],
+            "repro_through_evaluate": through_evaluate <= BUDGET_S["repro_through_evaluate"],
+            "repro_through_report": through_report <= BUDGET_S["repro_through_report"],
+            "delong_1e6_scores": delong <= BUDGET_S["delong_1e6_scores"],
+        },
     }
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Stage wall times and throughput -> bench/results.json")
-    parser.add_argument("--only-throughput", action="store_true",
-                        help="no dvc reruns or DeLong timing: measure the throughput, cuda and augmentation "
-                             "entries only and update them in --out (its other entries are kept)")
-    parser.add_argument("--paper-protocol", action="store_true",
-                        help="on CUDA, also time `make repro-paper` (the whole paper protocol; long)")
+    parser.add_argument(
+        "--only-throughput",
+        action="store_true",
+        help="no dvc reruns or DeLong timing: measure the throughput, cuda and augmentation "
+        "entries only and update them in --out (its other entries are kept)",
+    )
+    parser.add_argument(
+        "--paper-protocol",
+        action="store_true",
+        help="on CUDA, also time `make repro-paper` (the whole paper protocol; long)",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results.json"))
     args = parser.parse_args(argv)
 

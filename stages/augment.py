@@ -3,11 +3,11 @@
 import numpy as np
 import torch
 
-from crlm.config import cli_params
-from crlm.data.transforms import augment_batch
-from crlm.io import load_npz, read_parquet
-from crlm.logs import stage_logger, stage_main
-from crlm.paths import PLOTS, PROCESSED_ARRAYS, PROCESSED_MANIFEST
+from crlm.core.config import cli_params
+from crlm.core.io import load_npz, read_parquet
+from crlm.core.logs import stage_logger, stage_main
+from crlm.core.paths import PLOTS, PROCESSED_ARRAYS, PROCESSED_MANIFEST
+from crlm.data.transforms import AugmentConfig, augment_batch
 from crlm.plots import augmentation_grid
 
 VARIANTS_PER_IMAGE = 3
@@ -16,7 +16,7 @@ log = stage_logger(__file__)
 
 @stage_main
 def main() -> None:
-    params = cli_params(__doc__)
+    params = cli_params(__doc__, AugmentConfig)
     manifest = read_parquet(PROCESSED_MANIFEST)
     arrays = load_npz(PROCESSED_ARRAYS, "prepare", keys=("images", "tumour"))
     # show metastasis images first: their outlines make the geometry of each transform visible
@@ -25,12 +25,19 @@ def main() -> None:
     torch.manual_seed(params.augment.seed)
     images = torch.from_numpy(arrays["images"][chosen].astype(np.float32))[:, None]
     masks = torch.from_numpy(arrays["tumour"][chosen])[:, None]
-    out_images, out_masks = augment_batch(images.repeat_interleave(VARIANTS_PER_IMAGE, dim=0),
-                                          masks.repeat_interleave(VARIANTS_PER_IMAGE, dim=0),
-                                          params.augment)   # each copy its own draw
+    out_images, out_masks = augment_batch(
+        images.repeat_interleave(VARIANTS_PER_IMAGE, dim=0),
+        masks.repeat_interleave(VARIANTS_PER_IMAGE, dim=0),
+        params.augment,
+    )  # each copy its own draw
     originals = [(images[k, 0].numpy(), masks[k, 0].numpy()) for k in range(len(chosen))]
-    augmented = [[(out_images[k * VARIANTS_PER_IMAGE + v, 0].numpy(), out_masks[k * VARIANTS_PER_IMAGE + v, 0].numpy())
-                  for v in range(VARIANTS_PER_IMAGE)] for k in range(len(chosen))]
+    augmented = [
+        [
+            (out_images[k * VARIANTS_PER_IMAGE + v, 0].numpy(), out_masks[k * VARIANTS_PER_IMAGE + v, 0].numpy())
+            for v in range(VARIANTS_PER_IMAGE)
+        ]
+        for k in range(len(chosen))
+    ]
     titles = [str(manifest.loc[i, "image_id"]) for i in chosen]
     augmentation_grid(PLOTS / "augmentation.png", originals, augmented, titles)
     log.info(f"{len(chosen)} images x {VARIANTS_PER_IMAGE} augmentations -> {PLOTS / 'augmentation.png'}")

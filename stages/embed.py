@@ -12,32 +12,42 @@ Writes data/embeddings/<arch>.parquet: one row per (fold, patient).
 import pandas as pd
 
 from crlm.archs import ARCHS
-from crlm.config import cli_params
+from crlm.core.config import cli_params
+from crlm.core.io import write_parquet
+from crlm.core.logs import progress, stage_logger, stage_main
+from crlm.core.paths import EMBEDDINGS, MODELS, PROCESSED_ARRAYS, PROCESSED_MANIFEST, SPLITS
 from crlm.data.dataset import load_image_set
-from crlm.io import read_json, write_parquet
-from crlm.logs import progress, stage_logger, stage_main
+from crlm.data.splits import Splits
+from crlm.embedding.config import EmbedConfig
+from crlm.embedding.extract import patient_embeddings
+from crlm.models.folds import FoldModels
 from crlm.models.model_file import load_model
-from crlm.paths import EMBEDDINGS, MODELS, PROCESSED_ARRAYS, PROCESSED_MANIFEST, SPLITS
-from crlm.survival.embeddings import patient_embeddings
 
 log = stage_logger(__file__)
 
 
 @stage_main
 def main() -> None:
-    params = cli_params(__doc__)
+    params = cli_params(__doc__, EmbedConfig)
     data = load_image_set(PROCESSED_ARRAYS, PROCESSED_MANIFEST)
-    folds = [str(k) for k in range(len(read_json(SPLITS)["folds"]))]
+    folds = Splits.read(SPLITS).fold_names
+    models = {arch: FoldModels.of(arch, folds, MODELS) for arch in ARCHS}
     frames: dict[str, list] = {arch: [] for arch in ARCHS}
     for arch, fold in progress([(a, f) for a in ARCHS for f in folds], "embed", unit="model"):
-        frame = patient_embeddings(load_model(MODELS / arch / fold / "model.pt", expected_arch=arch), data,
-                                   params.embed.batch_size, params.embed.aggregation)
+        frame = patient_embeddings(
+            load_model(models[arch].model_path(fold), expected_arch=arch),
+            data,
+            params.embed.batch_size,
+            params.embed.aggregation,
+        )
         frames[arch].append(frame.assign(fold=fold)[["fold", *frame.columns]])
     for arch, per_fold in frames.items():
         write_parquet(EMBEDDINGS / f"{arch}.parquet", pd.concat(per_fold, ignore_index=True))
         dim = sum(c.startswith("emb_") for c in per_fold[0].columns)
-        log.info(f"{arch}: {len(data.manifest)} images of {len(per_fold[0])} patients, {dim}-d, "
-                 f"by each of {len(folds)} fold models")
+        log.info(
+            f"{arch}: {len(data.manifest)} images of {len(per_fold[0])} patients, {dim}-d, "
+            f"by each of {len(folds)} fold models"
+        )
 
 
 if __name__ == "__main__":

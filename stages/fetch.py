@@ -14,12 +14,13 @@ and size, from the index that ships with idc-index) and fetches nothing.
 import argparse
 import json
 
-from crlm.config import load_params
+from crlm.core.config import load_sections
+from crlm.core.logs import stage_logger, stage_main
+from crlm.core.options import look_up
+from crlm.core.paths import RAW_MANIFEST, raw_dir
+from crlm.data.config import DataConfig, PhantomConfig
 from crlm.data.sources import SOURCES
 from crlm.data.sources.store import describe, locked, read_manifest, write_manifest
-from crlm.logs import stage_logger, stage_main
-from crlm.options import look_up
-from crlm.paths import RAW_MANIFEST, raw_dir
 
 log = stage_logger(__file__)
 
@@ -31,7 +32,7 @@ def main() -> None:
     parser.add_argument("--dry-run", action="store_true", help="print the download plan only")
     parser.add_argument("--source", action="append", help="this source instead of data.sources (repeatable)")
     args = parser.parse_args()
-    params = load_params(args.params)
+    params = load_sections(args.params, DataConfig, PhantomConfig)
     store = raw_dir()
     listed = read_manifest(RAW_MANIFEST) if args.source and RAW_MANIFEST.is_file() else {}
     for name in args.source or params.data.sources:

@@ -4,10 +4,10 @@ Writes metrics/headline.json, the one file dvc.yaml declares as metrics: `dvc me
 and `crlm review` read it; the detailed files it reads stay git-tracked outputs of their stages.
 """
 
+from crlm.core.io import read_json, write_json
+from crlm.core.logs import stage_logger, stage_main
+from crlm.core.paths import METRICS
 from crlm.headline import REVIEW_FILES, review_numbers
-from crlm.io import read_json, write_json
-from crlm.logs import stage_logger, stage_main
-from crlm.paths import METRICS
 
 log = stage_logger(__file__)
 

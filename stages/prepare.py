@@ -1,27 +1,31 @@
-"""prepare: window and resize every QC-passed slice into data/processed/ (no sampling: see train)."""
+"""prepare: window and resize every QC-passed slice into data/processed/ (no sampling: see train); the
+manifest records each image's crop box (crlm.data.prepare.CROP_COLUMNS)."""
 
 import numpy as np
 
-from crlm.config import cli_params
+from crlm.core.config import cli_params
+from crlm.core.io import read_parquet, write_parquet
+from crlm.core.logs import stage_logger, stage_main
+from crlm.core.paths import PROCESSED_ARRAYS, PROCESSED_MANIFEST, QC, SLICES, SLICES_DIR
+from crlm.data.config import PrepareConfig
 from crlm.data.labels import is_ambiguous
-from crlm.data.prepare import kept_slices, prepare_images, processed_manifest
-from crlm.io import read_parquet, write_parquet
-from crlm.logs import stage_logger, stage_main
-from crlm.paths import PROCESSED_ARRAYS, PROCESSED_MANIFEST, QC, SLICES, SLICES_DIR
+from crlm.data.prepare import kept_slices, prepare_slices, processed_manifest
 
 log = stage_logger(__file__)
 
 
 @stage_main
 def main() -> None:
-    params = cli_params(__doc__)
+    params = cli_params(__doc__, PrepareConfig)
     kept = kept_slices(read_parquet(SLICES), read_parquet(QC))
-    arrays = prepare_images(kept, SLICES_DIR, params.prepare)
+    arrays, boxes = prepare_slices(kept, SLICES_DIR, params.prepare)
     PROCESSED_ARRAYS.parent.mkdir(parents=True, exist_ok=True)
     np.savez(PROCESSED_ARRAYS, **arrays)
-    write_parquet(PROCESSED_MANIFEST, processed_manifest(kept))
-    log.info(f"{len(kept)} images ({int(kept['label'].sum())} metastasis, "
-             f"{int(is_ambiguous(kept).sum())} ambiguous) at {params.prepare.image_size} px")
+    write_parquet(PROCESSED_MANIFEST, processed_manifest(kept, boxes))
+    log.info(
+        f"{len(kept)} images ({int(kept['label'].sum())} metastasis, "
+        f"{int(is_ambiguous(kept).sum())} ambiguous) at {params.prepare.image_size} px"
+    )
 
 
 if __name__ == "__main__":

@@ -6,13 +6,17 @@ did not see (the fold's validation patients, and the test set), and per-epoch cu
 under plots/train/<arch>/<fold>/.
 
 Started by torchrun (`torchrun --nproc-per-node=N stages/train.py --arch <arch>`), each fold trains across
-the N processes with DDP (README "Scaling"); `dvc commit train@<arch>` then records the outputs.
+the N processes with DDP (docs/scaling.md); `dvc commit train@<arch>` then records the outputs.
 """
 
 import argparse
 
-from crlm.config import load_params
-from crlm.logs import stage_logger, stage_main
+from crlm.core.config import load_sections
+from crlm.core.logs import stage_logger, stage_main
+from crlm.data.splits import FoldsConfig
+from crlm.data.transforms import TransformConfig
+from crlm.models.config import NetworkConfig
+from crlm.training.config import TrainConfig
 from crlm.training.device import select_device
 from crlm.training.distributed import process_group
 from crlm.training.folds import train_all_folds
@@ -26,7 +30,7 @@ def main() -> None:
     parser.add_argument("--arch", required=True)
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
-    params = load_params(args.params)
+    params = load_sections(args.params, TrainConfig, TransformConfig, FoldsConfig, NetworkConfig)
     with process_group(select_device(params.train.device).type) as world:
         for line in train_all_folds(args.arch, params, world=world):
             log.info(line)

@@ -8,14 +8,17 @@ valid change reruns nothing downstream because of it.
 
 from pathlib import Path
 
-from crlm.config import ConfigError, load_params
-from crlm.logs import stage_logger, stage_main
+from crlm.core.config import ConfigError
+from crlm.core.logs import stage_logger, stage_main
+from crlm.params import load_params
 
 PARAMS = "params.yaml"
 VALID = Path("data/params.valid")
-RESTORE = ("nothing was deleted (this stage runs before every other); correct the value, or restore the "
-           "committed params with `git checkout params.yaml` (a failed `dvc exp run -S ...` leaves its value "
-           "there), then rerun")
+RESTORE = (
+    "nothing was deleted (this stage runs before every other); correct the value, or restore the "
+    "committed params with `git checkout params.yaml` (a failed `dvc exp run -S ...` leaves its value "
+    "there), then rerun"
+)
 
 log = stage_logger(__file__)
 

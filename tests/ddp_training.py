@@ -1,4 +1,4 @@
-"""What each torchrun process of tests/test_distributed.py runs (gloo, CPU), for one process too: the
+"""What each torchrun process of tests/training/test_distributed.py runs (gloo, CPU), for one process too: the
 gradient of one global batch, and a whole training of tests' synthetic set; rank 0 saves both, with the
 trained model's predictions of every image, to the file named on the command line."""
 
@@ -10,8 +10,8 @@ import torch
 from crlm.models.inference import predict
 from crlm.training.distributed import process_group
 from crlm.training.loop import train_model
-from tests.test_distributed import ARCH, TRAIN_IDX, VAL_IDX, ddp_params, one_batch_gradient
-from tests.test_training import synthetic_set
+from tests.factories import synthetic_set
+from tests.training.test_distributed import ARCH, TRAIN_IDX, VAL_IDX, ddp_params, one_batch_gradient
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
@@ -21,6 +21,13 @@ if __name__ == "__main__":
         result = train_model(ARCH, params, data, np.asarray(TRAIN_IDX), np.asarray(VAL_IDX), world=world)
         if world.main:
             predictions = predict(result.model, data, np.arange(len(data.labels)), 8)
-            torch.save({"world": world.size, "gradient": gradient, "history": result.history,
-                        "prob": torch.from_numpy(predictions.prob), "seg_prob": torch.from_numpy(predictions.seg_prob)},
-                       sys.argv[1])
+            torch.save(
+                {
+                    "world": world.size,
+                    "gradient": gradient,
+                    "history": result.history,
+                    "prob": torch.from_numpy(predictions.prob),
+                    "seg_prob": torch.from_numpy(predictions.seg_prob),
+                },
+                sys.argv[1],
+            )

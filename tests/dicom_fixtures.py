@@ -11,8 +11,15 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 INTERCEPT = -1024.0
 
 
-def write_ct_series(folder: Path, hu: np.ndarray, spacing=(5.0, 0.8, 0.8), patient_id="CRLM-T1",
-                    flip_cols=False, z_positions=None, series_uid=None) -> list[Dataset]:
+def write_ct_series(
+    folder: Path,
+    hu: np.ndarray,
+    spacing=(5.0, 0.8, 0.8),
+    patient_id="CRLM-T1",
+    flip_cols=False,
+    z_positions=None,
+    series_uid=None,
+) -> list[Dataset]:
     """hu is (z, y, x) in the pipeline's convention; with flip_cols the file stores columns right-to-left
     (ImageOrientationPatient row cosine -1, 0, 0). Files are written in shuffled order."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -48,8 +55,14 @@ def write_ct_series(folder: Path, hu: np.ndarray, spacing=(5.0, 0.8, 0.8), patie
     return datasets
 
 
-def write_seg(path: Path, ct: list[Dataset], liver: np.ndarray, tumours: list[np.ndarray],
-              names: list[str] | None = None, types: list | None = None) -> None:
+def write_seg(
+    path: Path,
+    ct: list[Dataset],
+    liver: np.ndarray,
+    tumours: list[np.ndarray],
+    names: list[str] | None = None,
+    types: list | None = None,
+) -> None:
     """A binary DICOM-SEG on the CT: segment 1 'Liver', then 'Tumor_1'.. (overlapping the liver), or the
     given segment names and SegmentedPropertyType codes (one per mask: liver first, then the tumours).
     Masks are (z, y, x) in the pipeline's convention, z in the order of the CT's positions."""
@@ -58,21 +71,34 @@ def write_seg(path: Path, ct: list[Dataset], liver: np.ndarray, tumours: list[np
 
     ordered = sorted(ct, key=lambda ds: float(ds.ImagePositionPatient[2]))
     flip_cols = float(ordered[0].ImageOrientationPatient[0]) < 0
-    masks = np.stack([liver, *tumours], axis=-1).astype(bool)          # (z, y, x, segments)
+    masks = np.stack([liver, *tumours], axis=-1).astype(bool)  # (z, y, x, segments)
     if flip_cols:
         masks = masks[:, :, ::-1, :]
     names = names or ["Liver"] + [f"Tumor_{k + 1}" for k in range(len(tumours))]
     types = types or [codes.SCT.Liver] + [codes.SCT.Neoplasm] * len(tumours)
     descriptions = [
         hd.seg.SegmentDescription(
-            segment_number=k + 1, segment_label=name,
+            segment_number=k + 1,
+            segment_label=name,
             segmented_property_category=codes.SCT.Organ if k == 0 else codes.SCT.MorphologicallyAbnormalStructure,
-            segmented_property_type=kind, algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL)
-        for k, (name, kind) in enumerate(zip(names, types))]
+            segmented_property_type=kind,
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
+        )
+        for k, (name, kind) in enumerate(zip(names, types))
+    ]
     seg = hd.seg.Segmentation(
-        source_images=ordered, pixel_array=masks, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=descriptions, series_instance_uid=generate_uid(), series_number=2,
-        sop_instance_uid=generate_uid(), instance_number=1, manufacturer="test", manufacturer_model_name="test",
-        software_versions="1", device_serial_number="1")
+        source_images=ordered,
+        pixel_array=masks,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions,
+        series_instance_uid=generate_uid(),
+        series_number=2,
+        sop_instance_uid=generate_uid(),
+        instance_number=1,
+        manufacturer="test",
+        manufacturer_model_name="test",
+        software_versions="1",
+        device_serial_number="1",
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     seg.save_as(path)

@@ -14,8 +14,11 @@ from tests.conftest import REPO
 
 def run(args: list[str], cwd: Path) -> str:
     """Run a command with this interpreter's scripts on PATH; its stdout, or a failure with both streams."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "DVC_NO_ANALYTICS": "1"}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+    }
     result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
     assert result.returncode == 0, f"{args} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout
@@ -27,8 +30,11 @@ def dvc(*args: str, cwd: Path) -> str:
 
 def dvc_failing(*args: str, cwd: Path) -> str:
     """Run a DVC command that must fail; its stdout and stderr together."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "DVC_NO_ANALYTICS": "1"}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+    }
     result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, env=env, capture_output=True, text=True)
     assert result.returncode != 0, f"{args} succeeded:\n{result.stdout}"
     return result.stdout + result.stderr
@@ -71,5 +77,10 @@ def write_raw_manifest(workspace: Path, store: Path, folders: dict[str, str]) ->
     writes it, listing every file in each folder), so that the slices stage reads them."""
     from crlm.data.sources.store import all_files, describe, write_manifest
 
-    write_manifest(workspace / "data/raw.json", {name: {"folder": folder, "files": describe(
-        store / folder, all_files(store / folder))} for name, folder in folders.items()})
+    write_manifest(
+        workspace / "data/raw.json",
+        {
+            name: {"folder": folder, "files": describe(store / folder, all_files(store / folder))}
+            for name, folder in folders.items()
+        },
+    )

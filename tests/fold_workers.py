@@ -1,4 +1,4 @@
-"""What the worker processes of tests/test_fold_curves.py run.
+"""What the worker processes of tests/training/test_fold_curves.py run.
 
 Spawned workers import this module by name, so it imports nothing heavy (no torch).
 """
@@ -14,8 +14,10 @@ EPOCHS = 3
 def history_of(fold: str) -> list[dict]:
     """A fold's made-up per-epoch history (distinct per fold; no AUC in epoch 1, like a one-class batch)."""
     offset = int(fold)
-    return [{"epoch": e, "train_loss": offset + 1 / e, "val_auc": None if e == 1 else offset / 100 + e / 10}
-            for e in range(1, EPOCHS + 1)]
+    return [
+        {"epoch": e, "train_loss": offset + 1 / e, "val_auc": None if e == 1 else offset / 100 + e / 10}
+        for e in range(1, EPOCHS + 1)
+    ]
 
 
 def fold_ending_with_the_others(arch: str, fold: str, params, threads: int) -> tuple[str, list[dict]]:
@@ -51,12 +53,12 @@ def dvclive_in_this_process(directory: str, start, done, failed, rounds: int, re
             try:
                 live.next_step()
                 live.end()
-            except Exception as exc:   # noqa: BLE001 - reported to the test, which checks the kind
+            except Exception as exc:  # noqa: BLE001 - reported to the test, which checks the kind
                 error = error or f"{type(exc).__module__}.{type(exc).__name__}: {exc}"
                 failed.set()
             done.wait()
             if failed.is_set():
                 break
-    except BaseException as exc:      # noqa: BLE001 - a broken barrier or anything else: report, never hang
+    except BaseException as exc:  # noqa: BLE001 - a broken barrier or anything else: report, never hang
         error = error or f"{type(exc).__module__}.{type(exc).__name__}: {exc}"
     results.put(error)

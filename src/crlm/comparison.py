@@ -11,15 +11,17 @@ their Harrell C-indices over every analysed patient (this replaces the paper's u
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from crlm.config import StatsConfig
 from crlm.evaluation.bootstrap import patient_bootstrap
 from crlm.stats.clustered_auc import clustered_auc_test
+from crlm.stats.config import StatsConfig
 from crlm.stats.discrimination import paired_c_index_test
-from crlm.survival.analysis import DIED, MONTHS, RISK_SCORE
+from crlm.survival.endpoint import DIED, MONTHS, RISK_SCORE
 
 
 def paired(frames: dict[str, pd.DataFrame], candidate: str, baseline: str, key: str, score: str) -> pd.DataFrame:
@@ -30,13 +32,16 @@ def paired(frames: dict[str, pd.DataFrame], candidate: str, baseline: str, key: 
     if not (both["label_a"] == both["label_b"]).all():
         raise ValueError(f"{candidate} and {baseline} disagree on the true labels of the same {key}s")
     if len(both) < max(len(a), len(b)):
-        raise ValueError(f"{candidate} and {baseline} predicted different {key}s "
-                         f"({len(a)} and {len(b)}, {len(both)} shared); rerun their stages")
+        raise ValueError(
+            f"{candidate} and {baseline} predicted different {key}s "
+            f"({len(a)} and {len(b)}, {len(both)} shared); rerun their stages"
+        )
     return both
 
 
-def auc_between(frames: dict[str, pd.DataFrame], candidate: str, baseline: str, key: str, score: str,
-                stats: StatsConfig) -> dict:
+def auc_between(
+    frames: dict[str, pd.DataFrame], candidate: str, baseline: str, key: str, score: str, stats: StatsConfig
+) -> dict:
     """Clustered (by patient) paired AUC comparison, and a patient-bootstrap CI of the difference."""
     empty = [arch for arch in (candidate, baseline) if frames[arch].empty]
     if empty:
@@ -58,19 +63,29 @@ def auc_between(frames: dict[str, pd.DataFrame], candidate: str, baseline: str, 
 
 def c_index_between(candidate: pd.DataFrame, baseline: pd.DataFrame, stats: StatsConfig) -> dict:
     """Paired patient-bootstrap test of the difference of the two risk scores' Harrell C."""
-    both = candidate.merge(baseline[["patient_id", RISK_SCORE]], on="patient_id", suffixes=("_a", "_b"),
-                           validate="one_to_one").dropna(subset=[f"{RISK_SCORE}_a", f"{RISK_SCORE}_b"])
+    both = candidate.merge(
+        baseline[["patient_id", RISK_SCORE]], on="patient_id", suffixes=("_a", "_b"), validate="one_to_one"
+    ).dropna(subset=[f"{RISK_SCORE}_a", f"{RISK_SCORE}_b"])
     if both.empty:
         return {"p_value": None, "diff": None, "reason": "no patient has a risk score from both archs"}
-    return paired_c_index_test(both[MONTHS].to_numpy(), both[DIED].to_numpy(), both[f"{RISK_SCORE}_a"].to_numpy(),
-                               both[f"{RISK_SCORE}_b"].to_numpy(), stats.n_boot, stats.seed, stats.ci_level).to_dict()
+    return paired_c_index_test(
+        both[MONTHS].to_numpy(),
+        both[DIED].to_numpy(),
+        both[f"{RISK_SCORE}_a"].to_numpy(),
+        both[f"{RISK_SCORE}_b"].to_numpy(),
+        stats.n_boot,
+        stats.seed,
+        stats.ci_level,
+    ).to_dict()
 
 
 def intersection_union(results: dict[str, dict]) -> dict:
-    """"The candidate is better than every baseline": every difference positive and the largest p below
+    """ "The candidate is better than every baseline": every difference positive and the largest p below
     alpha (an intersection-union test, Berger 1982: no multiplicity adjustment, but every test must win)."""
-    p_values = [r.get("p_value") for r in results.values()]
-    diffs = [r.get("diff") for r in results.values()]
+    p_values: list[Any] = [r.get("p_value") for r in results.values()]  # float, or None: not `defined`
+    diffs: list[Any] = [r.get("diff") for r in results.values()]
     defined = all(v is not None for v in p_values + diffs)
-    return {"all_differences_positive": defined and all(d > 0 for d in diffs),
-            "largest_p": max(p_values) if defined and p_values else None}
+    return {
+        "all_differences_positive": defined and all(d > 0 for d in diffs),
+        "largest_p": max(p_values) if defined and p_values else None,
+    }

@@ -20,7 +20,7 @@ from crlm.archs import ARCHS
 # metrics file -> {key appended to it: path in the candidate's entry}
 CANDIDATE = {
     "classification": {"candidate_test_auc": "test.auc.value"},
-    "segmentation": {"candidate_test_iou": "test.iou.value"},   # only where the candidate segments
+    "segmentation": {"candidate_test_iou": "test.iou.value"},  # only where the candidate segments
     "survival": {"candidate_auc": "auc.value", "candidate_logrank_p": "logrank.p_value"},
 }
 # name -> (metrics file, path in the arch's entry); segmentation only for the archs that segment
@@ -83,8 +83,17 @@ REVIEW_COHORT = {
     "slices": ("qc", "rows.kept"),
     "test_patients": ("splits", "test.patients"),
 }
-REVIEW_FILES = ("qc", "splits", "classification", "segmentation", "survival", "compare", "lesions", "cam",
-                "calibration")
+REVIEW_FILES = (
+    "qc",
+    "splits",
+    "classification",
+    "segmentation",
+    "survival",
+    "compare",
+    "lesions",
+    "cam",
+    "calibration",
+)
 
 
 def review_numbers(metrics: dict[str, dict]) -> dict:
@@ -94,13 +103,17 @@ def review_numbers(metrics: dict[str, dict]) -> dict:
     out: dict = {"cohort": {name: value_at(metrics[kind], path) for name, (kind, path) in REVIEW_COHORT.items()}}
     names = [*ARCHS, *(name for name in metrics["segmentation"] if name.endswith("+crf"))]
     for name in names:
-        entry = {metric: value_or_none(metrics[kind][name], path)
-                 for metric, (kind, path) in REVIEW.items() if name in metrics[kind]}
+        entry = {
+            metric: value_or_none(metrics[kind][name], path)
+            for metric, (kind, path) in REVIEW.items()
+            if name in metrics[kind]
+        }
         out[name] = {metric: value for metric, value in entry.items() if value is not None}
     compare = metrics["compare"]
     out[f"{compare['candidate']}_vs"] = {
         other: {name: compare[family][other][key] for name, (family, key) in REVIEW_COMPARE.items()}
-        for other in compare[next(iter(REVIEW_COMPARE.values()))[0]]}
+        for other in compare[next(iter(REVIEW_COMPARE.values()))[0]]
+    }
     return out
 
 

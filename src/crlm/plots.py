@@ -12,11 +12,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-KM_GROUPS = ("high", "low")     # the risk groups of a KM CSV, one column each
+KM_GROUPS = ("high", "low")  # the risk groups of a KM CSV, one column each
 
 
-def augmentation_grid(path: str | Path, originals: list[tuple[np.ndarray, np.ndarray]],
-                      augmented: list[list[tuple[np.ndarray, np.ndarray]]], titles: list[str]) -> None:
+def augmentation_grid(
+    path: str | Path,
+    originals: list[tuple[np.ndarray, np.ndarray]],
+    augmented: list[list[tuple[np.ndarray, np.ndarray]]],
+    titles: list[str],
+) -> None:
     """One row per image: the original, then its augmented versions; tumour outlined in red."""
     n_rows, n_cols = len(originals), 1 + max((len(a) for a in augmented), default=0)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.0 * n_cols, 2.0 * n_rows), squeeze=False)
@@ -42,7 +46,7 @@ def augmentation_grid(path: str | Path, originals: list[tuple[np.ndarray, np.nda
 def _save(fig, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, metadata={"Software": None})   # no version/date stamp: byte-stable
+    fig.savefig(path, dpi=100, metadata={"Software": None})  # no version/date stamp: byte-stable
     plt.close(fig)
 
 
@@ -85,8 +89,9 @@ def report_heatmap(path: str | Path, reports: dict[str, dict]) -> None:
     _save(fig, path)
 
 
-def overlays(path: str | Path, images: np.ndarray, truth: np.ndarray, predicted: dict[str, np.ndarray],
-             titles: list[str]) -> None:
+def overlays(
+    path: str | Path, images: np.ndarray, truth: np.ndarray, predicted: dict[str, np.ndarray], titles: list[str]
+) -> None:
     """One row per test image: the truth (red) and each arch's predicted mask (yellow)."""
     n_rows, n_cols = len(images), 1 + len(predicted)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.8 * n_cols, 1.8 * n_rows + 0.4), squeeze=False)
@@ -105,8 +110,14 @@ def overlays(path: str | Path, images: np.ndarray, truth: np.ndarray, predicted:
     _save(fig, path)
 
 
-def km_plot(path: str | Path, curves: dict, at_risk: dict[str, np.ndarray], times: list[float], title: str,
-            p_value: float | None) -> None:
+def km_plot(
+    path: str | Path,
+    curves: dict,
+    at_risk: dict[str, np.ndarray],
+    times: list[float],
+    title: str,
+    p_value: float | None,
+) -> None:
     """Kaplan-Meier curves per risk group (crlm.stats.survival.KMResult: timeline, survival, ci_low, ci_high,
     n) with the numbers at risk at `times` (at_risk[group], one count per time) in a table under the axis."""
     fig, (ax, table) = plt.subplots(2, 1, figsize=(6, 4.6), gridspec_kw={"height_ratios": [4, 1]}, sharex=True)
@@ -138,8 +149,7 @@ def write_points_csv(path: str | Path, columns: dict[str, np.ndarray], digits: i
     """A curve's points as CSV, one column per name (e.g. fpr, tpr), values rounded to `digits` decimals."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame({name: np.asarray(values).round(digits) for name, values in columns.items()}).to_csv(
-        path, index=False)
+    pd.DataFrame({name: np.asarray(values).round(digits) for name, values in columns.items()}).to_csv(path, index=False)
 
 
 def km_csv(path: str | Path, curves: dict) -> None:

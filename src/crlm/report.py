@@ -6,12 +6,27 @@ The paper's numbers are quoted from the CLM-Net paper (../shared/seeds/000_*.txt
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 from crlm.archs import ARCHS, title
 from crlm.calibration.report import report_section as calibration_section
-from crlm.config import Params
+
+if TYPE_CHECKING:
+    from crlm.params import Params
 from crlm.explain.report import report_section as cam_section
 from crlm.lesions.report import report_section as lesions_section
 from crlm.report_seeds import SeedSpread, beyond_section
+from crlm.report_survival import risk_groups_section, survival_section
+from crlm.report_text import (
+    and_list,
+    ci_text,
+    differs_text,
+    every_baseline_text,
+    num_text,
+    paper_auc_text,
+    value_text,
+    vs_text,
+)
 
 # independent test set, image recognition: (accuracy, recall, F1, AUC, AUC CI)
 PAPER_RECOGNITION = {
@@ -23,23 +38,18 @@ PAPER_RECOGNITION = {
 PAPER_IOU = {"vgg16": None, "deeplabv3": "> 0.85", "unet": "> 0.85", "clmnet": "≈ 0.90"}
 # the number behind each: the paper gives bounds for the baselines, a value for CLM-Net
 PAPER_IOU_VALUE = {"deeplabv3": 0.85, "unet": 0.85, "clmnet": 0.90}
-# survival: (AUC, AUC CI, log-rank p of the risk groups at 0.5)
-PAPER_SURVIVAL = {
-    "vgg16": (0.812, (0.775, 0.846), ".087"),
-    "deeplabv3": (0.829, (0.796, 0.861), ".041"),
-    "unet": (0.794, (0.758, 0.827), ".126"),
-    "clmnet": (0.864, (0.832, 0.892), "< .001"),
-}
-NO_PAPER_SURVIVAL = (None, None, "–")   # an arch the paper did not test
 PAPER_DELONG = {"recognition": "< .01", "survival": "< .05"}
 
-PROFILE_DIFFERENCES = ("our default profile differs from the paper's in data (phantom), image size (64 px), "
-                       "network width (1/8), initialisation (none) and epochs (40); how much of the gap each "
-                       "difference explains has not been measured")
 
-
-def render(params: Params, classification: dict, segmentation: dict, survival: dict, compare: dict,
-           stability: dict | None = None, beyond: dict[str, dict] | None = None) -> str:
+def render(
+    params: Params,
+    classification: dict,
+    segmentation: dict,
+    survival: dict,
+    compare: dict,
+    stability: dict | None = None,
+    beyond: dict[str, dict] | None = None,
+) -> str:
     """stability: metrics/stability.json (`make stability`), or None where it was not measured; beyond: the
     metrics of the analyses the paper did not make ("lesions", "cam", "calibration" -> metrics/<name>.json)."""
     candidate = params.model.arch
@@ -65,8 +75,8 @@ def render(params: Params, classification: dict, segmentation: dict, survival: d
     ]
     lines += _recognition(params, classification, compare, seeds)
     lines += _segmentation(segmentation, candidate, seeds)
-    lines += _survival(params, survival, compare, seeds)
-    lines += _risk_groups(params, survival, compare, seeds)
+    lines += survival_section(params, survival, compare, seeds)
+    lines += risk_groups_section(params, survival, compare, seeds)
     beyond = beyond or {}
     if "lesions" in beyond:
         lines += lesions_section(params, beyond["lesions"])
@@ -76,11 +86,18 @@ def render(params: Params, classification: dict, segmentation: dict, survival: d
         lines += calibration_section(params, beyond["calibration"])
     if beyond:
         lines += beyond_section(seeds)
-    lines += ["## Figures", "",
-              "ROC (test set): ![ROC](../plots/evaluate/roc.png)", "",
-              "Precision-recall (test set): ![PR](../plots/evaluate/pr.png)", "",
-              "Classification report: ![heatmap](../plots/evaluate/classification_report.png)", "",
-              "Mask overlays (test images): ![overlays](../plots/evaluate/overlays.png)", ""]
+    lines += [
+        "## Figures",
+        "",
+        "ROC (test set): ![ROC](../plots/evaluate/roc.png)",
+        "",
+        "Precision-recall (test set): ![PR](../plots/evaluate/pr.png)",
+        "",
+        "Classification report: ![heatmap](../plots/evaluate/classification_report.png)",
+        "",
+        "Mask overlays (test images): ![overlays](../plots/evaluate/overlays.png)",
+        "",
+    ]
     for arch in ARCHS:
         lines += [f"Kaplan-Meier, {title(arch)}: ![KM {arch}](../plots/survival/km_{arch}.png)", ""]
     return "\n".join(lines)
@@ -89,50 +106,69 @@ def render(params: Params, classification: dict, segmentation: dict, survival: d
 def _recognition(params: Params, classification: dict, compare: dict, seeds: SeedSpread) -> list[str]:
     candidate = params.model.arch
     target = classification[candidate]["test"].get("target_condition", "the slices stage's label")
-    lines = ["## Table 1. Recognition (metastasis vs none), independent test set", "",
-             f"| model | accuracy | recall [CI] | F1 | AUC, {target} [CI] | AUC seed SD | clustered AUC test p vs "
-             "candidate (Holm) | AUC, ambiguous slices left out [CI] | AUC, any tumour [CI] | "
-             "paper: accuracy / recall / F1 | paper: AUC [CI] |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "## Table 1. Recognition (metastasis vs none), independent test set",
+        "",
+        f"| model | accuracy | recall [CI] | F1 | AUC, {target} [CI] | AUC seed SD | clustered AUC test p vs "
+        "candidate (Holm) | AUC, ambiguous slices left out [CI] | AUC, any tumour [CI] | "
+        "paper: accuracy / recall / F1 | paper: AUC [CI] |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for arch in ARCHS:
         test = classification[arch]["test"]
         paper = PAPER_RECOGNITION.get(arch, (None,) * 5)
-        lines.append(f"| {title(arch)} | {_v(test['accuracy'])} | {_ci(test['recall'])} | {_v(test['f1'])} | "
-                     f"{_ci(test['auc'])} | {seeds.sd(f'{arch}.test_auc')} | "
-                     f"{_vs(compare['recognition_auc'].get(arch))} | "
-                     f"{_ci(test['auc_without_ambiguous']) if 'auc_without_ambiguous' in test else '–'} | "
-                     f"{_ci(test['auc_any_tumour']) if 'auc_any_tumour' in test else '–'} | "
-                     f"{' / '.join(_num(v) for v in paper[:3])} | {_paper_auc(paper[3], paper[4])} |")
+        lines.append(
+            f"| {title(arch)} | {value_text(test['accuracy'])} | {ci_text(test['recall'])} | "
+            f"{value_text(test['f1'])} | "
+            f"{ci_text(test['auc'])} | {seeds.sd(f'{arch}.test_auc')} | "
+            f"{vs_text(compare['recognition_auc'].get(arch))} | "
+            f"{ci_text(test['auc_without_ambiguous']) if 'auc_without_ambiguous' in test else '–'} | "
+            f"{ci_text(test['auc_any_tumour']) if 'auc_any_tumour' in test else '–'} | "
+            f"{' / '.join(num_text(v) for v in paper[:3])} | {paper_auc_text(paper[3], paper[4])} |"
+        )
     test = classification[candidate]["test"]
     above = [a for a in ARCHS if (classification[a]["test"]["auc"]["value"] or -1.0) > (test["auc"]["value"] or -1.0)]
     prevalence = test.get("prevalence")
-    lines += ["", f"Test set: {test.get('images')} images of {test.get('patients')} patients, every QC-passed liver "
-              f"slice of the test patients at its natural prevalence"
-              f"{f' ({prevalence:.3f} metastasis)' if prevalence is not None else ''}; no label-based exclusion or "
-              "balancing touches it (those apply to training images only).",
-              *_groups(test.get("groups")),
-              _differs(test["auc"]["value"], PAPER_RECOGNITION.get(candidate, (None,) * 5)[3], "the candidate's test AUC"),
-              *_target_condition(test, PAPER_RECOGNITION.get(candidate, (None,) * 5)[3]),
-              "" if not above else
-              f"{_and(above)} {'has' if len(above) == 1 else 'have'} a higher test AUC than the candidate here "
-              "(point estimates; the clustered test's p is beside each)." + "".join(seeds.ahead(f"{a}.test_auc", f"{candidate}.test_auc") for a in above),
-              "The AUC comparison is Obuchowski's (1997) test for clustered data: a patient's images are "
-              "correlated, so the patient is the unit of the variance, and the statistic is referred to Student's "
-              f"t with {_clusters(compare) - 1 if _clusters(compare) else 'patients - 1'} degrees of freedom "
-              "(patients - 1; the normal reference rejects too often with a dozen patients). The paper reports "
-              "DeLong p "
-              f"{PAPER_DELONG['recognition']} for CLM-Net against each baseline.",
-              _every_baseline(compare, "recognition_auc"), ""]
+    lines += [
+        "",
+        f"Test set: {test.get('images')} images of {test.get('patients')} patients, every QC-passed liver "
+        f"slice of the test patients at its natural prevalence"
+        f"{f' ({prevalence:.3f} metastasis)' if prevalence is not None else ''}; no label-based exclusion or "
+        "balancing touches it (those apply to training images only).",
+        *_groups(test.get("groups")),
+        differs_text(
+            test["auc"]["value"], PAPER_RECOGNITION.get(candidate, (None,) * 5)[3], "the candidate's test AUC"
+        ),
+        *_target_condition(test, PAPER_RECOGNITION.get(candidate, (None,) * 5)[3]),
+        ""
+        if not above
+        else f"{and_list(above)} {'has' if len(above) == 1 else 'have'} a higher test AUC than the candidate here "
+        "(point estimates; the clustered test's p is beside each)."
+        + "".join(seeds.ahead(f"{a}.test_auc", f"{candidate}.test_auc") for a in above),
+        "The AUC comparison is Obuchowski's (1997) test for clustered data: a patient's images are "
+        "correlated, so the patient is the unit of the variance, and the statistic is referred to Student's "
+        f"t with {cast(int, _clusters(compare)) - 1 if _clusters(compare) else 'patients - 1'} degrees of "
+        "freedom "
+        "(patients - 1; the normal reference rejects too often with a dozen patients). The paper reports "
+        "DeLong p "
+        f"{PAPER_DELONG['recognition']} for CLM-Net against each baseline.",
+        every_baseline_text(compare, "recognition_auc"),
+        "",
+    ]
     return lines
 
 
 def _groups(groups: dict | None) -> list[str]:
     if not groups:
         return []
-    parts = [f"{name.replace('_', '-')}: {g['images']} images, called metastasis {_num(g['called_metastasis'])}"
-             for name, g in groups.items()]
-    return ["Candidate, by slice group (called metastasis: the share at evaluate.threshold; ambiguous: a tumour "
-            f"below slices.min_tumor_px, labelled no metastasis): {'; '.join(parts)}."]
+    parts = [
+        f"{name.replace('_', '-')}: {g['images']} images, called metastasis {num_text(g['called_metastasis'])}"
+        for name, g in groups.items()
+    ]
+    return [
+        "Candidate, by slice group (called metastasis: the share at evaluate.threshold; ambiguous: a tumour "
+        f"below slices.min_tumor_px, labelled no metastasis): {'; '.join(parts)}."
+    ]
 
 
 def _clusters(compare: dict) -> int | None:
@@ -144,238 +180,47 @@ def _clusters(compare: dict) -> int | None:
 def _target_condition(test: dict, paper: float | None) -> list[str]:
     """What the AUC's target condition is and how the reading of the ambiguous slices moves it; whether a
     comparison with the paper holds under each reading."""
-    readings = {"as no metastasis (the table's AUC)": test["auc"].get("value"),
-                "left out": (test.get("auc_without_ambiguous") or {}).get("value"),
-                "as metastasis (target condition: any tumour)": (test.get("auc_any_tumour") or {}).get("value")}
+    readings = {
+        "as no metastasis (the table's AUC)": test["auc"].get("value"),
+        "left out": (test.get("auc_without_ambiguous") or {}).get("value"),
+        "as metastasis (target condition: any tumour)": (test.get("auc_any_tumour") or {}).get("value"),
+    }
     if any(v is None for v in readings.values()):
         return []
-    line = (f"Target condition: {test['target_condition']}; a smaller tumour makes an ambiguous slice. The "
-            "candidate's test AUC with the ambiguous slices "
-            + "; ".join(f"{name}: {value:.3f}" for name, value in readings.items()) + ".")
+    line = (
+        f"Target condition: {test['target_condition']}; a smaller tumour makes an ambiguous slice. The "
+        "candidate's test AUC with the ambiguous slices "
+        + "; ".join(f"{name}: {value:.3f}" for name, value in readings.items())
+        + "."
+    )
     if paper is not None:
         held = [name.split(" (")[0] for name, value in readings.items() if value >= paper]
-        line += (f" It is at or above the paper's {paper:.3f} under {len(held)} of these 3 readings"
-                 + (f" (ambiguous slices {' or '.join(held)})." if held else "."))
+        line += f" It is at or above the paper's {paper:.3f} under {len(held)} of these 3 readings" + (
+            f" (ambiguous slices {' or '.join(held)})." if held else "."
+        )
     return [line]
 
 
 def _segmentation(segmentation: dict, candidate: str, seeds: SeedSpread) -> list[str]:
-    lines = ["## Table 2. Segmentation: matching rate (mean IoU over test images with a tumour)", "",
-             "| model | IoU [CI] | IoU seed SD | Dice [CI] | paper: matching rate |", "|---|---|---|---|---|"]
+    lines = [
+        "## Table 2. Segmentation: matching rate (mean IoU over test images with a tumour)",
+        "",
+        "| model | IoU [CI] | IoU seed SD | Dice [CI] | paper: matching rate |",
+        "|---|---|---|---|---|",
+    ]
     names = [a for a in ARCHS if a in segmentation]
     for name in names + [ARCHS[a].crf_name for a in names if ARCHS[a].crf_name in segmentation]:
         test = segmentation[name]["test"]
-        lines.append(f"| {title(name)} | {_ci(test['iou'])} | {seeds.sd(f'{name}.test_iou')} | {_ci(test['dice'])} | "
-                     f"{PAPER_IOU.get(name) or '–'} |")
+        lines.append(
+            f"| {title(name)} | {ci_text(test['iou'])} | {seeds.sd(f'{name}.test_iou')} | "
+            f"{ci_text(test['dice'])} | "
+            f"{PAPER_IOU.get(name) or '–'} |"
+        )
     if candidate in segmentation:
-        lines += ["", _differs(segmentation[candidate]["test"]["iou"]["value"], PAPER_IOU_VALUE.get(candidate),
-                                   "the candidate's IoU")]
+        lines += [
+            "",
+            differs_text(
+                segmentation[candidate]["test"]["iou"]["value"], PAPER_IOU_VALUE.get(candidate), "the candidate's IoU"
+            ),
+        ]
     return lines + [""]
-
-
-def _survival(params: Params, survival: dict, compare: dict, seeds: SeedSpread) -> list[str]:
-    candidate = params.model.arch
-    horizon = f"{params.survival.horizon_months:g}"
-    lines = [f"## Table 3. Survival: discrimination of the image risk score at {horizon} months", "",
-             "| model | AUC, complete cases [CI] | AUC seed SD | IPCW AUC | Harrell C | Uno C | "
-             "AUC test p vs candidate (Holm) | C-index test p vs candidate (Holm) | paper: AUC [CI] |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for arch in ARCHS:
-        s = survival[arch]
-        paper = PAPER_SURVIVAL.get(arch, NO_PAPER_SURVIVAL)
-        lines.append(f"| {title(arch)} | {_ci(s['auc'])} | {seeds.sd(f'{arch}.survival_auc')} | "
-                     f"{_num(s['auc_ipcw']['value'])} | {_num(s['c_index']['harrell'])} | "
-                     f"{_num(s['c_index']['uno'])} | {_vs(compare['survival_auc'].get(arch))} | "
-                     f"{_vs(compare['survival_c_index'].get(arch))} | {_paper_auc(paper[0], paper[1])} |")
-    s = survival[candidate]
-    lines += ["",
-              f"{s['n_analysed']} patients with images and survival data; {s['n_binary_task']} in the binary task "
-              f"({s['n_short_term']} short-, {s['n_long_term']} long-term). Every patient's probability is "
-              "out of sample: cross-fitted over the CNN folds (a fold's classifier, trained on that fold's "
-              "training patients as its CNN embeds them, predicts the fold's validation patients; test patients "
-              "get the mean of the folds'). The risk score is the rank (normal score) of that probability within "
-              "its prediction group (a fold's validation patients, or the test patients), so scores from different "
-              "classifiers share one scale.",
-              f"Complete-case AUC: the {s['n_censored_before_horizon']} patients censored before the horizon are left "
-              f"out; the IPCW AUC (Uno 2007) and Uno's C use them with inverse-probability-of-censoring weights. "
-              f"Uno's C is truncated at the horizon (only pairs whose earlier death falls before {horizon} months "
-              "count); Harrell's C is not (every comparable pair over the whole follow-up), so the two need not "
-              f"agree. The AUC's CI covers {s['auc'].get('covers', 'patient sampling')}.",
-              _differs(s["auc"]["value"], PAPER_SURVIVAL.get(candidate, (None,))[0], "the candidate's survival AUC"),
-              f"The paper's endpoint is survival beyond 30 days; ours is {horizon} months (docs/methods.md, "
-              "\"Survival prediction\").",
-              "The C-index test is a patient-level paired bootstrap of the difference of Harrell's C; it gives "
-              "the paper's \"log-rank between models\" column, which the paper does not define.",
-              _every_baseline(compare, "survival_auc"), ""]
-    return lines + _survival_by_set(survival, candidate)
-
-
-def _survival_by_set(survival: dict, candidate: str) -> list[str]:
-    """Table 3b: the development (cross-fitted) and the untouched test patients apart."""
-    lines = ["### Table 3b. Development (cross-fitted) vs independent test patients", "",
-             "| model | development: patients (deaths) | development: AUC, complete cases [CI] | development: "
-             "Harrell C / Uno C | test: patients (deaths) | test: AUC, complete cases [CI] | test: Harrell C / Uno C |",
-             "|---|---|---|---|---|---|---|"]
-    for arch in ARCHS:
-        cells = []
-        for part in ("development", "test"):
-            b = survival[arch]["by_set"][part]
-            cells += [f"{b['n']} ({b['n_events']})", _ci(b["auc"]),
-                      f"{_num(b['c_index']['harrell'])} / {_num(b['c_index']['uno'])}"]
-        lines.append(f"| {title(arch)} | {' | '.join(cells)} |")
-    s = survival[candidate]
-    dev, test = s["by_set"]["development"], s["by_set"]["test"]
-    lines += ["", f"Table 3 pools both sets: {dev['n']} of its {dev['n'] + test['n']} patients are development "
-              f"patients, whose probabilities are cross-fitted over the CNN folds, and {test['n']} untouched test "
-              "patients. Its AUC and C compare pairs of patients within the development set, within the test set "
-              "and across the two (a development patient's risk score against a test patient's), so it is neither "
-              "the cross-validation estimate nor the test estimate; read Table 3b, which gives them apart as "
-              "TRIPOD+AI (Collins et al. 2024, BMJ 385:e078378) asks. The "
-              f"test columns rest on {test['n']} patients ({test['n_binary_task']} in the binary task, "
-              f"{test['n_short_term']} of them short-term): read them with their CIs.", ""]
-    return lines
-
-
-def _risk_groups(params: Params, survival: dict, compare: dict, seeds: SeedSpread) -> list[str]:
-    candidate = params.model.arch
-    covariates = ", ".join(params.survival.covariates)
-    shares = list(survival[candidate]["risk_groups"]["high_share_per_group"].values())
-    lines = ["## Table 4. Risk groups (upper half of the risk score within each prediction group) and Cox models", "",
-             "High risk is the upper half of the risk score within each prediction group (a cross-validation "
-             "fold's validation patients, or the test patients; the middle patient of an odd group is low risk). "
-             f"This rule replaced the paper's cut at probability {params.survival.threshold:g} because the "
-             "probabilities of different folds' classifiers are on different scales (that cut put very different "
-             "shares of each fold's patients at high risk), not because of the log-rank results; the log-rank p at "
-             "the paper's "
-             "cut is given beside it for comparison."
-             + (f" The candidate's high-risk share per prediction group: {min(shares):.0%} to {max(shares):.0%}."
-                if shares else ""), "",
-             "| model | high / low risk (n) | log-rank p (Holm) | log-rank p over seeds | log-rank p at probability "
-             f">= {params.survival.threshold:g} (high / low) | Cox HR per SD of risk "
-             f"score, with {covariates} [CI] | LR test p: + risk score vs {covariates} | C corrected for optimism "
-             "(apparent): clinical / + risk score | paper: log-rank p |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for arch in ARCHS:
-        s = survival[arch]
-        groups = s["logrank"]["n"]
-        cut = s.get("logrank_probability_cut") or {}
-        at_cut = (f"{_p(cut.get('p_value'))} ({cut['n'].get('high', 0)} / {cut['n'].get('low', 0)})"
-                  if cut.get("n") else "–")
-        risk = s["cox_model"]["covariates"].get("risk_score", {})
-        c = s["cox_concordance_optimism_corrected"]
-        lines.append(f"| {title(arch)} | {groups.get('high', 0)} / {groups.get('low', 0)} | "
-                     f"{_p(compare['logrank_p'][arch])} ({_p(compare['logrank_p_holm'][arch])}) | "
-                     f"{seeds.span(f'{arch}.survival_logrank_p', _p)} | {at_cut} | {_hr(risk)} | "
-                     f"{_p(s['cox_lr_test']['p_value'])} | {_corrected(c['clinical'])} / "
-                     f"{_corrected(c['clinical_plus_image'])} | {PAPER_SURVIVAL.get(arch, NO_PAPER_SURVIVAL)[2]} |")
-    s = survival[candidate]
-    refused = s["cox_model"]["reason"] or s["cox_clinical"]["reason"]
-    full = s["cox_concordance_optimism_corrected"]["clinical_plus_image"]
-    sd = s.get("cox_risk_score_sd")
-    lines += ["", f"Cox fits need at least {params.survival.min_events_per_covariate:g} events per covariate"
-              + (f"; refused here: {refused}." if refused else
-                 f" ({s['cox_model']['n_events']} events for {len(params.survival.covariates) + 1} covariates)."),
-              "" if sd is None else
-              "The risk score enters the Cox models divided by its SD over their patients (ddof 1; the candidate's: "
-              f"{sd:.2f}), so the HR is per SD.",
-              "The likelihood-ratio test is the test of whether the image risk score adds to the clinical model on "
-              "the same patients. The C-indices are Harrell's, corrected for optimism by the bootstrap (Harrell, Lee "
-              "& Mark 1996): the apparent C of the model fitted on all patients minus the mean optimism over "
-              f"{full.get('n_resamples')} resamples of the patients (the C of the model refitted on a resample, on "
-              "that resample, minus its C on the original patients)"
-              + (f"; for the candidate's full model {full['n_refused']} resample(s) gave no fit (fewer events than "
-                 "the minimum, or no convergence) and are left out" if full.get("n_refused") else "")
-              + ". The difference between the two models' C is descriptive, not a test: testing the C difference of "
-                "nested models is invalid (Demler, Pencina & D'Agostino 2012).",
-              _c_gain(survival), ""]
-    return lines
-
-
-def _corrected(result: dict) -> str:
-    return f"{_num(result.get('corrected'))} ({_num(result.get('apparent'))})"
-
-
-def _c_gain(survival: dict) -> str:
-    """Which archs' risk score raises the optimism-corrected C above the clinical model's (descriptive)."""
-    gains = {}
-    for arch in ARCHS:
-        c = survival[arch]["cox_concordance_optimism_corrected"]
-        clinical, full = c["clinical"].get("corrected"), c["clinical_plus_image"].get("corrected")
-        if clinical is not None and full is not None:
-            gains[arch] = full - clinical
-    if not gains:
-        return ""
-    up = [a for a in gains if gains[a] > 0]
-    rest = [a for a in gains if gains[a] <= 0]
-    parts = []
-    if up:
-        low, high = min(gains[a] for a in up), max(gains[a] for a in up)
-        parts.append(f"with the risk score the corrected C is higher than the clinical model's for {_and(up)} "
-                     f"(by {low:.3f}{f' to {high:.3f}' if f'{low:.3f}' != f'{high:.3f}' else ''})")
-    if rest:
-        parts.append(f"not higher for {_and(rest)}")
-    return "Descriptively, " + "; ".join(parts) + "."
-
-
-def _vs(result: dict | None) -> str:
-    if result is None:
-        return "(candidate)"
-    return f"{_p(result.get('p_value'))} ({_p(result.get('p_holm'))})"
-
-
-def _every_baseline(compare: dict, family: str) -> str:
-    claim = compare.get("better_than_every_baseline", {}).get(family)
-    if not claim:
-        return ""
-    verdict = ("holds" if claim["all_differences_positive"] and claim["largest_p"] is not None
-               and claim["largest_p"] < 0.05 else "does not hold")
-    return ("\"Better than each baseline\" is an intersection-union claim (Berger 1982): every difference must "
-            f"favour the candidate with p < .05, so the largest p ({_p(claim['largest_p'])}) decides; "
-            f"here it {verdict}.")
-
-
-def _and(archs: list[str]) -> str:
-    names = [title(a) for a in archs]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def _differs(ours, paper: float | None, what: str) -> str:
-    if paper is None:
-        return f"The paper gives no number for {what}."
-    if ours is None:
-        return f"We could not compute {what} (undefined on this data; see metrics/)."
-    if ours >= paper - 0.02:
-        return f"Ours ({ours:.3f}) is at or above the paper's {paper:.3f} for {what}."
-    return f"Ours ({ours:.3f}) is below the paper's {paper:.3f} for {what}: {PROFILE_DIFFERENCES}."
-
-
-def _paper_auc(auc: float | None, ci: tuple[float, float] | None) -> str:
-    return "–" if auc is None else f"{auc:.3f} [{ci[0]}, {ci[1]}]"
-
-
-def _num(value) -> str:
-    return "–" if value is None else f"{value:.3f}"
-
-
-def _v(metric: dict) -> str:
-    return _num(metric.get("value"))
-
-
-def _ci(metric: dict) -> str:
-    if metric.get("value") is None:
-        return "undefined"
-    if metric.get("ci_low") is None:
-        return _num(metric["value"])
-    return f"{metric['value']:.3f} [{metric['ci_low']:.3f}, {metric['ci_high']:.3f}]"
-
-
-def _p(value) -> str:
-    if value is None:
-        return "undefined"
-    return "< .001" if value < 0.001 else f"{value:.3f}"
-
-
-def _hr(row: dict) -> str:
-    if not row or row.get("hr") is None:
-        return "undefined"
-    return f"{row['hr']:.2f} [{row['hr_low']:.2f}, {row['hr_high']:.2f}]"

@@ -16,7 +16,6 @@ from scipy.stats import t as student_t
 
 from crlm.headline import per_arch
 
-
 # the metrics files whose numbers `make stability` follows (crlm.headline: PER_ARCH, PER_CRF, BEYOND)
 FILES = ("classification", "segmentation", "survival", "lesions", "cam", "calibration")
 
@@ -33,8 +32,12 @@ def spread(values: list[float | None]) -> dict:
     known = [v for v in values if v is not None]
     if len(known) < 2:
         return {"values": values, "mean": known[0] if known else None, "sd": None, "range": None}
-    return {"values": values, "mean": significant(statistics.mean(known)), "sd": significant(statistics.stdev(known)),
-            "range": significant(max(known) - min(known))}
+    return {
+        "values": values,
+        "mean": significant(statistics.mean(known)),
+        "sd": significant(statistics.stdev(known)),
+        "range": significant(max(known) - min(known)),
+    }
 
 
 def significant(x: float, digits: int = 5) -> float:
@@ -55,10 +58,11 @@ def times_ahead(stability: dict | None, first: str, second: str) -> tuple[int, i
 class NoiseVerdict(NamedTuple):
     """A change between two single runs read against the seed SD: `sds` = change / SD; beyond noise when the
     change exceeds what two runs differing only in their training seed give at `level` (`p` below 1 - level)."""
+
     sds: float
     p: float
     beyond: bool
-    threshold_sds: float   # the |change| / SD above which a change is beyond noise, at these seeds' df
+    threshold_sds: float  # the |change| / SD above which a change is beyond noise, at these seeds' df
 
 
 def noise_verdict(change: float, sd: float, n_seeds: int, level: float = 0.95) -> NoiseVerdict:
@@ -91,7 +95,7 @@ def table(stability: dict) -> str:
     groups = list(dict.fromkeys(name.split(".")[0] for name in rows))
     numbers = list(dict.fromkeys(name.split(".", 1)[1] for name in rows))
 
-    def fmt(x: float) -> str:   # p-values far below 0.001 keep their size
+    def fmt(x: float) -> str:  # p-values far below 0.001 keep their size
         return f"{x:.3f}" if x == 0 or abs(x) >= 0.001 else f"{x:.1e}"
 
     def cell(row: dict | None) -> str:
@@ -99,9 +103,15 @@ def table(stability: dict) -> str:
             return "–"
         return fmt(row["mean"]) if row["sd"] is None else f"{fmt(row['mean'])} ({fmt(row['sd'])}; {fmt(row['range'])})"
 
-    lines = [f"Seeds: train.seed {', '.join(map(str, stability['seeds']))}, `make stability` at commit "
-             f"{stability.get('commit', '?')}. Each cell: mean (SD; range) over the seeds.", "",
-             "| number | " + " | ".join(groups) + " |", "|---|" + "---|" * len(groups)]
-    lines += [f"| {number} | " + " | ".join(cell(rows.get(f"{group}.{number}")) for group in groups) + " |"
-              for number in numbers]
+    lines = [
+        f"Seeds: train.seed {', '.join(map(str, stability['seeds']))}, `make stability` at commit "
+        f"{stability.get('commit', '?')}. Each cell: mean (SD; range) over the seeds.",
+        "",
+        "| number | " + " | ".join(groups) + " |",
+        "|---|" + "---|" * len(groups),
+    ]
+    lines += [
+        f"| {number} | " + " | ".join(cell(rows.get(f"{group}.{number}")) for group in groups) + " |"
+        for number in numbers
+    ]
     return "\n".join(lines) + "\n"

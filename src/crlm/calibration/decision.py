@@ -42,13 +42,12 @@ def threshold_grid(low: float, high: float, step: float, extra=()) -> np.ndarray
     return np.unique(np.round(np.concatenate([grid, np.asarray(extra, dtype=float)]), 6))
 
 
-def net_benefit(risks: dict[str, np.ndarray], months, died, horizon: float,
-                thresholds) -> dict[str, pd.DataFrame]:
+def net_benefit(risks: dict[str, np.ndarray], months, died, horizon: float, thresholds) -> dict[str, pd.DataFrame]:
     """The decision curve of each risk in `risks` (name -> predicted probability of death by `horizon`, one
     per patient, the same patients for all) for the outcome death by the horizon, censoring handled by
     Kaplan-Meier (dcurves.dca, one call: treat-all and treat-none are computed once). Per name, one row per
     threshold: the model's net benefit, treat-all's and treat-none's."""
-    names = [f"{RISK}{i}" for i in range(len(risks))]    # dcurves reserves "all" and "none"
+    names = [f"{RISK}{i}" for i in range(len(risks))]  # dcurves reserves "all" and "none"
     frame = pd.DataFrame({TIME: np.asarray(months, dtype=float), EVENT: np.asarray(died, dtype=float)})
     for name, values in zip(names, risks.values()):
         frame[name] = np.asarray(values, dtype=float)
@@ -57,21 +56,42 @@ def net_benefit(risks: dict[str, np.ndarray], months, died, horizon: float,
     frame[EVENT] = frame[EVENT].astype(int)
     thresholds = [float(t) for t in thresholds]
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")     # pandas' chained-assignment and dtype warnings inside dcurves
-        curves = dca(data=frame, outcome=EVENT, modelnames=names, thresholds=thresholds, time=float(horizon),
-                     time_to_outcome_col=TIME)
-    by_model = {model: rows.set_index("threshold")["net_benefit"].astype(float).reindex(thresholds).to_numpy()
-                for model, rows in curves.groupby("model")}
-    return {key: pd.DataFrame({"threshold": thresholds, "net_benefit": by_model[name],
-                               "treat_all": by_model["all"], "treat_none": by_model["none"]})
-            for key, name in zip(risks, names)}
+        warnings.simplefilter("ignore")  # pandas' chained-assignment and dtype warnings inside dcurves
+        curves = dca(
+            data=frame,
+            outcome=EVENT,
+            modelnames=names,
+            thresholds=thresholds,
+            time=float(horizon),
+            time_to_outcome_col=TIME,
+        )
+    by_model = {
+        model: rows.set_index("threshold")["net_benefit"].astype(float).reindex(thresholds).to_numpy()
+        for model, rows in curves.groupby("model")
+    }
+    return {
+        key: pd.DataFrame(
+            {
+                "threshold": thresholds,
+                "net_benefit": by_model[name],
+                "treat_all": by_model["all"],
+                "treat_none": by_model["none"],
+            }
+        )
+        for key, name in zip(risks, names)
+    }
 
 
 def at_thresholds(curve: pd.DataFrame, thresholds) -> dict[str, dict[str, float]]:
     """{"0.1": {"model": NB, "treat_all": NB}, ...} at `thresholds` (which must be rows of `curve`)."""
     rows = curve.set_index(curve["threshold"].round(6))
-    return {f"{t:g}": {"model": float(rows.at[round(t, 6), "net_benefit"]),
-                       "treat_all": float(rows.at[round(t, 6), "treat_all"])} for t in thresholds}
+    return {
+        f"{t:g}": {
+            "model": float(rows.at[round(t, 6), "net_benefit"]),
+            "treat_all": float(rows.at[round(t, 6), "treat_all"]),
+        }
+        for t in thresholds
+    }
 
 
 def km_net_benefit(risk, months, died, horizon: float, thresholds) -> tuple[np.ndarray, np.ndarray]:
@@ -88,13 +108,12 @@ def km_net_benefit(risk, months, died, horizon: float, thresholds) -> tuple[np.n
         raise ValueError(f"km_net_benefit: thresholds must lie in (0, 1), got {pt.tolist()}")
     groups = np.vstack([risk[None, :] >= pt[:, None], np.ones((1, len(risk)), dtype=bool)])  # last: all
     deaths_at = np.unique(t[(e == 1) & (t <= horizon)])
-    at_risk = (t[None, :] >= deaths_at[:, None]).astype(float)                  # (death times, patients)
+    at_risk = (t[None, :] >= deaths_at[:, None]).astype(float)  # (death times, patients)
     dying = ((t[None, :] == deaths_at[:, None]) & (e[None, :] == 1)).astype(float)
-    n_at_risk, n_dying = groups @ at_risk.T, groups @ dying.T                     # (groups, death times)
-    survival = np.prod(1 - np.divide(n_dying, n_at_risk, out=np.zeros_like(n_dying), where=n_at_risk > 0),
-                       axis=1)
+    n_at_risk, n_dying = groups @ at_risk.T, groups @ dying.T  # (groups, death times)
+    survival = np.prod(1 - np.divide(n_dying, n_at_risk, out=np.zeros_like(n_dying), where=n_at_risk > 0), axis=1)
     positives = groups.sum(axis=1)
-    last = np.max(np.where(groups, t[None, :], -np.inf), axis=1)               # the end of each KM curve
+    last = np.max(np.where(groups, t[None, :], -np.inf), axis=1)  # the end of each KM curve
     risk_of_death = np.where(positives == 0, 0.0, np.where(last < horizon, np.nan, 1 - survival))
     if t.max() < horizon:
         risk_of_death[:] = np.nan

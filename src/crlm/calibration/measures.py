@@ -53,26 +53,26 @@ from crlm.stats.result import Result
 # The clip is float32's machine epsilon (2**-23, two steps below 1), at both ends so that the clipped
 # logit stays symmetric (logit(1 - p) = -logit(p)): |logit| <= 15.9.
 IMAGE_CLIP = float(np.finfo(np.float32).eps)
-FINE_CLIP = 1e-6    # a clip far below any classifier's resolution: the survival slope is also given at it
+FINE_CLIP = 1e-6  # a clip far below any classifier's resolution: the survival slope is also given at it
 LOESS_FRAC = 2 / 3  # the loess span, fixed a priori: R's and statsmodels' lowess default
-LR_DF = 1           # each likelihood-ratio test frees one parameter
+LR_DF = 1  # each likelihood-ratio test frees one parameter
 NAN = float("nan")
 MAX_ITER = 100
 TOL = 1e-10
 HISTOGRAM_BINS = 20  # the spread of the predictions under a reliability diagram
-MAX_COEF = 1e3      # a coefficient beyond this: the outcome is (quasi-)separated, the MLE does not exist
+MAX_COEF = 1e3  # a coefficient beyond this: the outcome is (quasi-)separated, the MLE does not exist
 
 
 @dataclass(frozen=True)
 class Recalibration(Result):
-    intercept: float    # calibration-in-the-large: logit P(y) = a + logit(p); 0 is perfect
-    slope: float        # logit P(y) = a + b logit(p); 1 is perfect, < 1 over-confident
-    slope_lr: float     # 2 (loglik(a + b z) - loglik(a' + z)): chi-square 1 df under slope = 1
+    intercept: float  # calibration-in-the-large: logit P(y) = a + logit(p); 0 is perfect
+    slope: float  # logit P(y) = a + b logit(p); 1 is perfect, < 1 over-confident
+    slope_lr: float  # 2 (loglik(a + b z) - loglik(a' + z)): chi-square 1 df under slope = 1
     intercept_lr: float  # 2 (loglik(a' + z) - loglik(z)): chi-square 1 df under intercept = 0 (slope 1)
-    logit_clip: float   # z = logit(p clipped to [logit_clip, 1 - logit_clip])
+    logit_clip: float  # z = logit(p clipped to [logit_clip, 1 - logit_clip])
     n: int
     events: int
-    n_clipped: int      # probabilities outside [logit_clip, 1 - logit_clip], moved to its ends
+    n_clipped: int  # probabilities outside [logit_clip, 1 - logit_clip], moved to its ends
     reason: str = ""
 
     @property
@@ -86,19 +86,19 @@ class Recalibration(Result):
 
 @dataclass(frozen=True)
 class Reliability:
-    prob_pred: np.ndarray    # mean predicted probability per non-empty bin
-    prob_true: np.ndarray    # observed share of outcomes per bin
-    count: np.ndarray        # predictions per bin
-    bins: int                # bins asked for (tied probabilities can leave some empty)
-    histogram: np.ndarray    # predictions in each of HISTOGRAM_BINS equal-width bins over [0, 1]
-    loess: Loess             # the flexible calibration curve over every prediction
+    prob_pred: np.ndarray  # mean predicted probability per non-empty bin
+    prob_true: np.ndarray  # observed share of outcomes per bin
+    count: np.ndarray  # predictions per bin
+    bins: int  # bins asked for (tied probabilities can leave some empty)
+    histogram: np.ndarray  # predictions in each of HISTOGRAM_BINS equal-width bins over [0, 1]
+    loess: Loess  # the flexible calibration curve over every prediction
 
 
 @dataclass(frozen=True)
 class Loess:
-    prob: np.ndarray         # the predictions, sorted
-    observed: np.ndarray     # lowess estimate of P(y = 1) at each
-    frac: float              # the span: share of the points in each local fit
+    prob: np.ndarray  # the predictions, sorted
+    observed: np.ndarray  # lowess estimate of P(y = 1) at each
+    frac: float  # the span: share of the points in each local fit
 
 
 @dataclass(frozen=True)
@@ -161,8 +161,11 @@ def _loglik(y: np.ndarray, eta: np.ndarray) -> float:
 def lr_test(statistic: float) -> dict:
     """{statistic, df, p_value} of a likelihood-ratio statistic, chi-square with LR_DF df (None undefined)."""
     defined = statistic is not None and np.isfinite(statistic)
-    return {"statistic": float(statistic) if defined else None, "df": LR_DF,
-            "p_value": float(chi2.sf(statistic, LR_DF)) if defined else None}
+    return {
+        "statistic": float(statistic) if defined else None,
+        "df": LR_DF,
+        "p_value": float(chi2.sf(statistic, LR_DF)) if defined else None,
+    }
 
 
 def _newton(x: np.ndarray, y: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, float] | None:
@@ -213,14 +216,15 @@ def recalibration(y, p, clip: float) -> Recalibration:
     intercept = _newton(ones, y, z)
     joint = _newton(np.column_stack([ones[:, 0], z]), y, np.zeros(len(y)))
     if joint is None or intercept is None or np.ptp(z) == 0:
-        return undefined("the probabilities separate the outcomes (or are all equal): the logistic "
-                         "recalibration has no finite maximum-likelihood fit")
+        return undefined(
+            "the probabilities separate the outcomes (or are all equal): the logistic "
+            "recalibration has no finite maximum-likelihood fit"
+        )
     (a, loglik_offset), (coef, loglik_joint) = intercept, joint
     # the nested fits' log-likelihoods can cross by rounding where the statistic is ~0
     slope_lr = max(2 * (loglik_joint - loglik_offset), 0.0)
     intercept_lr = max(2 * (loglik_offset - _loglik(y, z)), 0.0)
-    return Recalibration(float(a[0]), float(coef[1]), slope_lr, intercept_lr, float(clip), len(y), events,
-                         n_clipped)
+    return Recalibration(float(a[0]), float(coef[1]), slope_lr, intercept_lr, float(clip), len(y), events, n_clipped)
 
 
 def loess_calibration(y, p, frac: float = LOESS_FRAC) -> Loess:
@@ -232,7 +236,7 @@ def loess_calibration(y, p, frac: float = LOESS_FRAC) -> Loess:
     # where frac x n or more predictions tie, the nearest points are all ties and the tricube's bandwidth
     # is 0: statsmodels then divides by it (a RuntimeWarning and a wrong value); the local fit there is
     # the observed share of the tied predictions (as R's clowess gives)
-    k = int(frac * len(p) + 1e-10)           # statsmodels' neighbourhood size
+    k = int(frac * len(p) + 1e-10)  # statsmodels' neighbourhood size
     values, counts = np.unique(p, return_counts=True)
     crowded = values[counts >= max(k, 2)]
     with warnings.catch_warnings():
@@ -247,13 +251,14 @@ def loess_calibration(y, p, frac: float = LOESS_FRAC) -> Loess:
 def reliability(y, p, bins: int, frac: float = LOESS_FRAC) -> Reliability:
     y, p = _binary("reliability", y, p)
     prob_true, prob_pred = calibration_curve(y, p, n_bins=bins, strategy="quantile")
-    edges = np.percentile(p, np.linspace(0, 100, bins + 1))      # sklearn's quantile bins, for the counts
+    edges = np.percentile(p, np.linspace(0, 100, bins + 1))  # sklearn's quantile bins, for the counts
     count = np.bincount(np.searchsorted(edges[1:-1], p), minlength=bins)
     count = count[count > 0]
     if len(count) != len(prob_pred):
         raise AssertionError(f"reliability: {len(count)} counts for {len(prob_pred)} points of calibration_curve")
-    return Reliability(prob_pred, prob_true, count, bins, np.histogram(p, HISTOGRAM_BINS, (0.0, 1.0))[0],
-                       loess_calibration(y, p, frac))
+    return Reliability(
+        prob_pred, prob_true, count, bins, np.histogram(p, HISTOGRAM_BINS, (0.0, 1.0))[0], loess_calibration(y, p, frac)
+    )
 
 
 def brier_ipcw(months, died, risk, horizon: float) -> BrierIPCW:
@@ -263,11 +268,15 @@ def brier_ipcw(months, died, risk, horizon: float) -> BrierIPCW:
     if len(t) < 2:
         return BrierIPCW(NAN, float(horizon), len(t), reason=f"{len(t)} patient(s)")
     if not t.min() <= horizon < t.max():
-        return BrierIPCW(NAN, float(horizon), len(t),
-                         reason=f"horizon {horizon:g} outside the follow-up range [{t.min():g}, {t.max():g})")
+        return BrierIPCW(
+            NAN,
+            float(horizon),
+            len(t),
+            reason=f"horizon {horizon:g} outside the follow-up range [{t.min():g}, {t.max():g})",
+        )
     y = Surv.from_arrays(e.astype(bool), t)
     try:
         _, score = brier_score(y, y, (1 - r)[:, None], [horizon])
-    except ValueError as exc:     # e.g. the censoring survival reaches zero before the horizon
+    except ValueError as exc:  # e.g. the censoring survival reaches zero before the horizon
         return BrierIPCW(undefined.value, undefined.horizon, len(t), reason=f"scikit-survival: {exc}")
     return BrierIPCW(float(score[0]), float(horizon), len(t))

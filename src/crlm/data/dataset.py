@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crlm.io import load_npz, read_parquet
+from crlm.core.io import load_npz, read_parquet
 
 
 class DatasetError(ValueError):

@@ -22,8 +22,8 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from crlm.config import LitsConfig
-from crlm.logs import bars_enabled, progress
+from crlm.core.logs import bars_enabled, progress
+from crlm.data.config import LitsConfig
 
 CREDENTIALS_HELP = (
     "Kaggle credentials not found. Log in once with `kaggle auth login`, or create an API token at "

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage, special
 
-from crlm.config import PhantomConfig
+from crlm.data.config import PhantomConfig
 from crlm.data.nifti import write_nifti
 
 AIR_HU, FAT_HU, SOFT_HU, BONE_HU, BLOOD_HU = -1000.0, -100.0, 40.0, 500.0, 160.0

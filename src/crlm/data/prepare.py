@@ -8,6 +8,10 @@ and the test set are scored on every image of their patients.
 HU windowing maps [centre - width/2, centre + width/2] to [0, 1]: a fixed
 normalisation that uses no statistics of the data, so nothing leaks from the
 test set into training. Models apply their own input normalisation.
+
+The processed manifest records each image's crop box, the rows and columns of its slice that prepare kept
+(CROP_COLUMNS, start inclusive, stop exclusive: the box is rows crop_row_start:crop_row_stop, columns
+crop_col_start:crop_col_stop), after the slices table's columns; crop_boxes reads them back.
 """
 
 from __future__ import annotations
@@ -18,11 +22,13 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from crlm.config import PrepareConfig
+from crlm.core.options import look_up
+from crlm.data.config import PrepareConfig
 from crlm.data.slices import load_slice
-from crlm.options import look_up
 
 MANIFEST_COLUMNS = ["image_id", "patient_id", "source", "slice_index", "label", "tumour_area_px", "n_lesions"]
+CROP_COLUMNS = ["crop_row_start", "crop_row_stop", "crop_col_start", "crop_col_stop"]
+Box = tuple[slice, slice]   # (rows, columns) of a slice
 
 
 def window(hu: np.ndarray, centre: float, width: float) -> np.ndarray:
@@ -32,9 +38,12 @@ def window(hu: np.ndarray, centre: float, width: float) -> np.ndarray:
 
 def resize(image: np.ndarray, size: int, mask: bool = False) -> np.ndarray:
     """Antialiased bilinear for images, nearest neighbour for masks."""
+    # Image.NEAREST/BILINEAR exist (Pillow sets them with setattr from Resampling); Pillow's own types miss them
     if mask:
-        return np.asarray(Image.fromarray(image.astype(np.uint8)).resize((size, size), Image.NEAREST))
-    return np.asarray(Image.fromarray(image.astype(np.float32), mode="F").resize((size, size), Image.BILINEAR))
+        return np.asarray(Image.fromarray(image.astype(np.uint8)).resize(
+            (size, size), Image.NEAREST))  # type: ignore[attr-defined]
+    return np.asarray(Image.fromarray(image.astype(np.float32), mode="F").resize(
+        (size, size), Image.BILINEAR))  # type: ignore[attr-defined]
 
 
 def whole_slice(liver: np.ndarray, margin: float) -> tuple[slice, slice]:
@@ -60,20 +69,29 @@ CROPS = {"none": whole_slice, "liver": liver_box}
 
 
 def prepare_images(kept: pd.DataFrame, slices_dir: Path, cfg: PrepareConfig) -> dict:
+    """The prepared arrays (images, tumour, liver) of the slices `kept` (prepare_slices without the boxes)."""
+    return prepare_slices(kept, slices_dir, cfg)[0]
+
+
+def prepare_slices(kept: pd.DataFrame, slices_dir: Path, cfg: PrepareConfig) -> tuple[dict, pd.DataFrame]:
+    """The prepared arrays (images, tumour, liver) of the slices `kept`, and each one's crop box as the
+    columns CROP_COLUMNS (int64), row for row."""
     crop = look_up("prepare.crop", cfg.crop, CROPS)
     image_size = cfg.image_size
     n = len(kept)
     images = np.zeros((n, image_size, image_size), dtype=np.float16)
     tumour = np.zeros((n, image_size, image_size), dtype=np.uint8)
     liver = np.zeros((n, image_size, image_size), dtype=np.uint8)
+    boxes = np.zeros((n, len(CROP_COLUMNS)), dtype=np.int64)
     for i, row in enumerate(kept.itertuples(index=False)):
         arrays = load_slice(slices_dir, row)
         box = crop(arrays["liver"], cfg.crop_margin)
+        boxes[i] = (box[0].start, box[0].stop, box[1].start, box[1].stop)
         arrays = {name: array[box] for name, array in arrays.items()}
         images[i] = resize(window(arrays["image"], cfg.window_center_hu, cfg.window_width_hu), image_size)
         tumour[i] = resize(arrays["tumour"], image_size, mask=True)
         liver[i] = resize(arrays["liver"], image_size, mask=True)
-    return {"images": images, "tumour": tumour, "liver": liver}
+    return {"images": images, "tumour": tumour, "liver": liver}, pd.DataFrame(boxes, columns=CROP_COLUMNS)
 
 
 def kept_slices(manifest: pd.DataFrame, qc: pd.DataFrame) -> pd.DataFrame:
@@ -82,5 +100,19 @@ def kept_slices(manifest: pd.DataFrame, qc: pd.DataFrame) -> pd.DataFrame:
     return kept.sort_values("image_id", kind="stable").reset_index(drop=True)
 
 
-def processed_manifest(kept: pd.DataFrame) -> pd.DataFrame:
-    return kept[MANIFEST_COLUMNS].reset_index(drop=True)
+def processed_manifest(kept: pd.DataFrame, boxes: pd.DataFrame) -> pd.DataFrame:
+    """The slices table's MANIFEST_COLUMNS of the kept slices, then their crop boxes (prepare_slices)."""
+    manifest = kept[MANIFEST_COLUMNS].reset_index(drop=True)
+    if len(boxes) != len(manifest):
+        raise ValueError(f"processed_manifest: {len(boxes)} crop boxes for {len(manifest)} slices")
+    return pd.concat([manifest, boxes[CROP_COLUMNS].reset_index(drop=True)], axis=1)
+
+
+def crop_boxes(manifest: pd.DataFrame) -> list[Box]:
+    """Each image's crop box (rows, columns) as the processed manifest records it (CROP_COLUMNS)."""
+    missing = [column for column in CROP_COLUMNS if column not in manifest.columns]
+    if missing:
+        raise ValueError(f"the processed manifest has no column(s) {missing}; rerun the stage that writes it "
+                         "(dvc repro -f prepare)")
+    return [(slice(int(r0), int(r1)), slice(int(c0), int(c1)))
+            for r0, r1, c0, c1 in manifest[CROP_COLUMNS].itertuples(index=False)]

@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crlm.config import QCConfig
 from crlm.data.clinical import SURVIVAL_COLUMNS, missing_counts
+from crlm.data.config import QCConfig
 from crlm.data.labels import is_ambiguous
 from crlm.data.slices import load_slice
 
@@ -45,6 +45,7 @@ def slice_reason(row, image: np.ndarray | None, cfg: QCConfig) -> tuple[str, str
         return row.case_error, row.detail
     if row.matrix_px < cfg.min_matrix_px or row.spacing_mm > cfg.max_pixel_spacing_mm:
         return "low_resolution", f"matrix {row.matrix_px} px, spacing {row.spacing_mm:.2f} mm"
+    assert image is not None    # None only with a case_error, returned above (the caller reads every other slice)
     saturated = float((image >= cfg.saturation_hu).mean())
     if saturated > cfg.max_saturated_fraction:
         return "saturated", f"{saturated:.1%} of pixels >= {cfg.saturation_hu:g} HU"

@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from crlm.config import TrainConfig
 from crlm.data.labels import is_ambiguous
+from crlm.training.config import TrainConfig
 
 
 def training_sample(manifest: pd.DataFrame, train_patients: list[str], cfg: TrainConfig,

@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from crlm.core.io import load_npz
+from crlm.core.logs import progress
 from crlm.data.labels import slice_label
 from crlm.data.nifti import Volume, VolumeReadError
 from crlm.data.sources import SOURCES, Case, CaseError
-from crlm.io import load_npz
-from crlm.logs import progress
 
 LIVER, TUMOUR = 1, 2
 COLUMNS = {

@@ -17,15 +17,52 @@ metrics/splits.json (splits_summary) gives, for every subset (all, development,
 test, each fold's train and val patients), the images, patients, metastasis and
 ambiguous images and the prevalence (metastasis fraction), over all the
 prepared images of its patients.
+
+data/splits/splits.json, {"test": [patient, ...], "folds": [{"train": [...], "val": [...]}, ...]}, is read
+once, checked, by Splits.read: every other module takes the fold names ("0".."k-1"), the fold count (the
+file's; split.folds must agree where a stage also takes it), the test patients and each fold's training and
+validation patients from a Splits.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
-from crlm.config import SplitConfig
+from crlm.core.config import ConfigError, open_unit_interval
+from crlm.core.errors import UserError
+from crlm.core.io import read_json, write_json
+from crlm.core.paths import SPLITS
 from crlm.data.labels import is_ambiguous
+
+
+@dataclass(frozen=True)
+class FoldsConfig:
+    """split.folds alone (what the train stage reads of the split section)."""
+    SECTION: ClassVar[str] = "split"
+    PARTIAL: ClassVar[bool] = True
+    folds: int
+
+    def __post_init__(self) -> None:
+        if self.folds < 2:
+            raise ConfigError(f"split.folds must be >= 2, got {self.folds}")
+
+
+@dataclass(frozen=True)
+class SplitConfig(FoldsConfig):
+    """params.yaml's `split` section."""
+    PARTIAL: ClassVar[bool] = False
+    seed: int
+    test_fraction: float
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        open_unit_interval("split.test_fraction", self.test_fraction)
+
 
 TEST_CANDIDATES = 100
 
@@ -36,6 +73,13 @@ class LeakageError(RuntimeError):
 
 class SplitError(ValueError):
     """The data cannot be split as asked; the message says why."""
+
+
+class SplitsFileError(UserError, SplitError):
+    """splits.json is malformed, or disagrees with the params or the fold asked for; the message says how."""
+
+
+FIX = "rerun the stage that writes it (dvc repro -f split)"
 
 
 def patient_labels(manifest: pd.DataFrame) -> pd.Series:
@@ -76,6 +120,7 @@ def _balanced_test_draw(manifest: pd.DataFrame, labels: pd.Series, cfg: SplitCon
         gap = abs(chosen["sum"].sum() / chosen["count"].sum() - overall)
         if gap < best_gap:
             best, best_gap = (train, test), gap
+    assert best is not None    # TEST_CANDIDATES > 0 draws; the first gap is finite (every patient has images)
     return best
 
 
@@ -121,11 +166,76 @@ def splits_summary(manifest: pd.DataFrame, splits: dict) -> dict:
     }
 
 
-def fold_patients(splits: dict, fold: str) -> tuple[list[str], list[str]]:
-    """(training patients, validation patients) of fold "0".."k-1"."""
-    n_folds = len(splits["folds"])
-    if not fold.isdigit() or int(fold) >= n_folds:
-        raise SplitError(f"fold {fold!r}: splits.json has folds 0..{n_folds - 1}; "
-                         "dvc.yaml's train matrix and split.folds must agree")
-    chosen = splits["folds"][int(fold)]
-    return list(chosen["train"]), list(chosen["val"])
+def fold_names(n_folds: int) -> list[str]:
+    """The folds' names, "0".."k-1" (the folders under data/models/<arch>/)."""
+    return [str(k) for k in range(n_folds)]
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One cross-validation fold: its training and validation patients."""
+    train: tuple[str, ...]
+    val: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Splits:
+    """The patient-level test set and the cross-validation folds of data/splits/splits.json."""
+    test: tuple[str, ...]
+    folds: tuple[Fold, ...]
+    source: str = str(SPLITS)   # where they were read from, for messages
+
+    @classmethod
+    def from_dict(cls, splits: dict, source: str = str(SPLITS)) -> Splits:
+        """From the JSON form, checked: a test list, at least one fold, each with train and val lists of
+        patient ids, and no patient where two subsets must be disjoint (LeakageError)."""
+        if not isinstance(splits, dict) or not isinstance(splits.get("test"), list) \
+                or not isinstance(splits.get("folds"), list) or not splits["folds"]:
+            raise SplitsFileError(f"{source}: expected {{\"test\": [patients], \"folds\": [{{\"train\": [...], "
+                                  f"\"val\": [...]}}, ...]}} with at least one fold; {FIX}")
+        folds = []
+        for k, fold in enumerate(splits["folds"]):
+            if not isinstance(fold, dict) or not all(isinstance(fold.get(key), list) for key in ("train", "val")):
+                raise SplitsFileError(f"{source}: fold {k} is not {{\"train\": [patients], \"val\": [patients]}}; "
+                                      f"{FIX}")
+            folds.append(Fold(tuple(map(str, fold["train"])), tuple(map(str, fold["val"]))))
+        check_no_leakage(splits)
+        return cls(tuple(map(str, splits["test"])), tuple(folds), source)
+
+    @classmethod
+    def read(cls, path: str | Path = SPLITS) -> Splits:
+        """data/splits/splits.json (or `path`), checked (from_dict)."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: not found; run the stage that writes it (dvc repro split)")
+        return cls.from_dict(read_json(path), str(path))
+
+    def to_dict(self) -> dict:
+        """The JSON form, as the split stage writes it."""
+        return {"test": list(self.test), "folds": [{"train": list(f.train), "val": list(f.val)} for f in self.folds]}
+
+    def write(self, path: str | Path = SPLITS) -> None:
+        write_json(path, self.to_dict())
+
+    @property
+    def n_folds(self) -> int:
+        return len(self.folds)
+
+    @property
+    def fold_names(self) -> list[str]:
+        """"0".."k-1"."""
+        return fold_names(self.n_folds)
+
+    def check_fold_count(self, folds: int) -> None:
+        """Raise SplitsFileError unless the file has `folds` (params split.folds) folds."""
+        if folds != self.n_folds:
+            raise SplitsFileError(f"params split.folds is {folds} but {self.source} has {self.n_folds} folds; "
+                                  "rerun the split stage (dvc repro split) after changing split.folds")
+
+    def fold(self, name: str) -> Fold:
+        """Fold "0".."k-1"."""
+        if name not in self.fold_names:
+            raise SplitsFileError(f"fold {name!r}: {self.source} has folds 0..{self.n_folds - 1}; "
+                                  "dvc.yaml's train matrix and split.folds must agree")
+        return self.folds[int(name)]
+

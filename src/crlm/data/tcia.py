@@ -4,7 +4,7 @@ No credentials are needed. The plan comes from the index that ships with
 idc-index (no network): one CT series and the expert DICOM-SEG ("Segmentation",
 no analysis_result_id) per patient; the AI annotations (analysis results) only
 when `data.tcia.include_ai_segmentations` asks for them. Files land in
-<raw store>/tcia/dicom/<PatientID>/<Modality>_<SeriesInstanceUID>/ (crlm.paths.raw_dir()). A series whose
+<raw store>/tcia/dicom/<PatientID>/<Modality>_<SeriesInstanceUID>/ (crlm.core.paths.raw_dir()). A series whose
 folder already holds the index's instance count is not fetched again.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from crlm.logs import bars_enabled
+from crlm.core.logs import bars_enabled
 
 COLLECTION = "colorectal_liver_metastases"
 DIR_TEMPLATE = "%PatientID/%Modality_%SeriesInstanceUID"

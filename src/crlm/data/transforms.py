@@ -23,12 +23,44 @@ single process.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch.nn import functional as F
 from torchvision.transforms.v2 import functional as TF
 
-from crlm.config import AugmentConfig
+from crlm.core.config import ordered_pair, unit_interval
+
+
+@dataclass(frozen=True)
+class TransformConfig:
+    """The keys of params.yaml's `augment` section that shape the transforms (what training reads: it draws
+    from train.seed, and augment.preview_images is the augment stage's)."""
+    SECTION: ClassVar[str] = "augment"
+    PARTIAL: ClassVar[bool] = True
+    rotation_deg: float
+    hflip_p: float
+    crop_scale: tuple[float, float]
+    scale: tuple[float, float]
+    elastic_alpha: float
+    elastic_sigma: float
+    elastic_p: float
+
+    def __post_init__(self) -> None:
+        unit_interval("augment.hflip_p", self.hflip_p)
+        unit_interval("augment.elastic_p", self.elastic_p)
+        ordered_pair("augment.crop_scale", self.crop_scale)
+        ordered_pair("augment.scale", self.scale)
+
+
+@dataclass(frozen=True)
+class AugmentConfig(TransformConfig):
+    """params.yaml's `augment` section: the transforms, and the augment stage's preview."""
+    PARTIAL: ClassVar[bool] = False
+    seed: int
+    preview_images: int
+
 
 CROP_RATIO = (0.9, 1.1)
 CROP_TRIES = 10          # torchvision's RandomResizedCrop
@@ -44,6 +76,7 @@ def augment_batch(images: torch.Tensor, masks: torch.Tensor, cfg: AugmentConfig,
     if height != width:
         raise ValueError(f"augment_batch: square images expected, got {height} x {width}")
     batch, rows = (n, slice(None)) if batch is None else (batch, rows)
+    assert rows is not None    # `batch` and `rows` are given together
     grid = sampling_grids(batch, width, cfg, images.device, rows)
     if len(grid) != n:
         raise ValueError(f"augment_batch: {n} images but rows {rows} of a batch of {batch}")

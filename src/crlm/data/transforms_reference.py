@@ -1,11 +1,10 @@
 """torchvision's own per-image pipeline with the augment section's parameters, in crlm.data.transforms'
-order: the reference the batched augmentation is tested against (tests/test_transforms.py) and timed
+order: the reference the batched augmentation is tested against (tests/data/test_transforms.py) and timed
 against (scripts/bench.py). Training never uses it."""
 
 from __future__ import annotations
 
-from crlm.config import AugmentConfig
-from crlm.data.transforms import CROP_RATIO
+from crlm.data.transforms import CROP_RATIO, AugmentConfig
 
 
 def torchvision_pipeline(cfg: AugmentConfig, size: int):

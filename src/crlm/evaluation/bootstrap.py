@@ -18,15 +18,16 @@ from crlm.stats.result import Result
 
 @dataclass(frozen=True)
 class BootstrapCI(Result):
-    value: float | None   # the metric on every row
+    value: float | None  # the metric on every row
     ci_low: float | None
     ci_high: float | None
     ci_level: float
-    n_boot_valid: int     # resamples in which the metric was defined
+    n_boot_valid: int  # resamples in which the metric was defined
 
 
-def patient_bootstrap(metric: Callable[[np.ndarray], float | None], patients: np.ndarray, n_boot: int,
-                      seed: int, level: float = 0.95) -> BootstrapCI:
+def patient_bootstrap(
+    metric: Callable[[np.ndarray], float | None], patients: np.ndarray, n_boot: int, seed: int, level: float = 0.95
+) -> BootstrapCI:
     """CI of metric(indices) where indices are image rows; `patients` gives each row's patient."""
     patients = np.asarray(patients)
     everything = np.arange(len(patients))

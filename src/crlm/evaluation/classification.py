@@ -22,8 +22,7 @@ def roc_auc_or_none(labels: np.ndarray, scores: np.ndarray) -> float | None:
     return float(roc_auc_score(labels, scores))
 
 
-def classification_metrics(labels: np.ndarray, probs: np.ndarray, threshold: float = 0.5,
-                           auc: bool = True) -> dict:
+def classification_metrics(labels: np.ndarray, probs: np.ndarray, threshold: float = 0.5, auc: bool = True) -> dict:
     """{metric: value or None, ..., "undefined": {metric: reason}} for binary labels 0/1.
 
     auc=False leaves the AUC (the one costly metric) out, for bootstraps of the others.

@@ -5,23 +5,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from crlm.archs import ARCHS
-from crlm.config import Params
+
+if TYPE_CHECKING:
+    from crlm.params import Params
 from crlm.data.dataset import ImageSet
 from crlm.evaluation.overlay import overlay_rows  # noqa: F401  (evaluate's import; shared with explain)
-from crlm.evaluation.predictions import prediction_frame
+from crlm.evaluation.predictions import PredictionSource, fold_sources, prediction_frame
 from crlm.evaluation.summary import classification_summary, segmentation_summary
 from crlm.headline import candidate_keys
+from crlm.models.folds import FoldModels
 
 
 @dataclass(frozen=True)
 class Curves:
     """An arch's test ROC and precision-recall points, and its test AUC (rounded, as in the metrics)."""
+
     fpr: np.ndarray
     tpr: np.ndarray
     recall: np.ndarray
@@ -31,13 +36,15 @@ class Curves:
 
 @dataclass
 class Evaluation:
-    classification: dict                                            # metrics/classification.json
-    segmentation: dict                                              # metrics/segmentation.json
-    frames: dict[str, pd.DataFrame] = field(default_factory=dict)   # arch -> data/predictions/<arch>.parquet
-    reports: dict[str, dict] = field(default_factory=dict)          # arch -> scikit-learn classification report
-    curves: dict[str, Curves] = field(default_factory=dict)         # archs whose test set has both classes
+    classification: dict  # metrics/classification.json
+    segmentation: dict  # metrics/segmentation.json
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)  # arch -> data/predictions/<arch>.parquet
+    reports: dict[str, dict] = field(default_factory=dict)  # arch -> scikit-learn classification report
+    curves: dict[str, Curves] = field(default_factory=dict)  # archs whose test set has both classes
     test_masks: dict[str, np.ndarray] = field(default_factory=dict)  # arch or "<arch>+crf" -> test masks by row
-    test: pd.DataFrame | None = None    # the test rows (every arch's ensemble predicts the same test images)
+    test: pd.DataFrame | None = None  # the test rows (every arch's ensemble predicts the same test images)
+    # arch -> its fold ensemble's test predictions (test_ensemble.npz)
+    ensembles: dict[str, PredictionSource] = field(default_factory=dict)
 
 
 def test_curves(test: pd.DataFrame, auc: float) -> Curves | None:
@@ -50,14 +57,17 @@ def test_curves(test: pd.DataFrame, auc: float) -> Curves | None:
     return Curves(fpr, tpr, recall, precision, auc)
 
 
-def evaluate_archs(params: Params, data: ImageSet, n_folds: int, model_dir: Path) -> Evaluation:
-    """Each arch of crlm.archs: its prediction table from its fold models under model_dir, summarised; the
+def evaluate_archs(params: Params, data: ImageSet, folds: list[str], model_dir: Path) -> Evaluation:
+    """Each arch of crlm.archs: its prediction table from its fold models `folds` (crlm.data.splits.Splits's
+    fold_names) under model_dir, summarised, and its fold ensemble's test predictions; the
     CRF-refined masks of an arch that asks for them (crf.enabled), as "<arch>+crf"; the candidate_* keys."""
     candidate = params.model.arch
     result = Evaluation({"candidate": candidate}, {"candidate": candidate})
     for arch, spec in ARCHS.items():
         refine = spec.crf and params.crf.enabled
-        frame, masks = prediction_frame(arch, model_dir, data, n_folds, params.evaluate.threshold, params.crf, refine)
+        sources = fold_sources(FoldModels.of(arch, folds, model_dir))
+        result.ensembles[arch] = sources[-1]
+        frame, masks = prediction_frame(arch, sources, data, params.evaluate.threshold, params.crf, refine)
         result.frames[arch] = frame
         summary = classification_summary(frame, params)
         result.reports[arch] = summary.pop("classification_report")

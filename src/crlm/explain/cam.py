@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -27,8 +28,8 @@ from torch.nn import functional as F
 
 from crlm.models.model_file import load_model
 
-BATCH_SIZE = 32   # fixed: the maps must not depend on how the images are batched
-THREADS = 1       # fixed, for the same reason (and the speed: see above)
+BATCH_SIZE = 32  # fixed: the maps must not depend on how the images are batched
+THREADS = 1  # fixed, for the same reason (and the speed: see above)
 
 
 @contextmanager
@@ -46,8 +47,10 @@ def cam_layer(model: nn.Module) -> nn.Module:
     """The layer whose output the maps weigh, as the model's arch chooses it (its `cam_layer()` method)."""
     choose = getattr(model, "cam_layer", None)
     if choose is None:
-        raise TypeError(f"{type(model).__name__} has no cam_layer() method: add one to its arch module that "
-                        "returns the layer whose output the head pools (see crlm/models/vgg16.py)")
+        raise TypeError(
+            f"{type(model).__name__} has no cam_layer() method: add one to its arch module that "
+            "returns the layer whose output the head pools (see crlm/models/vgg16.py)"
+        )
     return choose()
 
 
@@ -70,9 +73,9 @@ def grad_cam(model: nn.Module, images: np.ndarray) -> tuple[np.ndarray, tuple[in
     explainer = LayerGradCam(lambda x: model(x).logit, cam_layer(model))
     maps, grid = [], (0, 0)
     for start in range(0, len(images), BATCH_SIZE):
-        x = torch.from_numpy(np.ascontiguousarray(images[start:start + BATCH_SIZE], dtype=np.float32)).unsqueeze(1)
+        x = torch.from_numpy(np.ascontiguousarray(images[start : start + BATCH_SIZE], dtype=np.float32)).unsqueeze(1)
         with torch.enable_grad(), torch_threads(THREADS):
-            attribution = explainer.attribute(x).detach()           # (B, 1, h, w)
+            attribution = explainer.attribute(x).detach()  # (B, 1, h, w)
         grid = tuple(attribution.shape[-2:])
         upsampled = LayerAttribution.interpolate(attribution, tuple(images.shape[-2:]), interpolate_mode="bilinear")
         maps.append(F.relu(upsampled)[:, 0].numpy())
@@ -81,8 +84,9 @@ def grad_cam(model: nn.Module, images: np.ndarray) -> tuple[np.ndarray, tuple[in
     return normalise(np.concatenate(maps)), grid
 
 
-def fold_cams(model_paths: Iterable[str | Path], images: np.ndarray,
-              arch: str) -> tuple[list[np.ndarray], str, tuple[int, int]]:
+def fold_cams(
+    model_paths: Iterable[str | Path], images: np.ndarray, arch: str
+) -> tuple[list[np.ndarray], str, tuple[int, int]]:
     """Each saved model's normalised Grad-CAM of `images`, in the order of `model_paths`; also the CAM
     layer's name and grid (those of the first model; every model must be an `arch`)."""
     maps, name, grid = [], "", (0, 0)
@@ -98,11 +102,13 @@ def fold_cams(model_paths: Iterable[str | Path], images: np.ndarray,
 
 def ensemble_of(maps: list[np.ndarray]) -> np.ndarray:
     """The fold ensemble's maps: the mean of the folds' normalised maps, normalised per image."""
-    return normalise(sum(m.astype(np.float64) for m in maps) / len(maps))
+    # a sum of arrays is an array (sum()'s int start is left only for no maps, where / len(maps) fails)
+    return normalise(cast(np.ndarray, sum(m.astype(np.float64) for m in maps) / len(maps)))
 
 
-def ensemble_cam(model_paths: Iterable[str | Path], images: np.ndarray,
-                 arch: str) -> tuple[np.ndarray, str, tuple[int, int]]:
+def ensemble_cam(
+    model_paths: Iterable[str | Path], images: np.ndarray, arch: str
+) -> tuple[np.ndarray, str, tuple[int, int]]:
     """The fold ensemble's maps: the mean of each saved model's normalised Grad-CAM, normalised per image;
     also the CAM layer's name and grid (those of the first model; every model must be an `arch`)."""
     maps, name, grid = fold_cams(model_paths, images, arch)

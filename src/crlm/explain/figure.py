@@ -13,8 +13,14 @@ import numpy as np  # noqa: E402
 from crlm.archs import title  # noqa: E402
 
 
-def cam_figure(path: str | Path, images: np.ndarray, truth: np.ndarray, cams: dict[str, np.ndarray],
-               shares: dict[str, np.ndarray], titles: list[str]) -> None:
+def cam_figure(
+    path: str | Path,
+    images: np.ndarray,
+    truth: np.ndarray,
+    cams: dict[str, np.ndarray],
+    shares: dict[str, np.ndarray],
+    titles: list[str],
+) -> None:
     """One row per image: the image with the true tumour outlined (red), then each arch's map over it (jet,
     0 transparent-ish to 1 red) with the same outline and the map's share of mass inside the tumour."""
     n_rows, n_cols = len(images), 1 + len(cams)
@@ -38,5 +44,5 @@ def cam_figure(path: str | Path, images: np.ndarray, truth: np.ndarray, cams: di
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, metadata={"Software": None})   # no version/date stamp: byte-stable
+    fig.savefig(path, dpi=100, metadata={"Software": None})  # no version/date stamp: byte-stable
     plt.close(fig)

@@ -22,6 +22,8 @@ difference from a baseline is paired, image by image.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy.ndimage import binary_dilation
 
@@ -67,7 +69,7 @@ def liver_share(mask: np.ndarray, liver: np.ndarray) -> float | None:
     return float((np.asarray(mask, bool) & liver).sum() / area) if area else None
 
 
-CENTRE_SIGMA = 0.25   # the centre prior's sigma, a fraction of the image side, fixed a priori
+CENTRE_SIGMA = 0.25  # the centre prior's sigma, a fraction of the image side, fixed a priori
 
 
 def centre_prior(shape: tuple[int, int], sigma: float = CENTRE_SIGMA) -> np.ndarray:
@@ -78,13 +80,16 @@ def centre_prior(shape: tuple[int, int], sigma: float = CENTRE_SIGMA) -> np.ndar
     return np.exp(-((yy - (h - 1) / 2) ** 2 + (xx - (w - 1) / 2) ** 2) / (2 * s * s))
 
 
-def image_scores(cams: np.ndarray, masks: np.ndarray, tolerance_px: int,
-                 livers: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def image_scores(
+    cams: np.ndarray, masks: np.ndarray, tolerance_px: int, livers: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Per image: mass share and pointing hit (NaN for an empty map) and their whole-image chance levels;
     with `livers`, also their liver chance levels ("liver_share", "grown_liver_share"; an empty liver
     mask takes the whole-image level, flagged in "empty_liver")."""
+
     def nan_if_none(values):
         return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
     grown_masks = [grown(m, tolerance_px) for m in masks]
     scores = {
         "mass_share": nan_if_none(mass_share(c, m) for c, m in zip(cams, masks)),
@@ -102,8 +107,9 @@ def image_scores(cams: np.ndarray, masks: np.ndarray, tolerance_px: int,
         scores["grown_liver_share"] = np.where(empty, scores["grown_area_share"], grown_share)
         scores["empty_liver"] = empty
         scores["liver_area_share"] = np.array([area_share(liver) for liver in livers], dtype=np.float64)
-        scores["tumour_px_outside_liver"] = np.array([(np.asarray(m, bool) & ~np.asarray(liver, bool)).sum()
-                                                      for m, liver in zip(masks, livers)], dtype=np.int64)
+        scores["tumour_px_outside_liver"] = np.array(
+            [(np.asarray(m, bool) & ~np.asarray(liver, bool)).sum() for m, liver in zip(masks, livers)], dtype=np.int64
+        )
     return scores
 
 
@@ -118,8 +124,14 @@ def mean_with_ci(values: np.ndarray, patients: np.ndarray, n_boot: int, seed: in
     return patient_bootstrap(mean, patients, n_boot, seed, level).to_dict()
 
 
-def localisation_summary(scores: dict[str, np.ndarray], patients: np.ndarray, n_boot: int, seed: int,
-                         level: float, centre: dict[str, np.ndarray] | None = None) -> dict:
+def localisation_summary(
+    scores: dict[str, np.ndarray],
+    patients: np.ndarray,
+    n_boot: int,
+    seed: int,
+    level: float,
+    centre: dict[str, np.ndarray] | None = None,
+) -> dict:
     """A map's summary: mean mass share and pointing hit rate, the share's excess over the whole-image
     chance level and, where `scores` has them, both scores' excess over the liver chance level and (given
     the centre prior's scores of the same images) the share's excess over the centre prior's, each paired
@@ -129,7 +141,7 @@ def localisation_summary(scores: dict[str, np.ndarray], patients: np.ndarray, n_
     def ci(values: np.ndarray) -> dict:
         return mean_with_ci(values, patients, n_boot, seed, level)
 
-    summary = {"mass_share": ci(share), "mass_share_minus_chance": ci(share - scores["area_share"])}
+    summary: dict[str, Any] = {"mass_share": ci(share), "mass_share_minus_chance": ci(share - scores["area_share"])}
     if "liver_share" in scores:
         summary["mass_share_minus_liver_chance"] = ci(share - scores["liver_share"])
     if centre is not None:
@@ -148,14 +160,19 @@ def chance_levels(scores: dict[str, np.ndarray]) -> dict[str, dict]:
     grown-tumour area shares; over the liver (where `scores` has it), their mean shares of the liver, the
     liver's mean share of the image, the tumour pixels outside the liver and the number of images whose
     empty liver mask fell back to the whole image."""
+
     def mean(values: np.ndarray) -> float | None:
         return float(values.mean()) if len(values) else None
-    levels = {"whole_image": {"mass_share": mean(scores["area_share"]),
-                              "pointing_hit_rate": mean(scores["grown_area_share"])}}
+
+    levels = {
+        "whole_image": {"mass_share": mean(scores["area_share"]), "pointing_hit_rate": mean(scores["grown_area_share"])}
+    }
     if "liver_share" in scores:
-        levels["liver"] = {"mass_share": mean(scores["liver_share"]),
-                           "pointing_hit_rate": mean(scores["grown_liver_share"]),
-                           "liver_area_share": mean(scores["liver_area_share"]),
-                           "tumour_px_outside_liver": int(scores["tumour_px_outside_liver"].sum()),
-                           "empty_liver_masks": int(scores["empty_liver"].sum())}
+        levels["liver"] = {
+            "mass_share": mean(scores["liver_share"]),
+            "pointing_hit_rate": mean(scores["grown_liver_share"]),
+            "liver_area_share": mean(scores["liver_area_share"]),
+            "tumour_px_outside_liver": int(scores["tumour_px_outside_liver"].sum()),
+            "empty_liver_masks": int(scores["empty_liver"].sum()),
+        }
     return levels

@@ -15,7 +15,7 @@ positive Grad-CAM anywhere) has no rank correlation: it is left out and counted.
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -28,18 +28,18 @@ from crlm.models.model_file import read_model_file
 from crlm.models.registry import build_model
 from crlm.training.device import MEMORY_FORMAT
 
-SEED = 0               # torch seed of fold 0's re-initialised network (fold k: SEED + k)
-THRESHOLD = 0.5        # the maps depend on the learned weights when the mean |Spearman| lies below this
+SEED = 0  # torch seed of fold 0's re-initialised network (fold k: SEED + k)
+THRESHOLD = 0.5  # the maps depend on the learned weights when the mean |Spearman| lies below this
 
 
 def randomised_model(path: str | Path, arch: str, seed: int = SEED) -> nn.Module:
     """A network of the arch and config of the model file at `path`, every weight freshly initialised
     under torch seed `seed` (the saved weights are not loaded), in eval mode and channels_last as load_model
     gives the trained one. The global torch RNG is left as it was."""
-    arch, cfg, _ = read_model_file(Path(path), expected_arch=arch)
+    arch, kwargs, _ = read_model_file(Path(path), expected_arch=arch)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = build_model(arch, dataclasses.replace(cfg, pretrained="none"))
+        model = build_model(arch, {**kwargs, "pretrained": "none"})
     return model.to(memory_format=MEMORY_FORMAT).eval()
 
 
@@ -55,30 +55,34 @@ def map_similarity(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """Per image of two (N, H, W) stacks of maps: their Spearman rank correlation (NaN where undefined)."""
     if first.shape != second.shape:
         raise ValueError(f"map_similarity: maps of shapes {first.shape} and {second.shape}")
-    return np.array([np.nan if (r := spearman(a, b)) is None else r for a, b in zip(first, second)],
-                    dtype=np.float64)
+    return np.array([np.nan if (r := spearman(a, b)) is None else r for a, b in zip(first, second)], dtype=np.float64)
 
 
 def similarity_summary(rho: np.ndarray, fold_models: int, threshold: float = THRESHOLD) -> dict:
     """The check's entry of metrics/cam.json from the per-image correlations (NaN: undefined, left out)."""
     kept = rho[np.isfinite(rho)]
     abs_mean = float(np.abs(kept).mean()) if len(kept) else None
-    return {"spearman_mean": float(kept.mean()) if len(kept) else None,
-            "spearman_abs_mean": abs_mean,
-            "threshold": threshold,
-            "passes": None if abs_mean is None else bool(abs_mean < threshold),
-            "images": int(len(kept)),
-            "undefined": int(len(rho) - len(kept)),
-            "fold_models": fold_models,
-            "seed": SEED}
+    return {
+        "spearman_mean": float(kept.mean()) if len(kept) else None,
+        "spearman_abs_mean": abs_mean,
+        "threshold": threshold,
+        "passes": None if abs_mean is None else bool(abs_mean < threshold),
+        "images": int(len(kept)),
+        "undefined": int(len(rho) - len(kept)),
+        "fold_models": fold_models,
+        "seed": SEED,
+    }
 
 
-def randomisation_check(trained_maps: list[np.ndarray], model_paths: list[str | Path], images: np.ndarray,
-                        arch: str) -> dict:
+def randomisation_check(
+    trained_maps: list[np.ndarray], model_paths: Sequence[str | Path], images: np.ndarray, arch: str
+) -> dict:
     """The check for one arch: each fold model's maps of `images` (trained_maps[k], of the model file
     model_paths[k]) against those of its re-initialised network (seed SEED + k)."""
     if len(trained_maps) != len(model_paths):
         raise ValueError(f"randomisation_check: {len(trained_maps)} sets of maps for {len(model_paths)} models")
-    rho = [map_similarity(maps, grad_cam(randomised_model(path, arch, SEED + k), images)[0])
-           for k, (maps, path) in enumerate(zip(trained_maps, model_paths))]
+    rho = [
+        map_similarity(maps, grad_cam(randomised_model(path, arch, SEED + k), images)[0])
+        for k, (maps, path) in enumerate(zip(trained_maps, model_paths))
+    ]
     return similarity_summary(np.concatenate(rho), len(model_paths))

@@ -29,11 +29,12 @@ from scipy import ndimage
 @dataclass(frozen=True)
 class LesionMatch:
     """The true lesions of one mask (in scipy.ndimage.label's order) and the predicted components."""
-    area_px: np.ndarray       # pixels (voxels) of each true lesion
-    detected: np.ndarray      # bool, each true lesion
-    dice: np.ndarray          # each true lesion against the predicted components on it; 0 when missed
-    false_positives: int      # predicted components that take part in no detection
-    predicted: int            # predicted components
+
+    area_px: np.ndarray  # pixels (voxels) of each true lesion
+    detected: np.ndarray  # bool, each true lesion
+    dice: np.ndarray  # each true lesion against the predicted components on it; 0 when missed
+    false_positives: int  # predicted components that take part in no detection
+    predicted: int  # predicted components
 
 
 def components(mask: np.ndarray) -> tuple[np.ndarray, int]:
@@ -49,13 +50,14 @@ def match_lesions(predicted: np.ndarray, truth: np.ndarray, min_iou: float = 0.0
     true_labels, n_true = components(truth)
     pred_labels, n_pred = components(predicted)
     # pairs[t, p]: pixels in true lesion t and predicted component p (0 = background)
-    pairs = np.bincount((true_labels.ravel() * (n_pred + 1) + pred_labels.ravel()),
-                        minlength=(n_true + 1) * (n_pred + 1)).reshape(n_true + 1, n_pred + 1)
+    pairs = np.bincount(
+        (true_labels.ravel() * (n_pred + 1) + pred_labels.ravel()), minlength=(n_true + 1) * (n_pred + 1)
+    ).reshape(n_true + 1, n_pred + 1)
     true_area = pairs[1:, :].sum(axis=1)
     pred_area = pairs[:, 1:].sum(axis=0)
-    touching = pairs[1:, 1:] > 0                              # (true lesion, predicted component) overlap
-    inter = pairs[1:, 1:].sum(axis=1)                         # the lesion's pixels inside any prediction
-    pred_on = (touching * pred_area).sum(axis=1)              # pixels of the predicted components on it
+    touching = pairs[1:, 1:] > 0  # (true lesion, predicted component) overlap
+    inter = pairs[1:, 1:].sum(axis=1)  # the lesion's pixels inside any prediction
+    pred_on = (touching * pred_area).sum(axis=1)  # pixels of the predicted components on it
     union = true_area + pred_on - inter
     iou = np.divide(inter, union, out=np.zeros(n_true), where=union > 0)
     detected = (inter > 0) & (iou >= min_iou)
@@ -67,8 +69,9 @@ def match_lesions(predicted: np.ndarray, truth: np.ndarray, min_iou: float = 0.0
 @dataclass(frozen=True)
 class Detection:
     """Every true lesion of a set of masks (one row each) and the false positives of each patient."""
-    lesions: pd.DataFrame         # unit (index of the mask), patient_id, area_px, detected, dice
-    fp_by_patient: pd.Series      # false positives per patient, every patient (0 where none)
+
+    lesions: pd.DataFrame  # unit (index of the mask), patient_id, area_px, detected, dice
+    fp_by_patient: pd.Series  # false positives per patient, every patient (0 where none)
 
     @property
     def sensitivity(self) -> float | None:
@@ -79,24 +82,34 @@ class Detection:
         return float(self.fp_by_patient.mean()) if len(self.fp_by_patient) else None
 
 
-def detect(predicted: Iterable[np.ndarray], truth: Iterable[np.ndarray], patients: Iterable[str],
-           min_iou: float = 0.0) -> Detection:
+def detect(
+    predicted: Iterable[np.ndarray], truth: Iterable[np.ndarray], patients: Iterable[str], min_iou: float = 0.0
+) -> Detection:
     """match_lesions on each (predicted, true) pair of masks (a slice or a patient's volume: a unit), with
     the unit's patient. Every patient listed counts in the false positives per patient."""
+    fp: dict[str, int]
     rows, fp = [], {}
     patients = list(patients)
     for unit, (pred, true, patient) in enumerate(zip(predicted, truth, patients, strict=True)):
         match = match_lesions(pred, true, min_iou)
         fp[patient] = fp.get(patient, 0) + match.false_positives
-        rows += [(unit, patient, int(a), bool(d), float(s))
-                 for a, d, s in zip(match.area_px, match.detected, match.dice)]
+        rows += [
+            (unit, patient, int(a), bool(d), float(s)) for a, d, s in zip(match.area_px, match.detected, match.dice)
+        ]
     lesions = pd.DataFrame(rows, columns=["unit", "patient_id", "area_px", "detected", "dice"])
-    return Detection(lesions.astype({"unit": int, "area_px": int, "detected": bool, "dice": float}),
-                     pd.Series(fp, dtype=int).sort_index())
+    return Detection(
+        lesions.astype({"unit": int, "area_px": int, "detected": bool, "dice": float}),
+        pd.Series(fp, dtype=int).sort_index(),
+    )
 
 
-def froc(prob_maps: list[np.ndarray] | np.ndarray, truth: list[np.ndarray] | np.ndarray, patients: list[str],
-         cuts: Iterable[float], min_iou: float = 0.0) -> pd.DataFrame:
+def froc(
+    prob_maps: list[np.ndarray] | np.ndarray,
+    truth: list[np.ndarray] | np.ndarray,
+    patients: list[str],
+    cuts: Iterable[float],
+    min_iou: float = 0.0,
+) -> pd.DataFrame:
     """The FROC points: for each probability cut, the lesion sensitivity and the mean false positives per
     patient of the masks prob_map >= cut. One row per cut: threshold, sensitivity, fp_per_patient."""
     rows = []

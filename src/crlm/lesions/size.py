@@ -4,9 +4,8 @@ prepare (crlm.data.prepare.prepare_images) cuts a box out of each slice (prepare
 liver_box around the liver mask widened by prepare.crop_margin; `none`, the whole slice) and resizes the box
 to the prepared image's side. A prepared pixel is therefore (box rows x spacing / image rows) mm high and
 (box columns x spacing / image columns) mm wide, spacing being the slice's in-plane spacing_mm
-(data/interim/slices.parquet). prepare does not record the box, so `crop_box` recomputes it from the interim
-slice's liver mask with prepare's own crop function (crlm.data.prepare.CROPS): the same function on the same
-mask gives the same box.
+(data/interim/slices.parquet). prepare records the box in the processed manifest (crlm.data.prepare.CROP_COLUMNS,
+read back by crlm.data.prepare.crop_boxes).
 
 A lesion's equivalent diameter is that of the disc of its area: d = 2 sqrt(area / pi), area = pixels x the
 pixel's area in mm^2. Size bands (lesions.size_bands_mm, edges e_0 < e_1 < ...): d <= e_0, e_0 < d <= e_1,
@@ -17,24 +16,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from crlm.config.schema import PrepareConfig
-from crlm.data.prepare import CROPS
-from crlm.options import look_up
-
-Box = tuple[slice, slice]
-
-
-def crop_box(liver: np.ndarray, cfg: PrepareConfig) -> Box:
-    """The box (rows, columns) of the original slice that prepare kept, from the slice's liver mask."""
-    return look_up("prepare.crop", cfg.crop, CROPS)(liver, cfg.crop_margin)
+from crlm.data.prepare import Box
 
 
 def prepared_pixel_mm(box: Box, spacing_mm: float, image_shape: tuple[int, int]) -> tuple[float, float]:
     """(height, width) in mm of one pixel of the prepared image made from `box` of a slice of in-plane
     spacing `spacing_mm`, resized to `image_shape` (rows, columns)."""
     rows, cols = box
-    return ((rows.stop - rows.start) * spacing_mm / image_shape[0],
-            (cols.stop - cols.start) * spacing_mm / image_shape[1])
+    return (
+        (rows.stop - rows.start) * spacing_mm / image_shape[0],
+        (cols.stop - cols.start) * spacing_mm / image_shape[1],
+    )
 
 
 def equivalent_diameter_mm(area_px: np.ndarray | float, pixel_area_mm2: np.ndarray | float) -> np.ndarray:

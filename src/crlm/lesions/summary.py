@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-from crlm.config.schema import StatsConfig
 from crlm.evaluation.bootstrap import BootstrapCI, patient_bootstrap
 from crlm.lesions.matching import Detection
 from crlm.lesions.size import band_names, equivalent_diameter_mm, size_band
+from crlm.stats.config import StatsConfig
 from crlm.stats.proportion import korn_graubard
 
 
@@ -35,16 +35,18 @@ def bootstrap_mean(values: np.ndarray, patients: np.ndarray, stats: StatsConfig)
     values = np.asarray(values, dtype=float)
     if len(values) == 0:
         return BootstrapCI(None, None, None, ci_level=stats.ci_level, n_boot_valid=0).to_dict()
-    return patient_bootstrap(lambda idx: float(values[idx].mean()), patients, stats.n_boot, stats.seed,
-                             stats.ci_level).to_dict()
+    return patient_bootstrap(
+        lambda idx: float(values[idx].mean()), patients, stats.n_boot, stats.seed, stats.ci_level
+    ).to_dict()
 
 
 def bootstrap_auc(labels: np.ndarray, scores: np.ndarray, patients: np.ndarray, stats: StatsConfig) -> dict:
     """The ROC AUC of `scores` for `labels` with its patient-bootstrap CI (None where one class only)."""
     if len(labels) == 0:
         return BootstrapCI(None, None, None, ci_level=stats.ci_level, n_boot_valid=0).to_dict()
-    return patient_bootstrap(lambda idx: rank_auc(labels[idx], scores[idx]), patients, stats.n_boot,
-                             stats.seed, stats.ci_level).to_dict()
+    return patient_bootstrap(
+        lambda idx: rank_auc(labels[idx], scores[idx]), patients, stats.n_boot, stats.seed, stats.ci_level
+    ).to_dict()
 
 
 def sensitivity_ci(detected: np.ndarray, patients: np.ndarray, stats: StatsConfig) -> dict:
@@ -56,12 +58,16 @@ def detection_summary(found: Detection, stats: StatsConfig) -> dict:
     """Counts, sensitivity, false positives per patient and the lesions' mean Dice, with CIs."""
     lesions, fp = found.lesions, found.fp_by_patient
     patients = lesions["patient_id"].to_numpy()
-    return {"lesions": int(len(lesions)), "detected": int(lesions["detected"].sum()),
-            "false_positives": int(fp.sum()), "patients": int(len(fp)),
-            "patients_with_lesions": int(lesions["patient_id"].nunique()),
-            "sensitivity": sensitivity_ci(lesions["detected"].to_numpy(), patients, stats),
-            "fp_per_patient": bootstrap_mean(fp.to_numpy(), fp.index.to_numpy(), stats),
-            "dice": bootstrap_mean(lesions["dice"].to_numpy(), patients, stats)}
+    return {
+        "lesions": int(len(lesions)),
+        "detected": int(lesions["detected"].sum()),
+        "false_positives": int(fp.sum()),
+        "patients": int(len(fp)),
+        "patients_with_lesions": int(lesions["patient_id"].nunique()),
+        "sensitivity": sensitivity_ci(lesions["detected"].to_numpy(), patients, stats),
+        "fp_per_patient": bootstrap_mean(fp.to_numpy(), fp.index.to_numpy(), stats),
+        "dice": bootstrap_mean(lesions["dice"].to_numpy(), patients, stats),
+    }
 
 
 def band_lesions(lesions: pd.DataFrame, band: np.ndarray, edges: tuple[float, ...], stats: StatsConfig) -> dict:
@@ -71,15 +77,25 @@ def band_lesions(lesions: pd.DataFrame, band: np.ndarray, edges: tuple[float, ..
     for k, name in enumerate(band_names(edges)):
         mine = lesions[band == k]
         patients = mine["patient_id"].to_numpy()
-        out[name] = {"lesions": int(len(mine)), "detected": int(mine["detected"].sum()),
-                     "patients": int(mine["patient_id"].nunique()),
-                     "sensitivity": sensitivity_ci(mine["detected"].to_numpy(), patients, stats),
-                     "dice": bootstrap_mean(mine["dice"].to_numpy(), patients, stats)}
+        out[name] = {
+            "lesions": int(len(mine)),
+            "detected": int(mine["detected"].sum()),
+            "patients": int(mine["patient_id"].nunique()),
+            "sensitivity": sensitivity_ci(mine["detected"].to_numpy(), patients, stats),
+            "dice": bootstrap_mean(mine["dice"].to_numpy(), patients, stats),
+        }
     return out
 
 
-def band_summary(found: Detection, pixel_area_mm2: np.ndarray, tumour_free: np.ndarray, patients: np.ndarray,
-                 prob: np.ndarray, edges: tuple[float, ...], stats: StatsConfig) -> dict:
+def band_summary(
+    found: Detection,
+    pixel_area_mm2: np.ndarray,
+    tumour_free: np.ndarray,
+    patients: np.ndarray,
+    prob: np.ndarray,
+    edges: tuple[float, ...],
+    stats: StatsConfig,
+) -> dict:
     """Per size band: the per-slice lesions (by equivalent diameter), their sensitivity and mean Dice
     (band_lesions), and the ROC AUC of the image probability for the slices whose largest lesion is in the
     band against the tumour-free slices. found: the per-slice lesions (unit = image position); the other
@@ -89,13 +105,16 @@ def band_summary(found: Detection, pixel_area_mm2: np.ndarray, tumour_free: np.n
     units = lesions["unit"].to_numpy()
     diameter = equivalent_diameter_mm(lesions["area_px"].to_numpy(), pixel_area_mm2[units])
     out = band_lesions(lesions, size_band(diameter, edges), edges, stats)
-    largest = pd.Series(diameter).groupby(units).max()          # each slice with a lesion: its largest
+    largest = pd.Series(diameter).groupby(units).max()  # each slice with a lesion: its largest
     slice_band = pd.Series(size_band(largest.to_numpy(), edges), index=largest.index)
     negatives = np.flatnonzero(tumour_free)
     for k, name in enumerate(band_names(edges)):
         positives = slice_band.index[slice_band == k].to_numpy()
         chosen = np.concatenate([positives, negatives])
         labels = np.r_[np.ones(len(positives)), np.zeros(len(negatives))]
-        out[name] |= {"slices": int(len(positives)), "tumour_free_slices": int(len(negatives)),
-                      "auc": bootstrap_auc(labels, prob[chosen], patients[chosen], stats)}
+        out[name] |= {
+            "slices": int(len(positives)),
+            "tumour_free_slices": int(len(negatives)),
+            "auc": bootstrap_auc(labels, prob[chosen], patients[chosen], stats),
+        }
     return out

@@ -36,12 +36,13 @@ def to_original(prepared: np.ndarray, box: Box, matrix: tuple[int, int]) -> np.n
 @dataclass(frozen=True)
 class PatientVolumes:
     """Each patient's stack of slices (first axis: slice_index - the patient's lowest index)."""
+
     patients: list[str]
-    truth: list[np.ndarray]       # (slices, rows, cols) bool, the original tumour masks
-    units: list[np.ndarray]       # for each patient, its image positions (rows of the prepared arrays)
+    truth: list[np.ndarray]  # (slices, rows, cols) bool, the original tumour masks
+    units: list[np.ndarray]  # for each patient, its image positions (rows of the prepared arrays)
     depth_index: list[np.ndarray]  # for each patient, each image's position along the first axis
-    boxes: list[Box]              # each image's box (by position)
-    spacing_mm: list[float]       # each patient's in-plane spacing
+    boxes: list[Box]  # each image's box (by position)
+    spacing_mm: list[float]  # each patient's in-plane spacing
 
     def stack(self, prepared: np.ndarray) -> list[np.ndarray]:
         """Prepared maps (N, h, w), by image position, as one volume per patient in the original geometry."""
@@ -62,8 +63,9 @@ def largest_cross_section_px(truth: np.ndarray) -> np.ndarray:
     return per_slice[:, 1:].max(axis=0) if len(per_slice) else np.zeros(n, dtype=int)
 
 
-def patient_volumes(patients: np.ndarray, slice_index: np.ndarray, boxes: list[Box], tumours: list[np.ndarray],
-                    spacing_mm: np.ndarray) -> PatientVolumes:
+def patient_volumes(
+    patients: np.ndarray, slice_index: np.ndarray, boxes: list[Box], tumours: list[np.ndarray], spacing_mm: np.ndarray
+) -> PatientVolumes:
     """The test images grouped by patient (sorted ids) into volumes: the image at position i belongs to
     patients[i] at slice_index[i], was prepared from boxes[i], has the original tumour mask tumours[i] and
     the in-plane spacing spacing_mm[i]."""

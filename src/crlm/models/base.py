@@ -1,4 +1,4 @@
-"""What every model shares: the output object, input normalisation and the heads."""
+"""What every model shares: the network contract (Network), its output, input normalisation and the heads."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 @dataclass
 class ModelOutput:
-    logit: torch.Tensor                    # (B,) image-level metastasis logit
-    seg_logits: torch.Tensor | None        # (B, 1, H, W) tumour logits; None for classifiers
-    embedding: torch.Tensor                # (B, embedding_dim)
+    logit: torch.Tensor  # (B,) image-level metastasis logit
+    seg_logits: torch.Tensor | None  # (B, 1, H, W) tumour logits; None for classifiers
+    embedding: torch.Tensor  # (B, embedding_dim)
 
 
 def scaled(channels: int, width: float) -> int:
@@ -28,6 +28,9 @@ def scaled(channels: int, width: float) -> int:
 class GreyToImageNet(nn.Module):
     """(B, 1, H, W) in [0, 1] -> (B, 3, H, W) normalised like ImageNet inputs."""
 
+    mean: torch.Tensor  # buffers, registered in __init__
+    std: torch.Tensor
+
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
@@ -37,6 +40,27 @@ class GreyToImageNet(nn.Module):
         if x.ndim != 4 or x.shape[1] != 1:
             raise ValueError(f"expected a (B, 1, H, W) image batch, got shape {tuple(x.shape)}")
         return (x.expand(-1, 3, -1, -1) - self.mean) / self.std
+
+
+class Network(nn.Module):
+    """The contract of every arch's network (crlm/models/<arch>.py's MODEL).
+
+    Built from explicit keyword arguments (the shared model.* keys and its own model.<arch> section, as
+    crlm.models.registry.model_kwargs gives them), so that a saved model is rebuilt from the arguments it
+    was saved with. Takes (B, 1, H, W) images in [0, 1], normalised by `normalise` (the first module, so
+    that every arch's weights initialise in one order), and returns a ModelOutput; `cam_layer` names the
+    layer whose output Grad-CAM weighs (crlm.explain).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.normalise = GreyToImageNet()
+
+    def forward(self, x: torch.Tensor) -> ModelOutput:
+        raise NotImplementedError
+
+    def cam_layer(self) -> nn.Module:
+        raise NotImplementedError
 
 
 class EmbeddingClassifierHead(nn.Module):

@@ -14,15 +14,35 @@ Each branch, SE and the CRF can be switched off in params (model.clmnet.*).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import torch
 from segmentation_models_pytorch.decoders.unet.decoder import UnetDecoder
 from torch import nn
 from torch.nn import functional as F
 
-from crlm.config import ModelConfig
-from crlm.models.base import EmbeddingClassifierHead, GreyToImageNet, ModelOutput, scaled
-from crlm.models.blocks import AtrousASPP, VGGTrunk, conv_bn_relu, double_conv, squeeze_excitation
-from crlm.models.pretrained import load_imagenet_vgg16
+from crlm.core.config import ConfigError
+from crlm.models.base import EmbeddingClassifierHead, ModelOutput, scaled
+from crlm.models.blocks import AtrousASPP, conv_bn_relu, double_conv, squeeze_excitation
+from crlm.models.network import VGGNetwork
+
+
+@dataclass(frozen=True)
+class CLMNetConfig:
+    """params.yaml's model.clmnet."""
+
+    dropout: float
+    atrous_rates: tuple[int, ...]
+    decoder_channels: tuple[int, ...]  # strides 8, 4, 2, 1
+    se: bool
+    se_reduction: int
+    aspp_branch: bool
+    unet_branch: bool
+
+    def __post_init__(self) -> None:
+        if len(self.decoder_channels) != 4:
+            raise ConfigError("model.clmnet.decoder_channels needs 4 values (strides 8, 4, 2, 1)")
 
 
 class UNetBranch(nn.Module):
@@ -44,46 +64,58 @@ class UNetBranch(nn.Module):
         return outputs
 
 
-class CLMNet(nn.Module):
-    def __init__(self, cfg: ModelConfig) -> None:
-        super().__init__()
-        c = cfg.clmnet
-        self.normalise = GreyToImageNet()
-        self.trunk = VGGTrunk(cfg.width, cfg.batch_norm)
-        load_imagenet_vgg16(self.trunk, cfg)
-        trunk_ch = self.trunk.channels                         # strides 1, 2, 4, 8, 16
+class CLMNet(VGGNetwork):
+    def __init__(
+        self,
+        *,
+        width: float,
+        embedding_dim: int,
+        pretrained: str,
+        batch_norm: bool,
+        dropout: float,
+        atrous_rates: tuple[int, ...],
+        decoder_channels: Sequence[int],
+        se: bool,
+        se_reduction: int,
+        aspp_branch: bool,
+        unet_branch: bool,
+    ) -> None:
+        super().__init__(width=width, embedding_dim=embedding_dim, pretrained=pretrained, batch_norm=batch_norm)
+        trunk_ch = self.trunk.channels  # strides 1, 2, 4, 8, 16
         fused_ch = trunk_ch[4]
 
         self.deeplab = None
-        if c.aspp_branch:
-            deeplab_ch = scaled(256, cfg.width)
-            self.deeplab = AtrousASPP(trunk_ch[3], deeplab_ch, c.atrous_rates)
+        if aspp_branch:
+            deeplab_ch = scaled(256, width)
+            self.deeplab = AtrousASPP(trunk_ch[3], deeplab_ch, atrous_rates)
             fused_ch += deeplab_ch
 
         self.unet = None
         skip_ch = list(trunk_ch[:4])
-        if c.unet_branch:
-            unet_ch = [scaled(n, cfg.width) for n in (64, 128, 256, 512)]   # strides 2, 4, 8, 16
+        if unet_branch:
+            unet_ch = [scaled(n, width) for n in (64, 128, 256, 512)]  # strides 2, 4, 8, 16
             self.unet = UNetBranch(trunk_ch[1], unet_ch)
             fused_ch += unet_ch[3]
             skip_ch = [skip_ch[0], skip_ch[1] + unet_ch[0], skip_ch[2] + unet_ch[1], skip_ch[3] + unet_ch[2]]
 
-        self.se = squeeze_excitation(fused_ch, c.se_reduction) if c.se else nn.Identity()
+        self.se = squeeze_excitation(fused_ch, se_reduction) if se else nn.Identity()
         bottleneck_ch = trunk_ch[4]
-        self.project = nn.Sequential(nn.Conv2d(fused_ch, bottleneck_ch, 1, bias=False),
-                                     nn.BatchNorm2d(bottleneck_ch), nn.ReLU(inplace=True))
-        decoder_channels = [scaled(n, cfg.width) for n in c.decoder_channels]
+        self.project = nn.Sequential(
+            nn.Conv2d(fused_ch, bottleneck_ch, 1, bias=False), nn.BatchNorm2d(bottleneck_ch), nn.ReLU(inplace=True)
+        )
+        decoder_channels = [scaled(n, width) for n in decoder_channels]
         self.decoder = UnetDecoder([1, *skip_ch, bottleneck_ch], decoder_channels, n_blocks=4)
-        self.segment = nn.Sequential(conv_bn_relu(decoder_channels[-1], decoder_channels[-1]),
-                                     nn.Conv2d(decoder_channels[-1], 1, 1))
-        self.head = EmbeddingClassifierHead(bottleneck_ch + decoder_channels[-1], cfg.embedding_dim, c.dropout)
+        self.segment = nn.Sequential(
+            conv_bn_relu(decoder_channels[-1], decoder_channels[-1]), nn.Conv2d(decoder_channels[-1], 1, 1)
+        )
+        self.head = EmbeddingClassifierHead(bottleneck_ch + decoder_channels[-1], embedding_dim, dropout)
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
         f1, f2, f3, f4, f5 = self.trunk(self.normalise(x))
         bottlenecks = [f5]
         skips = [f1, f2, f3, f4]
         if self.deeplab is not None:
-            bottlenecks.append(F.avg_pool2d(self.deeplab(f4), 2))          # stride 8 -> 16
+            bottlenecks.append(F.avg_pool2d(self.deeplab(f4), 2))  # stride 8 -> 16
         if self.unet is not None:
             u2, u4, u8, u16 = self.unet(f2)
             bottlenecks.append(u16)
@@ -100,4 +132,5 @@ class CLMNet(nn.Module):
         return self.decoder
 
 
-MODEL = CLMNet   # the network crlm.models.registry builds for model.arch 'clmnet'
+MODEL = CLMNet  # what crlm.models.registry builds for arch 'clmnet'
+CONFIG = CLMNetConfig  # its params.yaml section, model.clmnet

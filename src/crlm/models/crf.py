@@ -8,11 +8,26 @@ the mask snaps to lesion edges.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 import pydensecrf.densecrf as dcrf
 from pydensecrf.utils import unary_from_softmax
 
-from crlm.config import CRFConfig
+
+@dataclass(frozen=True)
+class CRFConfig:
+    """params.yaml's `crf` section."""
+
+    SECTION: ClassVar[str] = "crf"
+    enabled: bool  # refine the masks of the archs whose registry entry has crf (crlm.archs)
+    iterations: int
+    gaussian_sxy: float
+    gaussian_compat: float
+    bilateral_sxy: float
+    bilateral_srgb: float
+    bilateral_compat: float
 
 
 def crf_refine(image: np.ndarray, prob: np.ndarray, cfg: CRFConfig) -> np.ndarray:
@@ -26,7 +41,6 @@ def crf_refine(image: np.ndarray, prob: np.ndarray, cfg: CRFConfig) -> np.ndarra
     crf.addPairwiseGaussian(sxy=cfg.gaussian_sxy, compat=cfg.gaussian_compat)
     grey = np.clip(np.nan_to_num(image) * 255, 0, 255).astype(np.uint8)
     rgb = np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
-    crf.addPairwiseBilateral(sxy=cfg.bilateral_sxy, srgb=cfg.bilateral_srgb, rgbim=rgb,
-                             compat=cfg.bilateral_compat)
+    crf.addPairwiseBilateral(sxy=cfg.bilateral_sxy, srgb=cfg.bilateral_srgb, rgbim=rgb, compat=cfg.bilateral_compat)
     q = np.array(crf.inference(cfg.iterations), dtype=np.float32).reshape(2, height, width)
     return q[1]

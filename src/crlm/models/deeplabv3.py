@@ -9,26 +9,43 @@ ASPP, logits upsampled bilinearly to the input size (DeepLab-v3 has no decoder).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from crlm.config import ModelConfig
-from crlm.models.base import EmbeddingClassifierHead, GreyToImageNet, ModelOutput, scaled
-from crlm.models.blocks import AtrousASPP, VGGTrunk
-from crlm.models.pretrained import load_imagenet_vgg16
+from crlm.models.base import EmbeddingClassifierHead, ModelOutput, scaled
+from crlm.models.blocks import AtrousASPP
+from crlm.models.network import VGGNetwork
 
 
-class DeepLabV3(nn.Module):
-    def __init__(self, cfg: ModelConfig) -> None:
-        super().__init__()
-        self.normalise = GreyToImageNet()
-        self.trunk = VGGTrunk(cfg.width, cfg.batch_norm, blocks=4)
-        load_imagenet_vgg16(self.trunk, cfg)
-        channels = scaled(256, cfg.width)
-        self.context = AtrousASPP(self.trunk.channels[3], channels, cfg.deeplabv3.atrous_rates)
+@dataclass(frozen=True)
+class DeepLabV3Config:
+    """params.yaml's model.deeplabv3."""
+
+    dropout: float
+    atrous_rates: tuple[int, ...]
+
+
+class DeepLabV3(VGGNetwork):
+    def __init__(
+        self,
+        *,
+        width: float,
+        embedding_dim: int,
+        pretrained: str,
+        batch_norm: bool,
+        dropout: float,
+        atrous_rates: tuple[int, ...],
+    ) -> None:
+        super().__init__(
+            width=width, embedding_dim=embedding_dim, pretrained=pretrained, batch_norm=batch_norm, trunk_blocks=4
+        )
+        channels = scaled(256, width)
+        self.context = AtrousASPP(self.trunk.channels[3], channels, atrous_rates)
         self.classifier = nn.Conv2d(channels, 1, 1)
-        self.head = EmbeddingClassifierHead(channels, cfg.embedding_dim, cfg.deeplabv3.dropout)
+        self.head = EmbeddingClassifierHead(channels, embedding_dim, dropout)
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
         features = self.trunk(self.normalise(x))
@@ -43,4 +60,5 @@ class DeepLabV3(nn.Module):
         return self.context
 
 
-MODEL = DeepLabV3   # the network crlm.models.registry builds for model.arch 'deeplabv3'
+MODEL = DeepLabV3  # what crlm.models.registry builds for arch 'deeplabv3'
+CONFIG = DeepLabV3Config  # its params.yaml section, model.deeplabv3

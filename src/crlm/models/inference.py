@@ -14,14 +14,20 @@ from crlm.training.device import MEMORY_FORMAT, autocast
 
 @dataclass
 class Predictions:
-    prob: np.ndarray                     # (N,) image-level metastasis probability
-    seg_prob: np.ndarray | None          # (N, H, W) tumour probability, None for classifiers
+    prob: np.ndarray  # (N,) image-level metastasis probability
+    seg_prob: np.ndarray | None  # (N, H, W) tumour probability, None for classifiers
     embedding: np.ndarray | None = None  # (N, embedding_dim) when asked for
 
 
 @torch.no_grad()
-def predict(model: nn.Module, data: ImageSet, idx: np.ndarray, batch_size: int,
-            device: torch.device | None = None, embeddings: bool = False) -> Predictions:
+def predict(
+    model: nn.Module,
+    data: ImageSet,
+    idx: np.ndarray,
+    batch_size: int,
+    device: torch.device | None = None,
+    embeddings: bool = False,
+) -> Predictions:
     """Probabilities (and tumour maps, embeddings) for data[idx], in that order."""
     device = device or next(model.parameters()).device
     model.eval()

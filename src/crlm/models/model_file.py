@@ -2,9 +2,12 @@
 
 A model file (data/models/<arch>/<fold>/model.pt) is a dict of plain values and tensors:
 
-    arch        the registry name of the architecture ("unet", ...)
-    model       the `model` section it was built with (dataclasses.asdict of ModelConfig)
+    arch        the registry name of the architecture ("unet", ...; its module crlm/models/<arch>.py)
+    kwargs      the keyword arguments its network was built with (crlm.models.registry.model_kwargs: the
+                shared model keys and its own model.<arch> section, plain values)
     state_dict  its weights
+
+so a saved model stays loadable when another arch is added or another arch's params change.
 
 It is read with torch.load(weights_only=True): a file fetched from a DVC remote
 can hold data only, never code that runs when it is loaded. A reader of a models folder
@@ -14,7 +17,6 @@ there is refused, not used in its place.
 
 from __future__ import annotations
 
-import dataclasses
 import pickle
 import re
 import zipfile
@@ -23,13 +25,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from crlm.archs import ARCHS
-from crlm.config import ConfigError, ModelConfig, model_config_from_dict
-from crlm.errors import UserError
-from crlm.models.registry import build_model
+from crlm.core.errors import UnknownArchError, UserError
+from crlm.models.base import Network
+from crlm.models.registry import arch_module, build_model
 from crlm.training.device import MEMORY_FORMAT
 
-KEYS = ("arch", "model", "state_dict")
+KEYS = ("arch", "kwargs", "state_dict")
 
 
 class ModelFileError(UserError, ValueError):
@@ -48,7 +49,11 @@ def folder_arch(path: str | Path) -> str | None:
     """The arch of the models folder <arch>/<fold>/model.pt that `path` lies in, or None where the folder is
     not named after an arch."""
     name = Path(path).parent.parent.name
-    return name if name in ARCHS else None
+    try:
+        arch_module(name)
+    except UnknownArchError:
+        return None
+    return name
 
 
 def train_stage(path: str | Path) -> str:
@@ -60,7 +65,7 @@ def train_stage(path: str | Path) -> str:
 # reader's RuntimeError ("PytorchStreamReader failed ..."), EOFError for an empty file, OSError for some
 # cuts, and for damage inside the pickled part, or bytes that are no zip at all, any of the others
 DAMAGED = (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, zipfile.BadZipFile)
-ZIP_MAGIC = b"PK\x03\x04"   # torch.save has written zip archives since torch 1.6
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save has written zip archives since torch 1.6
 
 
 def read_data_only(path: Path, what: str = "model file"):
@@ -83,7 +88,8 @@ def read_data_only(path: Path, what: str = "model file"):
         raise ModelFileError(
             f"{path}: refused to load: it holds objects other than tensors and plain values, and "
             f"unpickling them could run code ({detail or 'not a weights-only file'}); "
-            "delete it and rerun the stage that writes it") from None
+            "delete it and rerun the stage that writes it"
+        ) from None
     except DAMAGED as exc:
         raise _unreadable(path, what, _damage(path, _first_sentence(exc))) from None
 
@@ -106,50 +112,67 @@ def _first_sentence(exc: Exception) -> str:
 
 
 def _unreadable(path: Path, what: str, detail: str) -> UnreadableFileError:
-    return UnreadableFileError(f"{path}: unreadable {what} (truncated or damaged: {detail}); rerun the stage that "
-                               f"writes it (dvc repro -f {train_stage(path)})", detail)
+    return UnreadableFileError(
+        f"{path}: unreadable {what} (truncated or damaged: {detail}); rerun the stage that "
+        f"writes it (dvc repro -f {train_stage(path)})",
+        detail,
+    )
 
 
-def save_model(path: str | Path, arch: str, model_config: ModelConfig, model: nn.Module) -> None:
-    """Write `model` (an `arch` built from `model_config`) to `path`, creating its folder."""
+def save_model(path: str | Path, arch: str, kwargs: dict, model: nn.Module) -> None:
+    """Write `model` (an `arch` built from `kwargs`) to `path`, creating its folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"arch": arch, "model": dataclasses.asdict(model_config), "state_dict": model.state_dict()}, path)
+    torch.save({"arch": arch, "kwargs": dict(kwargs), "state_dict": model.state_dict()}, path)
 
 
-def read_model_file(path: Path, expected_arch: str | None = None) -> tuple[str, ModelConfig, dict]:
-    """The arch, model config and state dict of the model file at `path`, each checked, the arch against
+def read_model_file(path: Path, expected_arch: str | None = None) -> tuple[str, dict, dict]:
+    """The arch, network arguments and state dict of the model file at `path`, each checked, the arch against
     `expected_arch` where given (a ModelFileError names the file and why)."""
     saved = read_data_only(path)
+    if isinstance(saved, dict) and "model" in saved and "kwargs" not in saved:
+        raise ModelFileError(
+            f"{path}: a model file of an older format (its network under 'model', not 'kwargs'); "
+            f"retrain (dvc repro -f {train_stage(path)})"
+        )
     if not isinstance(saved, dict) or any(key not in saved for key in KEYS):
         found = sorted(saved) if isinstance(saved, dict) else type(saved).__name__
         raise ModelFileError(f"{path}: not a model file (expected keys {list(KEYS)}, found {found}); retrain")
     arch = saved["arch"]
-    if arch not in ARCHS:
-        raise ModelFileError(f"{path}: unknown model arch {arch!r}; this code knows {sorted(ARCHS)}; retrain")
-    if expected_arch is not None and arch != expected_arch:
-        raise ModelFileError(f"{path}: a model of arch {arch!r} where arch {expected_arch!r} is expected (the "
-                             f"models folder's); rerun the stage that writes it (dvc repro -f train@{expected_arch})")
     try:
-        cfg = model_config_from_dict(saved["model"], str(path))
-    except ConfigError as exc:
-        raise ModelFileError(f"{path}: saved model config does not match this code ({exc}); retrain") from None
-    return arch, cfg, saved["state_dict"]
+        arch_module(arch)
+    except UnknownArchError as exc:
+        raise ModelFileError(f"{path}: {exc}; retrain") from None
+    if expected_arch is not None and arch != expected_arch:
+        raise ModelFileError(
+            f"{path}: a model of arch {arch!r} where arch {expected_arch!r} is expected (the "
+            f"models folder's); rerun the stage that writes it (dvc repro -f train@{expected_arch})"
+        )
+    if not isinstance(saved["kwargs"], dict):
+        raise ModelFileError(f"{path}: its network arguments are no mapping; retrain")
+    return arch, saved["kwargs"], saved["state_dict"]
 
 
-def load_model(path: str | Path, expected_arch: str | None = None) -> nn.Module:
-    """The model saved at `path` by save_model, rebuilt from its arch and config, in eval mode, channels_last
+def load_model(path: str | Path, expected_arch: str | None = None) -> Network:
+    """The model saved at `path` by save_model, rebuilt from its arch and arguments (without fetching ImageNet
+    weights: the saved weights replace them), in eval mode, channels_last
     as it was trained (the layout picks the convolution kernels: another layout rounds otherwise). A reader
     of a models folder passes its arch as `expected_arch`: a model of another arch is refused."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found; run `dvc repro` (the train stage writes it)")
-    arch, cfg, state_dict = read_model_file(path, expected_arch)
-    model = build_model(arch, cfg)
+    arch, kwargs, state_dict = read_model_file(path, expected_arch)
+    try:
+        model = build_model(arch, {**kwargs, "pretrained": "none"})
+    except TypeError as exc:  # an argument the network no longer takes, or a new one it needs
+        raise ModelFileError(
+            f"{path}: the saved network arguments do not fit arch {arch!r} as this code builds it ({exc}); retrain"
+        ) from None
     try:
         model.load_state_dict(state_dict)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
-        raise ModelFileError(f"{path}: the saved weights do not fit arch {arch!r} as this code builds it "
-                             f"({first}); retrain") from None
+        raise ModelFileError(
+            f"{path}: the saved weights do not fit arch {arch!r} as this code builds it ({first}); retrain"
+        ) from None
     return model.to(memory_format=MEMORY_FORMAT).eval()

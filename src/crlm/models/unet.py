@@ -2,28 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import torch
 from segmentation_models_pytorch.decoders.unet.decoder import UnetDecoder
 from torch import nn
 
-from crlm.config import ModelConfig
-from crlm.models.base import EmbeddingClassifierHead, GreyToImageNet, ModelOutput, scaled
-from crlm.models.blocks import VGGTrunk
-from crlm.models.pretrained import load_imagenet_vgg16
+from crlm.core.config import ConfigError
+from crlm.models.base import EmbeddingClassifierHead, ModelOutput, scaled
+from crlm.models.network import VGGNetwork
 
 
-class UNet(nn.Module):
-    def __init__(self, cfg: ModelConfig) -> None:
-        super().__init__()
-        self.normalise = GreyToImageNet()
-        self.trunk = VGGTrunk(cfg.width, cfg.batch_norm)
-        load_imagenet_vgg16(self.trunk, cfg)
-        decoder_channels = [scaled(c, cfg.width) for c in cfg.unet.decoder_channels]
+@dataclass(frozen=True)
+class UNetConfig:
+    """params.yaml's model.unet."""
+
+    dropout: float
+    decoder_channels: tuple[int, ...]  # strides 8, 4, 2, 1
+
+    def __post_init__(self) -> None:
+        if len(self.decoder_channels) != 4:
+            raise ConfigError("model.unet.decoder_channels needs 4 values (strides 8, 4, 2, 1)")
+
+
+class UNet(VGGNetwork):
+    def __init__(
+        self,
+        *,
+        width: float,
+        embedding_dim: int,
+        pretrained: str,
+        batch_norm: bool,
+        dropout: float,
+        decoder_channels: Sequence[int],
+    ) -> None:
+        super().__init__(width=width, embedding_dim=embedding_dim, pretrained=pretrained, batch_norm=batch_norm)
+        decoder_channels = [scaled(c, width) for c in decoder_channels]
         # the first entry only lends its spatial size (smp drops it); skips at strides 8, 4, 2, 1
         self.decoder = UnetDecoder([1, *self.trunk.channels], decoder_channels, n_blocks=4)
         self.segment = nn.Conv2d(decoder_channels[-1], 1, 3, padding=1)
-        self.head = EmbeddingClassifierHead(self.trunk.channels[-1] + decoder_channels[-1], cfg.embedding_dim,
-                                  cfg.unet.dropout)
+        self.head = EmbeddingClassifierHead(self.trunk.channels[-1] + decoder_channels[-1], embedding_dim, dropout)
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
         features = self.trunk(self.normalise(x))
@@ -38,4 +57,5 @@ class UNet(nn.Module):
         return self.decoder
 
 
-MODEL = UNet   # the network crlm.models.registry builds for model.arch 'unet'
+MODEL = UNet  # what crlm.models.registry builds for arch 'unet'
+CONFIG = UNetConfig  # its params.yaml section, model.unet

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
-from crlm.config import ModelConfig
-from crlm.models.base import EmbeddingClassifierHead, GreyToImageNet, ModelOutput
-from crlm.models.blocks import VGGTrunk
-from crlm.models.pretrained import load_imagenet_vgg16
+from crlm.models.base import EmbeddingClassifierHead, ModelOutput
+from crlm.models.network import VGGNetwork
 
 
-class VGG16(nn.Module):
-    def __init__(self, cfg: ModelConfig) -> None:
-        super().__init__()
-        self.normalise = GreyToImageNet()
-        self.trunk = VGGTrunk(cfg.width, cfg.batch_norm)
-        load_imagenet_vgg16(self.trunk, cfg)
+@dataclass(frozen=True)
+class VGG16Config:
+    """params.yaml's model.vgg16."""
+
+    dropout: float
+
+
+class VGG16(VGGNetwork):
+    def __init__(self, *, width: float, embedding_dim: int, pretrained: str, batch_norm: bool, dropout: float) -> None:
+        super().__init__(width=width, embedding_dim=embedding_dim, pretrained=pretrained, batch_norm=batch_norm)
         self.pool = nn.MaxPool2d(2)
-        self.head = EmbeddingClassifierHead(self.trunk.channels[-1], cfg.embedding_dim, cfg.vgg16.dropout)
+        self.head = EmbeddingClassifierHead(self.trunk.channels[-1], embedding_dim, dropout)
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
         features = self.trunk(self.normalise(x))
@@ -31,4 +35,5 @@ class VGG16(nn.Module):
         return self.trunk.block_output(-1)
 
 
-MODEL = VGG16   # the network crlm.models.registry builds for model.arch 'vgg16'
+MODEL = VGG16  # what crlm.models.registry builds for arch 'vgg16'
+CONFIG = VGG16Config  # its params.yaml section, model.vgg16

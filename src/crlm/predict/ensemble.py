@@ -2,53 +2,58 @@
 ensemble's predictions of prepared images.
 
 The ensemble is formed exactly as the evaluate stage forms the test set's: each fold model predicts the images
-with crlm.models.inference.predict (batch train.batch_size), its probabilities kept as float32 and its tumour
-maps as float16 (what the train stage saves in test_predictions.npz), then read back as float64 and float32 and
-averaged over the folds (crlm.evaluation.predictions.ensemble_predictions).
+with crlm.models.inference.predict (batch train.batch_size), its probabilities and tumour maps rounded to the
+dtypes the train stage saves them in (crlm.models.folds.as_saved), read back as the evaluate stage reads them
+(as_read) and averaged over the folds by the same function (crlm.models.folds.fold_mean).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from crlm.config import ModelConfig
 from crlm.data.dataset import ImageSet
+from crlm.models.config import ModelConfig
+from crlm.models.folds import FoldModels, as_read, as_saved, fold_mean
 from crlm.models.inference import predict
 from crlm.models.model_file import ModelFileError, folder_arch, load_model, read_model_file
+from crlm.models.registry import model_kwargs
 from crlm.predict import PredictError
 
-SHARED_KEYS = ("width", "embedding_dim", "pretrained", "batch_norm")   # the model keys every arch is built from
+SHARED_KEYS = ("width", "embedding_dim", "pretrained", "batch_norm")  # the model keys every arch is built from
 
 
 def fold_model_paths(models_dir: str | Path) -> list[Path]:
     """Every <fold>/model.pt of the folder, in fold order."""
     models_dir = Path(models_dir)
     if not models_dir.is_dir():
-        raise PredictError(f"{models_dir}: models folder not found (expected data/models/<arch> with one "
-                           "<fold>/model.pt per fold; the train stages write it)")
-    paths = sorted((fold / "model.pt" for fold in models_dir.iterdir() if (fold / "model.pt").is_file()),
-                   key=lambda path: _fold_key(path.parent.name))
+        raise PredictError(
+            f"{models_dir}: models folder not found (expected data/models/<arch> with one "
+            "<fold>/model.pt per fold; the train stages write it)"
+        )
+    paths = FoldModels.found(models_dir).model_paths()
     if not paths:
         raise PredictError(f"{models_dir}: no fold models in the models folder (expected <fold>/model.pt)")
     return paths
 
 
-def _fold_key(name: str) -> tuple:
-    """Folds 0, 1, .., 10 in numeric order, any other names after them."""
-    return (0, int(name), "") if name.isdigit() else (1, 0, name)
+def config_differences(saved: dict, arch: str, current: ModelConfig) -> list[str]:
+    """The network arguments an `arch` model was saved with (model_kwargs) whose value differs from what
+    `current` (the params' model section) gives."""
+    ours = model_kwargs(current, arch)
+    diffs = [
+        (f"model.{key}" if key in SHARED_KEYS else f"model.{arch}.{key}", saved.get(key), ours.get(key))
+        for key in {**saved, **ours}
+    ]
+    return [f"{key} {old!r} (params: {new!r})" for key, old, new in diffs if _plain(old) != _plain(new)]
 
 
-def config_differences(saved: ModelConfig, arch: str, current: ModelConfig) -> list[str]:
-    """The model keys an `arch` model is built from whose saved value differs from `current`'s."""
-    diffs = [(f"model.{key}", getattr(saved, key), getattr(current, key)) for key in SHARED_KEYS]
-    ours, theirs = dataclasses.asdict(getattr(saved, arch)), dataclasses.asdict(getattr(current, arch))
-    diffs += [(f"model.{arch}.{key}", ours[key], theirs.get(key)) for key in ours]
-    return [f"{key} {old!r} (params: {new!r})" for key, old, new in diffs if old != new]
+def _plain(value):
+    """A list and a tuple of the same values are the same argument."""
+    return list(value) if isinstance(value, (list, tuple)) else value
 
 
 def checked_arch(paths: list[Path], model_cfg: ModelConfig, params_path: str | Path) -> str:
@@ -63,26 +68,33 @@ def checked_arch(paths: list[Path], model_cfg: ModelConfig, params_path: str | P
             raise PredictError(str(exc)) from None
         diffs = config_differences(saved_cfg, arch, model_cfg)
         if diffs:
-            raise PredictError(f"{path}: trained with another model config than {params_path}: "
-                               f"{'; '.join(diffs)}; a models folder from another experiment needs that "
-                               "experiment's params file (--params)")
+            raise PredictError(
+                f"{path}: trained with another model config than {params_path}: "
+                f"{'; '.join(diffs)}; a models folder from another experiment needs that "
+                "experiment's params file (--params)"
+            )
         archs.add(arch)
     if len(archs) > 1:
         raise PredictError(f"{paths[0].parent.parent}: fold models of several archs {sorted(archs)}")
     return archs.pop()
 
 
-def ensemble_predict(paths: list[Path], images: np.ndarray, batch_size: int,
-                     device: torch.device) -> tuple[np.ndarray, np.ndarray | None]:
+def ensemble_predict(
+    paths: list[Path], images: np.ndarray, batch_size: int, device: torch.device
+) -> tuple[np.ndarray, np.ndarray | None]:
     """(mean probability (N,) float64, mean tumour map (N, S, S) float32 or None) of the fold models."""
     n = len(images)
-    data = ImageSet(pd.DataFrame({"image_id": [str(i) for i in range(n)], "label": np.zeros(n, int)}),
-                    images.astype(np.float32), np.zeros(images.shape, np.uint8))
+    data = ImageSet(
+        pd.DataFrame({"image_id": [str(i) for i in range(n)], "label": np.zeros(n, int)}),
+        images.astype(np.float32),
+        np.zeros(images.shape, np.uint8),
+    )
     probs, segs = [], []
     for path in paths:
         model = load_model(path).to(device)
         preds = predict(model, data, np.arange(n), batch_size, device)
-        probs.append(preds.prob.astype(np.float32).astype(np.float64))
-        if preds.seg_prob is not None:
-            segs.append(preds.seg_prob.astype(np.float16).astype(np.float32))
-    return np.mean(probs, axis=0), (np.mean(segs, axis=0) if segs else None)
+        prob, seg = as_read(*as_saved(preds.prob, preds.seg_prob))
+        probs.append(prob)
+        if seg is not None:
+            segs.append(seg)
+    return fold_mean(probs, segs)

@@ -15,13 +15,13 @@ import nibabel as nib  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from crlm.config import PrepareConfig  # noqa: E402
+from crlm.data.config import PrepareConfig
 from crlm.data.prepare import window  # noqa: E402
 from crlm.predict import PredictError  # noqa: E402
 from crlm.predict.volume import NonFinite, PreparedSlices, Scan  # noqa: E402
 
 SEGMENT_LABEL = "Metastasis"
-OUTPUTS = ("slices.csv", "tumour_mask.nii.gz", "tumour_seg.dcm", "overlay.png")   # every file a run can write
+OUTPUTS = ("slices.csv", "tumour_mask.nii.gz", "tumour_seg.dcm", "overlay.png")  # every file a run can write
 
 
 def prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
@@ -40,8 +40,10 @@ def prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
     entries = sorted(p.name for p in out_dir.iterdir()) if existed and not overwrite else []
     if entries:
         shown = ", ".join(entries[:4]) + (", ..." if len(entries) > 4 else "")
-        raise PredictError(f"{out_dir}: output folder is not empty ({shown}); pass --overwrite to replace an "
-                           "earlier run's outputs, or choose another --out")
+        raise PredictError(
+            f"{out_dir}: output folder is not empty ({shown}); pass --overwrite to replace an "
+            "earlier run's outputs, or choose another --out"
+        )
 
 
 def remove_earlier(out_dir: Path) -> list[str]:
@@ -53,8 +55,15 @@ def remove_earlier(out_dir: Path) -> list[str]:
     return found
 
 
-def write_slices_csv(path: Path, scan: Scan, prepared: PreparedSlices, prob: np.ndarray, called: np.ndarray,
-                     mask: np.ndarray | None, nonfinite: NonFinite) -> pd.DataFrame:
+def write_slices_csv(
+    path: Path,
+    scan: Scan,
+    prepared: PreparedSlices,
+    prob: np.ndarray,
+    called: np.ndarray,
+    mask: np.ndarray | None,
+    nonfinite: NonFinite,
+) -> pd.DataFrame:
     """One row per liver slice (every slice without a mask): its index in the axial volume (0 = most inferior),
     its position (mm), the ensemble's probability of metastasis, the call at evaluate.threshold and the
     predicted tumour pixels; its non-finite voxels (scored as nonfinite.fill_hu), and why a slice was not
@@ -69,6 +78,7 @@ def write_slices_csv(path: Path, scan: Scan, prepared: PreparedSlices, prob: np.
     frame["nonfinite_voxels"] = nonfinite.per_slice[indices]
     frame["not_scored"] = [nonfinite.unscored.get(z, "") for z in indices]
     if scan.is_dicom:
+        assert scan.ct is not None  # scan.is_dicom
         frame["sop_instance_uid"] = [scan.ct.sop_uids[z] for z in indices]
     frame.to_csv(path, index=False)
     return frame
@@ -92,25 +102,37 @@ def write_dicom_seg(path: Path, scan: Scan, mask: np.ndarray, arch_title: str, v
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
-    frames = scan.stored(mask).transpose(2, 1, 0)      # (slice, row, column) in the headers' order
+    frames = scan.stored(mask).transpose(2, 1, 0)  # (slice, row, column) in the headers' order
     segment = hd.seg.SegmentDescription(
-        segment_number=1, segment_label=SEGMENT_LABEL,
-        segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,   # 49755003
-        segmented_property_type=codes.SCT.NeoplasmMetastatic,                     # 14799000
+        segment_number=1,
+        segment_label=SEGMENT_LABEL,
+        segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,  # 49755003
+        segmented_property_type=codes.SCT.NeoplasmMetastatic,  # 14799000
         algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
         algorithm_identification=hd.AlgorithmIdentificationSequence(
-            name=f"crlm {arch_title} fold ensemble", version=version, family=codes.DCM.ArtificialIntelligence),
-        anatomic_regions=[codes.SCT.Liver])
+            name=f"crlm {arch_title} fold ensemble", version=version, family=codes.DCM.ArtificialIntelligence
+        ),
+        anatomic_regions=[codes.SCT.Liver],
+    )
     sources = [source_header(header) for header in scan.headers]
     first = sources[0]
     seg = hd.seg.Segmentation(
-        source_images=sources, pixel_array=frames.astype(np.uint8),
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY, segment_descriptions=[segment],
-        series_instance_uid=hd.UID(), series_number=int(first.get("SeriesNumber", 0) or 0) + 1000,
-        sop_instance_uid=hd.UID(), instance_number=1, manufacturer="crlm",
-        manufacturer_model_name=f"crlm predict ({arch_title})", software_versions=version,
-        device_serial_number="none", content_label="METASTASIS",
-        content_description=f"Metastases predicted by {arch_title}"[:64], omit_empty_frames=False)
+        source_images=sources,
+        pixel_array=frames.astype(np.uint8),
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=[segment],
+        series_instance_uid=hd.UID(),
+        series_number=int(first.get("SeriesNumber", 0) or 0) + 1000,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer="crlm",
+        manufacturer_model_name=f"crlm predict ({arch_title})",
+        software_versions=version,
+        device_serial_number="none",
+        content_label="METASTASIS",
+        content_description=f"Metastases predicted by {arch_title}"[:64],
+        omit_empty_frames=False,
+    )
     seg.SeriesDescription = f"CRLM metastases ({arch_title})"[:64]
     seg.save_as(str(path))
 
@@ -124,8 +146,15 @@ def source_header(header):
     return header
 
 
-def write_overlay(path: Path, scan: Scan, prepared: PreparedSlices, prob: np.ndarray, mask: np.ndarray | None,
-                  cfg: PrepareConfig, cut: float) -> int:
+def write_overlay(
+    path: Path,
+    scan: Scan,
+    prepared: PreparedSlices,
+    prob: np.ndarray,
+    mask: np.ndarray | None,
+    cfg: PrepareConfig,
+    cut: float,
+) -> int:
     """The highest-probability slice, windowed as prepare windows it, with the predicted tumour outlined and
     the crop box dashed; returns that slice's index."""
     best = int(np.argmax(prob))
@@ -134,9 +163,17 @@ def write_overlay(path: Path, scan: Scan, prepared: PreparedSlices, prob: np.nda
     ax.imshow(window(scan.volume.array[z], cfg.window_center_hu, cfg.window_width_hu), cmap="gray", vmin=0, vmax=1)
     rows, cols = prepared.boxes[best]
     if (rows.stop - rows.start, cols.stop - cols.start) != scan.volume.array.shape[1:]:
-        ax.add_patch(plt.Rectangle((cols.start - 0.5, rows.start - 0.5), cols.stop - cols.start,
-                                   rows.stop - rows.start, fill=False, edgecolor="cyan", linestyle="--",
-                                   linewidth=0.8))
+        ax.add_patch(
+            plt.Rectangle(
+                (cols.start - 0.5, rows.start - 0.5),
+                cols.stop - cols.start,
+                rows.stop - rows.start,
+                fill=False,
+                edgecolor="cyan",
+                linestyle="--",
+                linewidth=0.8,
+            )
+        )
     if mask is None:
         note = "this arch does not segment: no mask"
     elif mask[z].any():
@@ -146,9 +183,12 @@ def write_overlay(path: Path, scan: Scan, prepared: PreparedSlices, prob: np.nda
         note = "no tumour pixel predicted on this slice"
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(f"slice {z} (z {scan.z_mm[z]:.1f} mm): P(metastasis) {prob[best]:.3f} "
-                 f"({'metastasis' if prob[best] >= cut else 'no metastasis'} at {cut:g})\n{note}; "
-                 "image left = patient right", fontsize=9)
+    ax.set_title(
+        f"slice {z} (z {scan.z_mm[z]:.1f} mm): P(metastasis) {prob[best]:.3f} "
+        f"({'metastasis' if prob[best] >= cut else 'no metastasis'} at {cut:g})\n{note}; "
+        "image left = patient right",
+        fontsize=9,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=100, metadata={"Software": None})
     plt.close(fig)

@@ -11,13 +11,19 @@ import numpy as np
 
 import crlm
 from crlm.archs import ARCHS, get_arch
-from crlm.config import load_params
+from crlm.core.paths import MODELS
 from crlm.evaluation.predictions import crf_refined, threshold
-from crlm.paths import MODELS
+from crlm.params import load_params
 from crlm.predict import PredictError
 from crlm.predict.ensemble import checked_arch, ensemble_predict, fold_model_paths
-from crlm.predict.outputs import (prepare_out_dir, remove_earlier, write_dicom_seg, write_mask_nifti,
-                                  write_overlay, write_slices_csv)
+from crlm.predict.outputs import (
+    prepare_out_dir,
+    remove_earlier,
+    write_dicom_seg,
+    write_mask_nifti,
+    write_overlay,
+    write_slices_csv,
+)
 from crlm.predict.volume import check_nonfinite, paste_back, prepare_slices, read_liver_mask, read_scan
 from crlm.training.device import select_device
 
@@ -26,21 +32,29 @@ log = logging.getLogger("crlm.predict")
 SURVIVAL_UNAVAILABLE = (
     "patient-level survival risk: not available. The survival stage cross-fits its classifiers on the "
     "cohort's embeddings and keeps only the cohort's scores (data/survival/<arch>.parquet), no fitted "
-    "classifier, so there is nothing to apply to a new patient")
+    "classifier, so there is nothing to apply to a new patient"
+)
 
 
 @dataclass
 class PredictResult:
     arch: str
     n_models: int
-    scored: int                                       # slices scored
+    scored: int  # slices scored
     written: dict[str, Path] = field(default_factory=dict)
 
 
-def run_predict(input_path: str | Path, out_dir: str | Path, mask_path: str | Path | None = None,
-                params_path: str | Path = "params.yaml", models_dir: str | Path | None = None,
-                device: str | None = None, crf: bool = False, nonfinite: str = "refuse",
-                overwrite: bool = False) -> PredictResult:
+def run_predict(
+    input_path: str | Path,
+    out_dir: str | Path,
+    mask_path: str | Path | None = None,
+    params_path: str | Path = "params.yaml",
+    models_dir: str | Path | None = None,
+    device: str | None = None,
+    crf: bool = False,
+    nonfinite: str = "refuse",
+    overwrite: bool = False,
+) -> PredictResult:
     out_dir = Path(out_dir)
     prepare_out_dir(out_dir, overwrite)
     params = load_params(params_path)
@@ -50,8 +64,9 @@ def run_predict(input_path: str | Path, out_dir: str | Path, mask_path: str | Pa
     spec = get_arch(arch)
     if crf and not spec.crf:
         refined = [a.name for a in ARCHS.values() if a.crf]
-        raise PredictError(f"{models_dir}: --crf refines the masks of {refined} only (those evaluate refines), "
-                           f"not {arch}'s")
+        raise PredictError(
+            f"{models_dir}: --crf refines the masks of {refined} only (those evaluate refines), not {arch}'s"
+        )
     try:
         torch_device = select_device(device or params.train.device)
     except RuntimeError as exc:
@@ -64,8 +79,10 @@ def run_predict(input_path: str | Path, out_dir: str | Path, mask_path: str | Pa
         log.warning(bad.note)
     prepared = prepare_slices(scan.volume, liver, params.prepare, skip=bad.unscored)
     crop = f"cropped by prepare.crop: {params.prepare.crop}" if liver is not None else "whole (no liver mask)"
-    log.info(f"{scan.path}: {scan.volume.array.shape} (z, y, x) voxels of {scan.volume.spacing_mm} mm; "
-             f"scoring {len(prepared.indices)} slice(s), {crop}, at {params.prepare.image_size} px")
+    log.info(
+        f"{scan.path}: {scan.volume.array.shape} (z, y, x) voxels of {scan.volume.spacing_mm} mm; "
+        f"scoring {len(prepared.indices)} slice(s), {crop}, at {params.prepare.image_size} px"
+    )
     log.info(f"{models_dir}: {spec.title} ensemble of {len(paths)} fold model(s) on {torch_device}")
     prob, seg = ensemble_predict(paths, prepared.images, params.train.batch_size, torch_device)
 
@@ -93,8 +110,10 @@ def run_predict(input_path: str | Path, out_dir: str | Path, mask_path: str | Pa
     result.written["overlay"] = out_dir / "overlay.png"
     called = int(frame["metastasis"].sum())
     unscored = f"; {len(bad.unscored)} not scored (slices.csv's not_scored)" if bad.unscored else ""
-    log.info(f"{called} of {len(prepared.indices)} scored slice(s) called metastasis at evaluate.threshold "
-             f"{cut:g}; highest probability {prob.max():.3f} on slice {z}{unscored}")
+    log.info(
+        f"{called} of {len(prepared.indices)} scored slice(s) called metastasis at evaluate.threshold "
+        f"{cut:g}; highest probability {prob.max():.3f} on slice {z}{unscored}"
+    )
     log.info(SURVIVAL_UNAVAILABLE)
     for name, path in result.written.items():
         log.info(f"wrote {name}: {path}")

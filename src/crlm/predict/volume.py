@@ -21,17 +21,18 @@ import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import nibabel as nib
 import numpy as np
 import pydicom
 from PIL import Image
 
-from crlm.config import PrepareConfig
+from crlm.core.options import look_up
+from crlm.data.config import PrepareConfig
 from crlm.data.dicom import CTSeries, read_ct_series, read_seg_labels
 from crlm.data.nifti import Volume, read_nifti
 from crlm.data.prepare import CROPS, resize, window
-from crlm.options import look_up
 from crlm.predict import PredictError
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -44,12 +45,12 @@ def is_nifti(path: Path) -> bool:
 @dataclass(frozen=True)
 class Scan:
     path: Path
-    volume: Volume                          # HU, (z, y, x) in the pipeline's axial convention
-    z_mm: np.ndarray                        # each axial slice's position along the body axis (mm, superior +)
-    affine: np.ndarray                      # RAS affine of the array `stored()` returns (the input's geometry)
-    ct: CTSeries | None = None              # DICOM input: the series as read
-    headers: tuple = ()                     # DICOM input: each slice's header (no pixels), in volume order
-    nifti: nib.Nifti1Image | None = None    # NIfTI input: the image as loaded
+    volume: Volume  # HU, (z, y, x) in the pipeline's axial convention
+    z_mm: np.ndarray  # each axial slice's position along the body axis (mm, superior +)
+    affine: np.ndarray  # RAS affine of the array `stored()` returns (the input's geometry)
+    ct: CTSeries | None = None  # DICOM input: the series as read
+    headers: tuple = ()  # DICOM input: each slice's header (no pixels), in volume order
+    nifti: nib.Nifti1Image | None = None  # NIfTI input: the image as loaded
 
     @property
     def is_dicom(self) -> bool:
@@ -62,10 +63,12 @@ class Scan:
             array = axial[:, ::-1, :] if self.ct.flip_rows else axial
             array = array[:, :, ::-1] if self.ct.flip_cols else array
             return np.ascontiguousarray(array.transpose(2, 1, 0))
+        assert self.nifti is not None  # a Scan is DICOM (ct) or NIfTI (nifti): read_scan, read_dicom_scan
         canonical = nib.as_closest_canonical(self.nifti)
-        ras = axial.transpose(2, 1, 0)[::-1, ::-1, :]      # read_nifti's mapping, undone
-        to_input = nib.orientations.ornt_transform(nib.orientations.io_orientation(canonical.affine),
-                                                   nib.orientations.io_orientation(self.nifti.affine))
+        ras = axial.transpose(2, 1, 0)[::-1, ::-1, :]  # read_nifti's mapping, undone
+        to_input = nib.orientations.ornt_transform(
+            nib.orientations.io_orientation(canonical.affine), nib.orientations.io_orientation(self.nifti.affine)
+        )
         return np.ascontiguousarray(nib.orientations.apply_orientation(ras, to_input))
 
 
@@ -78,7 +81,7 @@ def read_scan(path: str | Path) -> Scan:
     if not is_nifti(path):
         raise PredictError(f"{path}: not a DICOM CT series folder or a NIfTI volume (.nii, .nii.gz)")
     volume = read_nifti(path)
-    image = nib.load(str(path))
+    image = cast(nib.Nifti1Image, nib.load(str(path)))  # is_nifti: nib.load gives a Nifti1Image (or subclass)
     canonical = nib.as_closest_canonical(image)
     z_mm = np.array([(canonical.affine @ [0.0, 0.0, k, 1.0])[2] for k in range(volume.array.shape[0])])
     return Scan(path, volume, z_mm, image.affine.copy(), nifti=image)
@@ -124,18 +127,23 @@ def read_liver_mask(path: str | Path, scan: Scan) -> np.ndarray:
     if is_nifti(path):
         mask = read_nifti(path).array
         if mask.shape != scan.volume.array.shape:
-            raise PredictError(f"{path}: mask shape {mask.shape} (z, y, x) differs from the volume's "
-                               f"{scan.volume.array.shape} ({scan.path})")
+            raise PredictError(
+                f"{path}: mask shape {mask.shape} (z, y, x) differs from the volume's "
+                f"{scan.volume.array.shape} ({scan.path})"
+            )
         liver = mask != 0
     else:
         if not scan.is_dicom:
-            raise PredictError(f"{path}: a DICOM-SEG liver mask needs a DICOM CT series as input, "
-                               f"not {scan.path}; give the mask as NIfTI")
+            raise PredictError(
+                f"{path}: a DICOM-SEG liver mask needs a DICOM CT series as input, "
+                f"not {scan.path}; give the mask as NIfTI"
+            )
         if path.is_dir():
             files = sorted(p for p in path.iterdir() if p.is_file())
             if len(files) != 1:
                 raise PredictError(f"{path}: expected one DICOM-SEG file in the folder, found {len(files)}")
             path = files[0]
+        assert scan.ct is not None  # scan.is_dicom
         liver = read_seg_labels(path, scan.ct).array != 0
     if not liver.any():
         raise PredictError(f"{path}: the liver mask is empty (no nonzero voxel): no slice to score")
@@ -144,13 +152,14 @@ def read_liver_mask(path: str | Path, scan: Scan) -> np.ndarray:
 
 @dataclass(frozen=True)
 class PreparedSlices:
-    indices: np.ndarray                      # axial slice index of each image (0 = most inferior)
-    boxes: list[tuple[slice, slice]]         # each image's crop box (rows, columns) in its slice
-    images: np.ndarray                       # (N, S, S) float16 in [0, 1], as data/processed/dataset.npz
+    indices: np.ndarray  # axial slice index of each image (0 = most inferior)
+    boxes: list[tuple[slice, slice]]  # each image's crop box (rows, columns) in its slice
+    images: np.ndarray  # (N, S, S) float16 in [0, 1], as data/processed/dataset.npz
 
 
-def prepare_slices(volume: Volume, liver: np.ndarray | None, cfg: PrepareConfig,
-                   skip: Iterable[int] = ()) -> PreparedSlices:
+def prepare_slices(
+    volume: Volume, liver: np.ndarray | None, cfg: PrepareConfig, skip: Iterable[int] = ()
+) -> PreparedSlices:
     """The liver slices cropped by prepare.crop, or with no mask every slice whole (prepare.crop: none); the
     slices in `skip` left out."""
     crop = CROPS["none"] if liver is None else look_up("prepare.crop", cfg.crop, CROPS)
@@ -160,7 +169,7 @@ def prepare_slices(volume: Volume, liver: np.ndarray | None, cfg: PrepareConfig,
     images = np.zeros((len(indices), cfg.image_size, cfg.image_size), dtype=np.float16)
     boxes = []
     for i, z in enumerate(indices):
-        image = volume.array[z].astype(np.int16)          # the slices stage stores int16 HU
+        image = volume.array[z].astype(np.int16)  # the slices stage stores int16 HU
         slice_liver = np.ones(image.shape, np.uint8) if liver is None else liver[z].astype(np.uint8)
         box = crop(slice_liver, cfg.crop_margin)
         images[i] = resize(window(image[box], cfg.window_center_hu, cfg.window_width_hu), cfg.image_size)
@@ -172,17 +181,18 @@ def paste_back(masks: np.ndarray, prepared: PreparedSlices, shape: tuple[int, in
     """(N, S, S) masks resized (nearest neighbour) back into their crop boxes of a zero (z, y, x) volume."""
     full = np.zeros(shape, dtype=np.uint8)
     for mask, z, (rows, cols) in zip(masks, prepared.indices, prepared.boxes):
-        size = (cols.stop - cols.start, rows.stop - rows.start)      # PIL's (width, height)
-        full[z, rows, cols] = np.asarray(Image.fromarray(mask.astype(np.uint8)).resize(size, Image.NEAREST))
+        size = (cols.stop - cols.start, rows.stop - rows.start)  # PIL's (width, height)
+        # Image.NEAREST exists (Pillow sets it with setattr from Resampling); Pillow's own types miss it
+        full[z, rows, cols] = np.asarray(Image.fromarray(mask.astype(np.uint8)).resize(size, Image.NEAREST))  # type: ignore[attr-defined]
     return full
 
 
 @dataclass(frozen=True)
 class NonFinite:
-    per_slice: np.ndarray                   # each axial slice's non-finite voxels (replaced by fill_hu)
-    unscored: dict[int, str]                # slice index -> why it is not scored
-    fill_hu: float | None = None            # None: the volume had none
-    note: str = ""                          # what was found and done, for the log
+    per_slice: np.ndarray  # each axial slice's non-finite voxels (replaced by fill_hu)
+    unscored: dict[int, str]  # slice index -> why it is not scored
+    fill_hu: float | None = None  # None: the volume had none
+    note: str = ""  # what was found and done, for the log
 
 
 def check_nonfinite(scan: Scan, liver: np.ndarray | None, cfg: PrepareConfig, policy: str) -> tuple[Scan, NonFinite]:
@@ -201,12 +211,15 @@ def check_nonfinite(scan: Scan, liver: np.ndarray | None, cfg: PrepareConfig, po
     found = f"{per_slice.sum():,} non-finite voxels ({kinds(array[bad])}) in {slices(np.flatnonzero(per_slice))}"
     what = "slice" if liver is None else "slice's liver region"
     if empty[has_region].all():
-        raise PredictError(f"{scan.path}: {found}: every {what} is entirely non-finite, nothing to score "
-                           "(--nonfinite mask or not)")
+        raise PredictError(
+            f"{scan.path}: {found}: every {what} is entirely non-finite, nothing to score (--nonfinite mask or not)"
+        )
     if policy == "refuse":
-        raise PredictError(f"{scan.path}: {found}; a CT holds finite HU, so the file is likely damaged or badly "
-                           "converted; pass --nonfinite mask to score them as air (below the HU window) and "
-                           "report them")
+        raise PredictError(
+            f"{scan.path}: {found}; a CT holds finite HU, so the file is likely damaged or badly "
+            "converted; pass --nonfinite mask to score them as air (below the HU window) and "
+            "report them"
+        )
     # No value is right for a voxel with no attenuation; the window's lower bound windows to 0 like air and
     # anything outside the window, so it adds no tissue (nothing that looks like liver or lesion).
     fill = cfg.window_center_hu - cfg.window_width_hu / 2
@@ -221,7 +234,7 @@ def check_nonfinite(scan: Scan, liver: np.ndarray | None, cfg: PrepareConfig, po
 
 
 def kinds(values: np.ndarray) -> str:
-    """"NaN", or the count of each kind where there are several: "1,500 NaN, 100 +inf"."""
+    """ "NaN", or the count of each kind where there are several: "1,500 NaN, 100 +inf"."""
     counts = {"NaN": np.isnan(values).sum(), "+inf": np.isposinf(values).sum(), "-inf": np.isneginf(values).sum()}
     present = {name: count for name, count in counts.items() if count}
     return next(iter(present)) if len(present) == 1 else ", ".join(f"{c:,} {name}" for name, c in present.items())

@@ -23,7 +23,7 @@ def open_repo(root: str | Path = "."):
 
 
 def params_changed(repo, base: str) -> dict[str, dict]:
-    """"<file>:<key>" (the file left out for params.yaml) -> {"old": ..., "new": ...} for every param that differs."""
+    """ "<file>:<key>" (the file left out for params.yaml) -> {"old": ..., "new": ...} for every param that differs."""
     out = {}
     for file, keys in repo.params.diff(a_rev=base).get("diff", {}).items():
         for key, change in keys.items():

@@ -15,16 +15,17 @@ from crlm.headline import source_file
 from crlm.stability import NoiseVerdict, noise_verdict
 
 METRICS_DIR = "metrics"
-NOT_SEEDED = ("qc", "splits")   # the data stages' numbers: no training seed moves them
+NOT_SEEDED = ("qc", "splits")  # the data stages' numbers: no training seed moves them
 
 
 class Reading(NamedTuple):
     """One headline number of a review: its values, the change, and what the seed noise says of it."""
+
     name: str
     old: float | None
     new: float | None
-    verdict: str                 # "within seed noise", "beyond noise: 4.2 seed SDs", ...
-    note: str = ""               # why there is no verdict, or that the SD is stale
+    verdict: str  # "within seed noise", "beyond noise: 4.2 seed SDs", ...
+    note: str = ""  # why there is no verdict, or that the SD is stale
     test: NoiseVerdict | None = None
 
     @property
@@ -34,10 +35,16 @@ class Reading(NamedTuple):
 
 def fingerprint(entry: dict) -> dict:
     """A lock entry without its outputs and without train.seed: what a seed SD measured at one commit assumes."""
-    params = {file: {key: ({k: v for k, v in value.items() if k != "seed"} if key == "train" and
-                           isinstance(value, dict) else value)
-                     for key, value in keys.items() if key != "train.seed"}
-              for file, keys in entry.get("params", {}).items()}
+    params = {
+        file: {
+            key: (
+                {k: v for k, v in value.items() if k != "seed"} if key == "train" and isinstance(value, dict) else value
+            )
+            for key, value in keys.items()
+            if key != "train.seed"
+        }
+        for file, keys in entry.get("params", {}).items()
+    }
     return {"cmd": entry.get("cmd"), "deps": entry.get("deps"), "params": params}
 
 
@@ -62,8 +69,7 @@ def upstream(lock: dict[str, dict], stage: str) -> set[str]:
 def producer(lock: dict[str, dict], kind: str) -> str | None:
     """The stage whose outputs include metrics/<kind>.json."""
     path = f"{METRICS_DIR}/{kind}.json"
-    return next((name for name, entry in lock.items() if any(o["path"] == path for o in entry.get("outs", []))),
-                None)
+    return next((name for name, entry in lock.items() if any(o["path"] == path for o in entry.get("outs", []))), None)
 
 
 class SeedNoise:
@@ -84,9 +90,12 @@ class SeedNoise:
         stage = producer(self.base_lock, kind)
         if stage is None:
             return []
-        return sorted(name for name in upstream(self.base_lock, stage)
-                      if name not in self.measured_lock
-                      or fingerprint(self.measured_lock[name]) != fingerprint(self.base_lock[name]))
+        return sorted(
+            name
+            for name in upstream(self.base_lock, stage)
+            if name not in self.measured_lock
+            or fingerprint(self.measured_lock[name]) != fingerprint(self.base_lock[name])
+        )
 
     def read(self, name: str, old: float | None, new: float | None) -> Reading:
         kind = source_file(name)
@@ -107,8 +116,13 @@ class SeedNoise:
         verdict = f"beyond noise: {abs(test.sds):.1f} seed SDs" if test.beyond else "within seed noise"
         stale = self.changed_stages(kind)
         shown = ", ".join(stale[:3]) + (f" and {len(stale) - 3} more" if len(stale) > 3 else "") if stale else ""
-        note = ("stale SD? the stability commit's dvc.lock could not be read" if stale is None else
-                f"stale SD: {shown} changed since `make stability`" if stale else "")
+        note = (
+            "stale SD? the stability commit's dvc.lock could not be read"
+            if stale is None
+            else f"stale SD: {shown} changed since `make stability`"
+            if stale
+            else ""
+        )
         return Reading(name, old, new, verdict, note, test)
 
 
@@ -118,8 +132,10 @@ def describe_test(n_seeds: int, level: float = 0.95) -> str:
 
     threshold = noise_verdict(1.0, 1.0, n_seeds, level).threshold_sds
     low, high = sd_interval(n_seeds, level)
-    return (f"A change is beyond noise when |change| / (seed SD x sqrt 2) exceeds Student's t at {level:.0%} "
-            f"(two-sided) with {n_seeds - 1} degrees of freedom ({n_seeds} seeds): |change| > "
-            f"{threshold:.2f} seed SDs. Two runs differing only in their training seed differ by about "
-            f"sqrt 2 seed SDs; an SD from {n_seeds} seeds is itself uncertain (its {level:.0%} CI runs from "
-            f"{low:.2f}x to {high:.2f}x the estimate), which the t reference allows for.")
+    return (
+        f"A change is beyond noise when |change| / (seed SD x sqrt 2) exceeds Student's t at {level:.0%} "
+        f"(two-sided) with {n_seeds - 1} degrees of freedom ({n_seeds} seeds): |change| > "
+        f"{threshold:.2f} seed SDs. Two runs differing only in their training seed differ by about "
+        f"sqrt 2 seed SDs; an SD from {n_seeds} seeds is itself uncertain (its {level:.0%} CI runs from "
+        f"{low:.2f}x to {high:.2f}x the estimate), which the t reference allows for."
+    )

@@ -11,20 +11,25 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 WORKSPACE = "workspace"
 
 
 class PlotChange(NamedTuple):
     title: str
-    images: list[str]   # paths relative to the review page
+    images: list[str]  # paths relative to the review page
 
 
 def dvc_plots_diff(root: Path, base: str, out: Path) -> dict:
     """DVC's own JSON of `dvc plots diff BASE` (images exported under `out`)."""
-    result = subprocess.run([sys.executable, "-m", "dvc", "plots", "diff", base, "--json", "--split", "-o", str(out)],
-                            cwd=root, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "dvc", "plots", "diff", base, "--json", "--split", "-o", str(out)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if result.returncode != 0:
         raise RuntimeError(f"dvc plots diff {base} failed: {result.stderr.strip().splitlines()[-1:]}")
     return json.loads(result.stdout).get("data", {})
@@ -39,9 +44,9 @@ def _series(points: list[dict], rev: str, x: str, y: str) -> dict[str, list[tupl
     lines: dict[str, list[tuple[float, float]]] = {}
     for p in points:
         xy = (_number(p.get(x)), _number(p.get(y)))
-        if p.get("rev") == rev and None not in xy:   # an empty cell (a curve undefined there) is not drawn
+        if p.get("rev") == rev and None not in xy:  # an empty cell (a curve undefined there) is not drawn
             name = " ".join(str(p[k]) for k in ("filename", "field") if k in p)
-            lines.setdefault(name, []).append(xy)
+            lines.setdefault(name, []).append(cast(tuple[float, float], xy))  # None not in xy
     return lines
 
 
@@ -91,7 +96,7 @@ def changed_plots(root: Path, base: str, folder: Path, link_prefix: str) -> list
         plots = dvc_plots_diff(root, base, Path(tmp))
         for plot_id, entries in plots.items():
             kinds = {entry["type"] for entry in entries}
-            if kinds == {"vega"} and not plot_id.startswith("plots/"):   # dvc.yaml's named plots
+            if kinds == {"vega"} and not plot_id.startswith("plots/"):  # dvc.yaml's named plots
                 name = f"{slug(plot_id)}.png"
                 if _draw(plot_id, entries[0], base, folder / name):
                     changes.append(PlotChange(plot_id, [f"{link_prefix}/{name}"]))

@@ -3,9 +3,10 @@ after `dvc repro` has rewritten metrics/ and reports/ in the workspace.
 
 Byte for byte where this machine computes as the one that trained the committed models did (the compute
 fingerprint each train stage records in plots/train/<arch>/compute.json: device, precision, the kernels torch
-picked, torch's version, numpy's BLAS kernel and threads): the pipeline is deterministic there. Elsewhere floating-point rounding may move the
-trained weights, so each headline number must lie within seed noise of the committed one (crlm.review.noise),
-and the numbers without a seed SD and the report's text are not compared.
+picked, torch's version, numpy's BLAS kernel and threads): the pipeline is deterministic there. Elsewhere
+floating-point rounding may move the trained weights, so each headline number must lie within seed noise of
+the committed one (crlm.review.noise), and the numbers without a seed SD and the report's text are not
+compared.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from crlm.review.changes import lock_at, open_repo, read_at
 from crlm.review.noise import SeedNoise
 from crlm.review.page import HEADLINE, STABILITY
 
-CHECKED = ("metrics/", "reports/")   # the git-tracked outputs under these folders
+CHECKED = ("metrics/", "reports/")  # the git-tracked outputs under these folders
 
 
 def this_machine(params_file: Path) -> dict:
@@ -42,13 +43,18 @@ def comparison(committed: dict[str, dict | None], here: dict) -> tuple[str, str]
     if not differing:
         return "bytes", f"this machine computes as the committing one did ({describe(here)})"
     arch, record = next(iter(differing.items()))
-    return "noise", (f"the committed {arch} models were trained with {describe(record)}, this machine has "
-                     f"{describe(here)}: rounding may differ, so each headline number must lie within seed noise")
+    assert record is not None  # a None record returned above
+    return "noise", (
+        f"the committed {arch} models were trained with {describe(record)}, this machine has "
+        f"{describe(here)}: rounding may differ, so each headline number must lie within seed noise"
+    )
 
 
 def describe(record: dict) -> str:
-    return (f"{record['device']}, {record['precision']}, {record['kernels']} kernels, torch {record['torch']}, "
-            f"BLAS {record.get('blas', 'unrecorded')}")
+    return (
+        f"{record['device']}, {record['precision']}, {record['kernels']} kernels, torch {record['torch']}, "
+        f"BLAS {record.get('blas', 'unrecorded')}"
+    )
 
 
 def byte_differences(repo, rev: str, paths: list[str]) -> list[str]:
@@ -56,8 +62,14 @@ def byte_differences(repo, rev: str, paths: list[str]) -> list[str]:
     for path in paths:
         committed, produced = read_at(repo, path, rev), read_at(repo, path, None)
         if committed != produced:
-            diff = difflib.unified_diff((committed or "").splitlines(), (produced or "").splitlines(),
-                                        f"{path} ({rev})", f"{path} (produced)", lineterm="", n=1)
+            diff = difflib.unified_diff(
+                (committed or "").splitlines(),
+                (produced or "").splitlines(),
+                f"{path} ({rev})",
+                f"{path} (produced)",
+                lineterm="",
+                n=1,
+            )
             lines += [f"DIFFERS: {path}", *list(diff)[:60]]
     return lines
 
@@ -68,7 +80,7 @@ def noise_differences(repo, rev: str, root: Path) -> list[str]:
     stability_file = root / STABILITY
     stability = json.loads(stability_file.read_text()) if stability_file.is_file() else None
     lock = lock_at(repo, rev)
-    noise = SeedNoise(stability, lock, lock)   # the commit's own pipeline: its SD is not stale by construction
+    noise = SeedNoise(stability, lock, lock)  # the commit's own pipeline: its SD is not stale by construction
     from crlm.headline import flat
 
     old, new = flat(committed), flat(produced)
@@ -78,8 +90,11 @@ def noise_differences(repo, rev: str, root: Path) -> list[str]:
         if reading.verdict == "no verdict":
             unchecked.append(name)
         elif reading.verdict not in ("unchanged", "within seed noise"):
-            lines.append(f"DIFFERS: {name}: committed {reading.old}, produced {reading.new} ({reading.verdict}"
-                         + (f"; {reading.note}" if reading.note else "") + ")")
+            lines.append(
+                f"DIFFERS: {name}: committed {reading.old}, produced {reading.new} ({reading.verdict}"
+                + (f"; {reading.note}" if reading.note else "")
+                + ")"
+            )
     if unchecked:
         print(f"verify: not compared (no seed SD): {', '.join(unchecked)}")
     return lines
@@ -88,18 +103,30 @@ def noise_differences(repo, rev: str, root: Path) -> list[str]:
 def verify(root: Path = Path("."), rev: str = "HEAD", params_file: Path = Path("params.yaml")) -> int:
     """Print which comparison is made and why, then every difference; 0 when there is none, else 1."""
     with open_repo(root) as repo:
-        committed = {arch: (json.loads(text) if (text := read_at(repo, f"plots/train/{arch}/compute.json", rev))
-                            else None) for arch in ARCHS}
+        committed = {
+            arch: (json.loads(text) if (text := read_at(repo, f"plots/train/{arch}/compute.json", rev)) else None)
+            for arch in ARCHS
+        }
         mode, why = comparison(committed, this_machine(root / params_file))
         print(f"verify: comparing with {rev} {'byte for byte' if mode == 'bytes' else 'within seed noise'}: {why}")
         if mode == "bytes":
-            paths = sorted(out["path"] for entry in lock_at(repo, rev).values() for out in entry.get("outs", [])
-                           if out["path"].startswith(CHECKED))
+            paths = sorted(
+                out["path"]
+                for entry in lock_at(repo, rev).values()
+                for out in entry.get("outs", [])
+                if out["path"].startswith(CHECKED)
+            )
             differences = byte_differences(repo, rev, paths)
         else:
             differences = noise_differences(repo, rev, root)
     for line in differences:
         print(line)
-    print("verify: " + (f"{sum(l.startswith('DIFFERS') for l in differences)} difference(s)" if differences else
-                        "the committed metrics and report are what the code produces"))
+    print(
+        "verify: "
+        + (
+            f"{sum(d.startswith('DIFFERS') for d in differences)} difference(s)"
+            if differences
+            else "the committed metrics and report are what the code produces"
+        )
+    )
     return 1 if differences else 0

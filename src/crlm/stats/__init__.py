@@ -1,7 +1,4 @@
-"""Statistics as pure functions returning small result objects: DeLong, Kaplan-Meier, log-rank, Cox."""
+"""Statistics as pure functions returning small result objects: DeLong, Kaplan-Meier, log-rank, Cox, and more.
 
-from crlm.stats.delong import DeLongResult, delong_test
-from crlm.stats.survival import CoxResult, KMResult, LogRankResult, cox_fit, kaplan_meier, logrank
-
-__all__ = ["DeLongResult", "delong_test", "CoxResult", "KMResult", "LogRankResult", "cox_fit", "kaplan_meier",
-           "logrank"]
+Import each from its module (crlm.stats.delong, ...): this file imports nothing, so that a stage that reads one
+statistic depends on that module alone."""

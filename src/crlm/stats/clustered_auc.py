@@ -40,24 +40,25 @@ from crlm.stats.result import Result
 class ClusteredAUCResult(Result):
     auc_a: float
     auc_b: float
-    diff: float            # auc_a - auc_b
-    se: float              # standard error of the difference, clustered
-    z: float               # diff / se, referred to t with df degrees of freedom
-    p_value: float         # two-sided
-    ci_low: float          # CI of the difference
+    diff: float  # auc_a - auc_b
+    se: float  # standard error of the difference, clustered
+    z: float  # diff / se, referred to t with df degrees of freedom
+    p_value: float  # two-sided
+    ci_low: float  # CI of the difference
     ci_high: float
     ci_level: float
-    n_pos: int             # positive units (images), M
-    n_neg: int             # negative units, N
-    n_clusters: int        # I
-    df: int                # I - 1, the degrees of freedom of the t reference
-    reason: str = ""       # why the test is undefined (values are NaN), else ""
+    n_pos: int  # positive units (images), M
+    n_neg: int  # negative units, N
+    n_clusters: int  # I
+    df: int  # I - 1, the degrees of freedom of the t reference
+    reason: str = ""  # why the test is undefined (values are NaN), else ""
 
 
 def clustered_auc_test(y_true, scores_a, scores_b, clusters, ci_level: float = 0.95) -> ClusteredAUCResult:
     """Two-sided test of AUC(a) = AUC(b), units nested in `clusters`; NaNs with a reason where undefined."""
-    y_true, scores_a, scores_b, clusters = paired_scores("clustered_auc_test", y_true, scores_a, scores_b, clusters,
-                                                         ci_level)
+    y_true, scores_a, scores_b, clusters = paired_scores(
+        "clustered_auc_test", y_true, scores_a, scores_b, clusters, ci_level
+    )
     y = y_true.astype(bool)
     _, cluster = np.unique(clusters, return_inverse=True)
     cluster = cluster.ravel()
@@ -68,8 +69,22 @@ def clustered_auc_test(y_true, scores_a, scores_b, clusters, ci_level: float = 0
     nan = float("nan")
 
     def undefined(auc_a=nan, auc_b=nan, reason=""):
-        return ClusteredAUCResult(auc_a, auc_b, auc_a - auc_b, nan, nan, nan, nan, nan, ci_level, M, N,
-                                  n_clusters, n_clusters - 1, reason=reason)
+        return ClusteredAUCResult(
+            auc_a,
+            auc_b,
+            auc_a - auc_b,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            ci_level,
+            M,
+            N,
+            n_clusters,
+            n_clusters - 1,
+            reason=reason,
+        )
 
     if M == 0 or N == 0:
         return undefined(reason=f"one class only ({M} positive, {N} negative): AUC undefined")
@@ -77,8 +92,12 @@ def clustered_auc_test(y_true, scores_a, scores_b, clusters, ci_level: float = 0
     auc_b, v10_b, v01_b = placement_values(y, scores_b)
     i10, i01 = int(np.sum(m_i > 0)), int(np.sum(n_i > 0))
     if i10 < 2 or i01 < 2:
-        return undefined(auc_a, auc_b, reason=f"{i10} cluster(s) with positives and {i01} with negatives: "
-                                              "the clustered variance needs at least 2 of each")
+        return undefined(
+            auc_a,
+            auc_b,
+            reason=f"{i10} cluster(s) with positives and {i01} with negatives: "
+            "the clustered variance needs at least 2 of each",
+        )
     # Centred cluster sums of the difference of the two modalities' components: var(a) + var(b) - 2 cov(a, b)
     # is the same quadratic form in these, and it is never negative (I >= I10, I01).
     d10 = np.bincount(cluster[y], weights=v10_a - v10_b, minlength=n_clusters) - m_i * (auc_a - auc_b)
@@ -89,11 +108,37 @@ def clustered_auc_test(y_true, scores_a, scores_b, clusters, ci_level: float = 0
     se = float(np.sqrt(max(s10 / M + s01 / N + 2 * s11 / (M * N), 0.0)))
     diff = auc_a - auc_b
     df = n_clusters - 1
-    if se == 0.0:    # as delong_test: identical scores give p = 1, any other zero variance is undefined
-        return ClusteredAUCResult(auc_a, auc_b, diff, se, nan if diff else 0.0, nan if diff else 1.0, diff, diff,
-                                  ci_level, M, N, n_clusters, df,
-                                  reason="zero variance of the difference" if diff else "")
+    if se == 0.0:  # as delong_test: identical scores give p = 1, any other zero variance is undefined
+        return ClusteredAUCResult(
+            auc_a,
+            auc_b,
+            diff,
+            se,
+            nan if diff else 0.0,
+            nan if diff else 1.0,
+            diff,
+            diff,
+            ci_level,
+            M,
+            N,
+            n_clusters,
+            df,
+            reason="zero variance of the difference" if diff else "",
+        )
     z = diff / se
     half = float(stats.t.ppf(0.5 + ci_level / 2, df)) * se
-    return ClusteredAUCResult(auc_a, auc_b, diff, se, float(z), float(2 * stats.t.sf(abs(z), df)), diff - half,
-                              diff + half, ci_level, M, N, n_clusters, df)
+    return ClusteredAUCResult(
+        auc_a,
+        auc_b,
+        diff,
+        se,
+        float(z),
+        float(2 * stats.t.sf(abs(z), df)),
+        diff - half,
+        diff + half,
+        ci_level,
+        M,
+        N,
+        n_clusters,
+        df,
+    )

@@ -21,16 +21,16 @@ from crlm.stats.result import Result
 class DeLongResult(Result):
     auc_a: float
     auc_b: float
-    diff: float            # auc_a - auc_b
-    se: float              # standard error of the difference
+    diff: float  # auc_a - auc_b
+    se: float  # standard error of the difference
     z: float
-    p_value: float         # two-sided
-    ci_low: float          # CI of the difference
+    p_value: float  # two-sided
+    ci_low: float  # CI of the difference
     ci_high: float
     ci_level: float
     n_pos: int
     n_neg: int
-    reason: str = ""       # why the test is undefined (values are NaN), else ""
+    reason: str = ""  # why the test is undefined (values are NaN), else ""
 
 
 def placement_values(y_true: np.ndarray, scores: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -49,13 +49,13 @@ def placement_values(y_true: np.ndarray, scores: np.ndarray) -> tuple[float, np.
     starts = np.empty(len(ordered), dtype=bool)
     starts[:1] = True
     np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
-    group = np.cumsum(starts) - 1                       # tie group of each sorted score
+    group = np.cumsum(starts) - 1  # tie group of each sorted score
     pos_in = np.bincount(group, weights=y_true[order])  # positives per tie group
     neg_in = np.bincount(group) - pos_in
     neg_below = np.cumsum(neg_in) - neg_in
     pos_below = np.cumsum(pos_in) - pos_in
     placed = np.empty(len(scores))
-    placed[order] = (neg_below + neg_in / 2)[group]     # negatives below each score, ties count 1/2
+    placed[order] = (neg_below + neg_in / 2)[group]  # negatives below each score, ties count 1/2
     v10 = placed[y_true] / n
     placed[order] = (m - pos_below - pos_in / 2)[group]  # positives above each score, ties count 1/2
     v01 = placed[~y_true] / m
@@ -69,8 +69,20 @@ def delong_test(y_true, scores_a, scores_b, ci_level: float = 0.95) -> DeLongRes
     n_neg = len(y_true) - n_pos
     nan = float("nan")
     if n_pos == 0 or n_neg == 0:
-        return DeLongResult(nan, nan, nan, nan, nan, nan, nan, nan, ci_level, n_pos, n_neg,
-                            reason=f"one class only ({n_pos} positive, {n_neg} negative): AUC undefined")
+        return DeLongResult(
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            ci_level,
+            n_pos,
+            n_neg,
+            reason=f"one class only ({n_pos} positive, {n_neg} negative): AUC undefined",
+        )
     auc_a, v10_a, v01_a = placement_values(y_true, scores_a)
     auc_b, v10_b, v01_b = placement_values(y_true, scores_b)
     diff = auc_a - auc_b
@@ -82,8 +94,20 @@ def delong_test(y_true, scores_a, scores_b, ci_level: float = 0.95) -> DeLongRes
     if se == 0.0:
         reason = "" if diff == 0.0 else "zero variance of the difference"
         p_value = 1.0 if diff == 0.0 else nan
-        return DeLongResult(auc_a, auc_b, diff, se, nan if diff else 0.0, p_value, diff, diff, ci_level,
-                            n_pos, n_neg, reason=reason)
+        return DeLongResult(
+            auc_a, auc_b, diff, se, nan if diff else 0.0, p_value, diff, diff, ci_level, n_pos, n_neg, reason=reason
+        )
     z = diff / se
-    return DeLongResult(auc_a, auc_b, diff, se, float(z), float(2 * stats.norm.sf(abs(z))), diff - half,
-                        diff + half, ci_level, n_pos, n_neg)
+    return DeLongResult(
+        auc_a,
+        auc_b,
+        diff,
+        se,
+        float(z),
+        float(2 * stats.norm.sf(abs(z))),
+        diff - half,
+        diff + half,
+        ci_level,
+        n_pos,
+        n_neg,
+    )

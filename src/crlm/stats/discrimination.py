@@ -11,6 +11,7 @@ concordance_index_censored. Undefined results are NaN with a `reason`; bad input
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import cast
 
 import numpy as np
 from scipy import stats
@@ -20,7 +21,7 @@ from sksurv.util import Surv
 from crlm.stats.result import Result
 
 NAN = float("nan")
-TIED_TOL = 1e-8    # sksurv's tolerance for tied risk scores
+TIED_TOL = 1e-8  # sksurv's tolerance for tied risk scores
 
 
 @dataclass(frozen=True)
@@ -28,8 +29,8 @@ class IPCWAUCResult(Result):
     value: float
     horizon: float
     n: int
-    n_cases: int           # died at or before the horizon
-    n_controls: int        # still under observation after the horizon
+    n_cases: int  # died at or before the horizon
+    n_controls: int  # still under observation after the horizon
     reason: str = ""
 
 
@@ -38,7 +39,7 @@ class CIndexResult(Result):
     value: float
     n: int
     n_events: int
-    tau: float             # Uno's truncation time; NaN for none (and for Harrell's C)
+    tau: float  # Uno's truncation time; NaN for none (and for Harrell's C)
     reason: str = ""
 
 
@@ -46,22 +47,22 @@ class CIndexResult(Result):
 class PairedCIndexResult(Result):
     c_a: float
     c_b: float
-    diff: float            # c_a - c_b
-    se: float              # SD of the bootstrap differences
+    diff: float  # c_a - c_b
+    se: float  # SD of the bootstrap differences
     z: float
-    p_value: float         # two-sided, normal
-    ci_low: float          # percentile bootstrap CI of the difference
+    p_value: float  # two-sided, normal
+    ci_low: float  # percentile bootstrap CI of the difference
     ci_high: float
     ci_level: float
     n: int
     n_events: int
-    n_boot_valid: int      # replicates with at least one comparable pair
+    n_boot_valid: int  # replicates with at least one comparable pair
     reason: str = ""
 
 
 @dataclass(frozen=True)
 class LRTResult(Result):
-    statistic: float       # 2 (loglik_full - loglik_reduced)
+    statistic: float  # 2 (loglik_full - loglik_reduced)
     df: int
     p_value: float
     reason: str = ""
@@ -84,14 +85,14 @@ def ipcw_auc(durations, events, risk, horizon: float) -> IPCWAUCResult:
     horizon = float(horizon)
     n_cases, n_controls = int(np.sum(e & (t <= horizon))), int(np.sum(t > horizon))
     undefined = IPCWAUCResult(NAN, horizon, len(t), n_cases, n_controls)
-    if not t.min() <= horizon < t.max():    # sksurv's range: [first, last) follow-up time
+    if not t.min() <= horizon < t.max():  # sksurv's range: [first, last) follow-up time
         return _why(undefined, f"horizon {horizon:g} outside the follow-up range [{t.min():g}, {t.max():g})")
     if n_cases == 0 or n_controls == 0:
         return _why(undefined, f"{n_cases} case(s) and {n_controls} control(s) at horizon {horizon:g}")
     y = Surv.from_arrays(e, t)
     try:
         auc, _ = cumulative_dynamic_auc(y, y, risk, horizon, tied_tol=TIED_TOL)
-    except ValueError as exc:    # e.g. the censoring survival is zero at an event time
+    except ValueError as exc:  # e.g. the censoring survival is zero at an event time
         return _why(undefined, f"scikit-survival: {exc}")
     return IPCWAUCResult(float(auc[0]), horizon, len(t), n_cases, n_controls)
 
@@ -105,7 +106,7 @@ def uno_c(durations, events, risk, tau: float | None = None) -> CIndexResult:
     y = Surv.from_arrays(e, t)
     try:
         value = concordance_index_ipcw(y, y, risk, tau=tau, tied_tol=TIED_TOL)[0]
-    except ValueError as exc:    # all censored, no comparable pair, zero censoring survival at an event time
+    except ValueError as exc:  # all censored, no comparable pair, zero censoring survival at an event time
         return _why(undefined, f"scikit-survival: {exc}")
     if not np.isfinite(value):
         return _why(undefined, "no comparable pair with an event before tau")
@@ -122,8 +123,9 @@ def harrell_c(durations, events, risk) -> CIndexResult:
     return CIndexResult(float(value), len(t), int(e.sum()), NAN)
 
 
-def paired_c_index_test(durations, events, risk_a, risk_b, n_boot: int, seed: int,
-                        ci_level: float = 0.95) -> PairedCIndexResult:
+def paired_c_index_test(
+    durations, events, risk_a, risk_b, n_boot: int, seed: int, ci_level: float = 0.95
+) -> PairedCIndexResult:
     """Harrell's C of two risk scores on the same patients, compared by a paired patient-level bootstrap
     (patients resampled with replacement, both scores together; Efron & Tibshirani 1993, ch. 6 and 13).
 
@@ -138,15 +140,19 @@ def paired_c_index_test(durations, events, risk_a, risk_b, n_boot: int, seed: in
     n, n_events = len(t), int(e.sum())
     # P_ij: i died first (j outlived i, or was censored at i's time), as in concordance_index_censored
     pairs = (e[:, None] & ((t[:, None] < t[None, :]) | ((t[:, None] == t[None, :]) & ~e[None, :]))).astype(float)
-    kernel_a, kernel_b = (pairs * np.where(np.abs(r[:, None] - r[None, :]) <= TIED_TOL, 0.5, r[:, None] > r[None, :])
-                          for r in (a, b))
-    nan = [NAN] * 8
+    kernel_a, kernel_b = (
+        pairs * np.where(np.abs(r[:, None] - r[None, :]) <= TIED_TOL, 0.5, r[:, None] > r[None, :]) for r in (a, b)
+    )
+    # eight NaNs for the float fields c_a .. ci_high (nan[:5]: se .. ci_high); only unpacked and sliced
+    nan = cast("tuple[float, float, float, float, float, float, float, float]", [NAN] * 8)
     if not pairs.any():
-        return PairedCIndexResult(*nan, ci_level, n, n_events, 0, reason="no comparable pair (no event before "
-                                                                            "another patient's time)")
+        return PairedCIndexResult(
+            *nan, ci_level, n, n_events, 0, reason="no comparable pair (no event before another patient's time)"
+        )
     c_a, c_b = kernel_a.sum() / pairs.sum(), kernel_b.sum() / pairs.sum()
     diff = float(c_a - c_b)
     index = np.random.default_rng(seed).integers(0, n, size=(int(n_boot), n))
+    diffs: list[np.ndarray] | np.ndarray  # the chunks' differences, then all of them
     kernel_d, diffs = kernel_a - kernel_b, []
     for chunk in np.array_split(index, max(1, index.size // 1_000_000)):
         w = np.bincount((chunk + n * np.arange(len(chunk))[:, None]).ravel(), minlength=len(chunk) * n)
@@ -156,16 +162,35 @@ def paired_c_index_test(durations, events, risk_a, risk_b, n_boot: int, seed: in
     diffs = np.concatenate(diffs)
     head = (float(c_a), float(c_b), diff)
     if len(diffs) < 2:
-        return PairedCIndexResult(*head, *nan[:5], ci_level, n, n_events, len(diffs),
-                                  reason=f"{len(diffs)} bootstrap replicate(s) with a comparable pair")
+        return PairedCIndexResult(
+            *head,
+            *nan[:5],
+            ci_level,
+            n,
+            n_events,
+            len(diffs),
+            reason=f"{len(diffs)} bootstrap replicate(s) with a comparable pair",
+        )
     se = float(np.std(diffs, ddof=1))
     low, high = (float(q) for q in np.quantile(diffs, [(1 - ci_level) / 2, (1 + ci_level) / 2]))
-    if se == 0.0:    # identical scores: no difference, p = 1; any other zero variance is undefined
-        return PairedCIndexResult(*head, se, NAN if diff else 0.0, NAN if diff else 1.0, low, high, ci_level, n,
-                                  n_events, len(diffs), reason="zero bootstrap variance" if diff else "")
+    if se == 0.0:  # identical scores: no difference, p = 1; any other zero variance is undefined
+        return PairedCIndexResult(
+            *head,
+            se,
+            NAN if diff else 0.0,
+            NAN if diff else 1.0,
+            low,
+            high,
+            ci_level,
+            n,
+            n_events,
+            len(diffs),
+            reason="zero bootstrap variance" if diff else "",
+        )
     z = diff / se
-    return PairedCIndexResult(*head, se, z, float(2 * stats.norm.sf(abs(z))), low, high, ci_level, n, n_events,
-                              len(diffs))
+    return PairedCIndexResult(
+        *head, se, z, float(2 * stats.norm.sf(abs(z))), low, high, ci_level, n, n_events, len(diffs)
+    )
 
 
 def likelihood_ratio_test(loglik_reduced: float, loglik_full: float, df: int) -> LRTResult:
@@ -177,9 +202,14 @@ def likelihood_ratio_test(loglik_reduced: float, loglik_full: float, df: int) ->
     if not np.isfinite(statistic):
         return LRTResult(NAN, df, NAN, reason="a log-likelihood is not finite (a model was not fitted)")
     if statistic < -1e-6:
-        return LRTResult(NAN, df, NAN, reason=f"the full model fits worse than the reduced (2 dLL = "
-                                              f"{statistic:.3g}): not nested, other rows, or not converged")
-    statistic = max(statistic, 0.0)    # optimiser noise around an exact zero
+        return LRTResult(
+            NAN,
+            df,
+            NAN,
+            reason=f"the full model fits worse than the reduced (2 dLL = "
+            f"{statistic:.3g}): not nested, other rows, or not converged",
+        )
+    statistic = max(statistic, 0.0)  # optimiser noise around an exact zero
     return LRTResult(statistic, df, float(stats.chi2.sf(statistic, df)))
 
 
@@ -188,8 +218,10 @@ def _inputs(name, durations, events, *risks):
     e = np.asarray(events, dtype=float)
     risks = tuple(np.asarray(r, dtype=float) for r in risks)
     if t.ndim != 1 or any(x.shape != t.shape for x in (e, *risks)):
-        raise ValueError(f"{name}: durations, events and risk must be 1-D of one length, got shapes "
-                         f"{[x.shape for x in (t, e, *risks)]}")
+        raise ValueError(
+            f"{name}: durations, events and risk must be 1-D of one length, got shapes "
+            f"{[x.shape for x in (t, e, *risks)]}"
+        )
     if len(t) < 2:
         raise ValueError(f"{name}: needs at least 2 patients, got {len(t)}")
     if not (np.all(np.isfinite(t)) and np.all(t >= 0)):

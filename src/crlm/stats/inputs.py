@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def paired_scores(name: str, y_true, scores_a, scores_b, clusters=None,
-                  ci_level: float | None = None) -> tuple[np.ndarray, ...]:
+def paired_scores(
+    name: str, y_true, scores_a, scores_b, clusters=None, ci_level: float | None = None
+) -> tuple[np.ndarray, ...]:
     """(y_true, scores_a, scores_b[, clusters]) as arrays, after checking: one length, finite scores,
     labels 0/1, finite clusters, ci_level in (0, 1). ValueError naming `name` and the problem otherwise."""
     arrays = [np.asarray(v) for v in (y_true, scores_a, scores_b) + (() if clusters is None else (clusters,))]

@@ -30,13 +30,13 @@ Concordance = Callable[[np.ndarray, np.ndarray, np.ndarray], float]
 
 @dataclass(frozen=True)
 class OptimismResult(Result):
-    apparent: float           # C of the model fitted on all patients, on all patients
-    optimism: float           # mean over the used resamples of C(fit_b on resample b) - C(fit_b on all)
-    optimism_se: float        # Monte Carlo SE of that mean: SD of the optimisms / sqrt(n_used)
-    corrected: float          # apparent - optimism
-    n_resamples: int          # B, as asked for
-    n_used: int               # resamples whose fit and both C-indices are defined
-    n_refused: int            # n_resamples - n_used
+    apparent: float  # C of the model fitted on all patients, on all patients
+    optimism: float  # mean over the used resamples of C(fit_b on resample b) - C(fit_b on all)
+    optimism_se: float  # Monte Carlo SE of that mean: SD of the optimisms / sqrt(n_used)
+    corrected: float  # apparent - optimism
+    n_resamples: int  # B, as asked for
+    n_used: int  # resamples whose fit and both C-indices are defined
+    n_refused: int  # n_resamples - n_used
     reason: str = ""
 
 
@@ -45,8 +45,9 @@ def resample_indices(n: int, n_resamples: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, n, size=(int(n_resamples), int(n)))
 
 
-def optimism_corrected_c(durations, events, x, fit: Fit, concordance: Concordance, n_resamples: int,
-                         seed: int) -> OptimismResult:
+def optimism_corrected_c(
+    durations, events, x, fit: Fit, concordance: Concordance, n_resamples: int, seed: int
+) -> OptimismResult:
     """Harrell's optimism-corrected C of the linear predictor x @ fit(...); x is (n patients, p covariates)."""
     t = np.asarray(durations, dtype=float)
     e = np.asarray(events, dtype=float)
@@ -54,19 +55,21 @@ def optimism_corrected_c(durations, events, x, fit: Fit, concordance: Concordanc
     if x.ndim == 1:
         x = x[:, None]
     if t.ndim != 1 or e.shape != t.shape or x.ndim != 2 or len(x) != len(t):
-        raise ValueError(f"optimism_corrected_c: durations, events and the rows of x must agree, got shapes "
-                         f"{t.shape}, {e.shape}, {x.shape}")
+        raise ValueError(
+            f"optimism_corrected_c: durations, events and the rows of x must agree, got shapes "
+            f"{t.shape}, {e.shape}, {x.shape}"
+        )
     if int(n_resamples) != n_resamples or n_resamples < 2:
         raise ValueError(f"optimism_corrected_c: n_resamples must be an integer >= 2, got {n_resamples}")
     n_resamples = int(n_resamples)
     beta = fit(t, e, x)
     if isinstance(beta, str):
-        return OptimismResult(NAN, NAN, NAN, NAN, n_resamples, 0, n_resamples,
-                              reason=f"fit on all patients: {beta}")
+        return OptimismResult(NAN, NAN, NAN, NAN, n_resamples, 0, n_resamples, reason=f"fit on all patients: {beta}")
     apparent = float(concordance(t, e, x @ beta))
     if not np.isfinite(apparent):
-        return OptimismResult(NAN, NAN, NAN, NAN, n_resamples, 0, n_resamples,
-                              reason="the apparent C is undefined (no comparable pair)")
+        return OptimismResult(
+            NAN, NAN, NAN, NAN, n_resamples, 0, n_resamples, reason="the apparent C is undefined (no comparable pair)"
+        )
     optimism = []
     for rows in resample_indices(len(t), n_resamples, seed):
         beta_b = fit(t[rows], e[rows], x[rows])
@@ -78,8 +81,9 @@ def optimism_corrected_c(durations, events, x, fit: Fit, concordance: Concordanc
             optimism.append(on_resample - on_original)
     used = len(optimism)
     if used == 0:
-        return OptimismResult(apparent, NAN, NAN, NAN, n_resamples, 0, n_resamples,
-                              reason="no resample gave a fit with defined C-indices")
+        return OptimismResult(
+            apparent, NAN, NAN, NAN, n_resamples, 0, n_resamples, reason="no resample gave a fit with defined C-indices"
+        )
     mean = float(np.mean(optimism))
     se = float(np.std(optimism, ddof=1) / np.sqrt(used)) if used > 1 else NAN
     return OptimismResult(apparent, mean, se, apparent - mean, n_resamples, used, n_resamples - used)

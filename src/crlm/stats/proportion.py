@@ -24,8 +24,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import beta, norm, t
 
-METHOD = ("Korn-Graubard: Clopper-Pearson with the effective sample size of the clustering (design effect "
-          "from the between-patient variance, at least 1; 1 where every unit scores the same)")
+METHOD = (
+    "Korn-Graubard: Clopper-Pearson with the effective sample size of the clustering (design effect "
+    "from the between-patient variance, at least 1; 1 where every unit scores the same)"
+)
 
 
 def clopper_pearson(successes: float, n: float, level: float = 0.95) -> tuple[float, float]:
@@ -54,12 +56,19 @@ def korn_graubard(values, patients, level: float = 0.95) -> dict:
     p = float(values.mean())
     successes = np.bincount(patient, weights=values, minlength=clusters)
     units = np.bincount(patient, minlength=clusters)
-    variance = (clusters / (clusters - 1) * float(np.sum((successes - p * units) ** 2)) / n ** 2
-                if clusters > 1 else 0.0)
+    variance = clusters / (clusters - 1) * float(np.sum((successes - p * units) ** 2)) / n**2 if clusters > 1 else 0.0
     design_effect = max(1.0, variance / (p * (1 - p) / n)) if 0 < p < 1 and variance > 0 else 1.0
     effective = n / design_effect
     if clusters > 1:
         effective *= (norm.ppf(0.5 + level / 2) / t.ppf(0.5 + level / 2, clusters - 1)) ** 2
     low, high = clopper_pearson(p * effective, effective, level)
-    return {"value": p, "ci_low": low, "ci_high": high, "ci_level": level, "n_boot_valid": 0,
-            "effective_n": effective, "design_effect": design_effect, "ci_method": METHOD}
+    return {
+        "value": p,
+        "ci_low": low,
+        "ci_high": high,
+        "ci_level": level,
+        "n_boot_valid": 0,
+        "effective_n": effective,
+        "design_effect": design_effect,
+        "ci_method": METHOD,
+    }

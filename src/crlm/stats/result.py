@@ -4,30 +4,33 @@ A result is a frozen dataclass that mixes in `Result`. Its field names are the J
 in declaration order; an undefined value is NaN with the reason in a `reason` field.
 `to_dict` is the only serialiser: NaN and infinities become None (JSON null), numpy
 scalars become Python numbers, and floats are rounded only when `digits` is given
-(`crlm.io.rounded`: dicts recursed, ints, None and strings kept).
+(`crlm.core.io.rounded`: dicts recursed, ints, None and strings kept).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import fields
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from crlm.io import rounded
+from crlm.core.io import rounded
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 
 class Result:
     """Mixin for frozen dataclasses: `to_dict(digits=None)`, field names as keys in declaration order."""
 
     def to_dict(self, digits: int | None = None) -> dict:
-        return plain({f.name: getattr(self, f.name) for f in fields(self)}, digits)
+        return plain({f.name: getattr(self, f.name) for f in fields(cast("DataclassInstance", self))}, digits)
 
 
 def plain(value: Any, digits: int | None = None) -> Any:
     """`value` ready for JSON: dicts and lists recursed (tuples and arrays become lists), numpy scalars as
-    Python numbers, NaN and infinities as None; then, given `digits`, floats rounded (`crlm.io.rounded`)."""
+    Python numbers, NaN and infinities as None; then, given `digits`, floats rounded (`crlm.core.io.rounded`)."""
     value = _plain(value)
     return value if digits is None else rounded(value, digits)
 

@@ -2,7 +2,7 @@
 
 Ties: the log-rank test uses the hypergeometric variance (R's survdiff) and the
 Cox model Efron's method (R's coxph default), so results match R's survival
-package (pinned in tests/test_stats_survival.py). Where a result is undefined
+package (pinned in tests/stats/test_survival.py). Where a result is undefined
 (one group, too few events, no convergence) the values are NaN and `reason`
 says why, instead of an exception in the middle of a pipeline.
 """
@@ -25,11 +25,11 @@ NAN = float("nan")
 
 @dataclass(frozen=True)
 class KMResult:
-    timeline: np.ndarray      # event/censoring times, starting at 0
-    survival: np.ndarray      # S(t) just after each time
+    timeline: np.ndarray  # event/censoring times, starting at 0
+    survival: np.ndarray  # S(t) just after each time
     ci_low: np.ndarray
     ci_high: np.ndarray
-    median: float             # NaN where S(t) never reaches 0.5
+    median: float  # NaN where S(t) never reaches 0.5
     n: int
     n_events: int
 
@@ -41,16 +41,16 @@ class KMResult:
 
 @dataclass(frozen=True)
 class LogRankResult(Result):
-    chisq: float              # chi-square, 1 df
+    chisq: float  # chi-square, 1 df
     p_value: float
-    n: dict[str, int] = field(default_factory=dict)          # patients per group
-    events: dict[str, int] = field(default_factory=dict)     # observed events per group
+    n: dict[str, int] = field(default_factory=dict)  # patients per group
+    events: dict[str, int] = field(default_factory=dict)  # observed events per group
     reason: str = ""
 
 
 @dataclass(frozen=True)
 class CoxResult(Result):
-    table: pd.DataFrame       # per covariate: coef, se, hr, hr_low, hr_high, p (Wald)
+    table: pd.DataFrame  # per covariate: coef, se, hr, hr_low, hr_high, p (Wald)
     concordance: float
     log_likelihood: float
     n: int
@@ -68,9 +68,16 @@ def kaplan_meier(durations, events, ci_level: float = 0.95) -> KMResult:
     durations, events = _survival_arrays(durations, events)
     fitter = KaplanMeierFitter(alpha=1 - ci_level).fit(durations, events)
     ci = fitter.confidence_interval_survival_function_.to_numpy()
-    median = float(fitter.median_survival_time_)    # lifelines: inf where S(t) stays above 0.5
-    return KMResult(fitter.timeline.astype(float), fitter.survival_function_.iloc[:, 0].to_numpy(),
-                    ci[:, 0], ci[:, 1], median if np.isfinite(median) else NAN, len(durations), int(events.sum()))
+    median = float(fitter.median_survival_time_)  # lifelines: inf where S(t) stays above 0.5
+    return KMResult(
+        fitter.timeline.astype(float),
+        fitter.survival_function_.iloc[:, 0].to_numpy(),
+        ci[:, 0],
+        ci[:, 1],
+        median if np.isfinite(median) else NAN,
+        len(durations),
+        int(events.sum()),
+    )
 
 
 def at_risk(durations, times) -> np.ndarray:
@@ -97,8 +104,15 @@ def logrank(durations, events, groups) -> LogRankResult:
     return LogRankResult(float(result.test_statistic), float(result.p_value), n, observed)
 
 
-def cox_fit(frame: pd.DataFrame, duration_col: str, event_col: str, covariates: list[str],
-            penalizer: float = 0.0, min_events_per_covariate: float = 2.0, ci_level: float = 0.95) -> CoxResult:
+def cox_fit(
+    frame: pd.DataFrame,
+    duration_col: str,
+    event_col: str,
+    covariates: list[str],
+    penalizer: float = 0.0,
+    min_events_per_covariate: float = 2.0,
+    ci_level: float = 0.95,
+) -> CoxResult:
     """Cox PH (Efron ties) on the rows with every covariate present; too few events -> NaNs + reason."""
     missing = [c for c in [duration_col, event_col, *covariates] if c not in frame.columns]
     if missing:
@@ -108,8 +122,14 @@ def cox_fit(frame: pd.DataFrame, duration_col: str, event_col: str, covariates: 
     empty = pd.DataFrame(NAN, index=covariates, columns=["coef", "se", "hr", "hr_low", "hr_high", "p"])
     needed = max(2, int(np.ceil(min_events_per_covariate * len(covariates))))
     if n_events < needed:
-        return CoxResult(empty, NAN, NAN, n, n_events,
-                         reason=f"{n_events} events for {len(covariates)} covariate(s); needs at least {needed}")
+        return CoxResult(
+            empty,
+            NAN,
+            NAN,
+            n,
+            n_events,
+            reason=f"{n_events} events for {len(covariates)} covariate(s); needs at least {needed}",
+        )
     constant = [c for c in covariates if data[c].nunique() < 2]
     if constant:
         return CoxResult(empty, NAN, NAN, n, n_events, reason=f"covariate(s) {constant} constant in the data")
@@ -118,15 +138,26 @@ def cox_fit(frame: pd.DataFrame, duration_col: str, event_col: str, covariates: 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             # tight tolerances: with lifelines' defaults the estimates stop ~1e-6 short of the optimum
-            fitter.fit(data, duration_col=duration_col, event_col=event_col,
-                       fit_options={"precision": 1e-14, "r_precision": 1e-15})
+            fitter.fit(
+                data,
+                duration_col=duration_col,
+                event_col=event_col,
+                fit_options={"precision": 1e-14, "r_precision": 1e-15},
+            )
     except ConvergenceError as exc:
         return CoxResult(empty, NAN, NAN, n, n_events, reason=f"did not converge: {str(exc).splitlines()[0]}")
     summary = fitter.summary
     level = f"{round(ci_level * 100)}%"
-    table = pd.DataFrame({"coef": summary["coef"], "se": summary["se(coef)"], "hr": summary["exp(coef)"],
-                          "hr_low": summary[f"exp(coef) lower {level}"],
-                          "hr_high": summary[f"exp(coef) upper {level}"], "p": summary["p"]}).loc[covariates]
+    table = pd.DataFrame(
+        {
+            "coef": summary["coef"],
+            "se": summary["se(coef)"],
+            "hr": summary["exp(coef)"],
+            "hr_low": summary[f"exp(coef) lower {level}"],
+            "hr_high": summary[f"exp(coef) upper {level}"],
+            "p": summary["p"],
+        }
+    ).loc[covariates]
     return CoxResult(table, float(fitter.concordance_index_), float(fitter.log_likelihood_), n, n_events)
 
 

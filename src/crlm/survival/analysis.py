@@ -27,47 +27,59 @@ covariate is refused with the reason.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, roc_auc_score
 
-from crlm.config import StatsConfig, SurvivalConfig
 from crlm.evaluation.bootstrap import patient_bootstrap
+from crlm.stats.config import StatsConfig
 from crlm.stats.discrimination import harrell_c, ipcw_auc, likelihood_ratio_test, normal_scores, uno_c
 from crlm.stats.optimism import optimism_corrected_c
 from crlm.stats.survival import KMResult, cox_fit, kaplan_meier, logrank
+from crlm.survival.config import SurvivalConfig
 from crlm.survival.crossfit import TEST, cross_fit
-from crlm.survival.endpoint import binary_endpoint
+from crlm.survival.endpoint import DIED, MONTHS, RISK_SCORE, binary_endpoint
 
-MONTHS, DIED = "overall_survival_months", "vital_status"
-RISK_SCORE = "risk_score"
-AUC_COVERS = ("patient sampling of the evaluation, given the fitted CNNs and classifiers; not the variance of "
-              "fitting them (the seed SD of `make stability` measures that)")
+AUC_COVERS = (
+    "patient sampling of the evaluation, given the fitted CNNs and classifiers; not the variance of "
+    "fitting them (the seed SD of `make stability` measures that)"
+)
 # Bootstrap resamples of the optimism correction: fixed, not stats.n_boot, as each one costs a Cox fit per
 # model; the Monte Carlo SE of the mean optimism is reported beside it
 OPTIMISM_RESAMPLES = 200
-OPTIMISM_METHOD = ("Harrell, Lee & Mark 1996: Harrell's C of the Cox model fitted on all patients (apparent), "
-                   "minus the mean optimism over bootstrap resamples of the patients (C of the model refitted on "
-                   "a resample, on that resample, minus its C on the original patients); resample indices "
-                   "numpy.random.default_rng(stats.seed).integers(0, n, (n_resamples, n)); a resample whose fit is "
-                   "refused is counted in n_refused and left out")
-RISK_GROUP_RULE = ("fixed a priori: high risk = the upper half of the risk score within the prediction group "
-                   "(risk score > 0; the middle patient of an odd group, score 0, is low risk; tied probabilities "
-                   "share a score and so a group); survival.threshold is not used for the groups, only for the "
-                   "accuracy")
+OPTIMISM_METHOD = (
+    "Harrell, Lee & Mark 1996: Harrell's C of the Cox model fitted on all patients (apparent), "
+    "minus the mean optimism over bootstrap resamples of the patients (C of the model refitted on "
+    "a resample, on that resample, minus its C on the original patients); resample indices "
+    "numpy.random.default_rng(stats.seed).integers(0, n, (n_resamples, n)); a resample whose fit is "
+    "refused is counted in n_refused and left out"
+)
+RISK_GROUP_RULE = (
+    "fixed a priori: high risk = the upper half of the risk score within the prediction group "
+    "(risk score > 0; the middle patient of an odd group, score 0, is low risk; tied probabilities "
+    "share a score and so a group); survival.threshold is not used for the groups, only for the "
+    "accuracy"
+)
 
 
 @dataclass(frozen=True)
 class SurvivalAnalysis:
-    patients: pd.DataFrame          # one row per analysed patient
-    summary: dict                   # what metrics/survival.json holds for this arch
-    km: dict[str, KMResult]         # risk group -> Kaplan-Meier
+    patients: pd.DataFrame  # one row per analysed patient
+    summary: dict  # what metrics/survival.json holds for this arch
+    km: dict[str, KMResult]  # risk group -> Kaplan-Meier
 
 
-def analyse(vectors: dict[str, pd.DataFrame], splits: dict, clinical: pd.DataFrame, cfg: SurvivalConfig,
-            stats_cfg: StatsConfig, optimism_resamples: int = OPTIMISM_RESAMPLES) -> SurvivalAnalysis:
-    """vectors: fold -> patient embedding matrix (crlm.survival.embeddings.fold_vectors); optimism_resamples:
+def analyse(
+    vectors: dict[str, pd.DataFrame],
+    splits: dict,
+    clinical: pd.DataFrame,
+    cfg: SurvivalConfig,
+    stats_cfg: StatsConfig,
+    optimism_resamples: int = OPTIMISM_RESAMPLES,
+) -> SurvivalAnalysis:
+    """vectors: fold -> patient embedding matrix (crlm.embedding.table.fold_vectors); optimism_resamples:
     the bootstrap resamples of the Cox models' optimism correction (the pipeline's: OPTIMISM_RESAMPLES)."""
     table, counts = _join(next(iter(vectors.values())).index.to_numpy(), clinical)
     table["label"] = binary_endpoint(table[MONTHS], table[DIED], cfg.horizon_months)
@@ -82,16 +94,26 @@ def analyse(vectors: dict[str, pd.DataFrame], splits: dict, clinical: pd.DataFra
 
     task = table["label"].notna()
     y = table.loc[task, "label"].to_numpy(int)
-    summary = {"horizon_months": cfg.horizon_months, **counts, "n_binary_task": int(task.sum()),
-               "n_short_term": int((y == 1).sum()), "n_long_term": int((y == 0).sum()),
-               "n_censored_before_horizon": int((~task).sum()),
-               "classifier": {"chosen_per_fold": fitted.chosen}, "reason": fitted.reason}
+    summary = {
+        "horizon_months": cfg.horizon_months,
+        **counts,
+        "n_binary_task": int(task.sum()),
+        "n_short_term": int((y == 1).sum()),
+        "n_long_term": int((y == 0).sum()),
+        "n_censored_before_horizon": int((~task).sum()),
+        "classifier": {"chosen_per_fold": fitted.chosen},
+        "reason": fitted.reason,
+    }
     summary.update(_binary_metrics(table[task & has_prob], cfg, stats_cfg))
     scored = table[has_prob]
     summary.update(_discrimination(scored, cfg))
     summary["by_set"] = _by_set(scored, cfg, stats_cfg)
-    summary["risk_groups"] = {"rule": RISK_GROUP_RULE, "high_share_per_group": {
-        group: float((rows["risk_group"] == "high").mean()) for group, rows in scored.groupby("group")}}
+    summary["risk_groups"] = {
+        "rule": RISK_GROUP_RULE,
+        "high_share_per_group": {
+            group: float((rows["risk_group"] == "high").mean()) for group, rows in scored.groupby("group")
+        },
+    }
     summary["logrank"] = logrank(scored[MONTHS], scored[DIED], scored["risk_group"]).to_dict()
     # the paper's grouping, for comparison only: a cut of the probability, whose scale differs between folds
     at_cut = np.where(scored["prob"].to_numpy() >= cfg.threshold, "high", "low")
@@ -108,10 +130,12 @@ def _join(patient_ids: np.ndarray, clinical: pd.DataFrame) -> tuple[pd.DataFrame
     known = clinical.dropna(subset=[MONTHS, DIED])
     frame = pd.DataFrame({"patient_id": patient_ids})
     table = frame.merge(known, on="patient_id", how="inner").sort_values("patient_id").reset_index(drop=True)
-    counts = {"n_patients_with_images": int(len(patient_ids)),
-              "n_without_survival_data": int(len(set(patient_ids) - set(known["patient_id"]))),
-              "n_clinical_without_images": int(len(set(clinical["patient_id"]) - set(patient_ids))),
-              "n_analysed": int(len(table))}
+    counts = {
+        "n_patients_with_images": int(len(patient_ids)),
+        "n_without_survival_data": int(len(set(patient_ids) - set(known["patient_id"]))),
+        "n_clinical_without_images": int(len(set(clinical["patient_id"]) - set(patient_ids))),
+        "n_analysed": int(len(table)),
+    }
     if table.empty:
         raise ValueError(f"no patient has both images and survival data ({counts})")
     return table, counts
@@ -127,18 +151,21 @@ def _binary_metrics(task: pd.DataFrame, cfg: SurvivalConfig, stats_cfg: StatsCon
         return roc_auc_score(labels[rows], score[rows]) if len(np.unique(labels[rows])) == 2 else None
 
     ci = patient_bootstrap(auc, task["patient_id"].to_numpy(), stats_cfg.n_boot, stats_cfg.seed, stats_cfg.ci_level)
-    return {"auc": {**ci.to_dict(), "covers": AUC_COVERS},
-            "accuracy": float(accuracy_score(labels, task["prob"].to_numpy() >= cfg.threshold))}
+    return {
+        "auc": {**ci.to_dict(), "covers": AUC_COVERS},
+        "accuracy": float(accuracy_score(labels, task["prob"].to_numpy() >= cfg.threshold)),
+    }
 
 
 def _discrimination(scored: pd.DataFrame, cfg: SurvivalConfig) -> dict:
     """IPCW AUC at the horizon, Uno's C (truncated at the horizon) and Harrell's C of the risk score."""
     if scored.empty:
-        return {"auc_ipcw": {"value": None, "reason": "no patient has a probability"},
-                "c_index": {"harrell": None, "uno": None}}
+        return {
+            "auc_ipcw": {"value": None, "reason": "no patient has a probability"},
+            "c_index": {"harrell": None, "uno": None},
+        }
     months, died, score = scored[MONTHS].to_numpy(), scored[DIED].to_numpy(), scored[RISK_SCORE].to_numpy()
-    return {"auc_ipcw": ipcw_auc(months, died, score, cfg.horizon_months).to_dict(),
-            "c_index": _c_indices(scored, cfg)}
+    return {"auc_ipcw": ipcw_auc(months, died, score, cfg.horizon_months).to_dict(), "c_index": _c_indices(scored, cfg)}
 
 
 def _c_indices(rows: pd.DataFrame, cfg: SurvivalConfig) -> dict:
@@ -158,9 +185,14 @@ def _by_set(scored: pd.DataFrame, cfg: SurvivalConfig, stats_cfg: StatsConfig) -
     out = {}
     for name, rows in (("development", scored[scored["group"] != TEST]), ("test", scored[scored["group"] == TEST])):
         task = rows[rows["label"].notna()]
-        out[name] = {"n": int(len(rows)), "n_events": int(rows[DIED].sum()), "n_binary_task": int(len(task)),
-                     "n_short_term": int((task["label"] == 1).sum()),
-                     "auc": _binary_metrics(task, cfg, stats_cfg)["auc"], "c_index": _c_indices(rows, cfg)}
+        out[name] = {
+            "n": int(len(rows)),
+            "n_events": int(rows[DIED].sum()),
+            "n_binary_task": int(len(task)),
+            "n_short_term": int((task["label"] == 1).sum()),
+            "auc": _binary_metrics(task, cfg, stats_cfg)["auc"],
+            "c_index": _c_indices(rows, cfg),
+        }
     return out
 
 
@@ -178,8 +210,9 @@ def covariate_columns(table: pd.DataFrame, cfg: SurvivalConfig) -> list[str]:
     return names
 
 
-def _cox_models(scored: pd.DataFrame, cfg: SurvivalConfig, seed: int,
-                optimism_resamples: int = OPTIMISM_RESAMPLES) -> dict:
+def _cox_models(
+    scored: pd.DataFrame, cfg: SurvivalConfig, seed: int, optimism_resamples: int = OPTIMISM_RESAMPLES
+) -> dict:
     """Clinical Cox vs clinical + risk score on the same patients: LR test and optimism-corrected C-indices.
     The risk score enters divided by its SD over these patients (ddof=1), so its HR is per SD."""
     table = scored.copy()
@@ -189,24 +222,34 @@ def _cox_models(scored: pd.DataFrame, cfg: SurvivalConfig, seed: int,
     sd = float(table[RISK_SCORE].std(ddof=1)) if len(table) > 1 else float("nan")
     if np.isfinite(sd) and sd > 0:
         table[RISK_SCORE] = table[RISK_SCORE] / sd
-    fits = {name: cox_fit(table, MONTHS, DIED, cols, min_events_per_covariate=cfg.min_events_per_covariate)
-            for name, cols in (("cox_model", full), ("cox_clinical", clinical))}
-    out = {name: fit.to_dict() for name, fit in fits.items()}
+    fits = {
+        name: cox_fit(table, MONTHS, DIED, cols, min_events_per_covariate=cfg.min_events_per_covariate)
+        for name, cols in (("cox_model", full), ("cox_clinical", clinical))
+    }
+    out: dict[str, Any] = {name: fit.to_dict() for name, fit in fits.items()}
     out["cox_risk_score_sd"] = sd if np.isfinite(sd) else None
     reason = fits["cox_model"].reason or fits["cox_clinical"].reason
     lr = likelihood_ratio_test(fits["cox_clinical"].log_likelihood, fits["cox_model"].log_likelihood, df=1)
-    out["cox_lr_test"] = {**lr.to_dict(), "reason": reason} if not reason else \
-        {"statistic": None, "df": 1, "p_value": None, "reason": reason}
+    out["cox_lr_test"] = (
+        {**lr.to_dict(), "reason": reason}
+        if not reason
+        else {"statistic": None, "df": 1, "p_value": None, "reason": reason}
+    )
     out["cox_concordance_optimism_corrected"] = {
-        **{name: _optimism_corrected(table, cols, cfg, seed, optimism_resamples)
-           for name, cols in (("clinical", clinical), ("clinical_plus_image", full))},
-        "method": OPTIMISM_METHOD}
+        **{
+            name: _optimism_corrected(table, cols, cfg, seed, optimism_resamples)
+            for name, cols in (("clinical", clinical), ("clinical_plus_image", full))
+        },
+        "method": OPTIMISM_METHOD,
+    }
     return out
 
 
-def _optimism_corrected(table: pd.DataFrame, covariates: list[str], cfg: SurvivalConfig, seed: int,
-                        n_resamples: int) -> dict:
+def _optimism_corrected(
+    table: pd.DataFrame, covariates: list[str], cfg: SurvivalConfig, seed: int, n_resamples: int
+) -> dict:
     """Harrell's C of the Cox model on `covariates`, apparent and corrected for optimism by the bootstrap."""
+
     def fit(months: np.ndarray, died: np.ndarray, x: np.ndarray):
         frame = pd.DataFrame(x, columns=covariates).assign(**{MONTHS: months, DIED: died})
         result = cox_fit(frame, MONTHS, DIED, covariates, min_events_per_covariate=cfg.min_events_per_covariate)
@@ -215,5 +258,12 @@ def _optimism_corrected(table: pd.DataFrame, covariates: list[str], cfg: Surviva
     def concordance(months: np.ndarray, died: np.ndarray, risk: np.ndarray) -> float:
         return harrell_c(months, died, risk).value
 
-    return optimism_corrected_c(table[MONTHS].to_numpy(), table[DIED].to_numpy(), table[covariates].to_numpy(float),
-                                fit, concordance, n_resamples, seed).to_dict()
+    return optimism_corrected_c(
+        table[MONTHS].to_numpy(),
+        table[DIED].to_numpy(),
+        table[covariates].to_numpy(float),
+        fit,
+        concordance,
+        n_resamples,
+        seed,
+    ).to_dict()

@@ -22,21 +22,26 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from crlm.config import SurvivalConfig
-from crlm.options import look_up
+from crlm.core.options import look_up
+from crlm.survival.config import SurvivalConfig
 
 
 def pipeline(cfg: SurvivalConfig) -> Pipeline:
-    return Pipeline([("constant", VarianceThreshold(0.0)), ("scale", StandardScaler()),
-                     ("reduce", PCA(n_components=cfg.pca_variance, svd_solver="full")),
-                     ("clf", LogisticRegression())])
+    return Pipeline(
+        [
+            ("constant", VarianceThreshold(0.0)),
+            ("scale", StandardScaler()),
+            ("reduce", PCA(n_components=cfg.pca_variance, svd_solver="full")),
+            ("clf", LogisticRegression()),
+        ]
+    )
 
 
 @dataclass(frozen=True)
 class Classifier:
-    estimator: type                                           # the sklearn class (tells which one was chosen)
-    grid: Callable[[SurvivalConfig, str | None], dict]        # (cfg, class_weight) -> its GridSearchCV entry
-    describe: Callable[[dict], str]                           # GridSearchCV's best_params_ -> one line
+    estimator: type  # the sklearn class (tells which one was chosen)
+    grid: Callable[[SurvivalConfig, str | None], dict]  # (cfg, class_weight) -> its GridSearchCV entry
+    describe: Callable[[dict], str]  # GridSearchCV's best_params_ -> one line
 
 
 def logistic_grid(cfg: SurvivalConfig, weight: str | None) -> dict:
@@ -48,8 +53,11 @@ def logistic_text(best_params: dict) -> str:
 
 
 def forest_grid(cfg: SurvivalConfig, weight: str | None) -> dict:
-    return {"clf": [RandomForestClassifier(class_weight=weight, random_state=cfg.seed)],
-            "clf__n_estimators": list(cfg.rf_trees), "clf__max_depth": list(cfg.rf_depth)}
+    return {
+        "clf": [RandomForestClassifier(class_weight=weight, random_state=cfg.seed)],
+        "clf__n_estimators": list(cfg.rf_trees),
+        "clf__max_depth": list(cfg.rf_depth),
+    }
 
 
 def forest_text(best_params: dict) -> str:
@@ -69,7 +77,7 @@ CLASS_WEIGHTS = {"balanced": "balanced", "none": None}
 def grid(cfg: SurvivalConfig) -> list[dict]:
     weight = look_up("survival.class_weight", cfg.class_weight, CLASS_WEIGHTS)
     for name in cfg.classifiers:
-        look_up("survival.classifiers", name, CLASSIFIERS)      # an unknown name fails here, named
+        look_up("survival.classifiers", name, CLASSIFIERS)  # an unknown name fails here, named
     return [CLASSIFIERS[name].grid(cfg, weight) for name in CLASSIFIERS if name in cfg.classifiers]
 
 

@@ -14,28 +14,29 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crlm.config import SurvivalConfig
 from crlm.survival.classifiers import fit_tuned
+from crlm.survival.config import SurvivalConfig
 
-TEST = "test"   # the group of the test patients; validation patients are in group "fold<k>"
+TEST = "test"  # the group of the test patients; validation patients are in group "fold<k>"
 
 
 @dataclass(frozen=True)
 class CrossFit:
-    prob: pd.Series           # P(short-term) per patient_id (NaN where undefined)
-    group: pd.Series          # the patient's prediction group: "fold<k>" (validation) or "test"
-    chosen: list[str]         # the classifier chosen in each fold
-    reason: str = ""          # why no probabilities could be made, else ""
+    prob: pd.Series  # P(short-term) per patient_id (NaN where undefined)
+    group: pd.Series  # the patient's prediction group: "fold<k>" (validation) or "test"
+    chosen: list[str]  # the classifier chosen in each fold
+    reason: str = ""  # why no probabilities could be made, else ""
 
 
 def cross_fit(vectors: dict[str, pd.DataFrame], splits: dict, labels: pd.Series, cfg: SurvivalConfig) -> CrossFit:
-    """vectors: fold -> embedding matrix indexed by patient_id (crlm.survival.embeddings.fold_vectors);
+    """vectors: fold -> embedding matrix indexed by patient_id (crlm.embedding.table.fold_vectors);
     splits: data/splits/splits.json; labels: the binary endpoint per analysed patient (NaN: unknown)."""
     patients = labels.index
     prob = pd.Series(np.nan, index=patients)
     group = pd.Series("", index=patients, dtype=object)
     test = patients.intersection(splits["test"])
     group[test] = TEST
+    chosen: list[str]
     test_probs, chosen = [], []
     for k, fold in enumerate(splits["folds"]):
         x = vectors[str(k)]
@@ -55,6 +56,8 @@ def cross_fit(vectors: dict[str, pd.DataFrame], splits: dict, labels: pd.Series,
         prob[test] = np.mean(test_probs, axis=0)
     unplaced = group[group == ""].index.tolist()
     if unplaced:
-        raise ValueError(f"patient(s) {unplaced[:5]} are in no fold's validation set nor the test set of "
-                         "splits.json; rerun the split stage")
+        raise ValueError(
+            f"patient(s) {unplaced[:5]} are in no fold's validation set nor the test set of "
+            "splits.json; rerun the split stage"
+        )
     return CrossFit(prob, group, chosen)

@@ -10,6 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
+# the survival table's columns (data/interim/clinical.parquet, data/survival/<arch>.parquet), which the compare
+# and calibration stages read too
+MONTHS, DIED = "overall_survival_months", "vital_status"
+RISK_SCORE = "risk_score"
+
 
 def binary_endpoint(months, died, horizon_months: float) -> np.ndarray:
     months = np.asarray(months, dtype=float)

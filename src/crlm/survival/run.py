@@ -9,26 +9,40 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
-from crlm.config import StatsConfig, SurvivalConfig
+from crlm.embedding.table import fold_vectors
 from crlm.headline import candidate_keys
+from crlm.stats.config import StatsConfig
 from crlm.stats.survival import at_risk
-from crlm.survival.analysis import MONTHS, SurvivalAnalysis, analyse
-from crlm.survival.embeddings import fold_vectors
+from crlm.survival.analysis import SurvivalAnalysis, analyse
+from crlm.survival.config import SurvivalConfig
+from crlm.survival.endpoint import MONTHS
 
 
-def survival_of(embeddings: pd.DataFrame, source: str, splits: dict, clinical: pd.DataFrame, cfg: SurvivalConfig,
-                stats_cfg: StatsConfig) -> SurvivalAnalysis:
+def survival_of(
+    embeddings: pd.DataFrame,
+    source: str,
+    splits: dict,
+    clinical: pd.DataFrame,
+    cfg: SurvivalConfig,
+    stats_cfg: StatsConfig,
+) -> SurvivalAnalysis:
     """One arch's analysis from its per-fold patient embeddings (data/embeddings/<arch>.parquet, read from
     `source`)."""
     return analyse(fold_vectors(embeddings, source=source), splits, clinical, cfg, stats_cfg)
 
 
-def survival_of_archs(embeddings: dict[str, tuple[pd.DataFrame, str]], splits: dict, clinical: pd.DataFrame,
-                      cfg: SurvivalConfig, stats_cfg: StatsConfig) -> dict[str, SurvivalAnalysis]:
+def survival_of_archs(
+    embeddings: dict[str, tuple[pd.DataFrame, str]],
+    splits: dict,
+    clinical: pd.DataFrame,
+    cfg: SurvivalConfig,
+    stats_cfg: StatsConfig,
+) -> dict[str, SurvivalAnalysis]:
     """survival_of each arch (arch -> (embeddings, source)), min(archs, cores) at a time."""
     jobs = min(len(embeddings), os.cpu_count() or 1)
-    results = Parallel(n_jobs=jobs)(delayed(survival_of)(frame, source, splits, clinical, cfg, stats_cfg)
-                                    for frame, source in embeddings.values())
+    results = Parallel(n_jobs=jobs)(
+        delayed(survival_of)(frame, source, splits, clinical, cfg, stats_cfg) for frame, source in embeddings.values()
+    )
     return dict(zip(embeddings, results))
 
 

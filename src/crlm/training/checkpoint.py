@@ -31,10 +31,18 @@ def fingerprint(payload: dict) -> str:
 def save_checkpoint(path: Path, *, model, optimizer, scheduler, epoch: int, history: list[dict], key: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "epoch": epoch,
-                "history": [_plain(row) for row in history], "fingerprint": key}, tmp)
-    tmp.replace(path)   # atomic: an interruption never leaves half a checkpoint
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "epoch": epoch,
+            "history": [_plain(row) for row in history],
+            "fingerprint": key,
+        },
+        tmp,
+    )
+    tmp.replace(path)  # atomic: an interruption never leaves half a checkpoint
 
 
 def load_checkpoint(path: Path, key: str) -> dict | None:
@@ -44,15 +52,17 @@ def load_checkpoint(path: Path, key: str) -> dict | None:
     try:
         state = read_data_only(path, what="checkpoint")
     except FileNotFoundError:
-        return None   # set aside meanwhile by another process of the same (distributed) training
+        return None  # set aside meanwhile by another process of the same (distributed) training
     except UnreadableFileError as exc:
         aside = path.with_name(path.name + ".unreadable")
         try:
             path.replace(aside)
         except FileNotFoundError:
-            pass   # another process of the same training set it aside first
-        logging.getLogger(__name__).warning(f"{path}: unreadable checkpoint (truncated or damaged: {exc.detail}); "
-                                            f"set aside as {aside}; training starts afresh")
+            pass  # another process of the same training set it aside first
+        logging.getLogger(__name__).warning(
+            f"{path}: unreadable checkpoint (truncated or damaged: {exc.detail}); "
+            f"set aside as {aside}; training starts afresh"
+        )
         return None
     if not isinstance(state, dict) or state.get("fingerprint") != key:
         logging.getLogger(__name__).info(f"ignoring {path}: it belongs to another setting")

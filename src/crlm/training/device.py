@@ -12,7 +12,7 @@ import contextlib
 
 import torch
 
-from crlm.options import look_up
+from crlm.core.options import look_up
 
 MEMORY_FORMAT = torch.channels_last
 
@@ -28,8 +28,9 @@ def cpu_device() -> torch.device:
 
 def cuda_device() -> torch.device:
     if not torch.cuda.is_available():
-        raise RuntimeError("train.device: cuda was asked for but torch sees no CUDA device; "
-                           "set train.device: auto or cpu")
+        raise RuntimeError(
+            "train.device: cuda was asked for but torch sees no CUDA device; set train.device: auto or cpu"
+        )
     return torch.device("cuda")
 
 
@@ -86,10 +87,18 @@ def compute_fingerprint(device: torch.device, precision: str) -> dict:
     from threadpoolctl import threadpool_info
 
     kernels = torch.cuda.get_device_name(device) if device.type == "cuda" else torch.backends.cpu.get_cpu_capability()
-    blas = [f"{pool['internal_api']} {pool.get('architecture') or '?'}, {pool['num_threads']} threads"
-            for pool in threadpool_info() if pool["user_api"] == "blas"]
-    return {"device": device.type, "precision": precision, "kernels": kernels, "torch": torch.__version__,
-            "blas": "; ".join(blas) or "none found"}
+    blas = [
+        f"{pool['internal_api']} {pool.get('architecture') or '?'}, {pool['num_threads']} threads"
+        for pool in threadpool_info()
+        if pool["user_api"] == "blas"
+    ]
+    return {
+        "device": device.type,
+        "precision": precision,
+        "kernels": kernels,
+        "torch": torch.__version__,
+        "blas": "; ".join(blas) or "none found",
+    }
 
 
 def make_deterministic(seed: int) -> None:

@@ -1,7 +1,7 @@
 """One training across several processes (GPUs, or nodes) with PyTorch DDP, started by torchrun.
 
 `torchrun --nproc-per-node=N stages/train.py --arch clmnet` starts N processes
-and sets RANK, LOCAL_RANK and WORLD_SIZE in each (README "Scaling"); without
+and sets RANK, LOCAL_RANK and WORLD_SIZE in each (docs/scaling.md); without
 torchrun the world is one process and nothing here is used.
 
 A distributed step is the single-process step with the same global batch
@@ -19,7 +19,7 @@ A distributed step is the single-process step with the same global batch
   it, so no process gets an empty shard.
 
 So the weights equal the single-process run's up to floating-point summation
-order (tests/test_distributed.py bounds the difference), with one exception:
+order (tests/training/test_distributed.py bounds the difference), with one exception:
 dropout draws its masks in each process from a generator seeded by (seed,
 epoch, step, rank), forked off the one the augmentation draws from, so the
 masks of different shards are independent and the augmentation stays the
@@ -30,12 +30,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING, cast
 
 import torch
 import torch.distributed as dist
 from torch import nn
+
+if TYPE_CHECKING:
+    from crlm.models.base import Network
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,7 @@ def own_dropout_draws(world: World, seed: int, device: torch.device):
     return forked()
 
 
-def world_from_env(env: dict | None = None) -> World:
+def world_from_env(env: Mapping[str, str] | None = None) -> World:
     """The world torchrun describes in the environment (RANK, WORLD_SIZE, LOCAL_RANK); one process without."""
     env = os.environ if env is None else env
     return World(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0)))
@@ -110,21 +115,23 @@ def device_of(world: World, device: torch.device) -> torch.device:
     return device
 
 
-def with_global_batch_norm(model: nn.Module, world: World, device: torch.device) -> nn.Module:
+def with_global_batch_norm(model: Network, world: World, device: torch.device) -> Network:
     """The model with batch norm over every process's shard (new modules: before the optimizer is built)."""
     if world.size == 1:
         return model
+    # both convert the batch norms inside `model` in place and return `model` itself (no batch norm)
     if device.type == "cuda":
-        return nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    return GlobalBatchNorm2d.convert(model)
+        return cast("Network", nn.SyncBatchNorm.convert_sync_batchnorm(model))
+    return cast("Network", GlobalBatchNorm2d.convert(model))
 
 
 def wrap(model: nn.Module, world: World, device: torch.device, unused_parameters: bool) -> nn.Module:
     """DDP around the model; the model itself when there is one process."""
     if world.size == 1:
         return model
-    return nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
-                                               find_unused_parameters=unused_parameters)
+    return nn.parallel.DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=unused_parameters
+    )
 
 
 def unwrapped(model: nn.Module) -> nn.Module:
@@ -170,12 +177,15 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or not dist.is_initialized():
             return super().forward(x)
-        values = x.double()     # sums of squares in float64: E[x^2] - E[x]^2 cancels in float32
+        values = x.double()  # sums of squares in float64: E[x^2] - E[x]^2 cancels in float32
         count = torch.tensor([values.numel() / values.shape[1]], dtype=torch.float64, device=x.device)
         sums = _Summed.apply(torch.cat([count, values.sum((0, 2, 3)), (values * values).sum((0, 2, 3))]))
         n, channels = sums[0], x.shape[1]
-        mean = sums[1:1 + channels] / n
-        var = sums[1 + channels:] / n - mean * mean
+        mean = sums[1 : 1 + channels] / n
+        var = sums[1 + channels :] / n - mean * mean
+        # convert() admits only batch norms with running statistics and a momentum
+        assert self.num_batches_tracked is not None and self.momentum is not None
+        assert self.running_mean is not None and self.running_var is not None
         with torch.no_grad():
             self.num_batches_tracked.add_(1)
             self.running_mean.lerp_(mean.float(), self.momentum)
@@ -190,10 +200,14 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
         default kind only: affine, running statistics, a momentum; another is refused, never mis-normalised)."""
         if type(module) is nn.BatchNorm2d:
             if not (module.affine and module.track_running_stats and module.momentum is not None):
-                raise ValueError(f"GlobalBatchNorm2d: {module} is not supported (affine, track_running_stats "
-                                 "and a momentum are required)")
-            converted = cls(module.num_features, module.eps, module.momentum, module.affine,
-                            module.track_running_stats).to(module.running_mean.device)
+                raise ValueError(
+                    f"GlobalBatchNorm2d: {module} is not supported (affine, track_running_stats "
+                    "and a momentum are required)"
+                )
+            assert module.running_mean is not None  # track_running_stats, checked above
+            converted = cls(
+                module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats
+            ).to(module.running_mean.device)
             converted.load_state_dict(module.state_dict())
             converted.train(module.training)
             return converted

@@ -17,7 +17,9 @@ worker process sees one GPU). Under torchrun (crlm.training.distributed) the
 folds train one after another, each across every process, and the main
 process alone writes files.
 
-A fold's outputs: data/models/<arch>/<fold>/{model.pt, predictions.npz} and its
+The folds are those of data/splits/splits.json (crlm.data.splits.Splits), whose count
+split.folds must equal. A fold's outputs: data/models/<arch>/<fold>/{model.pt,
+predictions.npz, test_predictions.npz} (written through crlm.models.folds.FoldModels) and its
 dvclive curves under plots/train/<arch>/<fold>/. Its checkpoint under
 data/checkpoints/<arch>/<fold>/ outlives it until every fold of the arch is
 done, so an interrupted stage resumes finished folds for free and the
@@ -42,28 +44,24 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import numpy as np
 import torch
 
-from crlm.config import Params
-from crlm.data.splits import fold_patients
-from crlm.io import read_json, write_json
-from crlm.logs import setup as setup_logging
-from crlm.paths import CHECKPOINTS, MODELS, PLOTS, PROCESSED_ARRAYS, PROCESSED_MANIFEST, SPLITS
+if TYPE_CHECKING:
+    from crlm.params import Params
+from crlm.core.io import write_json
+from crlm.core.logs import setup as setup_logging
+from crlm.core.paths import CHECKPOINTS, MODELS, PLOTS, PROCESSED_ARRAYS, PROCESSED_MANIFEST, SPLITS
+from crlm.data.splits import Splits
 from crlm.training.device import compute_fingerprint, resolve_precision, select_device
 from crlm.training.distributed import SINGLE, World
 
 log = logging.getLogger(__name__)
-
-
-def fold_names(n_folds: int) -> list[str]:
-    return [str(k) for k in range(n_folds)]
 
 
 def worker_plan(n_jobs: int, device: torch.device, cpus: int | None = None, gpus: int = 0) -> tuple[int, int]:
@@ -89,9 +87,10 @@ def take_one_gpu(free_gpus) -> None:
 
 
 class FoldResult(NamedTuple):
-    summary: str             # one line for the stage's log: "<arch>/<fold>: ..."
-    history: list[dict]      # one row per epoch: {"epoch": n, "train_loss": ..., "val_auc": ..., ...} (val_*: every
-                             # train.val_every epochs and the last)
+    summary: str  # one line for the stage's log: "<arch>/<fold>: ..."
+    # one row per epoch: {"epoch": n, "train_loss": ..., "val_auc": ..., ...} (val_*: every train.val_every
+    # epochs and the last)
+    history: list[dict]
 
 
 def train_all_folds(arch: str, params: Params, cpus: int | None = None, world: World = SINGLE) -> list[str]:
@@ -100,12 +99,15 @@ def train_all_folds(arch: str, params: Params, cpus: int | None = None, world: W
 
     Each fold's curves are written here as soon as its training (and those before it) returned.
     """
-    folds = fold_names(params.split.folds)
+    splits = Splits.read(SPLITS)
+    splits.check_fold_count(params.split.folds)
+    folds = splits.fold_names
     device = select_device(params.train.device)
     gpus = visible_gpus() if device.type == "cuda" else []
     cpus = cpus or params.train.workers or None
     workers, threads = worker_plan(len(folds), device, cpus, len(gpus))
-    if world.size > 1:   # this node's cores shared by its processes (torchrun sets LOCAL_WORLD_SIZE)
+    results: Iterable[FoldResult]
+    if world.size > 1:  # this node's cores shared by its processes (torchrun sets LOCAL_WORLD_SIZE)
         threads = max(1, (cpus or os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", world.size)))
         results = [train_fold(arch, fold, params, threads, world) for fold in folds]
         if not world.main:
@@ -115,16 +117,15 @@ def train_all_folds(arch: str, params: Params, cpus: int | None = None, world: W
         results = (train_fold(arch, fold, params, threads) for fold in folds)
         lines = [_write_curves_of(arch, fold, result) for fold, result in zip(folds, results)]
     else:
-        context = get_context("spawn")    # spawn, not fork: a forked child would inherit torch's thread pools
-        pinning = {}
+        context = get_context("spawn")  # spawn, not fork: a forked child would inherit torch's thread pools
+        pinning: dict[str, Any] = {}  # ProcessPoolExecutor's initializer and initargs, or none
         if gpus:
             free_gpus = context.Queue()
             for gpu in gpus[:workers]:
                 free_gpus.put(gpu)
             pinning = {"initializer": take_one_gpu, "initargs": (free_gpus,)}
         with ProcessPoolExecutor(workers, mp_context=context, **pinning) as pool:
-            results = pool.map(train_fold, [arch] * len(folds), folds, [params] * len(folds),
-                               [threads] * len(folds))
+            results = pool.map(train_fold, [arch] * len(folds), folds, [params] * len(folds), [threads] * len(folds))
             lines = [_write_curves_of(arch, fold, result) for fold, result in zip(folds, results)]
     shutil.rmtree(CHECKPOINTS / arch, ignore_errors=True)
     write_compute(PLOTS / "train" / arch, device, resolve_precision(params.train.precision, device))
@@ -170,6 +171,7 @@ def train_fold(arch: str, fold: str, params: Params, threads: int, world: World 
     """
     from crlm.data.dataset import load_image_set
     from crlm.data.sampling import training_sample
+    from crlm.models.folds import FoldModels
     from crlm.models.inference import predict
     from crlm.models.model_file import save_model
     from crlm.training.loop import TrainingDiverged, train_model
@@ -177,44 +179,57 @@ def train_fold(arch: str, fold: str, params: Params, threads: int, world: World 
     setup_logging()
     torch.set_num_threads(threads)
     data = load_image_set(PROCESSED_ARRAYS, PROCESSED_MANIFEST)
-    splits = read_json(SPLITS)
-    train_patients, val_patients = fold_patients(splits, fold)
+    splits = Splits.read(SPLITS)
+    chosen = splits.fold(fold)
+    train_patients, val_patients = list(chosen.train), list(chosen.val)
     train_idx = training_sample(data.manifest, train_patients, params.train, fold)
     val_idx = data.indices_of(val_patients)
 
     # validated on its own validation patients only: the test set stays unseen while training
     # (a resumed training's history holds the epochs before the interruption too)
     try:
-        result = train_model(arch, params, data, train_idx, val_idx, checkpoint=CHECKPOINTS / arch / fold / "last.pt",
-                             on_epoch_end=epoch_logger(f"{arch}/{fold}", params.train.epochs) if world.main else None,
-                             world=world)
+        result = train_model(
+            arch,
+            params,
+            data,
+            train_idx,
+            val_idx,
+            checkpoint=CHECKPOINTS / arch / fold / "last.pt",
+            on_epoch_end=epoch_logger(f"{arch}/{fold}", params.train.epochs) if world.main else None,
+            world=world,
+        )
     except TrainingDiverged as exc:
         raise TrainingDiverged(f"fold {fold}: {exc}") from None
     if not world.main:
         return FoldResult("", result.history)
 
-    out = MODELS / arch / fold
-    save_model(out / "model.pt", arch, params.model, result.model)
-    for name, idx in (("predictions.npz", val_idx), ("test_predictions.npz", data.indices_of(splits["test"]))):
+    models = FoldModels.of(arch, splits.fold_names, MODELS)
+    save_model(models.model_path(fold), arch, result.kwargs, result.model)
+    for test, idx in ((False, val_idx), (True, data.indices_of(list(splits.test)))):
         preds = predict(result.model, data, idx, params.train.batch_size)
-        arrays = {"image_id": data.manifest["image_id"].to_numpy()[idx].astype(str), "prob": preds.prob}
-        if preds.seg_prob is not None:
-            arrays["seg_prob"] = preds.seg_prob.astype(np.float16)
-        np.savez_compressed(out / name, **arrays)
+        models.save_predictions(fold, test, data.manifest["image_id"].to_numpy()[idx], preds.prob, preds.seg_prob)
     resumed = f", resumed after epoch {result.resumed_from_epoch}" if result.resumed_from_epoch else ""
-    summary = (f"{arch}/{fold}: {len(train_idx)} of {len(data.indices_of(train_patients))} training images "
-               f"({data.labels[train_idx].mean():.0%} metastasis), {params.train.epochs} epochs, "
-               f"final train loss {result.history[-1]['train_loss']:.3f}{resumed}")
+    summary = (
+        f"{arch}/{fold}: {len(train_idx)} of {len(data.indices_of(train_patients))} training images "
+        f"({data.labels[train_idx].mean():.0%} metastasis), {params.train.epochs} epochs, "
+        f"final train loss {result.history[-1]['train_loss']:.3f}{resumed}"
+    )
     return FoldResult(summary, result.history)
 
 
 def epoch_logger(name: str, epochs: int) -> Callable[[dict], None]:
     """train_model's on_epoch_end: logs "<name> epoch <n>/<epochs>: train loss .., val_auc .., ..." (the val_*
     metrics on the validation epochs; an undefined one as None)."""
+
     def log_epoch(row: dict) -> None:
-        metrics = ", ".join(f"{key} {value:.4f}" if isinstance(value, float) else f"{key} {value}"
-                            for key, value in row.items() if key not in ("epoch", "train_loss"))
-        log.info(f"{name} epoch {row['epoch']}/{epochs}: train loss {row['train_loss']:.4f}"
-                 + (f", {metrics}" if metrics else ""))
+        metrics = ", ".join(
+            f"{key} {value:.4f}" if isinstance(value, float) else f"{key} {value}"
+            for key, value in row.items()
+            if key not in ("epoch", "train_loss")
+        )
+        log.info(
+            f"{name} epoch {row['epoch']}/{epochs}: train loss {row['train_loss']:.4f}"
+            + (f", {metrics}" if metrics else "")
+        )
 
     return log_epoch

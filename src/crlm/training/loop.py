@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,23 +22,35 @@ from segmentation_models_pytorch.losses import DiceLoss
 from torch import nn
 from torch.nn import functional as F
 
-from crlm.config import Params
+if TYPE_CHECKING:
+    from crlm.params import Params
+from crlm.core.errors import UserError
+from crlm.core.options import look_up
 from crlm.data.dataset import ImageSet
-from crlm.data.transforms import augment_batch
-from crlm.errors import UserError
+from crlm.data.transforms import AugmentConfig, augment_batch
 from crlm.evaluation.classification import roc_auc_or_none
-from crlm.models import build_model
+from crlm.models.base import Network
 from crlm.models.inference import predict
-from crlm.options import look_up
+from crlm.models.registry import build_model, model_kwargs
 from crlm.training.checkpoint import fingerprint, load_checkpoint, save_checkpoint
-from crlm.training.distributed import (SINGLE, World, device_of, mean_over_world, own_dropout_draws, smallest,
-                                       summed, with_global_batch_norm, wrap)
 from crlm.training.device import MEMORY_FORMAT, autocast, make_deterministic, resolve_precision, select_device
+from crlm.training.distributed import (
+    SINGLE,
+    World,
+    device_of,
+    mean_over_world,
+    own_dropout_draws,
+    smallest,
+    summed,
+    with_global_batch_norm,
+    wrap,
+)
 
 
 @dataclass
 class TrainResult:
-    model: nn.Module
+    model: Network
+    kwargs: dict  # the arguments the network was built with (for its model file)
     history: list[dict] = field(default_factory=list)
     resumed_from_epoch: int = 0
 
@@ -48,7 +61,7 @@ EpochCallback = Callable[[dict], None]
 def batches(indices: np.ndarray, batch_size: int, least: int = 2) -> list[np.ndarray]:
     """Consecutive batches; a trailing batch under `least` images joins the previous one (batch norm needs two
     images; a distributed step one per process)."""
-    chunks = [indices[i:i + batch_size] for i in range(0, len(indices), batch_size)]
+    chunks = [indices[i : i + batch_size] for i in range(0, len(indices), batch_size)]
     if len(chunks) > 1 and len(chunks[-1]) < least:
         last = chunks.pop()
         chunks[-1] = np.concatenate([chunks[-1], last])
@@ -63,6 +76,8 @@ class Loss(nn.Module):
     gradients is then the gradient of the global batch's loss.
     """
 
+    pos_weight: torch.Tensor  # a buffer, registered in __init__
+
     def __init__(self, cls_weight: float, seg_weight: float, seg_pos_weight: float, world: World = SINGLE) -> None:
         super().__init__()
         self.cls_weight, self.seg_weight, self.world = cls_weight, seg_weight, world
@@ -76,7 +91,8 @@ class Loss(nn.Module):
             seg_bce = F.binary_cross_entropy_with_logits(seg, masks, pos_weight=self.pos_weight)
             if self.world.size == 1:
                 return loss + self.seg_weight * (seg_bce + self.dice(seg, masks))
-            return (loss + self.seg_weight * seg_bce) * share + self.seg_weight * global_dice_loss(seg, masks, self.world)
+            global_dice = global_dice_loss(seg, masks, self.world)
+            return (loss + self.seg_weight * seg_bce) * share + self.seg_weight * global_dice
         return loss if self.world.size == 1 else loss * share
 
 
@@ -85,8 +101,10 @@ def global_dice_loss(seg_logits: torch.Tensor, masks: torch.Tensor, world: World
     process's share: the intersection and error sums are summed over every process."""
     prob = F.logsigmoid(seg_logits).exp().flatten()
     target = masks.flatten().type_as(prob)
-    sums = summed(torch.stack([(prob * target).sum(), (prob * (1 - target)).sum(), ((1 - prob) * target).sum(),
-                               target.sum()]), world)
+    sums = summed(
+        torch.stack([(prob * target).sum(), (prob * (1 - target)).sum(), ((1 - prob) * target).sum(), target.sum()]),
+        world,
+    )
     intersection, false_pos, false_neg, positives = sums
     score = intersection / (intersection + 0.5 * false_pos + 0.5 * false_neg).clamp_min(eps)
     return (1.0 - score) * (positives > 0).to(score.dtype)
@@ -96,9 +114,16 @@ class TrainingDiverged(UserError):
     """The training loss became NaN or infinite (a learning rate too high for the recipe)."""
 
 
-def train_model(arch: str, params: Params, data: ImageSet, train_idx: np.ndarray,
-                val_idx: np.ndarray | None = None, checkpoint: Path | None = None,
-                on_epoch_end: EpochCallback | None = None, world: World = SINGLE) -> TrainResult:
+def train_model(
+    arch: str,
+    params: Params,
+    data: ImageSet,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray | None = None,
+    checkpoint: Path | None = None,
+    on_epoch_end: EpochCallback | None = None,
+    world: World = SINGLE,
+) -> TrainResult:
     """Train `arch` on data[train_idx]; with val_idx, report val loss/AUC/Dice every train.val_every epochs
     and at the last (the other epochs' history rows hold the training loss only).
 
@@ -108,21 +133,30 @@ def train_model(arch: str, params: Params, data: ImageSet, train_idx: np.ndarray
     if len(train_idx) < 2:
         raise ValueError(f"train {arch}: {len(train_idx)} training image(s); need at least 2")
     if cfg.batch_size < world.size:
-        raise ValueError(f"train.batch_size {cfg.batch_size} is the global batch, split over {world.size} "
-                         f"processes: it must be at least {world.size}")
+        raise ValueError(
+            f"train.batch_size {cfg.batch_size} is the global batch, split over {world.size} "
+            f"processes: it must be at least {world.size}"
+        )
     device = device_of(world, select_device(cfg.device))
     precision = resolve_precision(cfg.precision, device)
     make_deterministic(cfg.seed)
-    model = build_model(arch, params.model).to(device=device, memory_format=MEMORY_FORMAT)
+    kwargs = model_kwargs(params.model, arch)
+    # torch's stubs lack Module.to(device=..., memory_format=...), which Module.to accepts (keywords of Tensor.to)
+    model = build_model(arch, kwargs).to(device=device, memory_format=MEMORY_FORMAT)  # type: ignore[call-overload]
     model = with_global_batch_norm(model, world, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = _scheduler(optimizer, cfg, steps_per_epoch=len(batches(train_idx, cfg.batch_size, smallest(world))))
     loss_fn = Loss(cfg.cls_loss_weight, cfg.seg_loss_weight, cfg.seg_pos_weight, world).to(device)
-    settings = {"arch": arch, "model": params.model, "train": params.train, "augment": params.augment,
-                "images": data.manifest["image_id"].to_numpy()[train_idx].tolist()}
+    settings = {
+        "arch": arch,
+        "model": kwargs,
+        "train": params.train,
+        "augment": params.augment,
+        "images": data.manifest["image_id"].to_numpy()[train_idx].tolist(),
+    }
     key = fingerprint(settings if world.size == 1 else {**settings, "processes": world.size})
 
-    result = TrainResult(model)
+    result = TrainResult(model, kwargs)
     start = 1
     state = load_checkpoint(checkpoint, key) if checkpoint else None
     if state is not None:
@@ -139,20 +173,41 @@ def train_model(arch: str, params: Params, data: ImageSet, train_idx: np.ndarray
 
     # a head whose loss is off gets no gradient; DDP must be told
     trained = wrap(model, world, device, unused_parameters=0 in (cfg.seg_loss_weight, cfg.cls_loss_weight))
+    setup = EpochSetup(
+        trained,
+        optimizer,
+        scheduler,
+        loss_fn,
+        data,
+        train_idx,
+        params.augment if cfg.augment else None,
+        cfg.batch_size,
+        cfg.seed,
+        device,
+        precision,
+        world,
+    )
     for epoch in range(start, cfg.epochs + 1):
-        row = {"epoch": epoch, "train_loss": _train_epoch(trained, optimizer, scheduler, loss_fn, data, train_idx,
-                                                          params.augment, cfg.augment, cfg.batch_size, cfg.seed, epoch, device,
-                                                          precision, world)}
+        row = {"epoch": epoch, "train_loss": _train_epoch(setup, epoch)}
         if not math.isfinite(row["train_loss"]):
-            raise TrainingDiverged(f"train {arch}: the training loss is {row['train_loss']} at epoch {epoch} "
-                                   f"(train.lr {cfg.lr}, train.lr_schedule {cfg.lr_schedule}): the training "
-                                   "diverged; lower train.lr")
+            raise TrainingDiverged(
+                f"train {arch}: the training loss is {row['train_loss']} at epoch {epoch} "
+                f"(train.lr {cfg.lr}, train.lr_schedule {cfg.lr_schedule}): the training "
+                "diverged; lower train.lr"
+            )
         if val_idx is not None and len(val_idx) and (epoch % cfg.val_every == 0 or epoch == cfg.epochs):
             row.update(_validate(model, loss_fn, data, val_idx, cfg.batch_size, device))
         result.history.append(row)
         if checkpoint and world.main:
-            save_checkpoint(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler, epoch=epoch,
-                            history=result.history, key=key)
+            save_checkpoint(
+                checkpoint,
+                model=model,
+                optimizer=optimizer,
+                scheduler=scheduler,
+                epoch=epoch,
+                history=result.history,
+                key=key,
+            )
         if on_epoch_end:
             on_epoch_end(row)
     return result
@@ -178,32 +233,52 @@ def _scheduler(optimizer, cfg, steps_per_epoch: int) -> torch.optim.lr_scheduler
     return schedule(optimizer, cfg.lr, cfg.epochs, steps_per_epoch)
 
 
-def _train_epoch(model, optimizer, scheduler, loss_fn, data: ImageSet, train_idx, augment, augmenting: bool,
-                 batch_size: int, seed: int, epoch: int, device: torch.device, precision: str,
-                 world: World = SINGLE) -> float:
+@dataclass(frozen=True)
+class EpochSetup:
+    """What every epoch of one training shares (all but the epoch's number)."""
+
+    model: nn.Module  # DDP-wrapped in a distributed training
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    loss_fn: Loss
+    data: ImageSet
+    train_idx: np.ndarray
+    augment: AugmentConfig | None  # None: no augmentation (train.augment false)
+    batch_size: int
+    seed: int  # train.seed: an epoch's draws come from (seed, epoch) alone
+    device: torch.device
+    precision: str
+    world: World = SINGLE
+
+
+def _train_epoch(setup: EpochSetup, epoch: int) -> float:
+    model, optimizer, scheduler, loss_fn = setup.model, setup.optimizer, setup.scheduler, setup.loss_fn
+    data, world, device = setup.data, setup.world, setup.device
     model.train()
-    epoch_seed = seed * 100_003 + epoch
-    torch.manual_seed(epoch_seed)               # augmentation and dropout draws
-    order = np.random.default_rng(epoch_seed).permutation(train_idx)
+    epoch_seed = setup.seed * 100_003 + epoch
+    torch.manual_seed(epoch_seed)  # augmentation and dropout draws
+    order = np.random.default_rng(epoch_seed).permutation(setup.train_idx)
     total, count = 0.0, 0
-    for step, batch in enumerate(batches(order, batch_size, smallest(world))):
-        rows = world.shard(len(batch))           # the whole batch in a single process
+    for step, batch in enumerate(batches(order, setup.batch_size, smallest(world))):
+        rows = world.shard(len(batch))  # the whole batch in a single process
         idx = batch[rows]
         images = torch.from_numpy(data.images[idx]).unsqueeze(1).to(device).float()
         masks = torch.from_numpy(data.tumour[idx]).unsqueeze(1).to(device).float()
         labels = torch.from_numpy(data.labels[idx]).to(device)
-        if augmenting:   # on the training device, the whole batch at once
-            images, masks = augment_batch(images, masks, augment, len(batch), rows)
+        if setup.augment is not None:  # on the training device, the whole batch at once
+            images, masks = augment_batch(images, masks, setup.augment, len(batch), rows)
         images = images.contiguous(memory_format=MEMORY_FORMAT)
-        with own_dropout_draws(world, (epoch_seed * 1_000_003 + step) * 1_009 + world.rank, device), \
-                autocast(device, precision):
+        with (
+            own_dropout_draws(world, (epoch_seed * 1_000_003 + step) * 1_009 + world.rank, device),
+            autocast(device, setup.precision),
+        ):
             out = model(images)
         loss = loss_fn(out, labels, masks, share=len(idx) * world.size / len(batch))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.step()
-        total += mean_over_world(loss.item(), world, device) * len(batch)   # the global batch's loss
+        total += mean_over_world(loss.item(), world, device) * len(batch)  # the global batch's loss
         count += len(batch)
     return total / count
 

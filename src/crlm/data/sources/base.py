@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from crlm.config import DataConfig, Params
+from crlm.data.config import DataConfig
+
+if TYPE_CHECKING:
+    from crlm.params import Params
 from crlm.data.nifti import Volume, read_nifti
 from crlm.data.sources.store import Listing
 
@@ -54,7 +57,7 @@ class Source(Protocol):
     regenerate: bool       # generated (phantom): written whole into a folder named by what generates it, not resumed
 
     def folder(self, params: Params) -> str:
-        """Its folder in the raw store (crlm.paths.raw_dir()), which data/raw.json records."""
+        """Its folder in the raw store (crlm.core.paths.raw_dir()), which data/raw.json records."""
 
     def fetch(self, source_dir: Path, params: Params, dry_run: bool = False) -> Fetched:
         """Write (or resume, or keep) source_dir and check it; a one-line summary and the files it provides.

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
-from crlm.config import DataConfig, Params
+from crlm.data.config import DataConfig
+
+if TYPE_CHECKING:
+    from crlm.params import Params
 from crlm.data import lits
 from crlm.data.nifti import Volume
 from crlm.data.sources.base import VOLUME_FILE, Case, Fetched, natural_key, read_nifti_case
@@ -49,7 +53,8 @@ def lits_kaggle_cases(root: Path, max_volumes: int = 0, listed: Listing | None =
         raise FileNotFoundError(f"{root}: no extracted LiTS data; run the fetch stage first")
     labels = {}
     for path in root.rglob("segmentation-*.nii*"):
-        labels[_LABEL.match(path.name).group(1)] = path
+        # cast, not assert: a name the glob finds but _LABEL refuses still fails as it did (None.group)
+        labels[cast(re.Match[str], _LABEL.match(path.name)).group(1)] = path
     cases = []
     for path in root.rglob("volume-*.nii*"):
         match = VOLUME_FILE.match(path.name)

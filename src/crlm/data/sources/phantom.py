@@ -8,15 +8,18 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
-from crlm.config import DataConfig, Params, PhantomConfig
+from crlm.data.config import DataConfig, PhantomConfig
+
+if TYPE_CHECKING:
+    from crlm.params import Params
 from crlm.data import nifti, phantom
 from crlm.data.nifti import Volume
 from crlm.data.sources.base import VOLUME_FILE, Case, Fetched, natural_key, read_nifti_case
 from crlm.data.sources.store import Listing, all_files, describe, differences
-
 
 COMPLETE = ".complete.json"     # a phantom folder's own file list (size, md5), written before it gets its name
 
@@ -51,7 +54,8 @@ class PhantomSource:
 def phantom_folder(cfg: PhantomConfig) -> str:
     """phantom-<8 hex>: a hash of the phantom params and of the code that writes them (crlm.data.phantom,
     crlm.data.nifti), so one folder in a shared store always holds one phantom, whoever wrote it."""
-    code = [hashlib.md5(Path(module.__file__).read_bytes(), usedforsecurity=False).hexdigest()
+    # modules loaded from files: a __file__ each
+    code = [hashlib.md5(Path(cast(str, module.__file__)).read_bytes(), usedforsecurity=False).hexdigest()
             for module in (phantom, nifti)]
     text = json.dumps({"phantom": dataclasses.asdict(cfg), "code": code}, sort_keys=True)
     return f"phantom-{hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()[:8]}"

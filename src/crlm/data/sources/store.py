@@ -1,6 +1,6 @@
 """The raw store and its manifest, data/raw.json.
 
-fetch writes each source into its folder of the raw store (crlm.paths.raw_dir(): $CRLM_RAW_DIR, else
+fetch writes each source into its folder of the raw store (crlm.core.paths.raw_dir(): $CRLM_RAW_DIR, else
 data/raw) and lists, in data/raw.json, that folder's name and every file the source provides there
 (path inside the folder, size, md5). No absolute path: the manifest is the same wherever the store
 lies, so DVC caches it and every clone, queued experiment and machine agrees on it. The slices stage
@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from crlm.errors import UserError
-from crlm.paths import RAW, RAW_DIR_ENV, RAW_MANIFEST
+from crlm.core.errors import UserError
+from crlm.core.paths import RAW, RAW_DIR_ENV, RAW_MANIFEST
 
 MANIFEST_VERSION = 1
 FIX = (f"rerun `dvc repro -f fetch`, or set {RAW_DIR_ENV} to the folder fetch wrote (an absolute path; "

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from crlm.config import DataConfig, Params
+from crlm.data.config import DataConfig
+
+if TYPE_CHECKING:
+    from crlm.params import Params
 from crlm.data import tcia
 from crlm.data.dicom import read_ct_series, read_seg_labels
 from crlm.data.nifti import Volume

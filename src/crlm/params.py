@@ -1,0 +1,83 @@
+"""The whole of params.yaml, every section checked: what the validate stage runs before any other stage,
+and what `crlm` and the tests read. A stage reads only its own sections (crlm.core.config.cli_params).
+
+Each section's dataclass lives beside the code that uses it; this module gathers them, and checks what
+spans sections: every arch of the registry (crlm.archs) has its model.<arch> section, valid, and takes
+the prepared image size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from crlm.archs import ARCH_NAMES, ARCHS
+from crlm.calibration.config import CalibrationConfig
+from crlm.core.config import ConfigError, build, read_params_file
+from crlm.data.config import DataConfig, PhantomConfig, PrepareConfig, QCConfig, SlicesConfig
+from crlm.data.splits import SplitConfig
+from crlm.data.transforms import AugmentConfig
+from crlm.embedding.config import EmbedConfig
+from crlm.evaluation.config import EvaluateConfig
+from crlm.explain.config import ExplainConfig
+from crlm.lesions.config import LesionsConfig
+from crlm.models.config import ModelConfig
+from crlm.models.crf import CRFConfig
+from crlm.models.registry import arch_config
+from crlm.stats.config import StatsConfig
+from crlm.survival.config import SurvivalConfig
+from crlm.training.config import TrainConfig
+
+
+@dataclass(frozen=True)
+class Params:
+    data: DataConfig
+    phantom: PhantomConfig
+    slices: SlicesConfig
+    qc: QCConfig
+    prepare: PrepareConfig
+    split: SplitConfig
+    augment: AugmentConfig
+    model: ModelConfig
+    train: TrainConfig
+    crf: CRFConfig
+    evaluate: EvaluateConfig
+    stats: StatsConfig
+    embed: EmbedConfig
+    survival: SurvivalConfig
+    calibration: CalibrationConfig
+    lesions: LesionsConfig
+    explain: ExplainConfig
+
+
+def params_from_dict(raw: dict[str, Any], source: str = "params") -> Params:
+    params = build(Params, raw, prefix="", source=source)
+    check_archs(params, source)
+    return params
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    return params_from_dict(read_params_file(path), source=str(path))
+
+
+def check_archs(params: Params, source: str) -> None:
+    """model.arch names a registered arch; model.<arch> of each is there and valid, and no other; the
+    prepared images are large enough for every arch (every arch is trained)."""
+    model = params.model
+    if model.arch not in ARCH_NAMES:
+        raise ConfigError(f"{source}: model.arch: unknown architecture {model.arch!r}; valid: {list(ARCH_NAMES)}")
+    unknown = sorted(set(model.sections) - set(ARCH_NAMES))
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown key(s) {['model.' + name for name in unknown]} (no such arch in "
+            f"crlm.archs; valid: {list(ARCH_NAMES)})"
+        )
+    for name in ARCH_NAMES:
+        arch_config(model, name, source)
+    smallest = max(ARCHS.values(), key=lambda arch: arch.min_image_size)
+    if params.prepare.image_size < smallest.min_image_size:
+        raise ConfigError(
+            f"prepare.image_size must be at least {smallest.min_image_size} (the smallest image "
+            f"{smallest.title}'s network takes), got {params.prepare.image_size}"
+        )
