@@ -5,6 +5,9 @@ sentence is built from the numbers it sits beside: the survival risk's words (ov
 too high or low a risk) follow the likelihood-ratio tests at ALPHA (one row per patient); the image
 words follow the patient-bootstrap CIs, since the likelihood-ratio tests treat a patient's images as
 independent; the decision curve's words say which CIs exclude 0.
+
+Over 300 lines: the section's prose, sentence by sentence in the order the report prints it, each sentence
+beside the numbers it is built from; split, one section's text would be read across files.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""The explanations' section of reports/report.md, from metrics/cam.json (torch-free, for the report stage)."""
+"""The explanations' section of reports/report.md, from metrics/cam.json (torch-free, for the report stage).
+
+Over 300 lines: the section's prose, sentence by sentence in the order the report prints it, each sentence
+beside the numbers it is built from; split, one section's text would be read across files.
+"""
 
 from __future__ import annotations
 
