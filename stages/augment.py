@@ -1,12 +1,11 @@
 """augment: plots/augmentation.png, a few prepared images and their training augmentations."""
 
-import numpy as np
 import torch
 
 from crlm.core.config import cli_params
-from crlm.core.io import load_npz, read_parquet
 from crlm.core.logs import stage_logger, stage_main
-from crlm.core.paths import PLOTS, PROCESSED_ARRAYS, PROCESSED_MANIFEST
+from crlm.core.paths import PLOTS
+from crlm.data.dataset import load_image_set
 from crlm.data.transforms import AugmentConfig, augment_batch
 from crlm.plots import augmentation_grid
 
@@ -17,14 +16,14 @@ log = stage_logger(__file__)
 @stage_main
 def main() -> None:
     params = cli_params(__doc__, AugmentConfig)
-    manifest = read_parquet(PROCESSED_MANIFEST)
-    arrays = load_npz(PROCESSED_ARRAYS, "prepare", keys=("images", "tumour"))
+    data = load_image_set()
+    manifest = data.manifest
     # show metastasis images first: their outlines make the geometry of each transform visible
     ranked = manifest.sort_values(["label", "tumour_area_px"], ascending=False, kind="stable")
     chosen = list(ranked.drop_duplicates("patient_id").index[: params.augment.preview_images])
     torch.manual_seed(params.augment.seed)
-    images = torch.from_numpy(arrays["images"][chosen].astype(np.float32))[:, None]
-    masks = torch.from_numpy(arrays["tumour"][chosen])[:, None]
+    images = torch.from_numpy(data.images_at(chosen))[:, None]
+    masks = torch.from_numpy(data.tumour_at(chosen))[:, None]
     out_images, out_masks = augment_batch(
         images.repeat_interleave(VARIANTS_PER_IMAGE, dim=0),
         masks.repeat_interleave(VARIANTS_PER_IMAGE, dim=0),

@@ -15,7 +15,7 @@ from crlm.archs import ARCHS
 from crlm.core.config import cli_params
 from crlm.core.io import write_parquet
 from crlm.core.logs import progress, stage_logger, stage_main
-from crlm.core.paths import EMBEDDINGS, MODELS, PROCESSED_ARRAYS, PROCESSED_MANIFEST, SPLITS
+from crlm.core.paths import EMBEDDINGS, MODELS, SPLITS
 from crlm.data.dataset import load_image_set
 from crlm.data.splits import Splits
 from crlm.embedding.config import EmbedConfig
@@ -29,7 +29,7 @@ log = stage_logger(__file__)
 @stage_main
 def main() -> None:
     params = cli_params(__doc__, EmbedConfig)
-    data = load_image_set(PROCESSED_ARRAYS, PROCESSED_MANIFEST)
+    data = load_image_set()
     folds = Splits.read(SPLITS).fold_names
     models = {arch: FoldModels.of(arch, folds, MODELS) for arch in ARCHS}
     frames: dict[str, list] = {arch: [] for arch in ARCHS}

@@ -9,13 +9,12 @@ from crlm.archs import CandidateConfig
 from crlm.core.config import cli_params
 from crlm.core.io import write_json, write_parquet
 from crlm.core.logs import stage_logger, stage_main
-from crlm.core.paths import METRICS, MODELS, PLOTS, PREDICTIONS, PROCESSED_ARRAYS, PROCESSED_MANIFEST, SPLITS
+from crlm.core.paths import METRICS, MODELS, PLOTS, PREDICTIONS, SPLITS
 from crlm.data.config import SlicesConfig
 from crlm.data.dataset import load_image_set
 from crlm.data.splits import Splits
 from crlm.evaluation.config import EvaluateConfig
-from crlm.evaluation.predictions import ensemble_file, write_ensemble
-from crlm.evaluation.run import evaluate_archs, overlay_rows
+from crlm.evaluation.run import evaluate_archs
 from crlm.models.crf import CRFConfig
 from crlm.plots import curves_plot, overlays, report_heatmap, write_points_csv
 from crlm.stats.config import StatsConfig
@@ -27,13 +26,11 @@ log = stage_logger(__file__)
 @stage_main
 def main() -> None:
     params = cli_params(__doc__, CandidateConfig, CRFConfig, EvaluateConfig, SlicesConfig, StatsConfig)
-    data = load_image_set(PROCESSED_ARRAYS, PROCESSED_MANIFEST)
-    result = evaluate_archs(params, data, Splits.read(SPLITS).fold_names, MODELS)
+    data = load_image_set()
+    result = evaluate_archs(params, data, Splits.read(SPLITS).fold_names, MODELS, PREDICTIONS)
 
     for arch, frame in result.frames.items():
         write_parquet(PREDICTIONS / f"{arch}.parquet", frame)
-    for arch, ensemble in result.ensembles.items():
-        write_ensemble(ensemble_file(PREDICTIONS, arch), ensemble)
     write_json(METRICS / "classification.json", result.classification)
     write_json(METRICS / "segmentation.json", result.segmentation)
     for arch, c in result.curves.items():  # for `dvc plots show/diff`
@@ -44,12 +41,12 @@ def main() -> None:
         OUT / "pr.png", {a: (c.recall, c.precision, f"AUC {c.auc:.3f}") for a, c in result.curves.items()}, "pr"
     )
     report_heatmap(OUT / "classification_report.png", result.reports)
-    chosen, rows = overlay_rows(result.test, data.manifest, params.evaluate.overlay_images)
+    chosen, rows = result.overlay
     overlays(
         OUT / "overlays.png",
-        data.images[rows],
-        data.tumour[rows].astype(bool),
-        {name: masks[chosen] for name, masks in result.test_masks.items()},
+        data.images_at(rows),
+        data.tumour_at(rows).astype(bool),
+        result.test_masks,
         result.test["image_id"].iloc[chosen].tolist(),
     )
 

@@ -6,10 +6,10 @@ Writes metrics/cam.json and plots/evaluate/cam.png (the images of plots/evaluate
 """
 
 from crlm.core.config import cli_params
-from crlm.core.io import load_npz, write_json
+from crlm.core.io import write_json
 from crlm.core.logs import stage_logger, stage_main
-from crlm.core.paths import METRICS, MODELS, PLOTS, PROCESSED_ARRAYS, PROCESSED_MANIFEST, SPLITS
-from crlm.data.dataset import load_image_set
+from crlm.core.paths import METRICS, MODELS, PLOTS, SPLITS
+from crlm.data.dataset import load_image_set, load_liver
 from crlm.data.splits import Splits
 from crlm.evaluation.config import OverlayConfig
 from crlm.explain.config import ExplainConfig
@@ -23,16 +23,16 @@ log = stage_logger(__file__)
 @stage_main
 def main() -> None:
     params = cli_params(__doc__, OverlayConfig, ExplainConfig, StatsConfig)
-    data = load_image_set(PROCESSED_ARRAYS, PROCESSED_MANIFEST)
-    liver = load_npz(PROCESSED_ARRAYS, "prepare", keys=("liver",))["liver"]
+    data = load_image_set()
+    liver = load_liver()
     splits = Splits.read(SPLITS)
     result = explain_archs(params, data, liver, list(splits.test), splits.fold_names, MODELS)
     write_json(METRICS / "cam.json", result.metrics)
     rows = result.rows
     cam_figure(
         PLOTS / "evaluate" / "cam.png",
-        data.images[rows],
-        data.tumour[rows].astype(bool),
+        data.images_at(rows),
+        data.tumour_at(rows).astype(bool),
         result.cams,
         result.shares,
         data.manifest["image_id"].iloc[rows].tolist(),

@@ -8,7 +8,7 @@ Writes metrics/lesions.json, plots/lesions/froc.png and, per segmenting arch, pl
 from crlm.core.config import cli_params
 from crlm.core.io import read_parquet, write_json
 from crlm.core.logs import stage_logger, stage_main
-from crlm.core.paths import METRICS, PLOTS, PREDICTIONS, PROCESSED_ARRAYS, PROCESSED_MANIFEST, SLICES, SLICES_DIR
+from crlm.core.paths import METRICS, PLOTS, PREDICTIONS, SLICES, SLICES_DIR
 from crlm.data.dataset import load_image_set
 from crlm.evaluation.config import ThresholdConfig
 from crlm.lesions.config import LesionsConfig
@@ -23,7 +23,7 @@ log = stage_logger(__file__)
 @stage_main
 def main() -> None:
     params = cli_params(__doc__, ThresholdConfig, StatsConfig, LesionsConfig)
-    data = load_image_set(PROCESSED_ARRAYS, PROCESSED_MANIFEST)
+    data = load_image_set()
     result = lesion_metrics(params, data, read_parquet(SLICES), SLICES_DIR, PREDICTIONS)
 
     write_json(METRICS / "lesions.json", result.metrics)

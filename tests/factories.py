@@ -85,3 +85,18 @@ def save_fold_models(models_dir: Path, arch: str, params_dict: dict) -> Path:
     for fold in range(FOLDS):
         save_random_model(models_dir / arch / str(fold) / "model.pt", arch, params.model, seed=fold)
     return models_dir / arch
+
+
+def write_image_set(processed_dir: Path, data: ImageSet, liver: np.ndarray | None = None) -> Path:
+    """`data` written as the prepare stage writes it (images float16, masks uint8, the manifest) into
+    processed_dir; the liver masks default to the tumour masks."""
+    from crlm.core.io import write_parquet
+    from crlm.core.paths import PROCESSED_IMAGES, PROCESSED_LIVER, PROCESSED_MANIFEST, PROCESSED_TUMOUR
+
+    processed_dir = Path(processed_dir)
+    processed_dir.mkdir(parents=True, exist_ok=True)
+    np.save(processed_dir / PROCESSED_IMAGES.name, np.asarray(data.images, np.float16))
+    np.save(processed_dir / PROCESSED_TUMOUR.name, np.asarray(data.tumour, np.uint8))
+    np.save(processed_dir / PROCESSED_LIVER.name, np.asarray(data.tumour if liver is None else liver, np.uint8))
+    write_parquet(processed_dir / PROCESSED_MANIFEST.name, data.manifest)
+    return processed_dir

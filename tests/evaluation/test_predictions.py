@@ -94,15 +94,18 @@ def test_the_prediction_table_has_cv_rows_per_fold_then_the_ensembles_test_rows(
     np.testing.assert_allclose(test["prob"], [0.75, 0.25, 0.75])  # the mean of the two folds
     assert table["pred"].tolist() == table["label"].tolist()
     assert table["iou"].tolist() == [1.0] * 7  # maps >= 0.5 exactly on the tumour
-    assert list(masks) == ["mask"] and masks["mask"].shape == (7, SIZE, SIZE)
-    np.testing.assert_array_equal(masks["mask"][4], data.tumour[4].astype(bool))
+    # the masks of the test images, in the test rows' order (those at the positions `keep`, when given)
+    assert list(masks) == ["mask"] and masks["mask"].shape == (3, SIZE, SIZE)
+    np.testing.assert_array_equal(masks["mask"][0], data.tumour[4].astype(bool))
+    _, kept = predictions.prediction_frame("unet", _sources(tmp_path, "unet"), data, 0.5, cfg, False, keep=[2, 0])
+    np.testing.assert_array_equal(kept["mask"], masks["mask"][[2, 0]])
 
     refined, refined_masks = predictions.prediction_frame(
         "unet", _sources(tmp_path, "unet"), data, 0.5, cfg, refine=True
     )
     assert list(refined.columns)[-2:] == ["iou_crf", "dice_crf"] and list(refined_masks) == ["mask", "mask_crf"]
     pd.testing.assert_frame_equal(refined.iloc[:, :-2], table)
-    assert refined_masks["mask_crf"].shape == (7, SIZE, SIZE) and refined_masks["mask_crf"].dtype == bool
+    assert refined_masks["mask_crf"].shape == (3, SIZE, SIZE) and refined_masks["mask_crf"].dtype == bool
 
 
 def test_an_arch_without_a_mask_head_gets_no_overlap_columns(tmp_path, data):
@@ -115,7 +118,7 @@ def _evaluate_every_arch(tmp_path, data, candidate: str, crf: bool):
     for arch, spec in ARCHS.items():
         _write_folds(tmp_path, arch, data, segments=spec.segments)
     params = params_from_dict(tiny_params_dict(model={"arch": candidate}, crf={"enabled": crf}, stats={"n_boot": 20}))
-    return evaluate_archs(params, data, ["0", "1"], tmp_path)
+    return evaluate_archs(params, data, ["0", "1"], tmp_path, tmp_path / "predictions")
 
 
 def test_every_arch_is_evaluated_with_the_candidate_keys_last(tmp_path, data):
@@ -127,13 +130,16 @@ def test_every_arch_is_evaluated_with_the_candidate_keys_last(tmp_path, data):
     assert list(result.segmentation) == ["candidate", *masks, "candidate_test_iou"]
     assert result.classification["candidate_test_auc"] == result.classification["clmnet"]["test"]["auc"]["value"]
     assert "classification_report" not in result.classification["unet"]
-    assert set(result.reports) == set(ARCHS) == set(result.curves) == set(result.frames) == set(result.ensembles)
-    assert all((result.ensembles[a].seg is None) != (a in segmenting) for a in ARCHS)
+    assert set(result.reports) == set(ARCHS) == set(result.curves) == set(result.frames)
+    ensembles = {a: predictions.read_ensemble(predictions.ensemble_file(tmp_path / "predictions", a)) for a in ARCHS}
+    assert all((ensembles[a].seg is None) != (a in segmenting) for a in ARCHS)
     assert set(result.test_masks) == {*segmenting, *crf_names}
     assert result.test["image_id"].tolist() == ["t-s000", "t-s001", "u-s000"]
-    assert all(m.shape == (3, SIZE, SIZE) for m in result.test_masks.values())
     chosen, rows = overlay_rows(result.test, data.manifest, 5)
     assert chosen.tolist() == [0, 2] and rows.tolist() == [4, 6]  # the largest tumour of each patient
+    assert [r.tolist() for r in result.overlay] == [[0, 2], [4, 6]]
+    assert all(m.shape == (2, SIZE, SIZE) for m in result.test_masks.values())  # the overlay's images only
+    np.testing.assert_array_equal(result.test_masks["unet"], ensembles["unet"].seg[[0, 2]] >= 0.5)
 
 
 def test_a_candidate_that_does_not_segment_gets_no_candidate_iou(tmp_path, data):
@@ -198,3 +204,32 @@ def test_the_fold_models_of_a_folder_in_fold_order(tmp_path):
     assert (found.arch, found.folds, found.models_dir) == ("unet", ("0", "2", "10", "x"), tmp_path)
     assert found.model_paths()[1] == tmp_path / "unet" / "2" / "model.pt"
     assert FoldModels.found(tmp_path / "vgg16").folds == ()
+
+
+def test_fold_files_written_batch_by_batch_and_their_ensemble_averaged_block_by_block(tmp_path, monkeypatch):
+    """The train stage writes a fold's maps as the model predicts them, a batch at a time: the file holds
+    the same arrays as one written whole. The ensemble averaged a block of images at a time is the mean of
+    the whole stacks, bit for bit (each pixel's mean is over the folds alone)."""
+    from crlm.core import arrays
+
+    rng = np.random.default_rng(7)
+    folds = [str(k) for k in range(5)]
+    whole = FoldModels.of("unet", folds, tmp_path / "whole")
+    batched = FoldModels.of("unet", folds, tmp_path / "batched")
+    ids = np.array([f"t-s{i:03d}" for i in range(23)])
+    probs = [rng.random(23).astype(np.float32) for _ in folds]
+    maps = [rng.random((23, 6, 5)).astype(np.float32) for _ in folds]
+    for fold, prob, seg in zip(folds, probs, maps):
+        whole.save_predictions(fold, True, ids, prob, seg)
+        cuts = [0, 4, 9, 23]
+        batches = [(prob[a:b], seg[a:b]) for a, b in zip(cuts, cuts[1:])]
+        batched.write_predictions(fold, True, ids, batches, seg.shape[1:])
+        assert batched.test_predictions_path(fold).read_bytes() == whole.test_predictions_path(fold).read_bytes()
+
+    monkeypatch.setattr(arrays, "ROWS", 4)  # blocks of 4 images
+    streamed = whole.streamed_test_ensemble()
+    assert [len(block) for block in streamed.seg] == [4, 4, 4, 4, 4, 3]
+    full = np.mean([seg.astype(np.float16).astype(np.float32) for seg in maps], axis=0)
+    assert streamed.seg.gather().tobytes() == full.tobytes()
+    assert whole.test_ensemble().seg.tobytes() == full.tobytes()
+    np.testing.assert_array_equal(streamed.prob, np.mean([p.astype(np.float64) for p in probs], axis=0))

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from crlm.archs import ARCHS
-from crlm.core.io import DataFileError, load_npz, write_parquet
+from crlm.core.io import DataFileError, load_npz
 from crlm.data.dataset import load_image_set
 from crlm.data.slices import load_slice
 from crlm.explain.cam import ensemble_cam
@@ -32,7 +32,7 @@ from crlm.predict.ensemble import checked_arch, fold_model_paths
 from crlm.training.checkpoint import load_checkpoint
 from crlm.training.loop import train_model
 from tests.conftest import REPO, tiny_params_dict
-from tests.factories import save_random_model, synthetic_set, tiny_train_params
+from tests.factories import save_random_model, synthetic_set, tiny_train_params, write_image_set
 
 FIX_UNET = "rerun the stage that writes it (dvc repro -f train@unet)"
 
@@ -74,9 +74,7 @@ def test_the_embed_stage_refuses_a_fold_model_of_another_arch(tmp_path):
     """The embed stage, run as dvc runs it, in a workspace whose vgg16 fold 0 holds a U-Net."""
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params_dict()))
     data = synthetic_set(n=6)
-    (tmp_path / "data" / "processed").mkdir(parents=True)
-    np.savez(tmp_path / "data/processed/dataset.npz", images=data.images, tumour=data.tumour, liver=data.tumour)
-    write_parquet(tmp_path / "data/processed/manifest.parquet", data.manifest)
+    write_image_set(tmp_path / "data" / "processed", data)
     (tmp_path / "data/splits").mkdir(parents=True)
     (tmp_path / "data/splits/splits.json").write_text(json.dumps({"folds": [{"train": [], "val": []}], "test": []}))
     for arch in ARCHS:
@@ -213,25 +211,34 @@ def test_an_object_array_is_never_unpickled(tmp_path):
 
 def test_a_damaged_or_incomplete_prepared_dataset_names_the_prepare_stage(tmp_path):
     data = synthetic_set(n=6)
-    manifest = tmp_path / "manifest.parquet"
-    write_parquet(manifest, data.manifest)
-    arrays = saved_npz(tmp_path / "dataset.npz", compressed=False, images=data.images, tumour=data.tumour)
-    assert len(load_image_set(arrays, manifest).images) == 6
+    processed = write_image_set(tmp_path / "processed", data)
+    loaded = load_image_set(processed)
+    assert isinstance(loaded.images, np.memmap) and loaded.images.dtype == np.float16 and len(loaded.images) == 6
+    images = processed / "images.npy"
 
-    content = arrays.read_bytes()
-    arrays.write_bytes(content[: len(content) // 3])
+    content = images.read_bytes()
+    images.write_bytes(content[: len(content) // 3])
     with pytest.raises(DataFileError) as caught:
-        load_image_set(arrays, manifest)
+        load_image_set(processed)
     assert str(caught.value) == (
-        f"{arrays}: unreadable .npz file (truncated or damaged: File is not a zip file); "
+        f"{images}: unreadable .npy file (truncated or damaged: mmap length is greater than file size); "
         "rerun the stage that writes it (dvc repro -f prepare)"
     )
 
-    saved_npz(arrays, compressed=False, images=data.images)  # written by another version of prepare
+    np.save(images, data.images.astype(np.float32))  # written by another version of prepare
     with pytest.raises(DataFileError) as caught:
-        load_image_set(arrays, manifest)
+        load_image_set(processed)
     assert str(caught.value) == (
-        f"{arrays}: no array ['tumour'] (it holds ['images']); rerun the stage that writes it (dvc repro -f prepare)"
+        f"{images}: a 3-d float32 array where 3-d float16 is expected (written by another version of the code?); "
+        "rerun the stage that writes it (dvc repro -f prepare)"
+    )
+
+    (processed / "tumour.npy").unlink()
+    np.save(images, data.images.astype(np.float16))
+    with pytest.raises(FileNotFoundError) as missing:
+        load_image_set(processed)
+    assert (
+        str(missing.value) == f"{processed / 'tumour.npy'}: not found; run the stage that writes it (dvc repro prepare)"
     )
 
 

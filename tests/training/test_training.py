@@ -1,5 +1,7 @@
 """Training: determinism, resume after an interruption, bad input."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,7 @@ from crlm.models.inference import predict
 from crlm.training.checkpoint import load_checkpoint, save_checkpoint
 from crlm.training.folds import worker_plan
 from crlm.training.loop import batches, train_model
-from tests.factories import synthetic_set, tiny_train_params
+from tests.factories import synthetic_set, tiny_train_params, write_image_set
 
 
 def weights(model):
@@ -29,6 +31,30 @@ def test_same_seed_gives_identical_weights_and_predictions():
     np.testing.assert_array_equal(pa.prob, pb.prob)
     c = train_model("unet", tiny_train_params(seed=1), data, idx)
     assert not torch.equal(weights(c.model)["segment.weight"], weights(a.model)["segment.weight"])
+
+
+def test_a_mapped_float16_set_trains_the_same_weights_as_its_float32_copy(tmp_path):
+    """The prepared set is memory-mapped as float16 and converted a batch at a time; the set it replaces
+    was the whole float16 file converted to float32 once. Training on either gives the same weights, the
+    same history (validation Dice summed a batch at a time included) and the same predictions."""
+    from crlm.data.dataset import ImageSet, load_image_set
+
+    data = synthetic_set()
+    data = ImageSet(data.manifest, data.images.astype(np.float16).astype(np.float32), data.tumour)
+    mapped = load_image_set(write_image_set(tmp_path, data))
+    assert isinstance(mapped.images, np.memmap) and mapped.images.dtype == np.float16
+    params = tiny_train_params(batch_size=4)  # several validation batches
+    idx, val = np.arange(18), np.arange(18, 24)
+    a, b = train_model("unet", params, data, idx, val), train_model("unet", params, mapped, idx, val)
+    assert a.history == b.history and "val_dice" in a.history[-1]
+    for key, value in weights(a.model).items():
+        assert torch.equal(value, b.model.state_dict()[key]), key
+    pa, pb = predict(a.model, data, np.arange(24), 8), predict(b.model, mapped, np.arange(24), 8)
+    assert pa.seg_prob.tobytes() == pb.seg_prob.tobytes()
+    whole = predict(a.model, data, val, 4).seg_prob >= 0.5  # every validation map at once, as before
+    truth = data.tumour[val].astype(bool)
+    dice = 2 * np.logical_and(whole, truth).sum() / max(whole.sum() + truth.sum(), 1)
+    assert a.history[-1]["val_dice"] == pytest.approx(float(dice), abs=1e-12)
 
 
 class Interrupt(Exception):
@@ -158,7 +184,7 @@ def test_validation_every_n_epochs_and_at_the_last():
 def test_a_fold_trains_on_its_sample_and_predicts_every_validation_and_test_image(tmp_path, monkeypatch):
     """Labels choose training images only: the fold's predictions cover all images of its validation
     patients and of the test patients, ambiguous ones included."""
-    from crlm.core.io import write_json, write_parquet
+    from crlm.core.io import write_json
     from crlm.data.labels import is_ambiguous
     from crlm.data.sampling import training_sample
     from crlm.training.folds import train_fold
@@ -168,9 +194,7 @@ def test_a_fold_trains_on_its_sample_and_predicts_every_validation_and_test_imag
     manifest.loc[[1, 7, 43], "tumour_area_px"] = 3  # label 0 on a small lesion: ambiguous
     assert is_ambiguous(manifest).sum() == 3
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "data" / "processed").mkdir(parents=True)
-    np.savez(tmp_path / "data/processed/dataset.npz", images=data.images.astype(np.float16), tumour=data.tumour)
-    write_parquet(tmp_path / "data/processed/manifest.parquet", manifest)
+    write_image_set(tmp_path / "data" / "processed", dataclasses.replace(data, manifest=manifest))
     patients = [f"p-{k}" for k in range(16)]
     test, val, train = patients[14:], patients[:2], patients[2:14]
     write_json(tmp_path / "data/splits/splits.json", {"test": test, "folds": [{"train": train, "val": val}]})

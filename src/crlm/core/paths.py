@@ -10,8 +10,11 @@ SLICES_DIR = Path("data/interim/slices")
 SLICES = Path("data/interim/slices.parquet")
 CLINICAL = Path("data/interim/clinical.parquet")
 QC = Path("data/interim/qc.parquet")
-PROCESSED_ARRAYS = Path("data/processed/dataset.npz")
-PROCESSED_MANIFEST = Path("data/processed/manifest.parquet")
+PROCESSED = Path("data/processed")  # prepare's output: the arrays below (row i = the manifest's row i)
+PROCESSED_IMAGES = PROCESSED / "images.npy"  # (N, S, S) float16 in [0, 1], memory-mapped by its readers
+PROCESSED_TUMOUR = PROCESSED / "tumour.npy"  # (N, S, S) uint8 {0, 1}
+PROCESSED_LIVER = PROCESSED / "liver.npy"  # (N, S, S) uint8 {0, 1}
+PROCESSED_MANIFEST = PROCESSED / "manifest.parquet"
 SPLITS = Path("data/splits/splits.json")
 METRICS = Path("metrics")
 PLOTS = Path("plots")

@@ -16,19 +16,28 @@ crop_col_start:crop_col_stop), after the slices table's columns; crop_boxes read
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
+from crlm.core.arrays import blocks, create_npy
 from crlm.core.options import look_up
+from crlm.core.paths import PROCESSED_IMAGES, PROCESSED_LIVER, PROCESSED_TUMOUR
 from crlm.data.config import PrepareConfig
+from crlm.data.pool import ordered_map, pool_size
 from crlm.data.slices import load_slice
 
 MANIFEST_COLUMNS = ["image_id", "patient_id", "source", "slice_index", "label", "tumour_area_px", "n_lesions"]
 CROP_COLUMNS = ["crop_row_start", "crop_row_stop", "crop_col_start", "crop_col_stop"]
 Box = tuple[slice, slice]   # (rows, columns) of a slice
+# the arrays prepare writes, their files (in the output folder) and dtypes
+ARRAYS = {"images": (PROCESSED_IMAGES.name, np.float16), "tumour": (PROCESSED_TUMOUR.name, np.uint8),
+          "liver": (PROCESSED_LIVER.name, np.uint8)}
+BLOCK_ROWS = 256  # slices per unit of work (a worker's block: about 256 x 3 x S x S bytes in memory)
+MIN_BLOCKS_PER_WORKER = 2  # a smaller set is prepared in this process: a worker costs about a second to start
 
 
 def window(hu: np.ndarray, centre: float, width: float) -> np.ndarray:
@@ -92,6 +101,37 @@ def prepare_slices(kept: pd.DataFrame, slices_dir: Path, cfg: PrepareConfig) -> 
         tumour[i] = resize(arrays["tumour"], image_size, mask=True)
         liver[i] = resize(arrays["liver"], image_size, mask=True)
     return {"images": images, "tumour": tumour, "liver": liver}, pd.DataFrame(boxes, columns=CROP_COLUMNS)
+
+
+def write_prepared(kept: pd.DataFrame, slices_dir: Path, cfg: PrepareConfig, out_dir: Path,
+                   workers: int = 1) -> pd.DataFrame:
+    """prepare_slices of `kept`, written into the .npy files of ARRAYS in out_dir a block of rows at a time
+    (by up to `workers` processes: the same bytes as one), so that no process holds the whole set; returns
+    the crop boxes. Each file is written under a temporary name and renamed when whole."""
+    out_dir = Path(out_dir)
+    shape = (len(kept), cfg.image_size, cfg.image_size)
+    temporary = {name: out_dir / f".{file}.tmp" for name, (file, _) in ARRAYS.items()}
+    for name, (_, dtype) in ARRAYS.items():
+        create_npy(temporary[name], dtype, shape).flush()  # the file at its full size, closed again
+    jobs = [(kept.iloc[rows], Path(slices_dir), cfg, temporary, rows.start) for rows in blocks(len(kept), BLOCK_ROWS)]
+    boxes = list(ordered_map(_prepare_block, jobs, pool_size(workers, len(jobs), MIN_BLOCKS_PER_WORKER)))
+    for name, (file, _) in ARRAYS.items():
+        os.replace(temporary[name], out_dir / file)
+    if not boxes:
+        return pd.DataFrame(np.zeros((0, len(CROP_COLUMNS)), np.int64), columns=CROP_COLUMNS)
+    return pd.concat(boxes, ignore_index=True)
+
+
+def _prepare_block(job: tuple[pd.DataFrame, Path, PrepareConfig, dict[str, Path], int]) -> pd.DataFrame:
+    """One block of write_prepared: its slices prepared and written at their rows of the mapped files."""
+    kept, slices_dir, cfg, files, start = job
+    arrays, boxes = prepare_slices(kept, slices_dir, cfg)
+    for name, array in arrays.items():
+        mapped = np.load(files[name], mmap_mode="r+")
+        mapped[start : start + len(array)] = array
+        mapped.flush()
+        del mapped
+    return boxes
 
 
 def kept_slices(manifest: pd.DataFrame, qc: pd.DataFrame) -> pd.DataFrame:

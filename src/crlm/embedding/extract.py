@@ -39,7 +39,8 @@ def patient_embeddings(model: torch.nn.Module, data: ImageSet, batch_size: int, 
     aggregate = look_up("embed.aggregation", aggregation, AGGREGATIONS)
     # embeddings=True: an array (None only for no images, which fails below as it did)
     vectors = cast(
-        np.ndarray, predict(model, data, np.arange(len(data.manifest)), batch_size, embeddings=True).embedding
+        np.ndarray,
+        predict(model, data, np.arange(len(data.manifest)), batch_size, embeddings=True, maps=False).embedding,
     )
     columns = embedding_columns(vectors.shape[1])
     images = pd.DataFrame(vectors.astype(np.float32), columns=columns)

@@ -57,7 +57,7 @@ def explain_archs(
     at = {row: k for k, row in enumerate(rows)}
     on_positives = [at[r] for r in positives]
     tolerance = params.explain.pointing_tolerance_px
-    masks = data.tumour[positives].astype(bool)
+    masks = data.tumour_at(positives).astype(bool)
     livers = liver[positives].astype(bool)
     patients = data.manifest["patient_id"].to_numpy()[positives]
     stats = params.stats
@@ -65,16 +65,16 @@ def explain_archs(
     def summary(scores: dict, centre: dict | None = None) -> dict:
         return localisation_summary(scores, patients, stats.n_boot, stats.seed, stats.ci_level, centre)
 
-    prior = np.broadcast_to(centre_prior(data.images.shape[-2:]), masks.shape)
+    prior = np.broadcast_to(centre_prior(data.image_shape), masks.shape)
     centre = image_scores(prior, masks, tolerance, livers)
     result = Explanation({}, figure_rows)
     for arch in ARCHS:
         paths = FoldModels.of(arch, folds, model_dir).model_paths()
-        per_fold, layer, grid = fold_cams(paths, data.images[rows], arch)
+        per_fold, layer, grid = fold_cams(paths, data.images_at(rows), arch)
         cams = ensemble_of(per_fold)
         scores = image_scores(cams[on_positives], masks, tolerance, livers)
         randomisation = randomisation_check(
-            [maps[on_positives] for maps in per_fold], paths, data.images[positives], arch
+            [maps[on_positives] for maps in per_fold], paths, data.images_at(positives), arch
         )
         result.metrics[arch] = {
             "layer": layer,
@@ -84,7 +84,9 @@ def explain_archs(
         }
         figure_cams = cams[[at[r] for r in figure_rows]]
         result.cams[arch] = figure_cams
-        result.shares[arch] = image_scores(figure_cams, data.tumour[figure_rows].astype(bool), tolerance)["mass_share"]
+        result.shares[arch] = image_scores(figure_cams, data.tumour_at(figure_rows).astype(bool), tolerance)[
+            "mass_share"
+        ]
     centre_summary = summary(centre)
     result.metrics = rounded(
         {
@@ -95,7 +97,7 @@ def explain_archs(
             "chance": chance_levels(centre),  # of the images, whichever map was scored
             "centre_prior": {
                 "sigma_fraction": CENTRE_SIGMA,
-                "sigma_px": CENTRE_SIGMA * min(data.images.shape[-2:]),
+                "sigma_px": CENTRE_SIGMA * min(data.image_shape),
                 **{
                     key: centre_summary[key]
                     for key in (

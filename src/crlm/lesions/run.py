@@ -69,7 +69,7 @@ def lesion_inputs(data: ImageSet, slices: pd.DataFrame, slices_dir: Path, image_
     manifest) and the patients' original tumour masks (the interim slices') stacked into volumes."""
     rows, frame = manifest_rows(data, image_ids)
     interim = slices.set_index("image_id").loc[image_ids]
-    truth = data.tumour[rows].astype(bool)
+    truth = data.tumour_at(rows).astype(bool)
     boxes = crop_boxes(data.manifest.iloc[rows])
     tumours, pixel_mm = [], []
     for row, box in zip(interim.itertuples(), boxes):

@@ -8,7 +8,7 @@ source reads it (crlm.data.dicom.read_seg_labels).
 
 Preparation mirrors the slices and prepare stages step by step: the slice is stored as int16 HU (the slices
 stage's .npz), cropped by `prepare.crop` from its liver mask (crlm.data.prepare.CROPS), windowed
-(`window`), resized (`resize`) and kept as float16 (data/processed/dataset.npz). With no mask every slice
+(`window`), resized (`resize`) and kept as float16 (as data/processed/images.npy). With no mask every slice
 is scored whole, as with `prepare.crop: none`.
 
 Non-finite voxels (NaN, inf: a float NIfTI can hold them, a DICOM series' rescaled integers cannot) are
@@ -154,7 +154,7 @@ def read_liver_mask(path: str | Path, scan: Scan) -> np.ndarray:
 class PreparedSlices:
     indices: np.ndarray  # axial slice index of each image (0 = most inferior)
     boxes: list[tuple[slice, slice]]  # each image's crop box (rows, columns) in its slice
-    images: np.ndarray  # (N, S, S) float16 in [0, 1], as data/processed/dataset.npz
+    images: np.ndarray  # (N, S, S) float16 in [0, 1], as data/processed/images.npy
 
 
 def prepare_slices(

@@ -41,6 +41,7 @@ than growing epoch by epoch; its content is the same.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import shutil
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
     from crlm.params import Params
 from crlm.core.io import write_json
 from crlm.core.logs import setup as setup_logging
-from crlm.core.paths import CHECKPOINTS, MODELS, PLOTS, PROCESSED_ARRAYS, PROCESSED_MANIFEST, SPLITS
+from crlm.core.paths import CHECKPOINTS, MODELS, PLOTS, SPLITS
 from crlm.data.splits import Splits
 from crlm.training.device import compute_fingerprint, resolve_precision, select_device
 from crlm.training.distributed import SINGLE, World
@@ -172,13 +173,13 @@ def train_fold(arch: str, fold: str, params: Params, threads: int, world: World 
     from crlm.data.dataset import load_image_set
     from crlm.data.sampling import training_sample
     from crlm.models.folds import FoldModels
-    from crlm.models.inference import predict
+    from crlm.models.inference import predict_batches
     from crlm.models.model_file import save_model
     from crlm.training.loop import TrainingDiverged, train_model
 
     setup_logging()
     torch.set_num_threads(threads)
-    data = load_image_set(PROCESSED_ARRAYS, PROCESSED_MANIFEST)
+    data = load_image_set()  # memory-mapped: every worker reads the same pages
     splits = Splits.read(SPLITS)
     chosen = splits.fold(fold)
     train_patients, val_patients = list(chosen.train), list(chosen.val)
@@ -206,8 +207,15 @@ def train_fold(arch: str, fold: str, params: Params, threads: int, world: World 
     models = FoldModels.of(arch, splits.fold_names, MODELS)
     save_model(models.model_path(fold), arch, result.kwargs, result.model)
     for test, idx in ((False, val_idx), (True, data.indices_of(list(splits.test)))):
-        preds = predict(result.model, data, idx, params.train.batch_size)
-        models.save_predictions(fold, test, data.manifest["image_id"].to_numpy()[idx], preds.prob, preds.seg_prob)
+        batches = predict_batches(result.model, data, idx, params.train.batch_size)
+        first = next(batches)  # whether the arch segments
+        models.write_predictions(
+            fold,
+            test,
+            data.manifest["image_id"].to_numpy()[idx],
+            ((p.prob, p.seg_prob) for p in itertools.chain([first], batches)),
+            None if first.seg_prob is None else data.image_shape,
+        )
     resumed = f", resumed after epoch {result.resumed_from_epoch}" if result.resumed_from_epoch else ""
     summary = (
         f"{arch}/{fold}: {len(train_idx)} of {len(data.indices_of(train_patients))} training images "

@@ -30,7 +30,7 @@ from crlm.data.dataset import ImageSet
 from crlm.data.transforms import AugmentConfig, augment_batch
 from crlm.evaluation.classification import roc_auc_or_none
 from crlm.models.base import Network
-from crlm.models.inference import predict
+from crlm.models.inference import predict_batches
 from crlm.models.registry import build_model, model_kwargs
 from crlm.training.checkpoint import fingerprint, load_checkpoint, save_checkpoint
 from crlm.training.device import MEMORY_FORMAT, autocast, make_deterministic, resolve_precision, select_device
@@ -262,8 +262,8 @@ def _train_epoch(setup: EpochSetup, epoch: int) -> float:
     for step, batch in enumerate(batches(order, setup.batch_size, smallest(world))):
         rows = world.shard(len(batch))  # the whole batch in a single process
         idx = batch[rows]
-        images = torch.from_numpy(data.images[idx]).unsqueeze(1).to(device).float()
-        masks = torch.from_numpy(data.tumour[idx]).unsqueeze(1).to(device).float()
+        images = torch.from_numpy(data.images_at(idx)).unsqueeze(1).to(device)
+        masks = torch.from_numpy(data.tumour_at(idx)).unsqueeze(1).to(device).float()
         labels = torch.from_numpy(data.labels[idx]).to(device)
         if setup.augment is not None:  # on the training device, the whole batch at once
             images, masks = augment_batch(images, masks, setup.augment, len(batch), rows)
@@ -285,15 +285,26 @@ def _train_epoch(setup: EpochSetup, epoch: int) -> float:
 
 @torch.no_grad()
 def _validate(model, loss_fn, data: ImageSet, idx: np.ndarray, batch_size: int, device) -> dict:
-    preds = predict(model, data, idx, batch_size, device)
+    # the Dice of all validation pixels at once, from integer counts summed a batch at a time
+    probs, inter, predicted_px, true_px, segments = [], 0, 0, 0, False
+    done = 0
+    for batch in predict_batches(model, data, idx, batch_size, device):
+        probs.append(batch.prob)
+        rows = idx[done : done + len(batch.prob)]
+        done += len(rows)
+        if batch.seg_prob is not None:
+            segments = True
+            masks = data.tumour_at(rows).astype(bool)
+            predicted = batch.seg_prob >= 0.5
+            inter += int(np.logical_and(predicted, masks).sum())
+            predicted_px += int(predicted.sum())
+            true_px += int(masks.sum())
+    prob = np.concatenate(probs) if probs else np.zeros(0, np.float32)
     labels = data.labels[idx]
-    out = {"val_auc": roc_auc_or_none(labels, preds.prob)}
-    if preds.seg_prob is not None:
-        masks = data.tumour[idx].astype(bool)
-        predicted = preds.seg_prob >= 0.5
-        inter = np.logical_and(predicted, masks).sum()
-        out["val_dice"] = float(2 * inter / max(predicted.sum() + masks.sum(), 1))
+    out = {"val_auc": roc_auc_or_none(labels, prob)}
+    if segments:
+        out["val_dice"] = float(2 * inter / max(predicted_px + true_px, 1))
     eps = 1e-7
-    p = np.clip(preds.prob, eps, 1 - eps)
+    p = np.clip(prob, eps, 1 - eps)
     out["val_bce"] = float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)))
     return out
