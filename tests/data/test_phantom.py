@@ -66,6 +66,19 @@ def _md5s(folder: Path) -> dict[str, str]:
     }
 
 
+def _spy_workers(monkeypatch) -> list[int]:
+    """The worker counts write_phantom asks crlm.data.pool.ordered_map for."""
+    calls: list[int] = []
+    real = phantom.ordered_map
+
+    def spy(fn, items, workers):
+        calls.append(workers)
+        return real(fn, items, workers)
+
+    monkeypatch.setattr(phantom, "ordered_map", spy)
+    return calls
+
+
 def test_same_seed_same_case_and_other_seed_differs(tiny_params):
     cfg = tiny_params.phantom
     a, b = phantom.generate_case(cfg, 3), phantom.generate_case(cfg, 3)
@@ -144,9 +157,29 @@ def test_write_phantom_writes_the_bytes_of_the_in_memory_generator(tmp_path, nam
     assert _md5s(tmp_path) == md5s
 
 
+def test_write_phantom_same_bytes_with_a_pool_of_workers(tmp_path, tiny_params, monkeypatch):
+    monkeypatch.setattr(phantom, "MIN_VOXELS_PER_WORKER", 1)  # a pool even for a phantom this small
+    workers = _spy_workers(monkeypatch)
+    cfg = dataclasses.replace(tiny_params.phantom, n_patients=8, defect_rate=0.5)
+    one = phantom.write_phantom(cfg, tmp_path / "one", workers=1)
+    two = phantom.write_phantom(cfg, tmp_path / "two", workers=2)
+    assert workers == [1, 2]
+    assert sorted(one.loc[one["defect"] != "", "defect"]) == sorted(phantom.DEFECT_TYPES)
+    pd.testing.assert_frame_equal(one, two)
+    files = _md5s(tmp_path / "one")
+    assert len(files) == 2 + 2 * cfg.n_patients and files == _md5s(tmp_path / "two")
+
+
+def test_a_small_phantom_is_written_without_a_pool(tmp_path, tiny_params, monkeypatch):
+    """Starting workers would cost more than the tiny profile's whole phantom takes."""
+    workers = _spy_workers(monkeypatch)
+    phantom.write_phantom(tiny_params.phantom, tmp_path, workers=8)
+    assert workers == [1]
+
+
 def _cohort(cfg, n, rng):
     volumes = np.exp(rng.uniform(np.log(0.5), np.log(400.0), size=n))
-    return [phantom.PhantomCase(str(i), None, None, (1, 1, 1), 1, float(v), (20.0,), "") for i, v in enumerate(volumes)]
+    return [phantom.CaseSummary(str(i), 1, float(v), (20.0,), "") for i, v in enumerate(volumes)]
 
 
 def _fitted_effect(survival_effect):

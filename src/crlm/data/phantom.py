@@ -7,11 +7,18 @@ seed, so one patient's volume does not depend on how many others there are.
 
 Ground truth that the real sources do not have (lesion count, tumour burden,
 planted defects) goes to `phantom_truth.csv` for validation and tests.
+
+Patients are written one at a time, each by a worker of a process pool when
+the cohort is large enough to gain from one; only each patient's summary
+(CaseSummary) stays in memory, and the files are the same bytes however many
+workers wrote them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +27,7 @@ from scipy import ndimage, special
 
 from crlm.data.config import PhantomConfig
 from crlm.data.nifti import write_nifti
+from crlm.data.pool import ordered_map, pool_size
 
 AIR_HU, FAT_HU, SOFT_HU, BONE_HU, BLOOD_HU = -1000.0, -100.0, 40.0, 500.0, 160.0
 MIN_HU, MAX_HU = -1024, 3071
@@ -28,14 +36,16 @@ WEIBULL_SHAPE = 1.3
 # tumour burden z-score: (log1p(volume in ml) - BURDEN_CENTRE) / BURDEN_SCALE; fixed
 # constants keep each patient's hazard independent of the rest of the cohort
 BURDEN_CENTRE, BURDEN_SCALE = np.log1p(20.0), 1.5
+# a pool worker takes about a second to start and a patient about 0.4 us per voxel to generate: a worker
+# is started for every 10 M voxels (some 4 s of work), so a phantom of a few seconds is written in-process
+MIN_VOXELS_PER_WORKER = 10_000_000
 
 
 @dataclass(frozen=True)
-class PhantomCase:
+class CaseSummary:
+    """What the clinical table and phantom_truth.csv need of a patient: no arrays."""
+
     case_id: str
-    volume: np.ndarray  # int16 HU, (z, y, x)
-    labels: np.ndarray  # uint8: 0 background, 1 liver, 2 tumour
-    spacing_mm: tuple[float, float, float]
     n_lesions: int
     tumour_volume_ml: float
     lesion_diameters_mm: tuple[float, ...]
@@ -44,6 +54,17 @@ class PhantomCase:
     @property
     def max_diameter_mm(self) -> float:
         return max(self.lesion_diameters_mm, default=0.0)
+
+
+@dataclass(frozen=True)
+class PhantomCase(CaseSummary):
+    volume: np.ndarray  # int16 HU, (z, y, x)
+    labels: np.ndarray  # uint8: 0 background, 1 liver, 2 tumour
+    spacing_mm: tuple[float, float, float]
+
+    @property
+    def summary(self) -> CaseSummary:
+        return CaseSummary(*(getattr(self, f.name) for f in fields(CaseSummary)))
 
 
 def defect_plan(cfg: PhantomConfig) -> dict[int, str]:
@@ -226,7 +247,7 @@ def _apply_defect(rng, defect, image, labels, spacing, body):
     return image, labels, spacing
 
 
-def clinical_table(cfg: PhantomConfig, cases: list[PhantomCase]) -> pd.DataFrame:
+def clinical_table(cfg: PhantomConfig, cases: Sequence[CaseSummary]) -> pd.DataFrame:
     """TCIA-style clinical rows, survival from a Weibull proportional-hazards model."""
     rng = np.random.default_rng([cfg.seed, 2])
     rows = []
@@ -267,20 +288,16 @@ def burden_z(tumour_volume_ml: float) -> float:
     return float((np.log1p(tumour_volume_ml) - BURDEN_CENTRE) / BURDEN_SCALE)
 
 
-def write_phantom(cfg: PhantomConfig, out_dir: str | Path) -> pd.DataFrame:
-    """Write volumes/, segmentations/ (LiTS names), clinical.csv and phantom_truth.csv."""
+def write_phantom(cfg: PhantomConfig, out_dir: str | Path, workers: int = 1) -> pd.DataFrame:
+    """Write volumes/, segmentations/ (LiTS names), clinical.csv and phantom_truth.csv, the patients by up
+    to `workers` processes (crlm.data.pool.cpu_budget)."""
     out_dir = Path(out_dir)
     plan = defect_plan(cfg)
-    cases = []
-    for index in range(cfg.n_patients):
-        case = generate_case(cfg, index, plan.get(index, ""))
-        volume_path = out_dir / "volumes" / f"volume-{case.case_id}.nii.gz"
-        write_nifti(volume_path, case.volume, case.spacing_mm)
-        write_nifti(out_dir / "segmentations" / f"segmentation-{case.case_id}.nii.gz", case.labels, case.spacing_mm)
-        if case.defect == "truncated":
-            data = volume_path.read_bytes()
-            volume_path.write_bytes(data[: len(data) * 2 // 5])
-        cases.append(case)
+    jobs = [(cfg, out_dir, index, plan.get(index, "")) for index in range(cfg.n_patients)]
+    voxels = cfg.n_slices * cfg.matrix**2
+    n_workers = pool_size(workers, len(jobs), math.ceil(MIN_VOXELS_PER_WORKER / voxels))
+    cases = list(ordered_map(_write_job, jobs, n_workers))
+    # in the parent, in patient order: the clinical table draws every patient's values from one stream
     clinical_table(cfg, cases).to_csv(out_dir / "clinical.csv", index=False)
     truth = pd.DataFrame(
         {
@@ -294,3 +311,20 @@ def write_phantom(cfg: PhantomConfig, out_dir: str | Path) -> pd.DataFrame:
     )
     truth.to_csv(out_dir / "phantom_truth.csv", index=False)
     return truth
+
+
+def _write_job(job: tuple[PhantomConfig, Path, int, str]) -> CaseSummary:
+    return _write_case(*job)
+
+
+def _write_case(cfg: PhantomConfig, out_dir: Path, index: int, defect: str) -> CaseSummary:
+    """Generate patient `index`, write its volume and label map (a truncated volume file for that defect),
+    and keep only its summary."""
+    case = generate_case(cfg, index, defect)
+    volume_path = out_dir / "volumes" / f"volume-{case.case_id}.nii.gz"
+    write_nifti(volume_path, case.volume, case.spacing_mm)
+    write_nifti(out_dir / "segmentations" / f"segmentation-{case.case_id}.nii.gz", case.labels, case.spacing_mm)
+    if case.defect == "truncated":
+        data = volume_path.read_bytes()
+        volume_path.write_bytes(data[: len(data) * 2 // 5])
+    return case.summary
