@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from crlm.data import phantom
+from crlm.data import qc as qc_module
 from crlm.data import slices as slices_module
 from crlm.data.labels import is_ambiguous
 from crlm.data.nifti import write_nifti
@@ -175,9 +176,11 @@ def _spy_workers(monkeypatch, module) -> list[int]:
     return calls
 
 
-def test_slices_same_with_a_pool_of_workers(tmp_path, tiny_params, monkeypatch):
-    monkeypatch.setattr(slices_module, "MIN_CASES_PER_WORKER", 1)  # a pool even for a cohort this small
+def test_slices_and_qc_same_with_a_pool_of_workers(tmp_path, tiny_params, monkeypatch):
+    monkeypatch.setattr(slices_module, "MIN_CASES_PER_WORKER", 1)  # pools even for a cohort this small
+    monkeypatch.setattr(qc_module, "MIN_ROWS_PER_WORKER", 1)
     slices_workers = _spy_workers(monkeypatch, slices_module)
+    qc_workers = _spy_workers(monkeypatch, qc_module)
     phantom.write_phantom(dataclasses.replace(tiny_params.phantom, n_patients=6, defect_rate=0.7), tmp_path / "raw")
     cases = volume_folder_cases("phantom", tmp_path / "raw")
     one = build_slices(cases, tmp_path / "one", 3, workers=1)
@@ -188,4 +191,8 @@ def test_slices_same_with_a_pool_of_workers(tmp_path, tiny_params, monkeypatch):
     assert files == sorted(p.name for p in (tmp_path / "two").iterdir())
     for name in files:
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
-    assert slices_workers == [1, 2]
+    by_one = run_qc(one, tmp_path / "one", tiny_params.qc, workers=1)
+    by_two = run_qc(one, tmp_path / "one", tiny_params.qc, workers=2)
+    pd.testing.assert_frame_equal(by_one, by_two)
+    assert {"unreadable", "low_resolution", "blank", "saturated"} <= set(by_one["reason"])
+    assert slices_workers == [1, 2] and qc_workers == [1, 2]

@@ -112,5 +112,6 @@ def as_manifest(rows: list[dict]) -> pd.DataFrame:
     return frame.sort_values("image_id", kind="stable").reset_index(drop=True)
 
 
-def load_slice(slices_dir: Path, row) -> dict[str, np.ndarray]:
-    return load_npz(Path(slices_dir) / row.path, "slices")
+def load_slice(slices_dir: Path, row, keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """The arrays `keys` (default: image, tumour and liver) of the manifest row's slice file."""
+    return load_npz(Path(slices_dir) / row.path, "slices", keys)
