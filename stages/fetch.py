@@ -19,6 +19,7 @@ from crlm.core.logs import stage_logger, stage_main
 from crlm.core.options import look_up
 from crlm.core.paths import RAW_MANIFEST, raw_dir
 from crlm.data.config import DataConfig, PhantomConfig
+from crlm.data.pool import WorkersConfig, cpu_budget
 from crlm.data.sources import SOURCES
 from crlm.data.sources.store import describe, locked, read_manifest, write_manifest
 
@@ -32,7 +33,8 @@ def main() -> None:
     parser.add_argument("--dry-run", action="store_true", help="print the download plan only")
     parser.add_argument("--source", action="append", help="this source instead of data.sources (repeatable)")
     args = parser.parse_args()
-    params = load_sections(args.params, DataConfig, PhantomConfig)
+    params = load_sections(args.params, DataConfig, PhantomConfig, WorkersConfig)
+    workers = cpu_budget(params.train.workers)
     store = raw_dir()
     listed = read_manifest(RAW_MANIFEST) if args.source and RAW_MANIFEST.is_file() else {}
     for name in args.source or params.data.sources:
@@ -43,7 +45,7 @@ def main() -> None:
             continue
         # one fetch of a folder at a time: queued experiments may share the store
         with locked(store / f".{folder}.lock"):
-            fetched = source.fetch(store / folder, params)
+            fetched = source.fetch(store / folder, params, workers=workers)
             listed[name] = {"folder": folder, "files": describe(store / folder, fetched.files)}
         log.info(f"{fetched.summary} -> {store / folder} ({len(fetched.files)} files)")
     if not args.dry_run:

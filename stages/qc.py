@@ -5,6 +5,7 @@ from crlm.core.io import read_parquet, write_json, write_parquet
 from crlm.core.logs import stage_logger, stage_main
 from crlm.core.paths import CLINICAL, METRICS, QC, SLICES, SLICES_DIR
 from crlm.data.config import QCConfig
+from crlm.data.pool import WorkersConfig, cpu_budget
 from crlm.data.qc import qc_summary, run_qc
 
 log = stage_logger(__file__)
@@ -12,9 +13,9 @@ log = stage_logger(__file__)
 
 @stage_main
 def main() -> None:
-    params = cli_params(__doc__, QCConfig)
+    params = cli_params(__doc__, QCConfig, WorkersConfig)
     manifest = read_parquet(SLICES)
-    qc = run_qc(manifest, SLICES_DIR, params.qc)
+    qc = run_qc(manifest, SLICES_DIR, params.qc, cpu_budget(params.train.workers))
     write_parquet(QC, qc)
     summary = qc_summary(manifest, qc, read_parquet(CLINICAL))
     write_json(METRICS / "qc.json", summary)

@@ -16,6 +16,7 @@ from crlm.core.options import look_up
 from crlm.core.paths import CLINICAL, RAW_MANIFEST, SLICES, SLICES_DIR, raw_dir
 from crlm.data.clinical import normalise_clinical
 from crlm.data.config import DataConfig, SlicesConfig
+from crlm.data.pool import WorkersConfig, cpu_budget
 from crlm.data.slices import build_slices
 from crlm.data.sources import SOURCES
 from crlm.data.sources.store import as_in_default_store, checked_folder, read_manifest
@@ -25,7 +26,7 @@ log = stage_logger(__file__)
 
 @stage_main
 def main() -> None:
-    params = cli_params(__doc__, DataConfig, SlicesConfig)
+    params = cli_params(__doc__, DataConfig, SlicesConfig, WorkersConfig)
     listed, store = read_manifest(RAW_MANIFEST), raw_dir()
     checked = {name: checked_folder(listed, name, store) for name in params.data.sources}  # before reading any
     folders = {name: folder for name, (folder, _) in checked.items()}
@@ -35,7 +36,7 @@ def main() -> None:
         for case in look_up("data.sources", name, SOURCES).cases(folder, params.data, listing)
     ]
     shutil.rmtree(SLICES_DIR, ignore_errors=True)
-    manifest = build_slices(cases, SLICES_DIR, params.slices.min_tumor_px)
+    manifest = build_slices(cases, SLICES_DIR, params.slices.min_tumor_px, cpu_budget(params.train.workers))
     for case in manifest[manifest["case_error"] == "unreadable"].itertuples():
         log.warning(
             f"{case.patient_id} excluded (QC: unreadable): {case.detail}; the file has the md5 "

@@ -1,4 +1,6 @@
 import dataclasses
+import hashlib
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -7,7 +9,74 @@ from lifelines import CoxPHFitter
 from scipy import ndimage
 
 from crlm.data import phantom
+from crlm.data.config import PhantomConfig
 from crlm.data.nifti import read_nifti
+
+# Two phantoms and the md5 of every file: produced by the generator of commit 9ccaa2a (full coordinate grids,
+# every patient kept in memory until all were written), so an independent reference that today's generator
+# writes the same bytes. Each plants all four defects; the .nii.gz bytes are nibabel's gzip through zlib 1.2.13.
+PINNED_CONFIG = dict(
+    seed=0, n_slices=10, matrix=64, pixel_spacing_mm=5.5, slice_thickness_mm=5.0, lesion_free_fraction=0.3,
+    max_lesions=5, lesion_diameter_mm=(15.0, 60.0), cyst_rate=0.4, difficulty=0.1, survival_effect=0.8,
+    median_survival_months=40.0, follow_up_months=(12.0, 96.0), missing_rate=0.05,
+)
+PINNED = {
+    "6 patients at 64 px": (
+        dict(n_patients=6, defect_rate=0.7),
+        {
+            "clinical.csv": "642f79ca66b810a7b7829267b9246710",
+            "phantom_truth.csv": "488ff49c3e063cdb999fad32f43bcbdd",
+            "segmentations/segmentation-0.nii.gz": "45bf5fab674f9594720b67703edb8059",
+            "segmentations/segmentation-1.nii.gz": "47f4daaa865b7bdbfc6d5bc03ea6b766",
+            "segmentations/segmentation-2.nii.gz": "fc437ebdc47c97c1edb92289e0befb0a",
+            "segmentations/segmentation-3.nii.gz": "50f732ced12b5db5f61a21e09716f99f",
+            "segmentations/segmentation-4.nii.gz": "db8d941c2de8b83b4f9f1ab189c0b16d",
+            "segmentations/segmentation-5.nii.gz": "07faadaf08e53ea6ce33cef358a1faf3",
+            "volumes/volume-0.nii.gz": "305a6f384c24b6fc19c55393fd5fdab3",
+            "volumes/volume-1.nii.gz": "926124af93f866f03fe6f5a3a2b53b76",
+            "volumes/volume-2.nii.gz": "63ab0546be4f86a801e73fa897c8f722",
+            "volumes/volume-3.nii.gz": "6767c5ceb36fd76c7aab9f1f6cda37a4",
+            "volumes/volume-4.nii.gz": "b91254a0b65ca84244de044a8d7335c9",
+            "volumes/volume-5.nii.gz": "ecde91dd086a59a064974b06f67e528f",
+        },
+    ),
+    "4 patients at 512 px, 0.8 mm": (
+        dict(n_patients=4, matrix=512, n_slices=8, pixel_spacing_mm=0.8, defect_rate=1.0),
+        {
+            "clinical.csv": "0da4b00a8c19caef78b61af33ab42a7d",
+            "phantom_truth.csv": "f3d85138ec299a1e6e53812094bbf066",
+            "segmentations/segmentation-0.nii.gz": "3561327e8524e7a4db162bf910d04b50",
+            "segmentations/segmentation-1.nii.gz": "572cf6d75ce96d585753306accb6efc7",
+            "segmentations/segmentation-2.nii.gz": "4e23fd01300200f91d2be1c336fe0d6f",
+            "segmentations/segmentation-3.nii.gz": "c8eb156ab2aeeb46a7e16ea83ef5e9bb",
+            "volumes/volume-0.nii.gz": "58e3ba60912df62a0e71f22d8471da1f",
+            "volumes/volume-1.nii.gz": "c674ece8fcea5da1e66651a9b313bb56",
+            "volumes/volume-2.nii.gz": "95b07e7b58f949f7e3f1440cbb5f0548",
+            "volumes/volume-3.nii.gz": "92da0a276fe3b4ec17bfde01d5492f32",
+        },
+    ),
+}
+
+
+def _md5s(folder: Path) -> dict[str, str]:
+    return {
+        p.relative_to(folder).as_posix(): hashlib.md5(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _spy_workers(monkeypatch) -> list[int]:
+    """The worker counts write_phantom asks crlm.data.pool.ordered_map for."""
+    calls: list[int] = []
+    real = phantom.ordered_map
+
+    def spy(fn, items, workers):
+        calls.append(workers)
+        return real(fn, items, workers)
+
+    monkeypatch.setattr(phantom, "ordered_map", spy)
+    return calls
 
 
 def test_same_seed_same_case_and_other_seed_differs(tiny_params):
@@ -79,9 +148,38 @@ def test_write_phantom_files_match_truth(tmp_path, tiny_params):
         read_nifti(tmp_path / "volumes" / f"volume-{truncated}.nii.gz")
 
 
+@pytest.mark.parametrize("name", sorted(PINNED))
+def test_write_phantom_writes_the_bytes_of_the_in_memory_generator(tmp_path, name):
+    changes, md5s = PINNED[name]
+    cfg = PhantomConfig(**{**PINNED_CONFIG, **changes})
+    assert sorted(phantom.defect_plan(cfg).values()) == sorted(phantom.DEFECT_TYPES)
+    phantom.write_phantom(cfg, tmp_path)
+    assert _md5s(tmp_path) == md5s
+
+
+def test_write_phantom_same_bytes_with_a_pool_of_workers(tmp_path, tiny_params, monkeypatch):
+    monkeypatch.setattr(phantom, "MIN_VOXELS_PER_WORKER", 1)  # a pool even for a phantom this small
+    workers = _spy_workers(monkeypatch)
+    cfg = dataclasses.replace(tiny_params.phantom, n_patients=8, defect_rate=0.5)
+    one = phantom.write_phantom(cfg, tmp_path / "one", workers=1)
+    two = phantom.write_phantom(cfg, tmp_path / "two", workers=2)
+    assert workers == [1, 2]
+    assert sorted(one.loc[one["defect"] != "", "defect"]) == sorted(phantom.DEFECT_TYPES)
+    pd.testing.assert_frame_equal(one, two)
+    files = _md5s(tmp_path / "one")
+    assert len(files) == 2 + 2 * cfg.n_patients and files == _md5s(tmp_path / "two")
+
+
+def test_a_small_phantom_is_written_without_a_pool(tmp_path, tiny_params, monkeypatch):
+    """Starting workers would cost more than the tiny profile's whole phantom takes."""
+    workers = _spy_workers(monkeypatch)
+    phantom.write_phantom(tiny_params.phantom, tmp_path, workers=8)
+    assert workers == [1]
+
+
 def _cohort(cfg, n, rng):
     volumes = np.exp(rng.uniform(np.log(0.5), np.log(400.0), size=n))
-    return [phantom.PhantomCase(str(i), None, None, (1, 1, 1), 1, float(v), (20.0,), "") for i, v in enumerate(volumes)]
+    return [phantom.CaseSummary(str(i), 1, float(v), (20.0,), "") for i, v in enumerate(volumes)]
 
 
 def _fitted_effect(survival_effect):

@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 
 from crlm.data import phantom
+from crlm.data import qc as qc_module
+from crlm.data import slices as slices_module
 from crlm.data.labels import is_ambiguous
 from crlm.data.nifti import write_nifti
 from crlm.data.qc import qc_summary, run_qc
@@ -159,3 +161,38 @@ def test_qc_finds_every_planted_phantom_defect(tmp_path, tiny_params):
                 "blank_slices": {"blank"}, "saturated_slices": {"saturated"}}
     for row in truth[truth["defect"] != ""].itertuples():
         assert expected[row.defect] <= excluded[f"phantom-{row._1}"], row.defect
+
+
+def _spy_workers(monkeypatch, module) -> list[int]:
+    """The worker counts `module` asks crlm.data.pool.ordered_map for."""
+    calls: list[int] = []
+    real = module.ordered_map
+
+    def spy(fn, items, workers):
+        calls.append(workers)
+        return real(fn, items, workers)
+
+    monkeypatch.setattr(module, "ordered_map", spy)
+    return calls
+
+
+def test_slices_and_qc_same_with_a_pool_of_workers(tmp_path, tiny_params, monkeypatch):
+    monkeypatch.setattr(slices_module, "MIN_CASES_PER_WORKER", 1)  # pools even for a cohort this small
+    monkeypatch.setattr(qc_module, "MIN_ROWS_PER_WORKER", 1)
+    slices_workers = _spy_workers(monkeypatch, slices_module)
+    qc_workers = _spy_workers(monkeypatch, qc_module)
+    phantom.write_phantom(dataclasses.replace(tiny_params.phantom, n_patients=6, defect_rate=0.7), tmp_path / "raw")
+    cases = volume_folder_cases("phantom", tmp_path / "raw")
+    one = build_slices(cases, tmp_path / "one", 3, workers=1)
+    two = build_slices(cases, tmp_path / "two", 3, workers=2)
+    pd.testing.assert_frame_equal(one, two)
+    files = sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert files == sorted(one.loc[one["path"] != "", "path"])
+    assert files == sorted(p.name for p in (tmp_path / "two").iterdir())
+    for name in files:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
+    by_one = run_qc(one, tmp_path / "one", tiny_params.qc, workers=1)
+    by_two = run_qc(one, tmp_path / "one", tiny_params.qc, workers=2)
+    pd.testing.assert_frame_equal(by_one, by_two)
+    assert {"unreadable", "low_resolution", "blank", "saturated"} <= set(by_one["reason"])
+    assert slices_workers == [1, 2] and qc_workers == [1, 2]

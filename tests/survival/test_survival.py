@@ -48,9 +48,7 @@ def _cohort(params, n, seed, survival_effect):
     cfg = dataclasses.replace(params.phantom, survival_effect=survival_effect, seed=seed, missing_rate=0.0)
     rng = np.random.default_rng(seed)
     volumes = np.exp(rng.uniform(np.log(0.5), np.log(400.0), size=n))
-    cases = [
-        phantom.PhantomCase(str(i), None, None, (1, 1, 1), 1, float(v), (20.0,), "") for i, v in enumerate(volumes)
-    ]
+    cases = [phantom.CaseSummary(str(i), 1, float(v), (20.0,), "") for i, v in enumerate(volumes)]
     clinical = normalise_clinical(phantom.clinical_table(cfg, cases), "phantom")
     burden = np.array([phantom.burden_z(v) for v in volumes])
     return clinical, [f"phantom-{i}" for i in range(n)], burden

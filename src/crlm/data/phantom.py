@@ -7,11 +7,18 @@ seed, so one patient's volume does not depend on how many others there are.
 
 Ground truth that the real sources do not have (lesion count, tumour burden,
 planted defects) goes to `phantom_truth.csv` for validation and tests.
+
+Patients are written one at a time, each by a worker of a process pool when
+the cohort is large enough to gain from one; only each patient's summary
+(CaseSummary) stays in memory, and the files are the same bytes however many
+workers wrote them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +27,7 @@ from scipy import ndimage, special
 
 from crlm.data.config import PhantomConfig
 from crlm.data.nifti import write_nifti
+from crlm.data.pool import ordered_map, pool_size
 
 AIR_HU, FAT_HU, SOFT_HU, BONE_HU, BLOOD_HU = -1000.0, -100.0, 40.0, 500.0, 160.0
 MIN_HU, MAX_HU = -1024, 3071
@@ -28,14 +36,16 @@ WEIBULL_SHAPE = 1.3
 # tumour burden z-score: (log1p(volume in ml) - BURDEN_CENTRE) / BURDEN_SCALE; fixed
 # constants keep each patient's hazard independent of the rest of the cohort
 BURDEN_CENTRE, BURDEN_SCALE = np.log1p(20.0), 1.5
+# a pool worker takes about a second to start and a patient about 0.4 us per voxel to generate: a worker
+# is started for every 10 M voxels (some 4 s of work), so a phantom of a few seconds is written in-process
+MIN_VOXELS_PER_WORKER = 10_000_000
 
 
 @dataclass(frozen=True)
-class PhantomCase:
+class CaseSummary:
+    """What the clinical table and phantom_truth.csv need of a patient: no arrays."""
+
     case_id: str
-    volume: np.ndarray  # int16 HU, (z, y, x)
-    labels: np.ndarray  # uint8: 0 background, 1 liver, 2 tumour
-    spacing_mm: tuple[float, float, float]
     n_lesions: int
     tumour_volume_ml: float
     lesion_diameters_mm: tuple[float, ...]
@@ -44,6 +54,17 @@ class PhantomCase:
     @property
     def max_diameter_mm(self) -> float:
         return max(self.lesion_diameters_mm, default=0.0)
+
+
+@dataclass(frozen=True)
+class PhantomCase(CaseSummary):
+    volume: np.ndarray  # int16 HU, (z, y, x)
+    labels: np.ndarray  # uint8: 0 background, 1 liver, 2 tumour
+    spacing_mm: tuple[float, float, float]
+
+    @property
+    def summary(self) -> CaseSummary:
+        return CaseSummary(*(getattr(self, f.name) for f in fields(CaseSummary)))
 
 
 def defect_plan(cfg: PhantomConfig) -> dict[int, str]:
@@ -58,17 +79,21 @@ def generate_case(cfg: PhantomConfig, index: int, defect: str = "") -> PhantomCa
     rng = np.random.default_rng([cfg.seed, 0, index])
     nz, n = cfg.n_slices, cfg.matrix
     dz, dxy = cfg.slice_thickness_mm, cfg.pixel_spacing_mm
+    # sparse axes (nz, 1, 1), (1, n, 1), (1, 1, n): expressions broadcast to the volume, value for value as
+    # with full grids, without three float64 volumes of coordinates and their temporaries
     z, y, x = np.meshgrid(
         (np.arange(nz) - (nz - 1) / 2) * dz,
         (np.arange(n) - (n - 1) / 2) * dxy,
         (np.arange(n) - (n - 1) / 2) * dxy,
         indexing="ij",
+        sparse=True,
     )
+    shape = (nz, n, n)
     fov = n * dxy
-    image, body = _body(rng, z, y, x, fov)
+    image, body = _body(rng, z, y, x, fov, shape)
     liver = _liver(rng, z, y, x, fov, body, nz, dz)
     image[liver] = rng.normal(110.0, 8.0)
-    image += liver * _liver_texture(rng, image.shape)
+    image[liver] += _liver_texture(rng, liver)
 
     tumour = np.zeros_like(liver)
     has_lesions = rng.random() >= cfg.lesion_free_fraction
@@ -83,15 +108,19 @@ def generate_case(cfg: PhantomConfig, index: int, defect: str = "") -> PhantomCa
 
     sigma_hu = 8.0 + 22.0 * cfg.difficulty
     image += rng.normal(0.0, sigma_hu, image.shape)
-    image = ndimage.gaussian_filter(image, sigma=(0, 0.6, 0.6))
+    ndimage.gaussian_filter(image, sigma=(0, 0.6, 0.6), output=image)
 
-    labels = np.where(tumour, 2, np.where(liver, 1, 0)).astype(np.uint8)
+    labels = liver.astype(np.uint8)
+    labels[tumour] = 2
+    del liver
     spacing = (dz, dxy, dxy)
     volume, labels, spacing = _apply_defect(rng, defect, image, labels, spacing, body)
+    del image, body
     voxel_ml = dz * dxy * dxy / 1000.0
+    volume = np.clip(np.rint(volume, out=volume), MIN_HU, MAX_HU, out=volume)
     return PhantomCase(
         case_id=str(index),
-        volume=np.clip(np.rint(volume), MIN_HU, MAX_HU).astype(np.int16),
+        volume=volume.astype(np.int16),
         labels=labels,
         spacing_mm=spacing,
         n_lesions=len(diameters),
@@ -101,20 +130,23 @@ def generate_case(cfg: PhantomConfig, index: int, defect: str = "") -> PhantomCa
     )
 
 
-def _body(rng, z, y, x, fov):
+def _body(rng, z, y, x, fov, shape):
     ax, ay = fov * rng.uniform(0.36, 0.44), fov * rng.uniform(0.27, 0.33)
     taper = 1.0 + 0.0008 * z  # slightly wider towards the chest
-    r = np.sqrt((x / (ax * taper)) ** 2 + (y / (ay * taper)) ** 2)
+    r = (x / (ax * taper)) ** 2 + (y / (ay * taper)) ** 2
+    np.sqrt(r, out=r)
     body = r < 1.0
     fat_mm = rng.uniform(8.0, 25.0)
-    image = np.full(z.shape, AIR_HU)
+    image = np.full(shape, AIR_HU)
     image[body] = FAT_HU
     inner = r < 1.0 - fat_mm / ay
     image[inner] = SOFT_HU
+    del r, inner
     spine_y = ay * 0.62
-    image[(x**2 + (y - spine_y) ** 2) < (0.09 * fov) ** 2] = BONE_HU
+    # the spine and aorta are the same on every slice: (1, n, n) masks, broadcast over z
+    image[np.broadcast_to((x**2 + (y - spine_y) ** 2) < (0.09 * fov) ** 2, shape)] = BONE_HU
     aorta = ((x - 0.06 * fov) ** 2 + (y - spine_y + 0.13 * fov) ** 2) < (0.035 * fov) ** 2
-    image[aorta] = BLOOD_HU
+    image[np.broadcast_to(aorta, shape)] = BLOOD_HU
     return image, body
 
 
@@ -123,18 +155,31 @@ def _liver(rng, z, y, x, fov, body, nz, dz):
     cx, cy = -fov * rng.uniform(0.12, 0.17), -fov * rng.uniform(0.0, 0.06)
     cz = (rng.uniform(0.0, 0.12)) * nz * dz
     rx, ry, rz = fov * rng.uniform(0.17, 0.22), fov * rng.uniform(0.17, 0.23), nz * dz * rng.uniform(0.36, 0.42)
-    r = np.sqrt(((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 + ((z - cz) / rz) ** 2)
-    wobble = ndimage.gaussian_filter(rng.normal(size=z.shape), sigma=(1.5, 8, 8))
+    wobble = _smooth_noise(rng, body.shape, (1.5, 8, 8))
     wobble *= 0.12 / (wobble.std() + 1e-9)
-    return (r + wobble < 1.0) & body
+    r = ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 + ((z - cz) / rz) ** 2
+    wobble += np.sqrt(r, out=r)
+    del r
+    return (wobble < 1.0) & body
 
 
-def _liver_texture(rng, shape):
-    texture = ndimage.gaussian_filter(rng.normal(size=shape), sigma=(0.8, 1.5, 1.5))
+def _liver_texture(rng, liver):
+    """Parenchyma texture and vessels, at the liver's voxels (liver[liver]'s order)."""
+    texture = _smooth_noise(rng, liver.shape, (0.8, 1.5, 1.5))
     texture *= 6.0 / (texture.std() + 1e-9)
-    field = ndimage.gaussian_filter(rng.normal(size=shape), sigma=(1.0, 4.0, 4.0))
-    vessels = np.abs(field) < 0.06 * field.std()  # iso-contours of a smooth field look tubular
-    return texture + 45.0 * vessels
+    texture = texture[liver]
+    field = _smooth_noise(rng, liver.shape, (1.0, 4.0, 4.0))
+    threshold = 0.06 * field.std()
+    vessels = np.abs(field, out=field)[liver] < threshold  # iso-contours of a smooth field look tubular
+    del field
+    texture[vessels] += 45.0
+    return texture
+
+
+def _smooth_noise(rng, shape, sigma):
+    """Gaussian-filtered standard normal noise, filtered in place: one volume in memory, not two."""
+    noise = rng.normal(size=shape)
+    return ndimage.gaussian_filter(noise, sigma=sigma, output=noise)
 
 
 def _add_lesion(rng, image, tumour, liver, z, y, x, diameter, difficulty, metastasis) -> bool:
@@ -143,26 +188,43 @@ def _add_lesion(rng, image, tumour, liver, z, y, x, diameter, difficulty, metast
     if candidates.size == 0:
         return False
     centre = np.unravel_index(candidates[rng.integers(candidates.size)], liver.shape)
-    cz, cy, cx = (axis[centre] for axis in (z, y, x))
+    del candidates
+    cz, cy, cx = (axis.ravel()[i] for axis, i in zip((z, y, x), centre))  # z, y, x: sparse axes
     radii = diameter / 2 * rng.uniform(0.8, 1.2, size=3) if metastasis else np.full(3, diameter / 2)
-    r = np.sqrt(((z - cz) / max(radii[0], 2.5)) ** 2 + ((y - cy) / radii[1]) ** 2 + ((x - cx) / radii[2]) ** 2)
+    margin = _margin_noise(rng, liver.shape) if metastasis else None  # before r: two volumes at a time, not three
+    r = ((z - cz) / max(radii[0], 2.5)) ** 2 + ((y - cy) / radii[1]) ** 2 + ((x - cx) / radii[2]) ** 2
+    np.sqrt(r, out=r)
     near = r < 1.6
-    if metastasis:
-        bumps = ndimage.gaussian_filter(rng.normal(size=z.shape), sigma=(0.7, 1.5, 1.5))
-        r = r + 0.18 * bumps / (bumps.std() + 1e-9)  # irregular margin
+    if margin is not None:
+        r += margin  # irregular margin
+        del margin
         core_delta = -rng.uniform(30.0, 80.0) * (1.0 - 0.6 * difficulty)
         rim_delta = rng.uniform(10.0, 30.0) * (1.0 - 0.5 * difficulty)
         inside = (r < 1.0) & liver
         rim = (r >= 0.8) & inside
-        soft = special.expit((1.0 - r) / 0.08)  # partial-volume edge
         visible = near & liver  # no darkening outside the liver, where the label cannot follow it
-        image[visible] += (core_delta * soft)[visible]
-        image[rim] += rim_delta - (core_delta * soft)[rim]   # enhancing rim: brighter than the liver
+        del near
+        image[visible] += core_delta * _soft_edge(r[visible])
+        image[rim] += rim_delta - core_delta * _soft_edge(r[rim])  # enhancing rim: brighter than the liver
         tumour |= inside
         return bool(inside.any())
     inside = (r < 1.0) & liver & ~tumour
     image[inside] = rng.uniform(0.0, 15.0)  # water density, sharp edge, no rim
     return False
+
+
+def _margin_noise(rng, shape):
+    """0.18 * bumps / (bumps.std() + 1e-9) for smooth noise `bumps`, computed in place."""
+    bumps = _smooth_noise(rng, shape, (0.7, 1.5, 1.5))
+    spread = bumps.std() + 1e-9
+    bumps *= 0.18
+    bumps /= spread
+    return bumps
+
+
+def _soft_edge(r: np.ndarray) -> np.ndarray:
+    """The lesion's partial-volume edge at normalised radius r."""
+    return special.expit((1.0 - r) / 0.08)
 
 
 def _apply_defect(rng, defect, image, labels, spacing, body):
@@ -175,7 +237,6 @@ def _apply_defect(rng, defect, image, labels, spacing, body):
         return small, small_labels, (dz, dy * 2, dx * 2)
     liver_slices = np.flatnonzero((labels > 0).any(axis=(1, 2)))
     hit = rng.choice(liver_slices, size=min(2, liver_slices.size), replace=False)
-    image = image.copy()
     if defect == "blank_slices":
         image[hit] = MIN_HU
     elif defect == "saturated_slices":
@@ -186,7 +247,7 @@ def _apply_defect(rng, defect, image, labels, spacing, body):
     return image, labels, spacing
 
 
-def clinical_table(cfg: PhantomConfig, cases: list[PhantomCase]) -> pd.DataFrame:
+def clinical_table(cfg: PhantomConfig, cases: Sequence[CaseSummary]) -> pd.DataFrame:
     """TCIA-style clinical rows, survival from a Weibull proportional-hazards model."""
     rng = np.random.default_rng([cfg.seed, 2])
     rows = []
@@ -227,20 +288,16 @@ def burden_z(tumour_volume_ml: float) -> float:
     return float((np.log1p(tumour_volume_ml) - BURDEN_CENTRE) / BURDEN_SCALE)
 
 
-def write_phantom(cfg: PhantomConfig, out_dir: str | Path) -> pd.DataFrame:
-    """Write volumes/, segmentations/ (LiTS names), clinical.csv and phantom_truth.csv."""
+def write_phantom(cfg: PhantomConfig, out_dir: str | Path, workers: int = 1) -> pd.DataFrame:
+    """Write volumes/, segmentations/ (LiTS names), clinical.csv and phantom_truth.csv, the patients by up
+    to `workers` processes (crlm.data.pool.cpu_budget)."""
     out_dir = Path(out_dir)
     plan = defect_plan(cfg)
-    cases = []
-    for index in range(cfg.n_patients):
-        case = generate_case(cfg, index, plan.get(index, ""))
-        volume_path = out_dir / "volumes" / f"volume-{case.case_id}.nii.gz"
-        write_nifti(volume_path, case.volume, case.spacing_mm)
-        write_nifti(out_dir / "segmentations" / f"segmentation-{case.case_id}.nii.gz", case.labels, case.spacing_mm)
-        if case.defect == "truncated":
-            data = volume_path.read_bytes()
-            volume_path.write_bytes(data[: len(data) * 2 // 5])
-        cases.append(case)
+    jobs = [(cfg, out_dir, index, plan.get(index, "")) for index in range(cfg.n_patients)]
+    voxels = cfg.n_slices * cfg.matrix**2
+    n_workers = pool_size(workers, len(jobs), math.ceil(MIN_VOXELS_PER_WORKER / voxels))
+    cases = list(ordered_map(_write_job, jobs, n_workers))
+    # in the parent, in patient order: the clinical table draws every patient's values from one stream
     clinical_table(cfg, cases).to_csv(out_dir / "clinical.csv", index=False)
     truth = pd.DataFrame(
         {
@@ -254,3 +311,20 @@ def write_phantom(cfg: PhantomConfig, out_dir: str | Path) -> pd.DataFrame:
     )
     truth.to_csv(out_dir / "phantom_truth.csv", index=False)
     return truth
+
+
+def _write_job(job: tuple[PhantomConfig, Path, int, str]) -> CaseSummary:
+    return _write_case(*job)
+
+
+def _write_case(cfg: PhantomConfig, out_dir: Path, index: int, defect: str) -> CaseSummary:
+    """Generate patient `index`, write its volume and label map (a truncated volume file for that defect),
+    and keep only its summary."""
+    case = generate_case(cfg, index, defect)
+    volume_path = out_dir / "volumes" / f"volume-{case.case_id}.nii.gz"
+    write_nifti(volume_path, case.volume, case.spacing_mm)
+    write_nifti(out_dir / "segmentations" / f"segmentation-{case.case_id}.nii.gz", case.labels, case.spacing_mm)
+    if case.defect == "truncated":
+        data = volume_path.read_bytes()
+        volume_path.write_bytes(data[: len(data) * 2 // 5])
+    return case.summary

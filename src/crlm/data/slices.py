@@ -4,10 +4,15 @@ One manifest row per slice. A case that cannot be used at all (unreadable
 volume, missing or mismatched label map) still gets one row, with
 slice_index -1 and `case_error` set, so QC records it instead of it
 vanishing.
+
+Cases are cut by a pool of processes when there are enough of them to gain
+from one (crlm.data.pool); each writes its own slices' files, and the manifest
+is the same whatever the number of processes.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +23,13 @@ from crlm.core.io import load_npz
 from crlm.core.logs import progress
 from crlm.data.labels import slice_label
 from crlm.data.nifti import Volume, VolumeReadError
+from crlm.data.pool import ordered_map, pool_size
 from crlm.data.sources import SOURCES, Case, CaseError
 
 LIVER, TUMOUR = 1, 2
+# a case of the default phantom takes about 0.1 s, one of TCIA's size a few seconds, and a pool worker about
+# a second to start: at least this many cases per worker, so a small cohort is cut in-process
+MIN_CASES_PER_WORKER = 16
 COLUMNS = {
     "image_id": "string",
     "patient_id": "string",
@@ -87,9 +96,13 @@ def _error_row(case: Case, reason: str, detail: str) -> dict:
     }
 
 
-def build_slices(cases: list[Case], out_dir: Path, min_tumor_px: int) -> pd.DataFrame:
+def build_slices(cases: list[Case], out_dir: Path, min_tumor_px: int, workers: int = 1) -> pd.DataFrame:
+    """Every case's slices written to out_dir and their manifest, by up to `workers` processes
+    (crlm.data.pool.cpu_budget)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows = [row for case in progress(cases, "slices", unit="case") for row in case_slices(case, out_dir, min_tumor_px)]
+    cut = partial(case_slices, out_dir=out_dir, min_tumor_px=min_tumor_px)
+    per_case = ordered_map(cut, cases, pool_size(workers, len(cases), MIN_CASES_PER_WORKER))
+    rows = [row for case_rows in progress(per_case, "slices", total=len(cases), unit="case") for row in case_rows]
     return as_manifest(rows)
 
 
@@ -99,5 +112,6 @@ def as_manifest(rows: list[dict]) -> pd.DataFrame:
     return frame.sort_values("image_id", kind="stable").reset_index(drop=True)
 
 
-def load_slice(slices_dir: Path, row) -> dict[str, np.ndarray]:
-    return load_npz(Path(slices_dir) / row.path, "slices")
+def load_slice(slices_dir: Path, row, keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """The arrays `keys` (default: image, tumour and liver) of the manifest row's slice file."""
+    return load_npz(Path(slices_dir) / row.path, "slices", keys)

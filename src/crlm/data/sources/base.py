@@ -59,9 +59,9 @@ class Source(Protocol):
     def folder(self, params: Params) -> str:
         """Its folder in the raw store (crlm.core.paths.raw_dir()), which data/raw.json records."""
 
-    def fetch(self, source_dir: Path, params: Params, dry_run: bool = False) -> Fetched:
+    def fetch(self, source_dir: Path, params: Params, dry_run: bool = False, workers: int = 1) -> Fetched:
         """Write (or resume, or keep) source_dir and check it; a one-line summary and the files it provides.
-        dry_run fetches nothing (and says what it would)."""
+        dry_run fetches nothing (and says what it would); `workers`: the CPU cores it may use."""
 
     def cases(self, source_dir: Path, data_cfg: DataConfig, listed: Listing | None = None) -> list[Case]:
         """Every case in source_dir (only those `listed` names, when given: the files data/raw.json lists),

@@ -27,7 +27,7 @@ class LitsSource:
     def folder(self, params: Params) -> str:
         return self.name
 
-    def fetch(self, source_dir: Path, params: Params, dry_run: bool = False) -> Fetched:
+    def fetch(self, source_dir: Path, params: Params, dry_run: bool = False, workers: int = 1) -> Fetched:
         if dry_run:
             return Fetched(f"lits: Kaggle datasets {list(params.data.lits.datasets)} "
                            "(no plan without the Kaggle API)")

@@ -31,13 +31,13 @@ class PhantomSource:
     def folder(self, params: Params) -> str:
         return phantom_folder(params.phantom)
 
-    def fetch(self, source_dir: Path, params: Params, dry_run: bool = False) -> Fetched:
+    def fetch(self, source_dir: Path, params: Params, dry_run: bool = False, workers: int = 1) -> Fetched:
         summary = f"phantom: {params.phantom.n_patients} generated patients"
         if dry_run:
             return Fetched(summary)
         damage = damaged(source_dir)
         if damage is not None:
-            write_atomically(params.phantom, source_dir)
+            write_atomically(params.phantom, source_dir, workers)
         note = {None: " (already in the store)", "absent": ""}.get(damage, f" (replaced a damaged folder: {damage})")
         return Fetched(summary + note, tuple(all_files(source_dir)))
 
@@ -71,14 +71,15 @@ def damaged(source_dir: Path) -> str | None:
     return differences(source_dir, json.loads(listing.read_text()), md5=True)
 
 
-def write_atomically(cfg: PhantomConfig, source_dir: Path) -> None:
+def write_atomically(cfg: PhantomConfig, source_dir: Path, workers: int = 1) -> None:
     """Generate into a temporary sibling folder, then rename it to source_dir: a reader (another queued
     experiment) sees the whole folder or none. A damaged folder of that name is replaced. The caller holds
-    the folder's lock (fetch), so scratch folders an interrupted fetch left behind can go."""
+    the folder's lock (fetch), so scratch folders an interrupted fetch left behind can go. `workers`: the
+    processes that write the patients (phantom.write_phantom)."""
     for left in source_dir.parent.glob(f".{source_dir.name}.tmp-*"):
         shutil.rmtree(left, ignore_errors=True)
     scratch = source_dir.with_name(f".{source_dir.name}.tmp-{os.getpid()}")
-    phantom.write_phantom(cfg, scratch)
+    phantom.write_phantom(cfg, scratch, workers)
     (scratch / COMPLETE).write_text(json.dumps(describe(scratch, all_files(scratch)), indent=1) + "\n")
     if source_dir.exists():
         broken = source_dir.with_name(f".{source_dir.name}.damaged-{os.getpid()}")

@@ -27,7 +27,7 @@ class TciaSource:
     def folder(self, params: Params) -> str:
         return self.name
 
-    def fetch(self, source_dir: Path, params: Params, dry_run: bool = False) -> Fetched:
+    def fetch(self, source_dir: Path, params: Params, dry_run: bool = False, workers: int = 1) -> Fetched:
         cfg = params.data.tcia
         rows = tcia.selection(tcia.bundled_index(), cfg.max_patients, cfg.include_ai_segmentations)
         plan = tcia.plan_summary(rows)
