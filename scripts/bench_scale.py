@@ -11,11 +11,12 @@ short training per arch at the paper's width 1 (1 epoch on one slice per patient
 Per stage it records:
 - wall_s, cpu_s (the RUSAGE_CHILDREN delta: the stage and every pool worker it reaped) and cores_used =
   cpu_s / wall_s, beside the CPU budget (train.workers, 0 = every core);
-- the peak private memory, memory-mapped file pages excluded: every SAMPLE_S a thread walks the stage process
-  and its descendants (psutil) and reads /proc/<pid>/smaps_rollup; a process's private memory is Anonymous +
-  Swap, the tree's is the sum of Pss_Anon + SwapPss (pages a fork shares counted once); the maxima over the
-  samples of the largest single process and of the tree are kept. psutil's uss, VmHWM and ru_maxrss count the
-  file pages of a memory-mapped array and are no criterion (ru_maxrss is kept for reference);
+- the peak private memory, memory-mapped file pages excluded (MemorySampler): every SAMPLE_S a thread walks
+  the stage process and its descendants (psutil) and reads their anonymous-page counters, and
+  /proc/<pid>/smaps_rollup of them all where a peak can be; a process's private memory is Anonymous + Swap,
+  the tree's is the sum of Pss_Anon + SwapPss (pages a fork shares counted once); the maxima of the largest
+  single process and of the tree are kept. psutil's uss, VmHWM and ru_maxrss count the file pages of a
+  memory-mapped array and are no criterion (ru_maxrss is kept for reference);
 - the disk its outputs take (allocated blocks), and at the end that of the raw store, data/interim,
   data/processed and data/models.
 
@@ -51,7 +52,9 @@ from crlm.archs import ARCHS
 
 REPO = Path(__file__).resolve().parents[1]
 MIB = 2**20
-SAMPLE_S = 0.05
+SAMPLE_S = 0.05  # the memory sampler's interval
+ROLLUP_EVERY_S = 1.0  # smaps_rollup of the whole tree at least this often (MemorySampler)
+ROLLUP_RISE = 1.02  # and whenever the tree's anonymous pages rise 2% above their highest at a read
 ROLLUP_FIELDS = ("Anonymous", "Swap", "Pss_Anon", "SwapPss")
 
 DATA_STAGES = ["fetch", "slices", "qc", "prepare", "split"]
@@ -126,19 +129,37 @@ def read_rollup(pid: int) -> dict[str, int] | None:
     return fields
 
 
+def read_anon_counters(pid: int) -> int | None:
+    """RssAnon + VmSwap of /proc/<pid>/status in kB: the kernel's counters of the anonymous pages that
+    smaps_rollup's Anonymous + Swap add up page by page, read in microseconds; None when the process is gone."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    return sum(int(line.split()[1]) for line in text.splitlines() if line.startswith(("RssAnon:", "VmSwap:")))
+
+
 class MemorySampler:
-    """Peak private memory of process `pid` and its descendants, sampled every `every` s in a thread.
+    """Peak private memory of process `pid` and its descendants, sampled in a thread.
 
     process_kb: the largest single process's Anonymous + Swap; tree_kb: the sum of Pss_Anon + SwapPss over the
     tree (copy-on-write pages a fork shares are split between the sharers, so counted once); root_kb: the
-    `pid` process's own Anonymous + Swap. File-backed pages (a memory-mapped .npy) are in none of them."""
+    `pid` process's own Anonymous + Swap. File-backed pages (a memory-mapped .npy) are in none of them.
 
-    def __init__(self, pid: int, every: float = SAMPLE_S) -> None:
-        self.pid, self.every = pid, every
-        self.process_kb = self.tree_kb = self.root_kb = self.samples = 0
-        self.cpu_s = 0.0  # the sampler's own CPU time (reading smaps_rollup walks each process's page tables)
+    Every `every` s it walks the tree (psutil) and reads each process's anonymous-page counters
+    (read_anon_counters); it reads /proc/<pid>/smaps_rollup of the whole tree whenever the counters' sum rises
+    ROLLUP_RISE above its highest at a read, a process starts or ends, and at least every `rollup_every` s
+    (`rollup_every` <= `every`: at every sample). smaps_rollup walks a process's page tables, about 12 ms of
+    CPU for a process of 2 GB: at every 50 ms sample of a tree of such processes the sampler would take a core
+    of its own, so the expensive read comes where a peak can be."""
+
+    def __init__(self, pid: int, every: float = SAMPLE_S, rollup_every: float = ROLLUP_EVERY_S) -> None:
+        self.pid, self.every, self.rollup_every = pid, every, rollup_every
+        self.process_kb = self.tree_kb = self.root_kb = self.samples = self.rollups = 0
+        self.cpu_s = 0.0  # the sampler thread's own CPU time
         self.largest = ""  # "stage" (the root process) or "child" (a worker), at process_kb's sample
         self.available = Path("/proc/self/smaps_rollup").is_file()
+        self._rollup_level, self._rollup_at, self._rollup_pids = -1, 0.0, frozenset[int]()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -158,20 +179,36 @@ class MemorySampler:
         except psutil.Error:
             return []
 
+    def _private(self, pid: int, kb: int) -> None:
+        if pid == self.pid:
+            self.root_kb = max(self.root_kb, kb)
+        if kb > self.process_kb:
+            self.process_kb, self.largest = kb, "stage" if pid == self.pid else "child"
+
     def sample(self) -> None:
+        counters = {pid: kb for pid in self._pids() if (kb := read_anon_counters(pid)) is not None}
+        for pid, kb in counters.items():
+            self._private(pid, kb)
+        self.samples += 1
+        total, now, pids = sum(counters.values()), time.monotonic(), frozenset(counters)
+        if (
+            total > self._rollup_level * ROLLUP_RISE
+            or pids != self._rollup_pids
+            or now - self._rollup_at >= self.rollup_every
+        ):
+            self.rollup(pids)
+            self._rollup_level, self._rollup_at, self._rollup_pids = max(self._rollup_level, total), now, pids
+
+    def rollup(self, pids: Iterable[int]) -> None:
         tree = 0
-        for pid in self._pids():
+        for pid in pids:
             fields = read_rollup(pid)
             if fields is None:
                 continue
-            private = fields["Anonymous"] + fields["Swap"]
+            self._private(pid, fields["Anonymous"] + fields["Swap"])
             tree += fields["Pss_Anon"] + fields["SwapPss"]
-            if pid == self.pid:
-                self.root_kb = max(self.root_kb, private)
-            if private > self.process_kb:
-                self.process_kb, self.largest = private, "stage" if pid == self.pid else "child"
         self.tree_kb = max(self.tree_kb, tree)
-        self.samples += 1
+        self.rollups += 1
 
     def _run(self) -> None:
         start = time.thread_time()
@@ -189,6 +226,7 @@ class MemorySampler:
             "stage_process_mib": round(self.root_kb / 1024, 1),
             "tree_mib": round(self.tree_kb / 1024, 1),
             "samples": self.samples,
+            "rollups": self.rollups,
             "sampler_cpu_s": round(self.cpu_s, 2),
         }
 
@@ -198,14 +236,16 @@ def children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_measured(command: list[str], cwd: Path, env: dict[str, str], log_path: Path) -> dict[str, Any]:
+def run_measured(
+    command: list[str], cwd: Path, env: dict[str, str], log_path: Path, rollup_every: float = ROLLUP_EVERY_S
+) -> dict[str, Any]:
     """Run `command` to its end (output to log_path) and measure it: wall_s, cpu_s, cores_used, the peak
     private memory (MemorySampler) and, for reference, ru_maxrss of the reaped children so far (a running
     maximum over every child of this process, memory-mapped file pages included)."""
     cpu_before, start = children_cpu_s(), time.perf_counter()
     with log_path.open("w") as log:
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
-        with MemorySampler(process.pid) as sampler:
+        with MemorySampler(process.pid, rollup_every=rollup_every) as sampler:
             returncode = process.wait()
     wall = time.perf_counter() - start
     cpu = children_cpu_s() - cpu_before
@@ -293,7 +333,14 @@ def workspace_disk(workdir: Path) -> dict[str, int]:
     return disk
 
 
-def bench_run(workdir: Path, stages: list[str], overrides: dict[str, Any], patients: int, slices: int) -> dict:
+def bench_run(
+    workdir: Path,
+    stages: list[str],
+    overrides: dict[str, Any],
+    patients: int,
+    slices: int,
+    rollup_every: float = ROLLUP_EVERY_S,
+) -> dict:
     """One run of `stages` in `workdir` (its params.yaml written from `overrides`); stops at a failed stage."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "logs").mkdir(exist_ok=True)
@@ -311,6 +358,7 @@ def bench_run(workdir: Path, stages: list[str], overrides: dict[str, Any], patie
         "cores": cores,
         "cpu_budget": params["train"]["workers"] or cores,
         "overrides": overrides,
+        "sampler": {"every_s": SAMPLE_S, "rollup_every_s": max(rollup_every, SAMPLE_S), "rollup_rise": ROLLUP_RISE},
         "stages": {},
     }
     check = subprocess.run(
@@ -321,7 +369,7 @@ def bench_run(workdir: Path, stages: list[str], overrides: dict[str, Any], patie
     for stage in stages:
         print(f"[{patients} patients] {stage} ...", flush=True)
         log = workdir / "logs" / f"{stage.replace('@', '-')}.log"
-        measured = run_measured(stage_command(stage), workdir, env, log)
+        measured = run_measured(stage_command(stage), workdir, env, log, rollup_every)
         measured["disk_bytes"] = sum(disk_bytes(workdir / path) for path in STAGE_OUTPUTS[stage])
         run["stages"][stage] = measured
         print(f"  {stage_line(stage, measured)}", flush=True)
@@ -663,11 +711,14 @@ def stage_table(run: dict) -> list[str]:
 def sampler_note(run: dict) -> list[str]:
     cpu = sum(m.get("sampler_cpu_s") or 0.0 for m in run["stages"].values())
     wall = sum(m["wall_s"] for m in run["stages"].values())
+    samples = sum(m.get("samples") or 0 for m in run["stages"].values())
+    rollups = sum(m.get("rollups") or 0 for m in run["stages"].values())
     if not wall:
         return []
     return [
-        f"The memory sampler used {cpu:.1f} s of CPU in the benchmark's own process over {fmt_s(wall)} of stages "
-        f"({100 * cpu / wall:.0f}% of one core), beside the stages and not in their CPU column.",
+        f"The memory sampler took {samples:,} samples ({rollups:,} of them with smaps_rollup) and used {cpu:.1f} s "
+        f"of CPU in the benchmark's own process over {fmt_s(wall)} of stages ({100 * cpu / wall:.0f}% of one "
+        "core), beside the stages and not in their CPU column.",
         "",
     ]
 
@@ -818,9 +869,12 @@ def render_page(result: dict) -> str:
         "",
         f"Generated by `scripts/bench_scale.py` on {result['generated']}; do not edit, rerun it "
         "([how](../docs/scaling.md#at-the-size-of-the-real-cohorts)). Memory is private memory (anonymous "
-        "pages and swap; memory-mapped file pages excluded), sampled every "
-        f"{int(SAMPLE_S * 1000)} ms: a single process's Anonymous + Swap, and the process tree's Pss_Anon + "
-        "SwapPss (pages a fork shares counted once).",
+        "pages and swap; memory-mapped file pages excluded) from `/proc/<pid>/smaps_rollup`: a single "
+        "process's Anonymous + Swap, and the process tree's Pss_Anon + SwapPss (pages a fork shares counted "
+        f"once). Every {int(SAMPLE_S * 1000)} ms the sampler reads each process's counters of the same anonymous "
+        "pages (`/proc/<pid>/status`: RssAnon + VmSwap), and smaps_rollup of the whole tree whenever they rise "
+        f"{100 * (ROLLUP_RISE - 1):.0f}% above their highest so far, a process starts or ends, and at least every "
+        f"{result['runs'][0].get('sampler', {}).get('rollup_every_s', ROLLUP_EVERY_S):g} s.",
         "",
         "| machine | |",
         "| --- | --- |",
@@ -910,6 +964,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", type=Path, help="the scratch workspace, kept (default: a temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary workspace")
     parser.add_argument("--force", action="store_true", help="run even when the disk bound exceeds the free disk")
+    parser.add_argument(
+        "--rollup-every",
+        type=float,
+        default=ROLLUP_EVERY_S,
+        metavar="S",
+        help=f"read smaps_rollup at least every S s (default {ROLLUP_EVERY_S:g}; {SAMPLE_S:g}: at every sample)",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/scale.json"))
     parser.add_argument("--page", type=Path, default=REPO / "reports" / "scale.md", help="the generated page")
     args = parser.parse_args(argv)
@@ -943,7 +1004,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         for n in sizes:
             folder = workdir / f"n{n}" if args.double else workdir
-            runs.append(bench_run(folder, stages, run_overrides(n, slices, args.matrix, extra), n, slices))
+            overrides = run_overrides(n, slices, args.matrix, extra)
+            runs.append(bench_run(folder, stages, overrides, n, slices, args.rollup_every))
     finally:
         if args.workdir is None and not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -26,15 +26,20 @@ pytestmark = pytest.mark.skipif(
 MIB = 2**20
 
 
-def measured(tmp_path, code: str) -> dict:
+# the sampler's two ways: smaps_rollup where a peak can be (the default), and at every sample
+EVERY = pytest.mark.parametrize("rollup_every", [bench_scale.ROLLUP_EVERY_S, bench_scale.SAMPLE_S])
+
+
+def measured(tmp_path, code: str, rollup_every: float = bench_scale.ROLLUP_EVERY_S) -> dict:
     out = bench_scale.run_measured(
-        [sys.executable, "-c", textwrap.dedent(code)], tmp_path, dict(os.environ), tmp_path / "child.log"
+        [sys.executable, "-c", textwrap.dedent(code)], tmp_path, dict(os.environ), tmp_path / "child.log", rollup_every
     )
     assert out["returncode"] == 0, (tmp_path / "child.log").read_text()
     return out
 
 
-def test_a_child_that_touches_200_mib_of_anonymous_memory_is_measured_at_180_mib_or_more(tmp_path):
+@EVERY
+def test_a_child_that_touches_200_mib_of_anonymous_memory_is_measured_at_180_mib_or_more(tmp_path, rollup_every):
     out = measured(
         tmp_path,
         """
@@ -43,13 +48,19 @@ def test_a_child_that_touches_200_mib_of_anonymous_memory_is_measured_at_180_mib
         block = np.ones(200 * 2**20, dtype=np.uint8)  # written, so every page is resident
         time.sleep(1.0)
         """,
+        rollup_every,
     )
     assert out["process_mib"] >= 180 and out["tree_mib"] >= 180 and out["stage_process_mib"] >= 180
     assert out["largest"] == "stage" and out["samples"] >= 5
+    if rollup_every <= bench_scale.SAMPLE_S:
+        assert out["rollups"] == out["samples"]  # smaps_rollup at every sample
+    else:
+        assert 1 <= out["rollups"] < out["samples"]  # where the anonymous pages rose, and every second
     assert out["wall_s"] >= 1.0 and out["cpu_s"] > 0
 
 
-def test_a_child_that_reads_a_200_mib_memory_mapped_file_is_measured_well_under_50_mib(tmp_path):
+@EVERY
+def test_a_child_that_reads_a_200_mib_memory_mapped_file_is_measured_well_under_50_mib(tmp_path, rollup_every):
     np.save(tmp_path / "big.npy", np.full(200 * MIB, 7, dtype=np.uint8))
     out = measured(
         tmp_path,
@@ -60,6 +71,7 @@ def test_a_child_that_reads_a_200_mib_memory_mapped_file_is_measured_well_under_
         assert int(mapped.max()) == 7  # every page read (file-backed, not private)
         time.sleep(1.0)
         """,
+        rollup_every,
     )
     assert out["process_mib"] < 50 and out["tree_mib"] < 50
     # the reference figure counts the mapped file (why it is not the criterion)
