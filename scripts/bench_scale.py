@@ -874,7 +874,8 @@ def render_page(result: dict) -> str:
         f"once). Every {int(SAMPLE_S * 1000)} ms the sampler reads each process's counters of the same anonymous "
         "pages (`/proc/<pid>/status`: RssAnon + VmSwap), and smaps_rollup of the whole tree whenever they rise "
         f"{100 * (ROLLUP_RISE - 1):.0f}% above their highest so far, a process starts or ends, and at least every "
-        f"{result['runs'][0].get('sampler', {}).get('rollup_every_s', ROLLUP_EVERY_S):g} s.",
+        f"{result['runs'][0].get('sampler', {}).get('rollup_every_s', ROLLUP_EVERY_S):g} s (so the tree's "
+        "figure may fall short of its peak by that 2%; a single process's takes the counters' peaks too).",
         "",
         "| machine | |",
         "| --- | --- |",
