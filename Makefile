@@ -9,7 +9,7 @@ export PIP_PROGRESS_BAR := off
 # mkdocs-material's notice about its successor (not a build warning)
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: setup lock repro repro-paper test test-fast lint docs docs-serve bench stability clean pull review verify exp-show
+.PHONY: setup lock repro repro-paper test test-fast lint docs docs-serve bench bench-scale stability clean pull review verify exp-show
 
 setup: $(VENV)/.installed
 
@@ -58,6 +58,13 @@ docs-serve: setup
 # reruns every stage on its own (forced), so it needs no `repro` first
 bench: setup
 	python scripts/bench.py
+
+# the stages at the real cohorts' size (a TCIA-size phantom, 256 px, a short training per arch) in a scratch
+# workspace, each as its own process: wall, CPU, peak private memory, disk -> bench/scale.json and the docs page
+# reports/scale.md; options through SCALE_ARGS, e.g. `make bench-scale SCALE_ARGS="--double"` (docs/scaling.md)
+SCALE_ARGS ?=
+bench-scale: setup
+	python scripts/bench_scale.py $(SCALE_ARGS)
 
 # retrains every arch with train.seed 0-4 (about one `make repro` each) -> metrics/stability.json; five seeds
 # give each seed SD 4 degrees of freedom (the noise verdicts of `make review` use them)

@@ -40,7 +40,11 @@ def site(tmp_path_factory):
 
 
 def test_the_docs_site_builds_strictly_with_the_generated_reports_and_their_figures(site):
-    for page, source in {"results": "reports/report.md", "stability": "reports/stability.md"}.items():
+    for page, source in {
+        "results": "reports/report.md",
+        "stability": "reports/stability.md",
+        "scale": "reports/scale.md",
+    }.items():
         html = (site / page / "index.html").read_text(encoding="utf-8")
         title = next(
             line for line in (REPO / source).read_text(encoding="utf-8").splitlines() if line.startswith("# ")
