@@ -5,10 +5,22 @@ import pytest
 from crlm.data.clinical import ClinicalError, missing_counts, normalise_clinical, normalise_value
 
 
-@pytest.mark.parametrize("raw, expected", [
-    (-999, np.nan), ("-999", np.nan), (-999.0, np.nan), ("", np.nan), (None, np.nan),
-    ("90%", 0.9), (" 12.5 % ", 0.125), ("3", 3.0), (7, 7.0), (2.5, 2.5), ("1e2", 100.0),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        (-999, np.nan),
+        ("-999", np.nan),
+        (-999.0, np.nan),
+        ("", np.nan),
+        (None, np.nan),
+        ("90%", 0.9),
+        (" 12.5 % ", 0.125),
+        ("3", 3.0),
+        (7, 7.0),
+        (2.5, 2.5),
+        ("1e2", 100.0),
+    ],
+)
 def test_normalise_value(raw, expected):
     value = normalise_value(raw)
     if np.isnan(expected):
@@ -18,9 +30,13 @@ def test_normalise_value(raw, expected):
 
 
 def test_mixed_column_and_prefixed_ids():
-    raw = pd.DataFrame({"Patient-ID": ["CRLM-CT-1002", "CRLM-CT-1001"],
-                        "overall_survival_months": ["-999", 31.5],
-                        "total_response_percent": ["90%", -999]})
+    raw = pd.DataFrame(
+        {
+            "Patient-ID": ["CRLM-CT-1002", "CRLM-CT-1001"],
+            "overall_survival_months": ["-999", 31.5],
+            "total_response_percent": ["90%", -999],
+        }
+    )
     table = normalise_clinical(raw, "tcia")
     assert table["patient_id"].tolist() == ["tcia-CRLM-CT-1001", "tcia-CRLM-CT-1002"]
     assert table.loc[0, "overall_survival_months"] == 31.5

@@ -10,7 +10,7 @@ from crlm.data.prepare import liver_box, prepare_images
 
 def _liver(shape, rows, cols):
     liver = np.zeros(shape, np.uint8)
-    liver[rows[0]:rows[1] + 1, cols[0]:cols[1] + 1] = 1
+    liver[rows[0] : rows[1] + 1, cols[0] : cols[1] + 1] = 1
     return liver
 
 
@@ -57,18 +57,19 @@ def _one_slice(tmp_path):
 
 def test_the_liver_crop_fills_the_image_with_liver_and_the_whole_slice_keeps_the_air(tmp_path, tiny_params):
     kept = _one_slice(tmp_path)
-    cfg = dataclasses.replace(tiny_params.prepare, image_size=32, crop_margin=0.0, window_center_hu=60,
-                              window_width_hu=400)
+    cfg = dataclasses.replace(
+        tiny_params.prepare, image_size=32, crop_margin=0.0, window_center_hu=60, window_width_hu=400
+    )
     whole = prepare_images(kept, tmp_path, dataclasses.replace(cfg, crop="none"))
     cropped = prepare_images(kept, tmp_path, dataclasses.replace(cfg, crop="liver"))
     for arrays in (whole, cropped):
         assert arrays["images"].shape == arrays["tumour"].shape == arrays["liver"].shape == (1, 32, 32)
         assert arrays["images"].dtype == np.float16
         assert arrays["tumour"].dtype == arrays["liver"].dtype == np.uint8
-        assert set(np.unique(arrays["tumour"])) | set(np.unique(arrays["liver"])) == {0, 1}   # binary masks
+        assert set(np.unique(arrays["tumour"])) | set(np.unique(arrays["liver"])) == {0, 1}  # binary masks
     # none: 64 -> 32 halves each side (16 x 16 liver -> 8 x 8, 4 x 4 tumour -> 2 x 2); air maps to 0
     assert whole["liver"].sum() == 64 and whole["tumour"].sum() == 4
     assert whole["images"][0, 0, 0] == 0.0
     # liver, margin 0: the 16 x 16 box is the liver, scaled 2x: all liver, the tumour 8 x 8
     assert cropped["liver"].sum() == 32 * 32 and cropped["tumour"].sum() == 64
-    assert cropped["images"][0, 0, 0] == 0.5      # 60 HU, the window's centre
+    assert cropped["images"][0, 0, 0] == 0.5  # 60 HU, the window's centre

@@ -12,8 +12,7 @@ def test_a_slice_is_metastasis_from_min_tumor_px_on():
 
 
 def test_ambiguous_is_label_0_with_some_tumour_only():
-    frame = pd.DataFrame({"label": [0, 0, 1, 1, 0],
-                          "tumour_area_px": [0, 5, 0, 50, 39]})
+    frame = pd.DataFrame({"label": [0, 0, 1, 1, 0], "tumour_area_px": [0, 5, 0, 50, 39]})
     # label 0 & no tumour: clean; label 0 & tumour: ambiguous; label 1 never (with or without tumour)
     assert is_ambiguous(frame).tolist() == [False, True, False, False, True]
 

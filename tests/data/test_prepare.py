@@ -43,13 +43,28 @@ def _slices_and_qc():
     for p, n in ((0, 30), (1, 4)):
         for z in range(n):
             tumour = {3: 80, 4: 90, 5: 70, 10: 5, 11: 2}.get(z, 0) if p == 0 else 0
-            rows.append({"image_id": f"p{p}-s{z:03d}", "patient_id": f"p{p}", "source": "phantom", "slice_index": z,
-                         "label": int(tumour >= 40), "tumour_area_px": tumour, "n_lesions": int(tumour > 0),
-                         "liver_area_px": 500})
+            rows.append(
+                {
+                    "image_id": f"p{p}-s{z:03d}",
+                    "patient_id": f"p{p}",
+                    "source": "phantom",
+                    "slice_index": z,
+                    "label": int(tumour >= 40),
+                    "tumour_area_px": tumour,
+                    "n_lesions": int(tumour > 0),
+                    "liver_area_px": 500,
+                }
+            )
             reasons.append("blank" if (p, z) == (0, 20) else "")
     manifest = pd.DataFrame(rows)
-    qc = pd.DataFrame({"image_id": manifest["image_id"], "patient_id": manifest["patient_id"],
-                       "kept": [r == "" for r in reasons], "reason": reasons})
+    qc = pd.DataFrame(
+        {
+            "image_id": manifest["image_id"],
+            "patient_id": manifest["patient_id"],
+            "kept": [r == "" for r in reasons],
+            "reason": reasons,
+        }
+    )
     return manifest, qc
 
 
@@ -59,12 +74,23 @@ def test_prepare_keeps_every_qc_passed_slice_at_its_natural_prevalence():
     boxes = pd.DataFrame([[0, 10 + i, 1, 12] for i in range(len(kept))], columns=CROP_COLUMNS)
     kept = processed_manifest(kept, boxes)
     assert kept["image_id"].tolist() == sorted(set(manifest["image_id"]) - {"p0-s020"})
-    assert len(kept) == 33                                  # no per-patient cap, no class balancing
+    assert len(kept) == 33  # no per-patient cap, no class balancing
     assert kept["label"].sum() == 3 and is_ambiguous(kept).sum() == 2
     # the processed manifest: these columns in this order (liver_area_px and the rest of the slices table go),
     # then each image's crop box, row for row
-    assert list(kept.columns) == ["image_id", "patient_id", "source", "slice_index", "label", "tumour_area_px",
-                                  "n_lesions", "crop_row_start", "crop_row_stop", "crop_col_start", "crop_col_stop"]
+    assert list(kept.columns) == [
+        "image_id",
+        "patient_id",
+        "source",
+        "slice_index",
+        "label",
+        "tumour_area_px",
+        "n_lesions",
+        "crop_row_start",
+        "crop_row_stop",
+        "crop_col_start",
+        "crop_col_stop",
+    ]
     assert crop_boxes(kept)[:2] == [(slice(0, 10), slice(1, 12)), (slice(0, 11), slice(1, 12))]
     assert kept.index.tolist() == list(range(33))
 
@@ -80,9 +106,16 @@ def test_the_test_set_keeps_the_natural_prevalence_of_its_qc_passed_slices(tmp_p
     arrays, boxes = prepare_slices(kept, tmp_path / "slices", tiny_params.prepare)
     processed = processed_manifest(kept, boxes)
     assert len(arrays["images"]) == len(processed)
-    assert processed.dtypes.astype(str).to_dict() == {    # the slices stage's types, kept, then the crop box
-        "image_id": "string", "patient_id": "string", "source": "string", "slice_index": "int64", "label": "int64",
-        "tumour_area_px": "int64", "n_lesions": "int64", **{column: "int64" for column in CROP_COLUMNS}}
+    assert processed.dtypes.astype(str).to_dict() == {  # the slices stage's types, kept, then the crop box
+        "image_id": "string",
+        "patient_id": "string",
+        "source": "string",
+        "slice_index": "int64",
+        "label": "int64",
+        "tumour_area_px": "int64",
+        "n_lesions": "int64",
+        **{column: "int64" for column in CROP_COLUMNS},
+    }
     splits = make_splits(processed, tiny_params.split)
 
     passed = slices[qc["kept"].to_numpy() & slices["patient_id"].isin(splits["test"]).to_numpy()]
@@ -90,7 +123,7 @@ def test_the_test_set_keeps_the_natural_prevalence_of_its_qc_passed_slices(tmp_p
     assert sorted(test_images["image_id"]) == sorted(passed["image_id"])
     assert is_ambiguous(test_images).sum() == is_ambiguous(passed).sum() > 0
     natural = passed["label"].mean()
-    assert abs(natural - 0.5) > 0.1          # far from the 50% that class balancing used to force
+    assert abs(natural - 0.5) > 0.1  # far from the 50% that class balancing used to force
     summary = splits_summary(processed, splits)["test"]
     assert summary["metastasis_fraction"] == round(natural, 4)
     assert summary["images"] == len(passed) and summary["ambiguous_images"] == is_ambiguous(passed).sum()
@@ -111,9 +144,10 @@ def test_the_manifest_records_the_crop_box_prepare_cut_from_each_slice(tmp_path,
     write_parquet(tmp_path / "manifest.parquet", processed_manifest(kept, boxes))
     manifest = read_parquet(tmp_path / "manifest.parquet")
 
-    expected = [CROPS["liver"](load_slice(tmp_path / "slices", row)["liver"], 0.1)
-                for row in kept.itertuples(index=False)]
+    expected = [
+        CROPS["liver"](load_slice(tmp_path / "slices", row)["liver"], 0.1) for row in kept.itertuples(index=False)
+    ]
     assert crop_boxes(manifest) == expected
-    assert any(box[0] != slice(0, tiny_params.phantom.matrix) for box in expected)   # boxes, not whole slices
+    assert any(box[0] != slice(0, tiny_params.phantom.matrix) for box in expected)  # boxes, not whole slices
     for name, array in prepare_images(kept, tmp_path / "slices", prepare).items():
         np.testing.assert_array_equal(array, arrays[name])

@@ -21,18 +21,19 @@ from tests.dvc_repo import write_raw_manifest
 
 REALDATA = REPO.parent / "shared" / "realdata" / "dcmqi-liver"
 pytestmark = pytest.mark.skipif(not REALDATA.is_dir(), reason=f"{REALDATA} not found (shared/ beside the clone)")
-LIVER_VOXELS = 107098   # the SEG's set pixels over its 3 frames (highdicom: seg.get_volume().array.sum())
+LIVER_VOXELS = 107098  # the SEG's set pixels over its 3 frames (highdicom: seg.get_volume().array.sum())
 
 
 def test_real_ct_reads_in_hounsfield_units_sorted_inferior_to_superior():
     ct = read_ct_series(REALDATA / "ct")
-    files = sorted((pydicom.dcmread(p) for p in (REALDATA / "ct").iterdir()),
-                   key=lambda ds: float(ds.ImagePositionPatient[2]))
+    files = sorted(
+        (pydicom.dcmread(p) for p in (REALDATA / "ct").iterdir()), key=lambda ds: float(ds.ImagePositionPatient[2])
+    )
     expected = np.stack([ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept) for ds in files])
     np.testing.assert_array_equal(ct.volume.array, expected)
     assert ct.volume.array.shape == (3, 512, 512)
     assert ct.volume.spacing_mm == pytest.approx((1.0, 0.810547, 0.810547))
-    assert (ct.volume.array.min(), ct.volume.array.max()) == (-3024.0, 1381.0)    # padding .. bone
+    assert (ct.volume.array.min(), ct.volume.array.max()) == (-3024.0, 1381.0)  # padding .. bone
     assert ct.sop_uids == tuple(str(ds.SOPInstanceUID) for ds in files)
 
 
@@ -43,7 +44,7 @@ def test_real_dcmqi_seg_reads_as_liver_on_every_slice_and_says_it_has_no_tumour_
     assert int((seg.array == 1).sum()) == LIVER_VOXELS and not (seg.array == 2).any()
     assert all((seg.array[z] == 1).sum() > 30_000 for z in range(3))
     liver_hu = np.median(ct.volume.array[seg.array == 1])
-    assert 20 <= liver_hu <= 80, liver_hu    # soft tissue: the mask lies on the liver, not shifted off it
+    assert 20 <= liver_hu <= 80, liver_hu  # soft tissue: the mask lies on the liver, not shifted off it
 
 
 def test_nifti_and_dicom_readers_agree_on_the_real_case(tmp_path):
@@ -56,32 +57,35 @@ def test_nifti_and_dicom_readers_agree_on_the_real_case(tmp_path):
     assert seg_volume.geometry_equal(ct_volume)
     for name, volume in (("ct", ct_volume), ("labels", seg_volume)):
         lps_to_ras = np.diag([-1.0, -1.0, 1.0, 1.0])
-        affine = lps_to_ras @ volume.affine[:, [2, 1, 0, 3]]       # highdicom: (slice, row, column) -> LPS
+        affine = lps_to_ras @ volume.affine[:, [2, 1, 0, 3]]  # highdicom: (slice, row, column) -> LPS
         data = np.ascontiguousarray(volume.array.transpose(2, 1, 0))  # NIfTI: (column, row, slice)
         nib.save(nib.Nifti1Image(data.astype(np.int16), affine), str(tmp_path / f"{name}.nii.gz"))
     ct = read_ct_series(REALDATA / "ct")
     from_nifti = read_nifti(tmp_path / "ct.nii.gz")
     np.testing.assert_array_equal(from_nifti.array, ct.volume.array)
     assert from_nifti.spacing_mm == pytest.approx(ct.volume.spacing_mm, abs=1e-5)
-    np.testing.assert_array_equal(read_nifti(tmp_path / "labels.nii.gz").array,
-                                  read_seg_labels(REALDATA / "seg" / "liver.dcm", ct).array)
+    np.testing.assert_array_equal(
+        read_nifti(tmp_path / "labels.nii.gz").array, read_seg_labels(REALDATA / "seg" / "liver.dcm", ct).array
+    )
 
 
 def test_real_case_passes_slices_and_qc_as_three_kept_liver_slices_with_a_note(tmp_path, raw_store):
     ct_uid = str(pydicom.dcmread(REALDATA / "ct" / "01.dcm", stop_before_pixels=True).SeriesInstanceUID)
     seg_uid = str(pydicom.dcmread(REALDATA / "seg" / "liver.dcm", stop_before_pixels=True).SeriesInstanceUID)
-    patient = raw_store / "tcia" / "dicom" / "DCMQI-1"      # as TCIA's collection arrives (CRLM_RAW_DIR)
+    patient = raw_store / "tcia" / "dicom" / "DCMQI-1"  # as TCIA's collection arrives (CRLM_RAW_DIR)
     shutil.copytree(REALDATA / "ct", patient / f"CT_{ct_uid}")
     shutil.copytree(REALDATA / "seg", patient / f"SEG_{seg_uid}")
-    pd.DataFrame({"Patient-ID": ["DCMQI-1"], "age": [60], "overall_survival_months": [24.0],
-                  "vital_status": [0]}).to_csv(raw_store / "tcia" / "clinical.csv", index=False)
+    pd.DataFrame(
+        {"Patient-ID": ["DCMQI-1"], "age": [60], "overall_survival_months": [24.0], "vital_status": [0]}
+    ).to_csv(raw_store / "tcia" / "clinical.csv", index=False)
     params = tiny_params_dict(data={"sources": ["tcia"]})
-    params["qc"] = repo_params_dict()["qc"]       # the default QC rules
+    params["qc"] = repo_params_dict()["qc"]  # the default QC rules
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     write_raw_manifest(tmp_path, raw_store, {"tcia": "tcia"})
     for stage in ("slices", "qc"):
-        result = subprocess.run([sys.executable, str(REPO / "stages" / f"{stage}.py")], cwd=tmp_path,
-                                capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, str(REPO / "stages" / f"{stage}.py")], cwd=tmp_path, capture_output=True, text=True
+        )
         assert result.returncode == 0, result.stderr
     assert "qc: note no_tumour_segment for 1 patient(s): ['tcia-DCMQI-1']" in result.stdout
     qc = pd.read_parquet(tmp_path / "data" / "interim" / "qc.parquet")

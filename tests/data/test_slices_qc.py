@@ -29,7 +29,7 @@ def _good_case(n=128, nz=4, tumour_px=25):
     volume = rng.normal(100, 20, size=(nz, n, n)).astype(np.int16)
     labels = np.zeros((nz, n, n), np.uint8)
     labels[1:, 40:80, 30:70] = 1
-    labels[2, 50:55, 40:40 + tumour_px // 5] = 2
+    labels[2, 50:55, 40 : 40 + tumour_px // 5] = 2
     return volume, labels
 
 
@@ -69,11 +69,14 @@ def test_phantom_slice_labels_agree_with_masks(tmp_path, tiny_params):
         assert (per_patient[f"phantom-{row._1}"] > 0) == (row.n_lesions > 0)
 
 
-@pytest.mark.parametrize("defect, reason, needle", [
-    ("corrupt", "unreadable", "volume-9.nii.gz"),
-    ("missing_mask", "missing_mask", "segmentation-9.nii.gz"),
-    ("shape_mismatch", "shape_mismatch", "segmentation-9.nii.gz"),
-])
+@pytest.mark.parametrize(
+    "defect, reason, needle",
+    [
+        ("corrupt", "unreadable", "volume-9.nii.gz"),
+        ("missing_mask", "missing_mask", "segmentation-9.nii.gz"),
+        ("shape_mismatch", "shape_mismatch", "segmentation-9.nii.gz"),
+    ],
+)
 def test_unusable_case_is_recorded_and_excluded_by_name(tmp_path, tiny_params, defect, reason, needle):
     volume, labels = _good_case()
     _write_case(tmp_path / "raw", "1", volume, labels)
@@ -91,8 +94,14 @@ def test_unusable_case_is_recorded_and_excluded_by_name(tmp_path, tiny_params, d
     qc = run_qc(manifest, tmp_path / "slices", tiny_params.qc)
     assert qc.loc[qc["patient_id"] == "phantom-9", "reason"].item() == reason
     assert qc.loc[qc["patient_id"] == "phantom-1", "kept"].all()
-    clinical = pd.DataFrame({"patient_id": ["phantom-1", "phantom-9", "phantom-77"], "source": "phantom",
-                             "case_id": ["1", "9", "77"], "overall_survival_months": [10.0, np.nan, 5.0]})
+    clinical = pd.DataFrame(
+        {
+            "patient_id": ["phantom-1", "phantom-9", "phantom-77"],
+            "source": "phantom",
+            "case_id": ["1", "9", "77"],
+            "overall_survival_months": [10.0, np.nan, 5.0],
+        }
+    )
     summary = qc_summary(manifest, qc, clinical)
     assert summary["excluded_by_reason"][reason] == 1
     assert needle in summary["unusable_cases"]["phantom-9"]
@@ -138,7 +147,7 @@ def test_qc_keeps_a_slice_with_a_tumour_below_the_threshold_and_counts_it(tmp_pa
     manifest = _slices(tmp_path, min_tumor_px=26)
     qc = run_qc(manifest, tmp_path / "slices", tiny_params.qc)
     assert qc["kept"].all() and set(qc["reason"]) == {""}
-    assert is_ambiguous(manifest).tolist() == [False, True, False]      # slices 1, 2, 3: the tumour is on 2
+    assert is_ambiguous(manifest).tolist() == [False, True, False]  # slices 1, 2, 3: the tumour is on 2
     summary = qc_summary(manifest, qc, pd.DataFrame({"patient_id": ["phantom-1"], "source": "phantom"}))
     assert summary["rows"]["ambiguous_kept"] == 1 and summary["rows"]["excluded"] == 0
     assert "ambiguous_tumour" not in summary["excluded_by_reason"]
@@ -146,7 +155,7 @@ def test_qc_keeps_a_slice_with_a_tumour_below_the_threshold_and_counts_it(tmp_pa
 
 def test_qc_too_few_liver_slices_excludes_the_case(tmp_path, tiny_params):
     volume, labels = _good_case(nz=6)
-    labels[3:] = 0                                   # liver on slices 1 and 2 only (slice 0 has none)
+    labels[3:] = 0  # liver on slices 1 and 2 only (slice 0 has none)
     reasons = _qc_reasons(tmp_path, tiny_params, volume, labels)
     assert reasons == {1: "too_few_liver_slices", 2: "too_few_liver_slices"}
 
@@ -157,8 +166,12 @@ def test_qc_finds_every_planted_phantom_defect(tmp_path, tiny_params):
     manifest = _slices(tmp_path, min_tumor_px=3)
     qc = run_qc(manifest, tmp_path / "slices", tiny_params.qc)
     excluded = qc[~qc["kept"]].groupby("patient_id")["reason"].agg(set)
-    expected = {"truncated": {"unreadable"}, "low_resolution": {"low_resolution"},
-                "blank_slices": {"blank"}, "saturated_slices": {"saturated"}}
+    expected = {
+        "truncated": {"unreadable"},
+        "low_resolution": {"low_resolution"},
+        "blank_slices": {"blank"},
+        "saturated_slices": {"saturated"},
+    }
     for row in truth[truth["defect"] != ""].itertuples():
         assert expected[row.defect] <= excluded[f"phantom-{row._1}"], row.defect
 

@@ -27,8 +27,14 @@ def _manifest(n_patients=60, seed=0):
         has_tumour = rng.random() < 0.7
         for z in range(int(rng.integers(4, 12))):
             label = int(has_tumour and rng.random() < 0.6)
-            rows.append({"image_id": f"p{p:03d}-s{z:03d}", "patient_id": f"p{p:03d}", "label": label,
-                         "tumour_area_px": 100 if label else int(has_tumour and rng.random() < 0.3) * 10})
+            rows.append(
+                {
+                    "image_id": f"p{p:03d}-s{z:03d}",
+                    "patient_id": f"p{p:03d}",
+                    "label": label,
+                    "tumour_area_px": 100 if label else int(has_tumour and rng.random() < 0.3) * 10,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -80,21 +86,38 @@ def test_one_class_cannot_be_stratified(tiny_params):
 
 
 def test_the_summary_counts_every_image_of_each_subsets_patients():
-    manifest = pd.DataFrame({
-        "image_id": [f"{p}-s{z}" for p, n in (("a", 4), ("b", 3), ("c", 2), ("d", 1)) for z in range(n)],
-        "patient_id": ["a"] * 4 + ["b"] * 3 + ["c"] * 2 + ["d"],
-        "label": [1, 0, 0, 0, 1, 1, 0, 0, 0, 0],
-        "tumour_area_px": [90, 5, 3, 0, 80, 70, 0, 0, 0, 0],    # a: two ambiguous slices
-    })
+    manifest = pd.DataFrame(
+        {
+            "image_id": [f"{p}-s{z}" for p, n in (("a", 4), ("b", 3), ("c", 2), ("d", 1)) for z in range(n)],
+            "patient_id": ["a"] * 4 + ["b"] * 3 + ["c"] * 2 + ["d"],
+            "label": [1, 0, 0, 0, 1, 1, 0, 0, 0, 0],
+            "tumour_area_px": [90, 5, 3, 0, 80, 70, 0, 0, 0, 0],  # a: two ambiguous slices
+        }
+    )
     splits = {"test": ["a"], "folds": [{"train": ["b", "c"], "val": ["d"]}, {"train": ["d"], "val": ["b", "c"]}]}
     summary = splits_summary(manifest, splits)
-    assert summary["test"] == {"images": 4, "patients": 1, "metastasis_images": 1, "ambiguous_images": 2,
-                               "metastasis_fraction": 0.25}
-    assert summary["all"] == {"images": 10, "patients": 4, "metastasis_images": 3, "ambiguous_images": 2,
-                              "metastasis_fraction": 0.3}
+    assert summary["test"] == {
+        "images": 4,
+        "patients": 1,
+        "metastasis_images": 1,
+        "ambiguous_images": 2,
+        "metastasis_fraction": 0.25,
+    }
+    assert summary["all"] == {
+        "images": 10,
+        "patients": 4,
+        "metastasis_images": 3,
+        "ambiguous_images": 2,
+        "metastasis_fraction": 0.3,
+    }
     assert summary["development"]["images"] == 6 and summary["development"]["metastasis_fraction"] == 0.3333
-    assert summary["folds"]["fold0"]["train"] == {"images": 5, "patients": 2, "metastasis_images": 2,
-                                                  "ambiguous_images": 0, "metastasis_fraction": 0.4}
+    assert summary["folds"]["fold0"]["train"] == {
+        "images": 5,
+        "patients": 2,
+        "metastasis_images": 2,
+        "ambiguous_images": 0,
+        "metastasis_fraction": 0.4,
+    }
     assert summary["folds"]["fold0"]["val"]["metastasis_fraction"] == 0.0
 
 
@@ -122,9 +145,11 @@ def test_splits_read_from_a_hand_written_file(tmp_path):
     splits.check_fold_count(3)
     with pytest.raises(SplitsFileError) as caught:
         splits.check_fold_count(5)
-    assert str(caught.value) == (f"params split.folds is 5 but {path} has 3 folds; rerun the split stage "
-                                 "(dvc repro split) after changing split.folds")
-    assert isinstance(caught.value, UserError)           # a stage logs it as one line
+    assert str(caught.value) == (
+        f"params split.folds is 5 but {path} has 3 folds; rerun the split stage "
+        "(dvc repro split) after changing split.folds"
+    )
+    assert isinstance(caught.value, UserError)  # a stage logs it as one line
     for unknown in ("3", "final", "-1"):
         with pytest.raises(SplitError, match=r"fold .*: .* has folds 0..2"):
             splits.fold(unknown)

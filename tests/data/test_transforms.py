@@ -25,8 +25,15 @@ def _pairs(n=1):
 
 
 def _grid(flip=False, angle=0.0, scale=1.0, crop=(1.0, 1.0), centre=(0.0, 0.0), displacement=None):
-    return compose_grid(SIZE, torch.tensor([flip]), torch.tensor([angle]), torch.tensor([scale]),
-                        torch.tensor([crop]), torch.tensor([centre]), displacement)
+    return compose_grid(
+        SIZE,
+        torch.tensor([flip]),
+        torch.tensor([angle]),
+        torch.tensor([scale]),
+        torch.tensor([crop]),
+        torch.tensor([centre]),
+        displacement,
+    )
 
 
 def _apply(grid, image):
@@ -35,11 +42,17 @@ def _apply(grid, image):
 
 def test_each_transform_matches_torchvision_on_a_fixed_draw():
     image = _pairs()[0]
-    torch.testing.assert_close(_apply(_grid(), image), image)                              # identity
+    torch.testing.assert_close(_apply(_grid(), image), image)  # identity
     torch.testing.assert_close(_apply(_grid(flip=True), image), TF.horizontal_flip(image))
     for angle, scale in ((30.0, 1.0), (-12.5, 1.1), (0.0, 0.9)):
-        theirs = TF.affine(image, angle=angle, translate=[0, 0], scale=scale, shear=[0.0, 0.0],
-                           interpolation=TF.InterpolationMode.BILINEAR)
+        theirs = TF.affine(
+            image,
+            angle=angle,
+            translate=[0, 0],
+            scale=scale,
+            shear=[0.0, 0.0],
+            interpolation=TF.InterpolationMode.BILINEAR,
+        )
         torch.testing.assert_close(_apply(_grid(angle=angle, scale=scale), image), theirs, atol=1e-5, rtol=0)
     # a 16 x 16 crop with its top-left pixel at (row 4, column 8), resized back to 32 x 32
     theirs = TF.resized_crop(image, top=4, left=8, height=16, width=16, size=[SIZE, SIZE], antialias=False)
@@ -58,7 +71,7 @@ def test_masks_stay_binary_and_on_their_image(tiny_params):
     assert out_images.shape == images.shape and out_masks.dtype == masks.dtype
     assert set(out_masks.unique().tolist()) <= {0, 1}
     inside = out_masks.bool() & (out_masks.sum(dim=(1, 2, 3), keepdim=True) > 4)
-    assert out_images[inside].mean() > 0.8        # the bright bar and its mask move together
+    assert out_images[inside].mean() > 0.8  # the bright bar and its mask move together
 
 
 def test_each_image_of_a_batch_gets_its_own_draw_and_a_seed_repeats_them(tiny_params):
@@ -68,14 +81,15 @@ def test_each_image_of_a_batch_gets_its_own_draw_and_a_seed_repeats_them(tiny_pa
     torch.manual_seed(7)
     second = augment_batch(images, masks, tiny_params.augment)
     assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])
-    assert len({tuple(m.flatten().tolist()) for m in first[1]}) == 8    # eight copies, eight different results
+    assert len({tuple(m.flatten().tolist()) for m in first[1]}) == 8  # eight copies, eight different results
 
 
 def test_with_every_transform_off_nothing_moves(tiny_params):
-    off = dataclasses.replace(tiny_params.augment, hflip_p=0.0, rotation_deg=0.0, scale=(1.0, 1.0),
-                              crop_scale=(1.0, 1.0), elastic_alpha=0.0)
+    off = dataclasses.replace(
+        tiny_params.augment, hflip_p=0.0, rotation_deg=0.0, scale=(1.0, 1.0), crop_scale=(1.0, 1.0), elastic_alpha=0.0
+    )
     images, masks = _pairs(4)
-    out_images, out_masks = augment_batch(images, masks, off)    # a crop that cannot fit: the whole image
+    out_images, out_masks = augment_batch(images, masks, off)  # a crop that cannot fit: the whole image
     torch.testing.assert_close(out_images, images)
     assert torch.equal(out_masks, masks)
 
@@ -106,14 +120,18 @@ def _statistics(images, masks):
     pos = torch.arange(DIST_SIZE) + 0.5 - DIST_SIZE / 2
     x = (image.sum(1) * pos).sum(1) / mass
     y = (image.sum(2) * pos).sum(1) / mass
-    xx = (image.sum(1) * pos ** 2).sum(1) / mass - x ** 2
-    yy = (image.sum(2) * pos ** 2).sum(1) / mass - y ** 2
+    xx = (image.sum(1) * pos**2).sum(1) / mass - x**2
+    yy = (image.sum(2) * pos**2).sum(1) / mass - y**2
     xy = (image * pos.view(-1, 1) * pos.view(1, -1)).sum((1, 2)) / mass - x * y
     half = DIST_SIZE // 2
-    return {"mask_area": masks[:, 0].float().sum((1, 2)), "centroid_x": x, "centroid_y": y,
-            "orientation": 0.5 * torch.atan2(2 * xy, xx - yy),
-            "left_right_balance": (image[:, :, :half].sum((1, 2)) - image[:, :, half:].sum((1, 2))) / mass,
-            "image_mean": image.mean((1, 2))}
+    return {
+        "mask_area": masks[:, 0].float().sum((1, 2)),
+        "centroid_x": x,
+        "centroid_y": y,
+        "orientation": 0.5 * torch.atan2(2 * xy, xx - yy),
+        "left_right_balance": (image[:, :, :half].sum((1, 2)) - image[:, :, half:].sum((1, 2))) / mass,
+        "image_mean": image.mean((1, 2)),
+    }
 
 
 @pytest.fixture
@@ -155,10 +173,12 @@ def test_the_distribution_test_rejects_other_parameters(tiny_params, one_thread)
     """It has power: the same comparison against torchvision at the right parameters rejects wrong ones."""
     cfg = dataclasses.replace(tiny_params.augment, crop_scale=FITTING_CROP)
     theirs = _theirs(cfg)
-    wrong = {"rotation doubled": ("orientation", dict(rotation_deg=2 * cfg.rotation_deg)),
-             "no flips": ("left_right_balance", dict(hflip_p=0.0)),
-             "always flipped": ("centroid_x", dict(hflip_p=1.0)),
-             "wider scale": ("mask_area", dict(scale=(0.75, 1.25)))}
+    wrong = {
+        "rotation doubled": ("orientation", dict(rotation_deg=2 * cfg.rotation_deg)),
+        "no flips": ("left_right_balance", dict(hflip_p=0.0)),
+        "always flipped": ("centroid_x", dict(hflip_p=1.0)),
+        "wider scale": ("mask_area", dict(scale=(0.75, 1.25))),
+    }
     for name, (statistic, change) in wrong.items():
         p = _p_values(_ours(dataclasses.replace(cfg, **change)), theirs)
         assert p[statistic] < ALPHA, (name, p)
@@ -170,8 +190,9 @@ def test_the_papers_crop_is_distributed_as_torchvisions(tiny_params, one_thread)
     pixel count is left out: crops of 0.9-1.0 of the side are upscaled by 1.0-1.1, where the nearest-neighbour
     rule decides whether a row is doubled, and torchvision's rule (floor, half a pixel off its image) and
     grid_sample's (pixel centres, on the image) differ by ~1.5% in area (329 vs 324 px) for the same draws."""
-    crop_only = dataclasses.replace(tiny_params.augment, hflip_p=0.0, rotation_deg=0.0, scale=(1.0, 1.0),
-                                    elastic_p=0.0, crop_scale=(0.8, 1.0))
+    crop_only = dataclasses.replace(
+        tiny_params.augment, hflip_p=0.0, rotation_deg=0.0, scale=(1.0, 1.0), elastic_p=0.0, crop_scale=(0.8, 1.0)
+    )
     for cfg in (crop_only, dataclasses.replace(tiny_params.augment, crop_scale=(0.8, 1.0))):
         p = _p_values(_ours(cfg), _theirs(cfg))
         del p["mask_area"]
@@ -183,8 +204,8 @@ def test_masks_move_with_their_images(tiny_params):
     images, masks = augment_batch(*_rectangle(64), tiny_params.augment)
     from_images, from_masks = _statistics(images, masks), _statistics(masks.float(), masks)
     for axis in ("centroid_x", "centroid_y"):
-        offset = from_masks[axis] - from_images[axis]       # px; nearest-neighbour edges: up to half a pixel
-        assert offset.abs().max() < 0.6 and abs(offset.mean()) < 0.1, (axis, offset)   # no systematic shift
+        offset = from_masks[axis] - from_images[axis]  # px; nearest-neighbour edges: up to half a pixel
+        assert offset.abs().max() < 0.6 and abs(offset.mean()) < 0.1, (axis, offset)  # no systematic shift
 
 
 def _ramps():
@@ -199,18 +220,27 @@ def test_the_transforms_compose_in_the_documented_order():
     fixed draw of all four through compose_grid reads the input where torchvision's four steps, in that order,
     read it; another order reads it elsewhere."""
     bilinear = TF.InterpolationMode.BILINEAR
-    angle, scale, top, left, height, width = 30.0, 1.1, 0, 6, 24, 26    # a crop well off the centre
+    angle, scale, top, left, height, width = 30.0, 1.1, 0, 6, 24, 26  # a crop well off the centre
     rows, cols = torch.meshgrid(torch.linspace(0, 3, SIZE), torch.linspace(0, 3, SIZE), indexing="ij")
-    displacement = 0.06 * torch.stack([torch.sin(rows), torch.cos(cols)], dim=-1)[None]   # about 1 px
-    steps = {"flip": TF.horizontal_flip,
-             "affine": lambda t: TF.affine(t, angle=angle, translate=[0, 0], scale=scale, shear=[0.0, 0.0],
-                                           interpolation=bilinear),
-             "crop": lambda t: TF.resized_crop(t, top, left, height, width, [SIZE, SIZE], interpolation=bilinear,
-                                               antialias=False),
-             "elastic": lambda t: TF.elastic(t, displacement, interpolation=bilinear)}
-    grid = _grid(flip=True, angle=angle, scale=scale, crop=(width / SIZE, height / SIZE),
-                 centre=((left + width / 2) / (SIZE / 2) - 1, (top + height / 2) / (SIZE / 2) - 1),
-                 displacement=displacement)
+    displacement = 0.06 * torch.stack([torch.sin(rows), torch.cos(cols)], dim=-1)[None]  # about 1 px
+    steps = {
+        "flip": TF.horizontal_flip,
+        "affine": lambda t: TF.affine(
+            t, angle=angle, translate=[0, 0], scale=scale, shear=[0.0, 0.0], interpolation=bilinear
+        ),
+        "crop": lambda t: TF.resized_crop(
+            t, top, left, height, width, [SIZE, SIZE], interpolation=bilinear, antialias=False
+        ),
+        "elastic": lambda t: TF.elastic(t, displacement, interpolation=bilinear),
+    }
+    grid = _grid(
+        flip=True,
+        angle=angle,
+        scale=scale,
+        crop=(width / SIZE, height / SIZE),
+        centre=((left + width / 2) / (SIZE / 2) - 1, (top + height / 2) / (SIZE / 2) - 1),
+        displacement=displacement,
+    )
     ours = _apply(grid, _ramps()[None])[0]
 
     def read_from(order):
@@ -226,10 +256,13 @@ def test_the_transforms_compose_in_the_documented_order():
     theirs, exact = read_from(["flip", "affine", "crop", "elastic"])
     assert exact.float().mean() > 0.4
     torch.testing.assert_close(ours[:2][:, exact], theirs[:, exact], atol=1e-3, rtol=0)
-    for order in (["flip", "crop", "affine", "elastic"], ["elastic", "flip", "affine", "crop"],
-                  ["affine", "flip", "crop", "elastic"]):
+    for order in (
+        ["flip", "crop", "affine", "elastic"],
+        ["elastic", "flip", "affine", "crop"],
+        ["affine", "flip", "crop", "elastic"],
+    ):
         theirs, exact = read_from(order)
-        assert (ours[:2][:, exact] - theirs[:, exact]).abs().max() > 1.0, order   # px
+        assert (ours[:2][:, exact] - theirs[:, exact]).abs().max() > 1.0, order  # px
 
 
 def test_a_seed_repeats_a_batch_and_each_epoch_draws_anew(tiny_params):
@@ -244,5 +277,5 @@ def test_a_seed_repeats_a_batch_and_each_epoch_draws_anew(tiny_params):
     first, again, second = epoch(0, 1), epoch(0, 1), epoch(0, 2)
     assert torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
     for a, b in zip(first[1], second[1]):
-        assert not torch.equal(a, b)           # every image of the batch, a new draw
+        assert not torch.equal(a, b)  # every image of the batch, a new draw
     assert not torch.equal(epoch(1, 1)[0], first[0])

@@ -20,12 +20,23 @@ from crlm.data.sources import patient_id
 MISSING_CODE = -999
 ID_COLUMN = "Patient-ID"
 # coded columns: TCIA's codes are kept as numbers (Cox uses them as such); any other value is an error
-CODES = {"sex": {1: "male", 2: "female"}, "vital_status": {1: "dead", 0: "alive at last follow-up"},
-         "progression_or_recurrence": {1: "yes", 0: "no"}}
-SURVIVAL_COLUMNS = ("overall_survival_months", "vital_status", "months_to_DFS_progression",
-                    "progression_or_recurrence")
-NUMERIC_COLUMNS = ("age", "sex", "major_comorbidity", "node_pos", "clinrisk_score", "carcinoembryonic_antigen",
-                   "max_tumor_size", "total_response_percent", *SURVIVAL_COLUMNS)
+CODES = {
+    "sex": {1: "male", 2: "female"},
+    "vital_status": {1: "dead", 0: "alive at last follow-up"},
+    "progression_or_recurrence": {1: "yes", 0: "no"},
+}
+SURVIVAL_COLUMNS = ("overall_survival_months", "vital_status", "months_to_DFS_progression", "progression_or_recurrence")
+NUMERIC_COLUMNS = (
+    "age",
+    "sex",
+    "major_comorbidity",
+    "node_pos",
+    "clinrisk_score",
+    "carcinoembryonic_antigen",
+    "max_tumor_size",
+    "total_response_percent",
+    *SURVIVAL_COLUMNS,
+)
 
 
 class ClinicalError(ValueError):
@@ -84,8 +95,9 @@ def normalise_clinical(raw: pd.DataFrame, source: str, origin: str = "clinical t
             bad = out[column].notna() & ~out[column].isin(list(CODES[column]))
             if bad.any():
                 case_id, value = ids[bad.to_numpy()].iloc[0], out.loc[bad, column].iloc[0]
-                raise ClinicalError(f"{origin}: patient {case_id}, column '{column}': code {value:g} is not one of "
-                                    f"{CODES[column]}")
+                raise ClinicalError(
+                    f"{origin}: patient {case_id}, column '{column}': code {value:g} is not one of {CODES[column]}"
+                )
     return out.sort_values("patient_id", kind="stable").reset_index(drop=True)
 
 

@@ -13,15 +13,15 @@ from crlm.core.config import ConfigError, ordered_pair, positive, unit_interval
 
 # The choices of each option, validated once when params.yaml is read; each consumer owns the table that
 # implements them (crlm.core.options.look_up) and tests/core/test_options.py ties the two.
-SourceName = Literal["phantom", "tcia", "lits"]              # crlm.data.sources.SOURCES
-Crop = Literal["none", "liver"]                              # crlm.data.prepare.CROPS
+SourceName = Literal["phantom", "tcia", "lits"]  # crlm.data.sources.SOURCES
+Crop = Literal["none", "liver"]  # crlm.data.prepare.CROPS
 
 
 @dataclass(frozen=True)
 class TciaConfig:
-    max_patients: int                  # 0 = all 197
-    include_ai_segmentations: bool     # also fetch the AIMI AI annotations (analysis results)
-    clinical: str                      # "idc" (idc-index's clinical index, network) or a CSV/XLSX path
+    max_patients: int  # 0 = all 197
+    include_ai_segmentations: bool  # also fetch the AIMI AI annotations (analysis results)
+    clinical: str  # "idc" (idc-index's clinical index, network) or a CSV/XLSX path
 
     def __post_init__(self) -> None:
         if self.max_patients < 0:
@@ -30,8 +30,8 @@ class TciaConfig:
 
 @dataclass(frozen=True)
 class LitsConfig:
-    datasets: tuple[str, ...]          # Kaggle dataset slugs, fetched in turn
-    max_volumes: int                   # 0 = all
+    datasets: tuple[str, ...]  # Kaggle dataset slugs, fetched in turn
+    max_volumes: int  # 0 = all
 
     def __post_init__(self) -> None:
         if self.max_volumes < 0:
@@ -88,7 +88,7 @@ class SlicesConfig:
     min_tumor_px: int
 
     def __post_init__(self) -> None:
-        positive("slices.min_tumor_px", self.min_tumor_px)   # 0 would label every slice metastasis
+        positive("slices.min_tumor_px", self.min_tumor_px)  # 0 would label every slice metastasis
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ class QCConfig:
 @dataclass(frozen=True)
 class PrepareConfig:
     SECTION: ClassVar[str] = "prepare"
-    image_size: int                    # prepared image side in px (at least every arch's smallest: crlm.params)
+    image_size: int  # prepared image side in px (at least every arch's smallest: crlm.params)
     window_center_hu: float
     window_width_hu: float
     crop: Crop

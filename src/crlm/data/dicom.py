@@ -39,11 +39,11 @@ class DicomReadError(VolumeReadError):
 
 @dataclass(frozen=True)
 class CTSeries:
-    volume: Volume                  # HU, (z, y, x)
+    volume: Volume  # HU, (z, y, x)
     series_uid: str
-    sop_uids: tuple[str, ...]       # SOPInstanceUID of each slice of volume, in array order
-    flip_rows: bool                 # the stored rows ran posterior -> anterior
-    flip_cols: bool                 # the stored columns ran left -> right
+    sop_uids: tuple[str, ...]  # SOPInstanceUID of each slice of volume, in array order
+    flip_rows: bool  # the stored rows ran posterior -> anterior
+    flip_cols: bool  # the stored columns ran left -> right
 
 
 def read_ct_series(folder: str | Path, spacing_tolerance_mm: float = 0.01) -> CTSeries:
@@ -65,34 +65,46 @@ def read_ct_series(folder: str | Path, spacing_tolerance_mm: float = 0.01) -> CT
         raise DicomReadError(f"{folder}: slices with different orientations", "geometry_mismatch")
     row, col = orientation[:3], orientation[3:]
     if not (abs(abs(row[0]) - 1) < 1e-3 and abs(abs(col[1]) - 1) < 1e-3):
-        raise DicomReadError(f"{folder}: not an axial series (ImageOrientationPatient {orientation.tolist()})",
-                             "geometry_mismatch")
+        raise DicomReadError(
+            f"{folder}: not an axial series (ImageOrientationPatient {orientation.tolist()})", "geometry_mismatch"
+        )
     z = np.array([float(s.ImagePositionPatient[2]) for s in slices])
     order = np.argsort(z)
     steps = np.diff(z[order])
     if len(steps) and (steps.min() <= 0 or steps.max() - steps.min() > spacing_tolerance_mm):
-        raise DicomReadError(f"{folder}: mixed slice spacing ({steps.min():.3f} to {steps.max():.3f} mm)",
-                             "mixed_spacing")
+        raise DicomReadError(
+            f"{folder}: mixed slice spacing ({steps.min():.3f} to {steps.max():.3f} mm)", "mixed_spacing"
+        )
     pixel = {tuple(float(v) for v in s.PixelSpacing) for s in slices}
     if len(pixel) != 1:
         raise DicomReadError(f"{folder}: mixed pixel spacing {sorted(pixel)}", "mixed_spacing")
-    (row_mm, col_mm), = pixel
+    ((row_mm, col_mm),) = pixel
     images = [slices[i] for i in order]
-    array = np.stack([s.pixel_array.astype(np.float32) * float(getattr(s, "RescaleSlope", 1.0))
-                      + float(getattr(s, "RescaleIntercept", 0.0)) for s in images])
+    array = np.stack(
+        [
+            s.pixel_array.astype(np.float32) * float(getattr(s, "RescaleSlope", 1.0))
+            + float(getattr(s, "RescaleIntercept", 0.0))
+            for s in images
+        ]
+    )
     flip_rows, flip_cols = col[1] < 0, row[0] < 0
     array = _flip(array, flip_rows, flip_cols)
     dz = float(steps.mean()) if len(steps) else float(getattr(images[0], "SliceThickness", 1.0))
-    return CTSeries(Volume(np.ascontiguousarray(array), (dz, row_mm, col_mm)), uids.pop(),
-                    tuple(str(s.SOPInstanceUID) for s in images), bool(flip_rows), bool(flip_cols))
+    return CTSeries(
+        Volume(np.ascontiguousarray(array), (dz, row_mm, col_mm)),
+        uids.pop(),
+        tuple(str(s.SOPInstanceUID) for s in images),
+        bool(flip_rows),
+        bool(flip_cols),
+    )
 
 
 @dataclass(frozen=True)
 class SegLabels:
-    array: np.ndarray                     # (z, y, x) aligned with the CT: 0 background, 1 liver, 2 tumour
-    liver_segments: tuple[str, ...]       # labels of the segments read as liver
-    tumour_segments: tuple[str, ...]      # labels of the segments read as tumour (empty: no tumour segment)
-    other_segments: tuple[str, ...]       # e.g. vessels, the future liver remnant: not used
+    array: np.ndarray  # (z, y, x) aligned with the CT: 0 background, 1 liver, 2 tumour
+    liver_segments: tuple[str, ...]  # labels of the segments read as liver
+    tumour_segments: tuple[str, ...]  # labels of the segments read as tumour (empty: no tumour segment)
+    other_segments: tuple[str, ...]  # e.g. vessels, the future liver remnant: not used
 
 
 def segment_role(label: str, property_type) -> str:
@@ -117,13 +129,18 @@ def read_seg_labels(path: str | Path, ct: CTSeries) -> SegLabels:
         raise DicomReadError(f"{path}: cannot read DICOM-SEG ({type(exc).__name__}: {exc})") from exc
     referenced = {str(item.SeriesInstanceUID) for item in getattr(seg, "ReferencedSeriesSequence", [])}
     if ct.series_uid not in referenced:
-        raise DicomReadError(f"{path}: SEG references CT series {sorted(referenced)}, "
-                             f"not the patient's CT {ct.series_uid}: referenced CT missing", "missing_ct")
+        raise DicomReadError(
+            f"{path}: SEG references CT series {sorted(referenced)}, "
+            f"not the patient's CT {ct.series_uid}: referenced CT missing",
+            "missing_ct",
+        )
     sources = {str(sop) for _, series, sop in seg.get_source_image_uids() if str(series) == ct.series_uid}
     absent = sources - set(ct.sop_uids)
     if absent:
-        raise DicomReadError(f"{path}: SEG refers to {len(absent)} CT instance(s) that are not in the series "
-                             f"{ct.series_uid} as read", "geometry_mismatch")
+        raise DicomReadError(
+            f"{path}: SEG refers to {len(absent)} CT instance(s) that are not in the series {ct.series_uid} as read",
+            "geometry_mismatch",
+        )
     roles: dict[str, list[tuple[int, str]]] = {"liver": [], "tumour": [], "other": []}
     for number in seg.get_segment_numbers():
         description = seg.get_segment_description(number)
@@ -136,20 +153,29 @@ def read_seg_labels(path: str | Path, ct: CTSeries) -> SegLabels:
     try:
         # dcmqi and 3D Slicer do not record SpatialLocationsPreserved; the frames are matched to the CT by
         # their referenced instances, which were checked above against the series as read
-        pixels = seg.get_pixels_by_source_instance(list(ct.sop_uids), segment_numbers=liver + tumour,
-                                                   combine_segments=False, assert_missing_frames_are_empty=True,
-                                                   ignore_spatial_locations=True)
+        pixels = seg.get_pixels_by_source_instance(
+            list(ct.sop_uids),
+            segment_numbers=liver + tumour,
+            combine_segments=False,
+            assert_missing_frames_are_empty=True,
+            ignore_spatial_locations=True,
+        )
     except Exception as exc:
-        raise DicomReadError(f"{path}: SEG frames do not align with the CT ({type(exc).__name__}: {exc})",
-                             "geometry_mismatch") from exc
+        raise DicomReadError(
+            f"{path}: SEG frames do not align with the CT ({type(exc).__name__}: {exc})", "geometry_mismatch"
+        ) from exc
     if pixels.shape[1:3] != ct.volume.array.shape[1:]:
-        raise DicomReadError(f"{path}: SEG frames {pixels.shape[1:3]} differ from the CT's "
-                             f"{ct.volume.array.shape[1:]}", "geometry_mismatch")
+        raise DicomReadError(
+            f"{path}: SEG frames {pixels.shape[1:3]} differ from the CT's {ct.volume.array.shape[1:]}",
+            "geometry_mismatch",
+        )
     liver_mask = pixels[..., : len(liver)].any(axis=-1)
-    tumour_mask = pixels[..., len(liver):].any(axis=-1)
+    tumour_mask = pixels[..., len(liver) :].any(axis=-1)
     label_map = np.where(tumour_mask, 2, np.where(liver_mask, 1, 0)).astype(np.uint8)
-    return SegLabels(np.ascontiguousarray(_flip(label_map, ct.flip_rows, ct.flip_cols)),
-                     *(tuple(label for _, label in roles[role]) for role in ("liver", "tumour", "other")))
+    return SegLabels(
+        np.ascontiguousarray(_flip(label_map, ct.flip_rows, ct.flip_cols)),
+        *(tuple(label for _, label in roles[role]) for role in ("liver", "tumour", "other")),
+    )
 
 
 def _flip(array: np.ndarray, rows: bool, cols: bool) -> np.ndarray:

@@ -29,7 +29,8 @@ CREDENTIALS_HELP = (
     "Kaggle credentials not found. Log in once with `kaggle auth login`, or create an API token at "
     "https://www.kaggle.com/settings (API) and set KAGGLE_API_TOKEN or save it as ~/.kaggle/access_token; "
     "a legacy kaggle.json (in ~/.kaggle, $KAGGLE_CONFIG_DIR or $XDG_CONFIG_HOME/kaggle) or KAGGLE_USERNAME and "
-    "KAGGLE_KEY work too.")
+    "KAGGLE_KEY work too."
+)
 
 
 class KaggleCredentialsError(RuntimeError):
@@ -72,19 +73,21 @@ def safe_extract(archive: Path, target: Path) -> int:
     written = 0
     with zipfile.ZipFile(archive) as zipped:
         members = zipped.infolist()
-        for info in members:   # check everything before writing anything
+        for info in members:  # check everything before writing anything
             destination = (target / info.filename).resolve()
             is_link = (info.external_attr >> 16) & 0o170000 == 0o120000
             if Path(info.filename).is_absolute() or not destination.is_relative_to(target) or is_link:
-                raise UnsafeArchiveError(f"{archive}: entry {info.filename!r} would be written outside {target}; "
-                                         "refusing to extract this archive")
+                raise UnsafeArchiveError(
+                    f"{archive}: entry {info.filename!r} would be written outside {target}; "
+                    "refusing to extract this archive"
+                )
         for info in members:
             destination = target / info.filename
             if info.is_dir():
                 destination.mkdir(parents=True, exist_ok=True)
                 continue
             if destination.is_file() and destination.stat().st_size == info.file_size:
-                continue   # extracted before an interruption
+                continue  # extracted before an interruption
             destination.parent.mkdir(parents=True, exist_ok=True)
             with zipped.open(info) as source, open(destination, "wb") as out:
                 shutil.copyfileobj(source, out)
@@ -99,8 +102,9 @@ def kaggle_api():
         with contextlib.redirect_stdout(io.StringIO()):
             api.authenticate()
     except SystemExit:
-        raise KaggleCredentialsError(f"the kaggle package found {kaggle_login()} but could not log in with it. "
-                                     + CREDENTIALS_HELP) from None
+        raise KaggleCredentialsError(
+            f"the kaggle package found {kaggle_login()} but could not log in with it. " + CREDENTIALS_HELP
+        ) from None
     return api
 
 
@@ -108,13 +112,16 @@ def kaggle_download(slug: str, archive: Path, api=None) -> None:
     """One Kaggle dataset as a zip at `archive`. force=False keeps the kaggle package's resume: a download
     cut short continues from the partial file it left (<dataset>.zip and its .kaggle-partial marker)."""
     api = api or kaggle_api()
-    api.dataset_download_files(slug, path=str(archive.parent), unzip=False, quiet=not bars_enabled(),
-                              force=False)
+    api.dataset_download_files(slug, path=str(archive.parent), unzip=False, quiet=not bars_enabled(), force=False)
     (archive.parent / f"{slug.split('/')[-1]}.zip").replace(archive)
 
 
-def fetch(cfg: LitsConfig, root: Path, download: Callable[[str, Path], None] = kaggle_download,
-          login: Callable[[], str | None] = kaggle_login) -> list[str]:
+def fetch(
+    cfg: LitsConfig,
+    root: Path,
+    download: Callable[[str, Path], None] = kaggle_download,
+    login: Callable[[], str | None] = kaggle_login,
+) -> list[str]:
     """Download and extract every dataset in cfg.datasets that is not there yet; returns the slugs fetched."""
     if login() is None:
         raise KaggleCredentialsError(CREDENTIALS_HELP)
@@ -126,7 +133,7 @@ def fetch(cfg: LitsConfig, root: Path, download: Callable[[str, Path], None] = k
         archive, marker = archives / f"{name}.zip", archives / f"{name}.extracted"
         if marker.is_file():
             continue
-        if not zipfile.is_zipfile(archive):   # absent, or cut short by an interruption
+        if not zipfile.is_zipfile(archive):  # absent, or cut short by an interruption
             download(slug, archive)
             fetched.append(slug)
         safe_extract(archive, root / "extracted")

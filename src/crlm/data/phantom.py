@@ -275,8 +275,14 @@ def clinical_table(cfg: PhantomConfig, cases: Sequence[CaseSummary]) -> pd.DataF
             }
         )
     table = pd.DataFrame(rows)
-    maskable = ["carcinoembryonic_antigen", "clinrisk_score", "max_tumor_size", "total_response_percent",
-                "overall_survival_months", "months_to_DFS_progression"]
+    maskable = [
+        "carcinoembryonic_antigen",
+        "clinrisk_score",
+        "max_tumor_size",
+        "total_response_percent",
+        "overall_survival_months",
+        "months_to_DFS_progression",
+    ]
     for column in maskable:
         missing = rng.random(len(table)) < cfg.missing_rate
         table[column] = table[column].astype(object)

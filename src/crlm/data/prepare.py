@@ -32,10 +32,13 @@ from crlm.data.slices import load_slice
 
 MANIFEST_COLUMNS = ["image_id", "patient_id", "source", "slice_index", "label", "tumour_area_px", "n_lesions"]
 CROP_COLUMNS = ["crop_row_start", "crop_row_stop", "crop_col_start", "crop_col_stop"]
-Box = tuple[slice, slice]   # (rows, columns) of a slice
+Box = tuple[slice, slice]  # (rows, columns) of a slice
 # the arrays prepare writes, their files (in the output folder) and dtypes
-ARRAYS = {"images": (PROCESSED_IMAGES.name, np.float16), "tumour": (PROCESSED_TUMOUR.name, np.uint8),
-          "liver": (PROCESSED_LIVER.name, np.uint8)}
+ARRAYS = {
+    "images": (PROCESSED_IMAGES.name, np.float16),
+    "tumour": (PROCESSED_TUMOUR.name, np.uint8),
+    "liver": (PROCESSED_LIVER.name, np.uint8),
+}
 BLOCK_ROWS = 256  # slices per unit of work (a worker's block: about 256 x 3 x S x S bytes in memory)
 MIN_BLOCKS_PER_WORKER = 2  # a smaller set is prepared in this process: a worker costs about a second to start
 
@@ -49,10 +52,8 @@ def resize(image: np.ndarray, size: int, mask: bool = False) -> np.ndarray:
     """Antialiased bilinear for images, nearest neighbour for masks."""
     # Image.NEAREST/BILINEAR exist (Pillow sets them with setattr from Resampling); Pillow's own types miss them
     if mask:
-        return np.asarray(Image.fromarray(image.astype(np.uint8)).resize(
-            (size, size), Image.NEAREST))  # type: ignore[attr-defined]
-    return np.asarray(Image.fromarray(image.astype(np.float32), mode="F").resize(
-        (size, size), Image.BILINEAR))  # type: ignore[attr-defined]
+        return np.asarray(Image.fromarray(image.astype(np.uint8)).resize((size, size), Image.NEAREST))  # type: ignore[attr-defined]
+    return np.asarray(Image.fromarray(image.astype(np.float32), mode="F").resize((size, size), Image.BILINEAR))  # type: ignore[attr-defined]
 
 
 def whole_slice(liver: np.ndarray, margin: float) -> tuple[slice, slice]:
@@ -103,8 +104,9 @@ def prepare_slices(kept: pd.DataFrame, slices_dir: Path, cfg: PrepareConfig) -> 
     return {"images": images, "tumour": tumour, "liver": liver}, pd.DataFrame(boxes, columns=CROP_COLUMNS)
 
 
-def write_prepared(kept: pd.DataFrame, slices_dir: Path, cfg: PrepareConfig, out_dir: Path,
-                   workers: int = 1) -> pd.DataFrame:
+def write_prepared(
+    kept: pd.DataFrame, slices_dir: Path, cfg: PrepareConfig, out_dir: Path, workers: int = 1
+) -> pd.DataFrame:
     """prepare_slices of `kept`, written into the .npy files of ARRAYS in out_dir a block of rows at a time
     (by up to `workers` processes: the same bytes as one), so that no process holds the whole set; returns
     the crop boxes. Each file is written under a temporary name and renamed when whole."""
@@ -152,7 +154,10 @@ def crop_boxes(manifest: pd.DataFrame) -> list[Box]:
     """Each image's crop box (rows, columns) as the processed manifest records it (CROP_COLUMNS)."""
     missing = [column for column in CROP_COLUMNS if column not in manifest.columns]
     if missing:
-        raise ValueError(f"the processed manifest has no column(s) {missing}; rerun the stage that writes it "
-                         "(dvc repro -f prepare)")
-    return [(slice(int(r0), int(r1)), slice(int(c0), int(c1)))
-            for r0, r1, c0, c1 in manifest[CROP_COLUMNS].itertuples(index=False)]
+        raise ValueError(
+            f"the processed manifest has no column(s) {missing}; rerun the stage that writes it (dvc repro -f prepare)"
+        )
+    return [
+        (slice(int(r0), int(r1)), slice(int(c0), int(c1)))
+        for r0, r1, c0, c1 in manifest[CROP_COLUMNS].itertuples(index=False)
+    ]

@@ -42,8 +42,20 @@ from crlm.data.slices import load_slice
 MIN_ROWS_PER_WORKER = 1000
 CHUNKS_PER_WORKER = 4  # contiguous chunks of rows, a few per worker to even out their work
 
-REASONS = ("unreadable", "missing_mask", "shape_mismatch", "geometry_mismatch", "missing_ct", "mixed_spacing",
-           "no_liver", "too_few_liver_slices", "low_resolution", "saturated", "blank", "empty_liver")
+REASONS = (
+    "unreadable",
+    "missing_mask",
+    "shape_mismatch",
+    "geometry_mismatch",
+    "missing_ct",
+    "mixed_spacing",
+    "no_liver",
+    "too_few_liver_slices",
+    "low_resolution",
+    "saturated",
+    "blank",
+    "empty_liver",
+)
 
 
 def slice_reason(row, image: np.ndarray | None, cfg: QCConfig) -> tuple[str, str]:
@@ -52,7 +64,7 @@ def slice_reason(row, image: np.ndarray | None, cfg: QCConfig) -> tuple[str, str
         return row.case_error, row.detail
     if row.matrix_px < cfg.min_matrix_px or row.spacing_mm > cfg.max_pixel_spacing_mm:
         return "low_resolution", f"matrix {row.matrix_px} px, spacing {row.spacing_mm:.2f} mm"
-    assert image is not None    # None only with a case_error, returned above (the caller reads every other slice)
+    assert image is not None  # None only with a case_error, returned above (the caller reads every other slice)
     saturated = float((image >= cfg.saturation_hu).mean())
     if saturated > cfg.max_saturated_fraction:
         return "saturated", f"{saturated:.1%} of pixels >= {cfg.saturation_hu:g} HU"
@@ -80,13 +92,15 @@ def run_qc(manifest: pd.DataFrame, slices_dir: Path, cfg: QCConfig, workers: int
     for chunk_reasons, chunk_details in ordered_map(_chunk_reasons, chunks, n_workers):
         reasons += chunk_reasons
         details += chunk_details
-    return pd.DataFrame({
-        "image_id": manifest["image_id"].astype("string"),
-        "patient_id": manifest["patient_id"].astype("string"),
-        "kept": [r == "" for r in reasons],
-        "reason": pd.array(reasons, dtype="string"),
-        "detail": pd.array(details, dtype="string"),
-    })
+    return pd.DataFrame(
+        {
+            "image_id": manifest["image_id"].astype("string"),
+            "patient_id": manifest["patient_id"].astype("string"),
+            "kept": [r == "" for r in reasons],
+            "reason": pd.array(reasons, dtype="string"),
+            "detail": pd.array(details, dtype="string"),
+        }
+    )
 
 
 def _chunk_reasons(chunk: tuple[pd.DataFrame, Path, QCConfig, dict[str, int]]) -> tuple[list[str], list[str]]:
@@ -97,8 +111,9 @@ def _chunk_reasons(chunk: tuple[pd.DataFrame, Path, QCConfig, dict[str, int]]) -
         n_liver = liver_slices[row.patient_id]
         if not row.case_error and n_liver < cfg.min_liver_slices:
             reasons.append("too_few_liver_slices")
-            details.append(f"{row.patient_id}: {n_liver} liver slice(s), fewer than qc.min_liver_slices "
-                           f"({cfg.min_liver_slices})")
+            details.append(
+                f"{row.patient_id}: {n_liver} liver slice(s), fewer than qc.min_liver_slices ({cfg.min_liver_slices})"
+            )
             continue
         image = None if row.case_error else load_slice(slices_dir, row, keys=("image",))["image"]
         reason, detail = slice_reason(row, image, cfg)
@@ -116,19 +131,27 @@ def qc_summary(manifest: pd.DataFrame, qc: pd.DataFrame, clinical: pd.DataFrame)
     clinical_patients = set(clinical["patient_id"])
     survival_missing = clinical[list(c for c in SURVIVAL_COLUMNS if c in clinical)].isna().any(axis=1)
     return {
-        "rows": {"slices": int((manifest["slice_index"] >= 0).sum()), "unusable_cases": int(len(case_errors)),
-                 "kept": int(qc["kept"].sum()), "excluded": int((~qc["kept"]).sum()),
-                 "ambiguous_kept": int((is_ambiguous(manifest) & qc["kept"].to_numpy()).sum())},
+        "rows": {
+            "slices": int((manifest["slice_index"] >= 0).sum()),
+            "unusable_cases": int(len(case_errors)),
+            "kept": int(qc["kept"].sum()),
+            "excluded": int((~qc["kept"]).sum()),
+            "ambiguous_kept": int((is_ambiguous(manifest) & qc["kept"].to_numpy()).sum()),
+        },
         "excluded_by_reason": by_reason,
-        "patients": {"total": len(image_patients), "kept": len(kept_patients),
-                     "lost_to_qc": sorted(image_patients - kept_patients)},
+        "patients": {
+            "total": len(image_patients),
+            "kept": len(kept_patients),
+            "lost_to_qc": sorted(image_patients - kept_patients),
+        },
         "unusable_cases": {row.patient_id: f"{row.case_error}: {row.detail}" for row in case_errors.itertuples()},
         "notes": case_notes(manifest),
         "clinical": {
             "rows": int(len(clinical)),
             "without_images": sorted(clinical_patients - image_patients),
-            "images_without_clinical": sorted(p for p in image_patients - clinical_patients
-                                              if _has_clinical_source(p, clinical)),
+            "images_without_clinical": sorted(
+                p for p in image_patients - clinical_patients if _has_clinical_source(p, clinical)
+            ),
             "missing_survival": sorted(clinical.loc[survival_missing, "patient_id"]),
             "missing_values": missing_counts(clinical),
         },

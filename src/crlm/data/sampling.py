@@ -20,8 +20,7 @@ from crlm.data.labels import is_ambiguous
 from crlm.training.config import TrainConfig
 
 
-def training_sample(manifest: pd.DataFrame, train_patients: list[str], cfg: TrainConfig,
-                    fold: str | int) -> np.ndarray:
+def training_sample(manifest: pd.DataFrame, train_patients: list[str], cfg: TrainConfig, fold: str | int) -> np.ndarray:
     """Row positions in `manifest` (ascending) of fold `fold`'s training images."""
     rng = np.random.default_rng([cfg.seed, int(fold)])
     frame = manifest.reset_index(drop=True)

@@ -74,15 +74,31 @@ def case_slices(case: Case, out_dir: Path, min_tumor_px: int) -> list[dict]:
         tumour = label_slice == TUMOUR
         image_id = f"{case.patient_id}-s{z:03d}"
         rel_path = f"{image_id}.npz"
-        np.savez_compressed(out_dir / rel_path, image=volume.array[z].astype(np.int16),
-                            tumour=tumour.astype(np.uint8), liver=liver.astype(np.uint8))
+        np.savez_compressed(
+            out_dir / rel_path,
+            image=volume.array[z].astype(np.int16),
+            tumour=tumour.astype(np.uint8),
+            liver=liver.astype(np.uint8),
+        )
         tumour_area = int(tumour.sum())
-        rows.append({
-            "image_id": image_id, "patient_id": case.patient_id, "source": case.source, "slice_index": z,
-            "label": slice_label(tumour_area, min_tumor_px), "tumour_area_px": tumour_area,
-            "n_lesions": int(ndimage.label(tumour)[1]), "liver_area_px": int(liver.sum()),
-            "spacing_mm": spacing, "matrix_px": matrix, "path": rel_path, "case_error": "", "detail": "", "note": note,
-        })
+        rows.append(
+            {
+                "image_id": image_id,
+                "patient_id": case.patient_id,
+                "source": case.source,
+                "slice_index": z,
+                "label": slice_label(tumour_area, min_tumor_px),
+                "tumour_area_px": tumour_area,
+                "n_lesions": int(ndimage.label(tumour)[1]),
+                "liver_area_px": int(liver.sum()),
+                "spacing_mm": spacing,
+                "matrix_px": matrix,
+                "path": rel_path,
+                "case_error": "",
+                "detail": "",
+                "note": note,
+            }
+        )
     if not rows:
         return [_error_row(case, "no_liver", f"{case.label_path}: no slice contains liver")]
     return rows
@@ -90,9 +106,20 @@ def case_slices(case: Case, out_dir: Path, min_tumor_px: int) -> list[dict]:
 
 def _error_row(case: Case, reason: str, detail: str) -> dict:
     return {
-        "image_id": f"{case.patient_id}-case", "patient_id": case.patient_id, "source": case.source,
-        "slice_index": -1, "label": -1, "tumour_area_px": 0, "n_lesions": 0, "liver_area_px": 0,
-        "spacing_mm": float("nan"), "matrix_px": 0, "path": "", "case_error": reason, "detail": detail, "note": "",
+        "image_id": f"{case.patient_id}-case",
+        "patient_id": case.patient_id,
+        "source": case.source,
+        "slice_index": -1,
+        "label": -1,
+        "tumour_area_px": 0,
+        "n_lesions": 0,
+        "liver_area_px": 0,
+        "spacing_mm": float("nan"),
+        "matrix_px": 0,
+        "path": "",
+        "case_error": reason,
+        "detail": detail,
+        "note": "",
     }
 
 

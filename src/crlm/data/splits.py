@@ -43,6 +43,7 @@ from crlm.data.labels import is_ambiguous
 @dataclass(frozen=True)
 class FoldsConfig:
     """split.folds alone (what the train stage reads of the split section)."""
+
     SECTION: ClassVar[str] = "split"
     PARTIAL: ClassVar[bool] = True
     folds: int
@@ -55,6 +56,7 @@ class FoldsConfig:
 @dataclass(frozen=True)
 class SplitConfig(FoldsConfig):
     """params.yaml's `split` section."""
+
     PARTIAL: ClassVar[bool] = False
     seed: int
     test_fraction: float
@@ -90,8 +92,9 @@ def make_splits(manifest: pd.DataFrame, cfg: SplitConfig) -> dict:
     labels = patient_labels(manifest)
     counts = labels.value_counts()
     if len(counts) < 2 or counts.min() < 2:
-        raise SplitError(f"need at least 2 patients of each class to stratify the test set; "
-                         f"patients per class: {counts.to_dict()}")
+        raise SplitError(
+            f"need at least 2 patients of each class to stratify the test set; patients per class: {counts.to_dict()}"
+        )
     train_patients, test_patients = _balanced_test_draw(manifest, labels, cfg)
     development = manifest[manifest["patient_id"].isin(train_patients)].reset_index(drop=True)
     n_dev_patients = development["patient_id"].nunique()
@@ -100,10 +103,12 @@ def make_splits(manifest: pd.DataFrame, cfg: SplitConfig) -> dict:
     splitter = StratifiedGroupKFold(n_splits=cfg.folds, shuffle=True, random_state=cfg.seed)
     folds = []
     for train_idx, val_idx in splitter.split(development, development["label"], development["patient_id"]):
-        folds.append({
-            "train": sorted(development.loc[train_idx, "patient_id"].unique().tolist()),
-            "val": sorted(development.loc[val_idx, "patient_id"].unique().tolist()),
-        })
+        folds.append(
+            {
+                "train": sorted(development.loc[train_idx, "patient_id"].unique().tolist()),
+                "val": sorted(development.loc[val_idx, "patient_id"].unique().tolist()),
+            }
+        )
     splits = {"test": sorted(test_patients), "folds": folds}
     check_no_leakage(splits)
     return splits
@@ -114,13 +119,17 @@ def _balanced_test_draw(manifest: pd.DataFrame, labels: pd.Series, cfg: SplitCon
     overall = image_labels["sum"].sum() / image_labels["count"].sum()
     best, best_gap = None, float("inf")
     for k in range(TEST_CANDIDATES):
-        train, test = train_test_split(labels.index.to_list(), test_size=cfg.test_fraction,
-                                       stratify=labels.to_list(), random_state=cfg.seed * TEST_CANDIDATES + k)
+        train, test = train_test_split(
+            labels.index.to_list(),
+            test_size=cfg.test_fraction,
+            stratify=labels.to_list(),
+            random_state=cfg.seed * TEST_CANDIDATES + k,
+        )
         chosen = image_labels.loc[test]
         gap = abs(chosen["sum"].sum() / chosen["count"].sum() - overall)
         if gap < best_gap:
             best, best_gap = (train, test), gap
-    assert best is not None    # TEST_CANDIDATES > 0 draws; the first gap is finite (every patient has images)
+    assert best is not None  # TEST_CANDIDATES > 0 draws; the first gap is finite (every patient has images)
     return best
 
 
@@ -131,7 +140,9 @@ def check_no_leakage(splits: dict) -> None:
     for k, fold in enumerate(splits["folds"]):
         train, val = set(fold["train"]), set(fold["val"])
         for name, subset, other, other_name in (
-            ("train", train, val, "val"), ("train", train, test, "test"), ("val", val, test, "test")
+            ("train", train, val, "val"),
+            ("train", train, test, "test"),
+            ("val", val, test, "test"),
         ):
             shared = sorted(subset & other)
             if shared:
@@ -150,7 +161,7 @@ def subset_summary(manifest: pd.DataFrame, patients: list[str]) -> dict:
         "patients": int(rows["patient_id"].nunique()),
         "metastasis_images": int(rows["label"].sum()),
         "ambiguous_images": int(is_ambiguous(rows).sum()),
-        "metastasis_fraction": round(float(rows["label"].mean()), 4) if n else None,   # the prevalence
+        "metastasis_fraction": round(float(rows["label"].mean()), 4) if n else None,  # the prevalence
     }
 
 
@@ -160,9 +171,10 @@ def splits_summary(manifest: pd.DataFrame, splits: dict) -> dict:
         "all": subset_summary(manifest, sorted(set(manifest["patient_id"]))),
         "development": subset_summary(manifest, development),
         "test": subset_summary(manifest, splits["test"]),
-        "folds": {f"fold{k}": {"train": subset_summary(manifest, fold["train"]),
-                               "val": subset_summary(manifest, fold["val"])}
-                  for k, fold in enumerate(splits["folds"])},
+        "folds": {
+            f"fold{k}": {"train": subset_summary(manifest, fold["train"]), "val": subset_summary(manifest, fold["val"])}
+            for k, fold in enumerate(splits["folds"])
+        },
     }
 
 
@@ -174,6 +186,7 @@ def fold_names(n_folds: int) -> list[str]:
 @dataclass(frozen=True)
 class Fold:
     """One cross-validation fold: its training and validation patients."""
+
     train: tuple[str, ...]
     val: tuple[str, ...]
 
@@ -181,23 +194,29 @@ class Fold:
 @dataclass(frozen=True)
 class Splits:
     """The patient-level test set and the cross-validation folds of data/splits/splits.json."""
+
     test: tuple[str, ...]
     folds: tuple[Fold, ...]
-    source: str = str(SPLITS)   # where they were read from, for messages
+    source: str = str(SPLITS)  # where they were read from, for messages
 
     @classmethod
     def from_dict(cls, splits: dict, source: str = str(SPLITS)) -> Splits:
         """From the JSON form, checked: a test list, at least one fold, each with train and val lists of
         patient ids, and no patient where two subsets must be disjoint (LeakageError)."""
-        if not isinstance(splits, dict) or not isinstance(splits.get("test"), list) \
-                or not isinstance(splits.get("folds"), list) or not splits["folds"]:
-            raise SplitsFileError(f"{source}: expected {{\"test\": [patients], \"folds\": [{{\"train\": [...], "
-                                  f"\"val\": [...]}}, ...]}} with at least one fold; {FIX}")
+        if (
+            not isinstance(splits, dict)
+            or not isinstance(splits.get("test"), list)
+            or not isinstance(splits.get("folds"), list)
+            or not splits["folds"]
+        ):
+            raise SplitsFileError(
+                f'{source}: expected {{"test": [patients], "folds": [{{"train": [...], '
+                f'"val": [...]}}, ...]}} with at least one fold; {FIX}'
+            )
         folds = []
         for k, fold in enumerate(splits["folds"]):
             if not isinstance(fold, dict) or not all(isinstance(fold.get(key), list) for key in ("train", "val")):
-                raise SplitsFileError(f"{source}: fold {k} is not {{\"train\": [patients], \"val\": [patients]}}; "
-                                      f"{FIX}")
+                raise SplitsFileError(f'{source}: fold {k} is not {{"train": [patients], "val": [patients]}}; {FIX}')
             folds.append(Fold(tuple(map(str, fold["train"])), tuple(map(str, fold["val"]))))
         check_no_leakage(splits)
         return cls(tuple(map(str, splits["test"])), tuple(folds), source)
@@ -223,19 +242,22 @@ class Splits:
 
     @property
     def fold_names(self) -> list[str]:
-        """"0".."k-1"."""
+        """ "0".."k-1"."""
         return fold_names(self.n_folds)
 
     def check_fold_count(self, folds: int) -> None:
         """Raise SplitsFileError unless the file has `folds` (params split.folds) folds."""
         if folds != self.n_folds:
-            raise SplitsFileError(f"params split.folds is {folds} but {self.source} has {self.n_folds} folds; "
-                                  "rerun the split stage (dvc repro split) after changing split.folds")
+            raise SplitsFileError(
+                f"params split.folds is {folds} but {self.source} has {self.n_folds} folds; "
+                "rerun the split stage (dvc repro split) after changing split.folds"
+            )
 
     def fold(self, name: str) -> Fold:
         """Fold "0".."k-1"."""
         if name not in self.fold_names:
-            raise SplitsFileError(f"fold {name!r}: {self.source} has folds 0..{self.n_folds - 1}; "
-                                  "dvc.yaml's train matrix and split.folds must agree")
+            raise SplitsFileError(
+                f"fold {name!r}: {self.source} has folds 0..{self.n_folds - 1}; "
+                "dvc.yaml's train matrix and split.folds must agree"
+            )
         return self.folds[int(name)]
-

@@ -19,10 +19,17 @@ from crlm.core.logs import bars_enabled
 
 COLLECTION = "colorectal_liver_metastases"
 DIR_TEMPLATE = "%PatientID/%Modality_%SeriesInstanceUID"
-IDC_PATIENT_COLUMN = "dicom_patient_id"      # IDC's clinical tables: the DICOM PatientID of each row
+IDC_PATIENT_COLUMN = "dicom_patient_id"  # IDC's clinical tables: the DICOM PatientID of each row
 SURVIVAL_COLUMN = "overall_survival_months"
-COLUMNS = ["PatientID", "Modality", "SeriesInstanceUID", "SeriesDescription", "analysis_result_id",
-           "instanceCount", "series_size_MB"]
+COLUMNS = [
+    "PatientID",
+    "Modality",
+    "SeriesInstanceUID",
+    "SeriesDescription",
+    "analysis_result_id",
+    "instanceCount",
+    "series_size_MB",
+]
 
 
 def bundled_index() -> pd.DataFrame:
@@ -45,10 +52,12 @@ def selection(index: pd.DataFrame, max_patients: int = 0, include_ai: bool = Fal
 
 
 def plan_summary(rows: pd.DataFrame) -> dict:
-    return {"patients": int(rows["PatientID"].nunique()),
-            "series_by_modality": {m: int(n) for m, n in rows["Modality"].value_counts().sort_index().items()},
-            "instances": int(rows["instanceCount"].sum()),
-            "size_gb": round(float(rows["series_size_MB"].sum()) / 1024, 2)}
+    return {
+        "patients": int(rows["PatientID"].nunique()),
+        "series_by_modality": {m: int(n) for m, n in rows["Modality"].value_counts().sort_index().items()},
+        "instances": int(rows["instanceCount"].sum()),
+        "size_gb": round(float(rows["series_size_MB"].sum()) / 1024, 2),
+    }
 
 
 def series_folder(root: Path, row) -> Path:
@@ -57,24 +66,27 @@ def series_folder(root: Path, row) -> Path:
 
 def missing_series(rows: pd.DataFrame, root: Path) -> pd.DataFrame:
     """Series whose folder does not hold exactly the index's number of files (absent or interrupted)."""
+
     def complete(row) -> bool:
         folder = series_folder(root, row)
         return folder.is_dir() and sum(1 for p in folder.iterdir() if p.is_file()) == int(row.instanceCount)
+
     return rows[[not complete(row) for row in rows.itertuples()]]
 
 
 def idc_download(series_uids: list[str], root: Path) -> None:
     from idc_index import IDCClient
 
-    IDCClient().download_from_selection(downloadDir=str(root), seriesInstanceUID=series_uids,
-                                        dirTemplate=DIR_TEMPLATE, show_progress_bar=bars_enabled())
+    IDCClient().download_from_selection(
+        downloadDir=str(root), seriesInstanceUID=series_uids, dirTemplate=DIR_TEMPLATE, show_progress_bar=bars_enabled()
+    )
 
 
 def fetch(rows: pd.DataFrame, root: Path, download: Callable[[list[str], Path], None] = idc_download) -> list[str]:
     """Download what is missing, then check every series is complete; returns the fetched series UIDs."""
     todo = missing_series(rows, root)
     if len(todo):
-        for row in todo.itertuples():   # an interrupted series is fetched again from scratch
+        for row in todo.itertuples():  # an interrupted series is fetched again from scratch
             folder = series_folder(root, row)
             if folder.is_dir():
                 for path in folder.iterdir():
@@ -83,8 +95,10 @@ def fetch(rows: pd.DataFrame, root: Path, download: Callable[[list[str], Path], 
     still = missing_series(rows, root)
     if len(still):
         first = still.iloc[0]
-        raise RuntimeError(f"{len(still)} TCIA series incomplete after download, e.g. "
-                           f"{series_folder(root, first)} (expected {first.instanceCount} files); rerun fetch")
+        raise RuntimeError(
+            f"{len(still)} TCIA series incomplete after download, e.g. "
+            f"{series_folder(root, first)} (expected {first.instanceCount} files); rerun fetch"
+        )
     return todo["SeriesInstanceUID"].tolist()
 
 
@@ -103,8 +117,9 @@ def write_clinical(spec: str, out: Path, client=None) -> None:
             try:
                 table = pd.read_excel(path, dtype=str)
             except ImportError as exc:
-                raise ImportError(f"{path}: reading Excel needs openpyxl (pip install openpyxl), "
-                                  "or save the sheet as CSV") from exc
+                raise ImportError(
+                    f"{path}: reading Excel needs openpyxl (pip install openpyxl), or save the sheet as CSV"
+                ) from exc
         else:
             table = pd.read_csv(path, dtype=str)
         origin = str(path)
@@ -128,13 +143,17 @@ def clinical_table_name(clinical_index: pd.DataFrame) -> str:
     collection's tables in idc-index's clinical index that has the survival column."""
     rows = clinical_index[clinical_index["collection_id"] == COLLECTION]
     if rows.empty:
-        raise RuntimeError(f"idc-index's clinical index has no table for {COLLECTION}; set data.tcia.clinical "
-                           "to a local copy of TCIA's clinical spreadsheet")
+        raise RuntimeError(
+            f"idc-index's clinical index has no table for {COLLECTION}; set data.tcia.clinical "
+            "to a local copy of TCIA's clinical spreadsheet"
+        )
     short = rows["short_table_name"]
     with_survival = sorted(set(short[rows["column"] == SURVIVAL_COLUMN]))
     if len(with_survival) != 1:
-        raise RuntimeError(f"idc-index's clinical index lists tables {sorted(set(short))} for {COLLECTION}; "
-                           f"expected exactly one with '{SURVIVAL_COLUMN}', found {with_survival}")
+        raise RuntimeError(
+            f"idc-index's clinical index lists tables {sorted(set(short))} for {COLLECTION}; "
+            f"expected exactly one with '{SURVIVAL_COLUMN}', found {with_survival}"
+        )
     return with_survival[0]
 
 
@@ -144,10 +163,12 @@ def idc_clinical_table(client=None) -> pd.DataFrame:
 
         client = IDCClient()
     if client.clinical_index is None:
-        client.fetch_index("clinical_index")    # network: the index and the collections' tables
+        client.fetch_index("clinical_index")  # network: the index and the collections' tables
     name = clinical_table_name(client.clinical_index)
     table = client.get_clinical_table(name)
-    if table is None:    # idc-index logs the reason and returns None
-        raise RuntimeError(f"idc-index could not load clinical table {name!r} for {COLLECTION} "
-                           f"(from {client.clinical_data_dir}); set data.tcia.clinical to a local copy instead")
+    if table is None:  # idc-index logs the reason and returns None
+        raise RuntimeError(
+            f"idc-index could not load clinical table {name!r} for {COLLECTION} "
+            f"(from {client.clinical_data_dir}); set data.tcia.clinical to a local copy instead"
+        )
     return table

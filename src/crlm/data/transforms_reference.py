@@ -13,10 +13,13 @@ def torchvision_pipeline(cfg: AugmentConfig, size: int):
     from torchvision.transforms import v2
 
     bilinear = v2.InterpolationMode.BILINEAR
-    return v2.Compose([
-        v2.RandomHorizontalFlip(cfg.hflip_p),
-        v2.RandomAffine(degrees=cfg.rotation_deg, scale=cfg.scale, interpolation=bilinear),
-        v2.RandomResizedCrop(size, scale=cfg.crop_scale, ratio=CROP_RATIO, interpolation=bilinear, antialias=False),
-        v2.RandomApply([v2.ElasticTransform(cfg.elastic_alpha, cfg.elastic_sigma, interpolation=bilinear)],
-                       p=cfg.elastic_p),
-    ])
+    return v2.Compose(
+        [
+            v2.RandomHorizontalFlip(cfg.hflip_p),
+            v2.RandomAffine(degrees=cfg.rotation_deg, scale=cfg.scale, interpolation=bilinear),
+            v2.RandomResizedCrop(size, scale=cfg.crop_scale, ratio=CROP_RATIO, interpolation=bilinear, antialias=False),
+            v2.RandomApply(
+                [v2.ElasticTransform(cfg.elastic_alpha, cfg.elastic_sigma, interpolation=bilinear)], p=cfg.elastic_p
+            ),
+        ]
+    )

@@ -24,10 +24,16 @@ KAGGLE_LOGINS = {
     "oauth": ({}, {".kaggle/credentials.json": '{"refresh_token": "r", "username": "u"}'}, "OAuth login"),
     "key_env": ({"KAGGLE_USERNAME": "u", "KAGGLE_KEY": "k"}, {}, "API key"),
     "key_file": ({}, {".kaggle/kaggle.json": KAGGLE_KEY_JSON}, "API key ({home}/.kaggle/kaggle.json"),
-    "key_xdg": ({"XDG_CONFIG_HOME": "{home}/xdg"}, {"xdg/kaggle/kaggle.json": KAGGLE_KEY_JSON},
-                "API key ({home}/xdg/kaggle/kaggle.json"),
-    "key_config_dir": ({"KAGGLE_CONFIG_DIR": "{home}/cfg"}, {"cfg/kaggle.json": KAGGLE_KEY_JSON},
-                       "API key ({home}/cfg/kaggle.json"),
+    "key_xdg": (
+        {"XDG_CONFIG_HOME": "{home}/xdg"},
+        {"xdg/kaggle/kaggle.json": KAGGLE_KEY_JSON},
+        "API key ({home}/xdg/kaggle/kaggle.json",
+    ),
+    "key_config_dir": (
+        {"KAGGLE_CONFIG_DIR": "{home}/cfg"},
+        {"cfg/kaggle.json": KAGGLE_KEY_JSON},
+        "API key ({home}/cfg/kaggle.json",
+    ),
 }
 
 
@@ -39,9 +45,13 @@ def test_kaggle_login_is_found_by_the_kaggle_package_own_lookup(tmp_path, case):
     for name, text in files.items():
         (home / name).parent.mkdir(parents=True, exist_ok=True)
         (home / name).write_text(text)
-        (home / name).chmod(0o600)    # as Kaggle asks; else kaggle prints a warning
-    env = {"PATH": os.environ["PATH"], "HOME": str(home), "PYTHONPATH": str(REPO / "src"),
-           **{k: v.format(home=home) for k, v in env_extra.items()}}
+        (home / name).chmod(0o600)  # as Kaggle asks; else kaggle prints a warning
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),
+        "PYTHONPATH": str(REPO / "src"),
+        **{k: v.format(home=home) for k, v in env_extra.items()},
+    }
     code = """
 from pathlib import Path
 from crlm.data.config import LitsConfig
@@ -57,8 +67,9 @@ except lits.KaggleCredentialsError as exc:
 except InterruptedError:
     pass
 """
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
-                            cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     found, outcome = result.stdout.strip().splitlines()[-2:]
     if expected is None:
@@ -97,7 +108,8 @@ def test_lits_fetch_resumes_and_lists_kaggle_cases(tmp_path, tiny_params):
     one = _lits_cfg({"datasets": ["a/lits"], "max_volumes": 0})
     archive = tmp_path / "archives" / "a__lits.zip"
     archive.parent.mkdir(parents=True)
-    archive.write_bytes(b"PK\x03\x04 cut short")                       # an interrupted download
+    archive.write_bytes(b"PK\x03\x04 cut short")  # an interrupted download
+
     def login():
         return "API key (test)"
 
@@ -135,7 +147,7 @@ def test_an_interrupted_kaggle_download_resumes_from_its_partial_file(tmp_path):
             self.end_headers()
             try:
                 self.wfile.write(payload[start:])
-            except (BrokenPipeError, ConnectionResetError):   # the first response is abandoned for the range
+            except (BrokenPipeError, ConnectionResetError):  # the first response is abandoned for the range
                 pass
 
         def log_message(self, *args):
@@ -145,9 +157,12 @@ def test_an_interrupted_kaggle_download_resumes_from_its_partial_file(tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_port}/lits.zip"
 
-    class LocalClient:   # stands in for Kaggle's servers only: the download logic is the package's own
-        datasets = SimpleNamespace(dataset_api_client=SimpleNamespace(
-            download_dataset=lambda request: requests.get(url, stream=True, timeout=30)))
+    class LocalClient:  # stands in for Kaggle's servers only: the download logic is the package's own
+        datasets = SimpleNamespace(
+            dataset_api_client=SimpleNamespace(
+                download_dataset=lambda request: requests.get(url, stream=True, timeout=30)
+            )
+        )
 
         def __enter__(self):
             return self
@@ -160,7 +175,7 @@ def test_an_interrupted_kaggle_download_resumes_from_its_partial_file(tmp_path):
 
     api = lits._kaggle_api_class()()
     api.build_kaggle_client = LocalClient
-    partial = tmp_path / "lits.zip"                    # the package's own name: <dataset>.zip
+    partial = tmp_path / "lits.zip"  # the package's own name: <dataset>.zip
     cut = 120_000
     partial.write_bytes(payload[:cut])
     api._write_resume_marker(str(partial), etag, len(payload))
@@ -169,5 +184,5 @@ def test_an_interrupted_kaggle_download_resumes_from_its_partial_file(tmp_path):
     finally:
         server.shutdown()
     assert (tmp_path / "someone__lits.zip").read_bytes() == payload
-    assert ranges[-1] == f"bytes={cut}-"                 # only the missing bytes were asked for
+    assert ranges[-1] == f"bytes={cut}-"  # only the missing bytes were asked for
     assert not (tmp_path / "lits.zip.kaggle-partial").exists()

@@ -28,8 +28,14 @@ def _fetch(workspace: Path, store: Path, wait: bool = True, **sections):
     workspace.mkdir(parents=True, exist_ok=True)
     (workspace / "params.yaml").write_text(yaml.safe_dump(tiny_params_dict(**{**SMALL, **sections})))
     env = {**os.environ, RAW_DIR_ENV: str(store)}
-    process = subprocess.Popen([sys.executable, str(REPO / "stages/fetch.py")], cwd=workspace, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "stages/fetch.py")],
+        cwd=workspace,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     if not wait:
         return process
     out, _ = process.communicate()
@@ -55,7 +61,8 @@ def test_the_manifest_is_the_same_wherever_the_store_lies_and_names_no_store(tmp
     assert list(sources) == ["phantom"] and sources["phantom"]["folder"] == folder
     files = {entry["path"] for entry in sources["phantom"]["files"]}
     assert files == {"clinical.csv", "phantom_truth.csv"} | {
-        f"{kind}s/{kind}-{i}.nii.gz" for kind in ("volume", "segmentation") for i in range(4)}
+        f"{kind}s/{kind}-{i}.nii.gz" for kind in ("volume", "segmentation") for i in range(4)
+    }
     assert sorted(p.name for p in (tmp_path / "store_a").iterdir()) == [f".{folder}.lock", folder]
 
 
@@ -120,7 +127,7 @@ def test_a_file_damaged_after_fetch_with_its_size_kept_is_found_by_its_md5(tmp_p
     folder = store / sources["phantom"]["folder"]
     volume = folder / "volumes/volume-1.nii.gz"
     data = bytearray(volume.read_bytes())
-    data[len(data) // 2] ^= 0xFF   # one flipped byte, the same size
+    data[len(data) // 2] ^= 0xFF  # one flipped byte, the same size
     volume.write_bytes(bytes(data))
     with pytest.raises(RawStoreError) as error:
         checked_folder(sources, "phantom", store)
@@ -151,8 +158,12 @@ def test_a_shared_folder_gives_only_the_cases_the_manifest_lists(tmp_path):
 
 def test_outputs_name_raw_files_as_in_the_default_store(tmp_path):
     folder = tmp_path / "store" / "phantom-0123abcd"
-    frame = pd.DataFrame({"detail": pd.Series([f"{folder}/volumes/volume-3.nii.gz: cannot read", ""], dtype="string"),
-                          "note": pd.Series(["", ""], dtype="string")})
+    frame = pd.DataFrame(
+        {
+            "detail": pd.Series([f"{folder}/volumes/volume-3.nii.gz: cannot read", ""], dtype="string"),
+            "note": pd.Series(["", ""], dtype="string"),
+        }
+    )
     shown = as_in_default_store(frame, {"phantom": folder}, ["detail", "note"])
     assert shown["detail"].tolist() == ["data/raw/phantom/volumes/volume-3.nii.gz: cannot read", ""]
     assert shown.dtypes.equals(frame.dtypes)
@@ -161,5 +172,7 @@ def test_outputs_name_raw_files_as_in_the_default_store(tmp_path):
 def test_every_source_names_its_folder(tiny_params):
     params = tiny_params
     assert {name: source.folder(params) for name, source in SOURCES.items() if name != "phantom"} == {
-        "tcia": "tcia", "lits": "lits"}
+        "tcia": "tcia",
+        "lits": "lits",
+    }
     assert SOURCES["phantom"].folder(params).startswith("phantom-")

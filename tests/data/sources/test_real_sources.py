@@ -16,8 +16,9 @@ from tests.source_fixtures import lits_zip, write_tcia_patient
 
 
 def _run_stage(name, cwd):
-    result = subprocess.run([sys.executable, str(REPO / "stages" / f"{name}.py")], cwd=cwd, capture_output=True,
-                            text=True)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "stages" / f"{name}.py")], cwd=cwd, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -27,7 +28,7 @@ def test_data_stages_run_on_tiny_tcia_and_lits_fixtures(tmp_path, tiny_params, r
     import yaml
 
     cfg = dataclasses.replace(tiny_params.phantom, n_slices=8)
-    raw = raw_store   # CRLM_RAW_DIR, which the stages inherit
+    raw = raw_store  # CRLM_RAW_DIR, which the stages inherit
     for k in range(6):
         write_tcia_patient(raw / "tcia", f"CRLM-{k}", phantom.generate_case(cfg, k))
     clinical = phantom.clinical_table(cfg, [phantom.generate_case(cfg, k) for k in range(6)])
@@ -46,6 +47,6 @@ def test_data_stages_run_on_tiny_tcia_and_lits_fixtures(tmp_path, tiny_params, r
     assert set(manifest["source"]) == {"tcia", "lits"}
     assert manifest["patient_id"].str.match(r"^(tcia-CRLM-|lits-)\d+$").all()
     clinical_out = pd.read_parquet(tmp_path / "data/interim/clinical.parquet")
-    assert list(clinical_out["patient_id"]) == [f"tcia-CRLM-{k}" for k in range(6)]   # LiTS: no survival
+    assert list(clinical_out["patient_id"]) == [f"tcia-CRLM-{k}" for k in range(6)]  # LiTS: no survival
     splits = json.loads((tmp_path / "data/splits/splits.json").read_text())
     assert splits["test"] and len(splits["folds"]) == 2

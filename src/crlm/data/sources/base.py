@@ -16,15 +16,15 @@ if TYPE_CHECKING:
 from crlm.data.nifti import Volume, read_nifti
 from crlm.data.sources.store import Listing
 
-VOLUME_FILE = re.compile(r"^volume-(.+?)\.nii(\.gz)?$")     # LiTS's volume file name: volume-<case id>.nii[.gz]
+VOLUME_FILE = re.compile(r"^volume-(.+?)\.nii(\.gz)?$")  # LiTS's volume file name: volume-<case id>.nii[.gz]
 
 
 @dataclass(frozen=True)
 class Case:
     source: str
     case_id: str  # the id inside its source (LiTS number, TCIA Patient-ID)
-    volume_path: Path       # NIfTI file, or the CT series folder (tcia)
-    label_path: Path        # NIfTI label map, or the DICOM-SEG file (tcia)
+    volume_path: Path  # NIfTI file, or the CT series folder (tcia)
+    label_path: Path  # NIfTI label map, or the DICOM-SEG file (tcia)
 
     @property
     def patient_id(self) -> str:
@@ -46,15 +46,15 @@ class CaseError(Exception):
 
 @dataclass(frozen=True)
 class Fetched:
-    summary: str                    # one line for the log
-    files: tuple[str, ...] = ()     # what the source provides in its folder (relative paths; none on a dry run)
+    summary: str  # one line for the log
+    files: tuple[str, ...] = ()  # what the source provides in its folder (relative paths; none on a dry run)
 
 
 class Source(Protocol):
     """One data source: its folder in the raw store, what fetch puts there, its cases, clinical table and reader."""
 
-    name: str              # its name in data.sources and the prefix of its patient ids
-    regenerate: bool       # generated (phantom): written whole into a folder named by what generates it, not resumed
+    name: str  # its name in data.sources and the prefix of its patient ids
+    regenerate: bool  # generated (phantom): written whole into a folder named by what generates it, not resumed
 
     def folder(self, params: Params) -> str:
         """Its folder in the raw store (crlm.core.paths.raw_dir()), which data/raw.json records."""
@@ -81,8 +81,11 @@ def read_nifti_case(case: Case) -> tuple[Volume, np.ndarray, str]:
     require_label(case)
     labels = read_nifti(case.label_path)
     if labels.array.shape != volume.array.shape:
-        raise CaseError("shape_mismatch", f"{case.label_path}: label shape {labels.array.shape} differs from "
-                                          f"volume shape {volume.array.shape} ({case.volume_path})")
+        raise CaseError(
+            "shape_mismatch",
+            f"{case.label_path}: label shape {labels.array.shape} differs from "
+            f"volume shape {volume.array.shape} ({case.volume_path})",
+        )
     return volume, labels.array, ""
 
 

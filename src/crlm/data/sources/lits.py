@@ -22,15 +22,14 @@ _LABEL = re.compile(r"^segmentation-(.+?)\.nii(\.gz)?$")
 
 class LitsSource:
     name = "lits"
-    regenerate = False     # downloads resume
+    regenerate = False  # downloads resume
 
     def folder(self, params: Params) -> str:
         return self.name
 
     def fetch(self, source_dir: Path, params: Params, dry_run: bool = False, workers: int = 1) -> Fetched:
         if dry_run:
-            return Fetched(f"lits: Kaggle datasets {list(params.data.lits.datasets)} "
-                           "(no plan without the Kaggle API)")
+            return Fetched(f"lits: Kaggle datasets {list(params.data.lits.datasets)} (no plan without the Kaggle API)")
         fetched = lits.fetch(params.data.lits, source_dir)
         # what the slices stage reads: the extracted files (not the archives they came from)
         files = [f"extracted/{rel}" for rel in all_files(source_dir / "extracted")]
@@ -40,7 +39,7 @@ class LitsSource:
         return lits_kaggle_cases(source_dir / "extracted", data_cfg.lits.max_volumes, listed)
 
     def clinical_csv(self, source_dir: Path) -> Path | None:
-        return None        # image-only: recognition and segmentation, no survival
+        return None  # image-only: recognition and segmentation, no survival
 
     def read(self, case: Case) -> tuple[Volume, np.ndarray, str]:
         return read_nifti_case(case)

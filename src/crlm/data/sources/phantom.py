@@ -21,12 +21,12 @@ from crlm.data.nifti import Volume
 from crlm.data.sources.base import VOLUME_FILE, Case, Fetched, natural_key, read_nifti_case
 from crlm.data.sources.store import Listing, all_files, describe, differences
 
-COMPLETE = ".complete.json"     # a phantom folder's own file list (size, md5), written before it gets its name
+COMPLETE = ".complete.json"  # a phantom folder's own file list (size, md5), written before it gets its name
 
 
 class PhantomSource:
     name = "phantom"
-    regenerate = True      # generated: a folder per (params, generator code), written whole, then kept
+    regenerate = True  # generated: a folder per (params, generator code), written whole, then kept
 
     def folder(self, params: Params) -> str:
         return phantom_folder(params.phantom)
@@ -55,8 +55,10 @@ def phantom_folder(cfg: PhantomConfig) -> str:
     """phantom-<8 hex>: a hash of the phantom params and of the code that writes them (crlm.data.phantom,
     crlm.data.nifti), so one folder in a shared store always holds one phantom, whoever wrote it."""
     # modules loaded from files: a __file__ each
-    code = [hashlib.md5(Path(cast(str, module.__file__)).read_bytes(), usedforsecurity=False).hexdigest()
-            for module in (phantom, nifti)]
+    code = [
+        hashlib.md5(Path(cast(str, module.__file__)).read_bytes(), usedforsecurity=False).hexdigest()
+        for module in (phantom, nifti)
+    ]
     text = json.dumps({"phantom": dataclasses.asdict(cfg), "code": code}, sort_keys=True)
     return f"phantom-{hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()[:8]}"
 

@@ -29,8 +29,10 @@ from crlm.core.errors import UserError
 from crlm.core.paths import RAW, RAW_DIR_ENV, RAW_MANIFEST
 
 MANIFEST_VERSION = 1
-FIX = (f"rerun `dvc repro -f fetch`, or set {RAW_DIR_ENV} to the folder fetch wrote (an absolute path; "
-       f"unset: {RAW} in the workspace)")
+FIX = (
+    f"rerun `dvc repro -f fetch`, or set {RAW_DIR_ENV} to the folder fetch wrote (an absolute path; "
+    f"unset: {RAW} in the workspace)"
+)
 
 
 class RawStoreError(UserError, RuntimeError):
@@ -60,8 +62,10 @@ def all_files(folder: Path) -> list[str]:
 
 def describe(folder: Path, files: Iterable[str]) -> list[dict]:
     """The manifest's entries of these files (relative to folder): path, size, md5, sorted by path."""
-    return [{"path": rel, "size": (Path(folder) / rel).stat().st_size, "md5": file_md5(Path(folder) / rel)}
-            for rel in sorted(set(files))]
+    return [
+        {"path": rel, "size": (Path(folder) / rel).stat().st_size, "md5": file_md5(Path(folder) / rel)}
+        for rel in sorted(set(files))
+    ]
 
 
 def differences(folder: Path, entries: list[dict], md5: bool = False) -> str | None:
@@ -81,10 +85,12 @@ def differences(folder: Path, entries: list[dict], md5: bool = False) -> str | N
 def write_manifest(path: Path, sources: dict[str, dict]) -> None:
     """sources: name -> {"folder": its folder in the store, "files": describe(...)}."""
     lines = ["{", f' "version": {MANIFEST_VERSION},', ' "sources": {']
-    for i, (name, source) in enumerate(sources.items()):   # one line per file: TCIA lists ~18,000
+    for i, (name, source) in enumerate(sources.items()):  # one line per file: TCIA lists ~18,000
         lines += [f"  {json.dumps(name)}: {{", f'   "folder": {json.dumps(source["folder"])},', '   "files": [']
-        lines += [f"    {json.dumps(entry)}" + ("," if j < len(source["files"]) - 1 else "")
-                  for j, entry in enumerate(source["files"])]
+        lines += [
+            f"    {json.dumps(entry)}" + ("," if j < len(source["files"]) - 1 else "")
+            for j, entry in enumerate(source["files"])
+        ]
         lines += ["   ]", "  }" + ("," if i < len(sources) - 1 else "")]
     lines += [" }", "}"]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,8 +102,10 @@ def read_manifest(path: Path = RAW_MANIFEST) -> dict[str, dict]:
         raise RawStoreError(f"{path} not found: run the fetch stage first (`dvc repro fetch`)")
     manifest = json.loads(path.read_text())
     if manifest.get("version") != MANIFEST_VERSION:
-        raise RawStoreError(f"{path}: manifest version {manifest.get('version')}, expected {MANIFEST_VERSION}; "
-                            "rerun `dvc repro -f fetch`")
+        raise RawStoreError(
+            f"{path}: manifest version {manifest.get('version')}, expected {MANIFEST_VERSION}; "
+            "rerun `dvc repro -f fetch`"
+        )
     return manifest["sources"]
 
 

@@ -17,12 +17,12 @@ from crlm.data.nifti import Volume
 from crlm.data.sources.base import Case, Fetched, natural_key, require_label
 from crlm.data.sources.store import Listing, all_files
 
-NO_TUMOUR_SEGMENT = "no_tumour_segment"     # the note of a SEG without a tumour segment (see qc.py)
+NO_TUMOUR_SEGMENT = "no_tumour_segment"  # the note of a SEG without a tumour segment (see qc.py)
 
 
 class TciaSource:
     name = "tcia"
-    regenerate = False     # downloads resume
+    regenerate = False  # downloads resume
 
     def folder(self, params: Params) -> str:
         return self.name
@@ -31,8 +31,10 @@ class TciaSource:
         cfg = params.data.tcia
         rows = tcia.selection(tcia.bundled_index(), cfg.max_patients, cfg.include_ai_segmentations)
         plan = tcia.plan_summary(rows)
-        text = (f"tcia: {plan['patients']} patients, series {plan['series_by_modality']}, "
-                f"{plan['instances']} files, {plan['size_gb']} GB")
+        text = (
+            f"tcia: {plan['patients']} patients, series {plan['series_by_modality']}, "
+            f"{plan['instances']} files, {plan['size_gb']} GB"
+        )
         if dry_run:
             return Fetched(text + " (dry run: nothing fetched)")
         fetched = tcia.fetch(rows, source_dir / "dicom")
@@ -55,9 +57,14 @@ class TciaSource:
         ct = read_ct_series(case.volume_path)
         require_label(case)
         seg = read_seg_labels(case.label_path, ct)
-        note = "" if seg.tumour_segments else (
-            f"{NO_TUMOUR_SEGMENT}: {case.label_path} has no tumour segment (segments: "
-            f"{sorted(seg.liver_segments + seg.other_segments)}); every slice is labelled non-metastasis")
+        note = (
+            ""
+            if seg.tumour_segments
+            else (
+                f"{NO_TUMOUR_SEGMENT}: {case.label_path} has no tumour segment (segments: "
+                f"{sorted(seg.liver_segments + seg.other_segments)}); every slice is labelled non-metastasis"
+            )
+        )
         return ct.volume, seg.array, note
 
 
