@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from crlm.core.arrays import blocks
 from crlm.data.dataset import ImageSet
 from crlm.models.config import ModelConfig
-from crlm.models.folds import FoldModels, as_read, as_saved, fold_mean
-from crlm.models.inference import predict
+from crlm.models.folds import SEG_READ_DTYPE, FoldModels, as_read, as_saved, fold_mean, maps_mean
+from crlm.models.inference import predict_batches
 from crlm.models.model_file import ModelFileError, folder_arch, load_model, read_model_file
 from crlm.models.registry import model_kwargs
 from crlm.predict import PredictError
@@ -82,19 +83,27 @@ def checked_arch(paths: list[Path], model_cfg: ModelConfig, params_path: str | P
 def ensemble_predict(
     paths: list[Path], images: np.ndarray, batch_size: int, device: torch.device
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """(mean probability (N,) float64, mean tumour map (N, S, S) float32 or None) of the fold models."""
+    """(mean probability (N,) float64, mean tumour map (N, S, S) float32 or None) of the fold models. Each
+    fold's maps are kept as the train stage saves them (float16) and averaged a block of images at a time."""
     n = len(images)
     data = ImageSet(
         pd.DataFrame({"image_id": [str(i) for i in range(n)], "label": np.zeros(n, int)}),
-        images.astype(np.float32),
-        np.zeros(images.shape, np.uint8),
+        images,  # converted to float32 a batch at a time (ImageSet.images_at)
+        np.broadcast_to(np.uint8(0), images.shape),  # no masks: predict does not read them
     )
     probs, segs = [], []
     for path in paths:
         model = load_model(path).to(device)
-        preds = predict(model, data, np.arange(n), batch_size, device)
-        prob, seg = as_read(*as_saved(preds.prob, preds.seg_prob))
-        probs.append(prob)
-        if seg is not None:
-            segs.append(seg)
-    return fold_mean(probs, segs)
+        fold_probs, fold_segs = [], []
+        for batch in predict_batches(model, data, np.arange(n), batch_size, device):
+            prob, seg = as_saved(batch.prob, batch.seg_prob)
+            fold_probs.append(prob)
+            if seg is not None:
+                fold_segs.append(seg)
+        probs.append(as_read(np.concatenate(fold_probs) if fold_probs else np.zeros(0, np.float32), None)[0])
+        if fold_segs:
+            segs.append(np.concatenate(fold_segs))
+    prob, _ = fold_mean(probs, None)
+    if not segs:
+        return prob, None
+    return prob, np.concatenate([maps_mean([seg[rows].astype(SEG_READ_DTYPE) for seg in segs]) for rows in blocks(n)])
