@@ -55,9 +55,11 @@ def match_components(
 ) -> LesionMatch:
     """match_lesions from the masks' components (components() of each: labels and their number)."""
     (pred_labels, n_pred), (true_labels, n_true) = predicted, truth
-    # pairs[t, p]: pixels in true lesion t and predicted component p (0 = background)
+    # pairs[t, p]: pixels in true lesion t and predicted component p (0 = background), counted over the
+    # pixels in either (pairs[0, 0], the background of both, is never read)
+    either = (true_labels > 0) | (pred_labels > 0)
     pairs = np.bincount(
-        (true_labels.ravel() * (n_pred + 1) + pred_labels.ravel()), minlength=(n_true + 1) * (n_pred + 1)
+        true_labels[either] * (n_pred + 1) + pred_labels[either], minlength=(n_true + 1) * (n_pred + 1)
     ).reshape(n_true + 1, n_pred + 1)
     true_area = pairs[1:, :].sum(axis=1)
     pred_area = pairs[:, 1:].sum(axis=0)
