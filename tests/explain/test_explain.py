@@ -5,6 +5,7 @@ briefly trained tiny model, determinism, and every arch end to end on tiny untra
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +15,9 @@ from torch import nn
 from crlm.archs import ARCHS
 from crlm.data.dataset import ImageSet
 from crlm.evaluation.overlay import overlay_rows
-from crlm.explain.cam import ensemble_cam, grad_cam, layer_name, normalise
+from crlm.explain import cam as cam_module
+from crlm.explain import sanity as sanity_module
+from crlm.explain.cam import EnsembleSum, ensemble_cam, ensemble_of, fold_cams, grad_cam, layer_name, normalise
 from crlm.explain.localisation import (
     area_share,
     centre_prior,
@@ -27,8 +30,16 @@ from crlm.explain.localisation import (
     pointing_hit,
 )
 from crlm.explain.report import report_section
-from crlm.explain.run import explain_archs
-from crlm.explain.sanity import map_similarity, randomisation_check, randomised_model, similarity_summary, spearman
+from crlm.explain.run import explain_archs, fold_maps
+from crlm.explain.sanity import (
+    SEED,
+    map_similarity,
+    randomisation_check,
+    randomised_model,
+    randomised_similarity,
+    similarity_summary,
+    spearman,
+)
 from crlm.models.base import ModelOutput
 from crlm.models.model_file import load_model, save_model
 from crlm.models.registry import build_model, model_kwargs
@@ -498,6 +509,82 @@ def test_the_ensemble_is_the_normalised_mean_of_the_fold_maps(fold_models):
     ensemble, layer, grid = ensemble_cam(paths, images, "unet")
     np.testing.assert_allclose(ensemble, normalise((per_fold[0] + per_fold[1]) / 2), atol=1e-6)
     assert layer == "decoder" and grid == (32, 32)
+
+
+def test_the_running_ensemble_sum_is_ensemble_of_exactly():
+    """Folds added a block of images at a time (in any blocks, fold after fold) give ensemble_of's maps, bit
+    for bit, of every image and of any subset."""
+    rng = np.random.default_rng(2)
+    folds = [normalise(rng.random((11, 6, 5)).astype(np.float32) ** (k + 1)) for k in range(3)]
+    folds[1][4] = 0.0  # an empty map
+    running = EnsembleSum(11, (6, 5))
+    for k, maps in enumerate(folds):
+        edges = [0, *sorted(rng.choice(np.arange(1, 11), size=k + 1, replace=False)), 11]
+        for start, stop in zip(edges, edges[1:]):
+            running.add(slice(start, stop), maps[start:stop])
+        running.fold_done()
+    whole = ensemble_of(folds)
+    assert running.maps(slice(None)).dtype == whole.dtype == np.float32
+    assert np.array_equal(running.maps(slice(None)), whole)
+    assert np.array_equal(running.maps(np.array([7, 2, 4])), whole[[7, 2, 4]])
+    with pytest.raises(ValueError, match="no fold"):
+        EnsembleSum(2, (6, 5)).maps(slice(None))
+
+
+def test_the_randomisation_check_pairs_maps_arriving_in_any_chunks(trained_clmnet):
+    path, data = trained_clmnet
+    images = np.asarray(data.images)
+    trained = grad_cam(load_model(path), images)[0]
+    whole = map_similarity(trained, grad_cam(randomised_model(path, "clmnet", SEED + 1), images)[0])
+    rows = np.arange(len(images))
+    chunks = [trained[:1], trained[1:1], trained[1:9], trained[9:]]
+    streamed = randomised_similarity(iter(chunks), path, "clmnet", SEED + 1, rows, lambda at: images[at])
+    assert np.array_equal(streamed, whole, equal_nan=True)
+    with pytest.raises(ValueError, match="23 trained maps for 24"):
+        randomised_similarity([trained[:-1]], path, "clmnet", SEED + 1, rows, lambda at: images[at])
+    pieces = sanity_module._rechunked(iter([np.arange(3), np.arange(0), np.arange(3, 9)]), 4)
+    assert [piece.tolist() for piece in pieces] == [[0, 1, 2, 3], [4, 5, 6, 7], [8]]
+
+
+def _whole_array_fold_maps(paths: list[Path], arch: str, images: np.ndarray, positive: np.ndarray):
+    """The maps of every fold of every image at once, their ensemble and the randomisation check (before
+    the explain stage went fold by fold a block at a time)."""
+    per_fold, layer, grid = fold_cams(paths, images, arch)
+    rho = [
+        map_similarity(maps[positive], grad_cam(randomised_model(p, arch, SEED + k), images[positive])[0])
+        for k, (maps, p) in enumerate(zip(per_fold, paths))
+    ]
+    return ensemble_of(per_fold), layer, grid, similarity_summary(np.concatenate(rho), len(paths))
+
+
+@pytest.mark.parametrize("arch", ["unet", "vgg16"])
+def test_fold_by_fold_blocks_give_the_whole_array_maps_and_check(arch, fold_models, monkeypatch):
+    """fold_maps (each fold's maps a block at a time, into a running sum, the randomisation check per block)
+    against every fold's maps of every image at once: the same ensemble, bit for bit, and the same check,
+    over several blocks (batches of 2, blocks of 4 images here)."""
+    monkeypatch.setattr(cam_module, "BATCH_SIZE", 2)
+    monkeypatch.setattr(cam_module, "BLOCK", 4)
+    monkeypatch.setattr(sanity_module, "BLOCK", 4)
+    data = discs(n=14)
+    rows = np.array([0, 1, 3, 4, 5, 8, 9, 10, 11, 13])
+    is_positive = data.manifest["label"].to_numpy()[rows] == 1
+    paths = [fold_models / arch / str(k) / "model.pt" for k in range(2)]
+    ensemble, layer, grid, check = fold_maps(paths, arch, data, rows, is_positive)
+    whole, whole_layer, whole_grid, whole_check = _whole_array_fold_maps(paths, arch, data.images[rows], is_positive)
+    assert np.array_equal(ensemble.maps(slice(None)), whole)
+    assert (layer, grid, check) == (whole_layer, whole_grid, whole_check)
+    assert check["images"] + check["undefined"] == 2 * is_positive.sum() > 4
+
+
+def test_the_metrics_do_not_depend_on_the_blocks_the_images_are_scored_in(fold_models, tiny_params, monkeypatch):
+    params = dataclasses.replace(tiny_params, stats=dataclasses.replace(tiny_params.stats, n_boot=20))
+    data = discs()
+    args = (params, data, liver_masks(data), ["p-1", "p-2", "p-3", "p-4"], ["0", "1"], fold_models)
+    whole = explain_archs(*args)
+    monkeypatch.setattr("crlm.core.arrays.ROWS", 1)
+    one_by_one = explain_archs(*args)
+    assert one_by_one.metrics == whole.metrics
+    assert all(np.array_equal(one_by_one.cams[arch], whole.cams[arch]) for arch in ARCHS)
 
 
 def test_the_pointing_game_has_the_exact_clustered_interval_which_leaves_1():

@@ -12,13 +12,14 @@ import pytest
 from scipy import ndimage
 from sklearn.metrics import roc_auc_score
 
+from crlm.core.arrays import RowBlocks
 from crlm.data.prepare import CROPS, crop_boxes, prepare_slices
-from crlm.lesions.matching import Detection, components, detect, froc, match_lesions
+from crlm.lesions.matching import Detection, components, detect, froc, match_criteria, match_lesions
 from crlm.lesions.report import report_section
-from crlm.lesions.run import LesionInputs, arch_lesions
+from crlm.lesions.run import LesionInputs, arch_lesions, scan_maps
 from crlm.lesions.size import band_names, equivalent_diameter_mm, prepared_pixel_mm, size_band
 from crlm.lesions.summary import band_summary, rank_auc
-from crlm.lesions.volumes import largest_cross_section_px, patient_volumes, to_original
+from crlm.lesions.volumes import Built, largest_cross_section_px, patient_volumes, to_original
 
 
 def _box(shape, rows, cols):
@@ -205,6 +206,94 @@ def test_slices_stack_by_index_and_a_missing_index_separates_lesions():
     # prepared maps go back to the same places
     stacked = vols.stack(np.stack([spot] * 4).astype(float))
     assert all(np.array_equal(s > 0, t) for s, t in zip(stacked, vols.truth))
+
+
+def test_match_criteria_is_match_lesions_at_each_cut_and_min_iou():
+    rng = np.random.default_rng(3)
+    prob = ndimage.gaussian_filter(rng.random((3, 24, 24)), 1.5)
+    prob = (prob - prob.min()) / (prob.max() - prob.min())
+    truth = ndimage.gaussian_filter(rng.random((3, 24, 24)), 1.5) > 0.52
+    criteria = [(0.3, 0.0), (0.5, 0.1), (0.5, 0.0), (0.7, 0.2)]
+    matches = match_criteria(prob, truth, criteria)
+    assert list(matches) == criteria
+    for key, match in matches.items():
+        expected = match_lesions(prob >= key[0], truth, key[1])
+        assert all(np.array_equal(a, b) for a, b in zip(dataclasses.astuple(match), dataclasses.astuple(expected)))
+
+
+def _slices_case(order: np.ndarray):
+    """Three patients' 20 x 20 slices, 5, 4 and 6 of them, one slice_index missing in the second; prepared
+    12 x 12 maps and masks from boxes of 15 or 16 px inside the slices (nearest-neighbour resizing back);
+    the images at the positions `order` (a permutation: the patients' images need not be adjacent)."""
+    rng = np.random.default_rng(7)
+    patients = np.array(["a"] * 5 + ["b"] * 4 + ["c"] * 6)[order]
+    slice_index = np.array([3, 4, 5, 6, 7, 10, 11, 13, 14, 0, 1, 2, 3, 4, 5])[order]
+    boxes = [(slice(2, 18), slice(3, 18)) if i % 2 else (slice(1, 17), slice(1, 17)) for i in range(15)]
+    seg = ndimage.gaussian_filter(rng.random((15, 12, 12)), (0, 1.2, 1.2)).astype(np.float32)
+    seg = (seg - seg.min()) / (seg.max() - seg.min())
+    truth = ndimage.gaussian_filter(rng.random((15, 12, 12)), (0, 1.2, 1.2)) > 0.55
+    tumours = [(ndimage.gaussian_filter(rng.random((20, 20)), 1.5) > 0.53).astype(np.uint8) for _ in range(15)]
+    volumes = patient_volumes(patients, slice_index, boxes, tumours, np.full(15, 1.5))
+    diameter_3d = np.concatenate([equivalent_diameter_mm(largest_cross_section_px(v), 2.25) for v in volumes.truth])
+    inputs = LesionInputs(
+        np.arange(15).astype(str), patients, truth, ~truth.any(axis=(1, 2)), np.full((15, 2), 1.5), volumes, diameter_3d
+    )
+    return seg, rng.random(15), inputs
+
+
+def test_patient_volumes_are_built_one_at_a_time_as_the_whole_stack_and_read_their_slices_when_asked():
+    seg, _, inputs = _slices_case(np.arange(15))
+    vols = inputs.volumes
+    reads = []
+    lazy = patient_volumes(
+        inputs.patients,
+        np.concatenate([vols.depth_index[k] for k in range(3)]),
+        vols.boxes,
+        Built(15, lambda i: reads.append(i) or vols.tumours[i]),
+        np.full(15, 1.5),
+        [(20, 20)] * 15,
+    )
+    assert reads == []  # nothing read until a volume is built
+    assert [v.shape for v in lazy.truth] == [(5, 20, 20), (5, 20, 20), (6, 20, 20)]  # b: 10..14, 12 absent
+    assert all(np.array_equal(a, b) for a, b in zip(lazy.truth, vols.truth))
+    assert sorted(reads) == sorted(2 * list(range(15)))
+    whole = vols.stack(seg)
+    by_patient = {int(u): seg[u] for u in range(15)}
+    for k in range(3):
+        assert np.array_equal(vols.volume(k, by_patient), whole[k]) and whole[k].dtype == np.float32
+    assert lazy.truth[-1].shape == (6, 20, 20) and len(lazy.truth[0:2]) == 2
+    with pytest.raises(IndexError):
+        lazy.truth[3]
+
+
+@pytest.mark.parametrize("order", [np.arange(15), np.random.default_rng(0).permutation(15)], ids=["grouped", "mixed"])
+def test_the_streamed_scan_finds_what_whole_arrays_do(order, tiny_params):
+    """scan_maps (a block of maps at a time, one patient's volumes at a time) against detect and froc on the
+    whole stack of maps and every patient's volumes at once: the same lesions, false positives and FROC
+    points, whatever the blocks and the order of the patients' images; and arch_lesions's metrics alike."""
+    seg, prob, test = _slices_case(order)
+    params = dataclasses.replace(tiny_params, lesions=dataclasses.replace(tiny_params.lesions, min_iou=0.1))
+    cuts, cut = params.lesions.froc_thresholds, params.evaluate.threshold
+    vols = test.volumes
+    seg_3d, truth_3d = vols.stack(seg), list(vols.truth)
+    criteria = [(cut, 0.1), *((c, 0.1) for c in cuts), (cut, 0.0)]
+    criteria = list(dict.fromkeys(criteria))
+    for rows in (1, 4, 15):
+        per_slice, per_patient = scan_maps(RowBlocks.of(seg, rows), test, criteria)
+        for c, min_iou in criteria:
+            flat = detect(seg >= c, test.truth, test.patients, min_iou)
+            deep = detect((v >= c for v in seg_3d), truth_3d, vols.patients, min_iou)
+            for streamed, whole in ((per_slice, flat), (per_patient, deep)):
+                found = streamed[(c, min_iou)].detection()
+                pd.testing.assert_frame_equal(found.lesions, whole.lesions, check_exact=True)
+                pd.testing.assert_series_equal(found.fp_by_patient, whole.fp_by_patient, check_exact=True)
+    metrics, points, points_3d = arch_lesions(RowBlocks.of(seg, 4), prob, test, params)
+    pd.testing.assert_frame_equal(points, froc(seg, test.truth, list(test.patients), cuts, 0.1), check_exact=True)
+    pd.testing.assert_frame_equal(points_3d, froc(seg_3d, truth_3d, vols.patients, cuts, 0.1), check_exact=True)
+    assert arch_lesions(seg, prob, test, params)[0] == metrics
+    assert metrics["per_patient_3d"]["lesions"] > 3 and metrics["per_slice"]["false_positives"] > 0
+    with pytest.raises(ValueError, match="14 tumour maps for 15"):
+        scan_maps(RowBlocks.of(seg[:14], 4), test, criteria)
 
 
 # ---------------------------------------------------------------- summaries, report

@@ -15,7 +15,7 @@ machine two threads ran 5x slower.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import cast
@@ -26,10 +26,12 @@ from captum.attr import LayerAttribution, LayerGradCam
 from torch import nn
 from torch.nn import functional as F
 
+from crlm.core.arrays import blocks
 from crlm.models.model_file import load_model
 
 BATCH_SIZE = 32  # fixed: the maps must not depend on how the images are batched
 THREADS = 1  # fixed, for the same reason (and the speed: see above)
+BLOCK = 8 * BATCH_SIZE  # images read and mapped at a time (whole batches: the maps of one call on them all)
 
 
 @contextmanager
@@ -84,6 +86,41 @@ def grad_cam(model: nn.Module, images: np.ndarray) -> tuple[np.ndarray, tuple[in
     return normalise(np.concatenate(maps)), grid
 
 
+def grad_cam_blocks(
+    model: nn.Module, rows: np.ndarray, images_at: Callable[[np.ndarray], np.ndarray]
+) -> Iterator[tuple[slice, np.ndarray, tuple[int, int]]]:
+    """grad_cam(model, images_at(rows)) a block of BLOCK images at a time (images_at: the images of some
+    rows, crlm.data.dataset.ImageSet.images_at): for each block, its positions in `rows`, its maps and the
+    layer's grid. A block is whole batches, so the maps are those of one call on every image."""
+    for block in blocks(len(rows), BLOCK):
+        maps, grid = grad_cam(model, images_at(rows[block]))
+        yield block, maps, grid
+
+
+class EnsembleSum:
+    """The fold ensemble's maps of n images, as ensemble_of forms them, from each fold's maps added a block
+    of images at a time, fold after fold: a float64 running sum 0 + m_0 + m_1 + ... (the very sum
+    ensemble_of takes, in the same order), so that no fold's maps of every image need be kept."""
+
+    def __init__(self, n: int, shape: tuple[int, int]) -> None:
+        self.total = np.zeros((n, *shape), dtype=np.float64)
+        self.folds = 0
+
+    def add(self, positions: slice | np.ndarray, maps: np.ndarray) -> None:
+        """One fold's maps of the images at `positions`."""
+        self.total[positions] += maps.astype(np.float64)
+
+    def fold_done(self) -> None:
+        """Every image's maps of one more fold have been added."""
+        self.folds += 1
+
+    def maps(self, positions: slice | np.ndarray) -> np.ndarray:
+        """The ensemble's maps of the images at `positions`: the mean of the folds' maps, normalised."""
+        if not self.folds:
+            raise ValueError("EnsembleSum: no fold's maps added")
+        return normalise(self.total[positions] / self.folds)
+
+
 def fold_cams(
     model_paths: Iterable[str | Path], images: np.ndarray, arch: str
 ) -> tuple[list[np.ndarray], str, tuple[int, int]]:
@@ -101,7 +138,8 @@ def fold_cams(
 
 
 def ensemble_of(maps: list[np.ndarray]) -> np.ndarray:
-    """The fold ensemble's maps: the mean of the folds' normalised maps, normalised per image."""
+    """The fold ensemble's maps: the mean of the folds' normalised maps, normalised per image (every fold's
+    maps at once: the explain stage adds them up fold by fold in an EnsembleSum, to the same maps)."""
     # a sum of arrays is an array (sum()'s int start is left only for no maps, where / len(maps) fails)
     return normalise(cast(np.ndarray, sum(m.astype(np.float64) for m in maps) / len(maps)))
 

@@ -15,7 +15,7 @@ positive Grad-CAM anywhere) has no rank correlation: it is left out and counted.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ import torch
 from scipy.stats import spearmanr
 from torch import nn
 
-from crlm.explain.cam import grad_cam
+from crlm.explain.cam import BLOCK, grad_cam
 from crlm.models.model_file import read_model_file
 from crlm.models.registry import build_model
 from crlm.training.device import MEMORY_FORMAT
@@ -74,6 +74,48 @@ def similarity_summary(rho: np.ndarray, fold_models: int, threshold: float = THR
     }
 
 
+def randomised_similarity(
+    trained: Iterable[np.ndarray],
+    model_path: str | Path,
+    arch: str,
+    seed: int,
+    rows: np.ndarray,
+    images_at: Callable[[np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """One fold model's check, image by image: its trained maps of the images `rows` (`trained`: arrays of
+    consecutive images' maps, in the order of `rows`, in any chunks, e.g. as they are computed) against the
+    maps of its re-initialised network (randomised_model under `seed`) of the same images, computed a block
+    of BLOCK images at a time (images_at: the images of some rows); the Spearman correlation of each pair
+    (NaN where undefined). Only a block's maps are kept, of either model."""
+    model = randomised_model(model_path, arch, seed)
+    rho, done = [], 0
+    for maps in _rechunked(trained, BLOCK):
+        block = rows[done : done + len(maps)]
+        if len(block) != len(maps):
+            raise ValueError(f"randomised_similarity: more trained maps than the {len(rows)} images")
+        rho.append(map_similarity(maps, grad_cam(model, images_at(block))[0]))
+        done += len(maps)
+    if done != len(rows):
+        raise ValueError(f"randomised_similarity: {done} trained maps for {len(rows)} images")
+    return np.concatenate([np.zeros(0), *rho])
+
+
+def _rechunked(chunks: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
+    """The rows of `chunks` (arrays of consecutive rows, every one read) in arrays of `size` rows, the last
+    one what is left."""
+    waiting: list[np.ndarray] = []
+    have = 0
+    for chunk in chunks:
+        waiting.append(chunk)
+        have += len(chunk)
+        while have >= size:
+            joined = np.concatenate(waiting)
+            yield joined[:size]
+            waiting, have = [joined[size:]], have - size
+    if have:
+        yield np.concatenate(waiting)
+
+
 def randomisation_check(
     trained_maps: list[np.ndarray], model_paths: Sequence[str | Path], images: np.ndarray, arch: str
 ) -> dict:
@@ -81,8 +123,9 @@ def randomisation_check(
     model_paths[k]) against those of its re-initialised network (seed SEED + k)."""
     if len(trained_maps) != len(model_paths):
         raise ValueError(f"randomisation_check: {len(trained_maps)} sets of maps for {len(model_paths)} models")
+    rows = np.arange(len(images))
     rho = [
-        map_similarity(maps, grad_cam(randomised_model(path, arch, SEED + k), images)[0])
+        randomised_similarity([maps], path, arch, SEED + k, rows, lambda at: images[at])
         for k, (maps, path) in enumerate(zip(trained_maps, model_paths))
     ]
     return similarity_summary(np.concatenate(rho), len(model_paths))

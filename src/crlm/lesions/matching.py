@@ -18,7 +18,7 @@ test patient, with or without lesions), as seed 002 reports them. Pure functions
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,11 +47,19 @@ def match_lesions(predicted: np.ndarray, truth: np.ndarray, min_iou: float = 0.0
     """Match the components of a predicted mask to those of the true mask (see the module docstring)."""
     if np.shape(predicted) != np.shape(truth):
         raise ValueError(f"predicted mask {np.shape(predicted)} and true mask {np.shape(truth)} differ in shape")
-    true_labels, n_true = components(truth)
-    pred_labels, n_pred = components(predicted)
-    # pairs[t, p]: pixels in true lesion t and predicted component p (0 = background)
+    return match_components(components(predicted), components(truth), min_iou)
+
+
+def match_components(
+    predicted: tuple[np.ndarray, int], truth: tuple[np.ndarray, int], min_iou: float = 0.0
+) -> LesionMatch:
+    """match_lesions from the masks' components (components() of each: labels and their number)."""
+    (pred_labels, n_pred), (true_labels, n_true) = predicted, truth
+    # pairs[t, p]: pixels in true lesion t and predicted component p (0 = background), counted over the
+    # pixels in either (pairs[0, 0], the background of both, is never read)
+    either = (true_labels > 0) | (pred_labels > 0)
     pairs = np.bincount(
-        (true_labels.ravel() * (n_pred + 1) + pred_labels.ravel()), minlength=(n_true + 1) * (n_pred + 1)
+        true_labels[either] * (n_pred + 1) + pred_labels[either], minlength=(n_true + 1) * (n_pred + 1)
     ).reshape(n_true + 1, n_pred + 1)
     true_area = pairs[1:, :].sum(axis=1)
     pred_area = pairs[:, 1:].sum(axis=0)
@@ -64,6 +72,26 @@ def match_lesions(predicted: np.ndarray, truth: np.ndarray, min_iou: float = 0.0
     dice = np.divide(2 * inter, true_area + pred_on, out=np.zeros(n_true), where=detected)
     false_positives = int(n_pred - touching[detected].any(axis=0).sum())
     return LesionMatch(true_area, detected, dice, false_positives, n_pred)
+
+
+Criterion = tuple[float, float]  # (probability cut, min_iou): the mask prob >= cut, matched at min_iou
+
+
+def match_criteria(prob: np.ndarray, truth: np.ndarray, criteria: Iterable[Criterion]) -> dict[Criterion, LesionMatch]:
+    """match_lesions(prob >= cut, truth, min_iou) for each (cut, min_iou) of `criteria`, the true mask's
+    components found once and each cut's mask's once (one cut's labels in memory at a time)."""
+    if np.shape(prob) != np.shape(truth):
+        raise ValueError(f"predicted map {np.shape(prob)} and true mask {np.shape(truth)} differ in shape")
+    true = components(truth)
+    by_cut: dict[float, list[float]] = {}
+    for cut, min_iou in criteria:
+        by_cut.setdefault(cut, []).append(min_iou)
+    out = {}
+    for cut, ious in by_cut.items():
+        predicted = components(prob >= cut)
+        for min_iou in ious:
+            out[(cut, min_iou)] = match_components(predicted, true, min_iou)
+    return out
 
 
 @dataclass(frozen=True)
@@ -82,38 +110,54 @@ class Detection:
         return float(self.fp_by_patient.mean()) if len(self.fp_by_patient) else None
 
 
+class DetectionTally:
+    """A Detection built one unit (a slice, a patient's volume) at a time: detect's, unit for unit."""
+
+    def __init__(self) -> None:
+        self._rows: list[tuple[int, str, int, bool, float]] = []
+        self._fp: dict[str, int] = {}
+
+    def add(self, unit: int, patient: str, match: LesionMatch) -> None:
+        """The unit's true lesions and false positives (match: match_lesions of its masks), of `patient`."""
+        self._fp[patient] = self._fp.get(patient, 0) + match.false_positives
+        self._rows += [
+            (unit, patient, int(a), bool(d), float(s)) for a, d, s in zip(match.area_px, match.detected, match.dice)
+        ]
+
+    def detection(self) -> Detection:
+        """Every unit added so far, in the order added."""
+        lesions = pd.DataFrame(self._rows, columns=["unit", "patient_id", "area_px", "detected", "dice"])
+        return Detection(
+            lesions.astype({"unit": int, "area_px": int, "detected": bool, "dice": float}),
+            pd.Series(self._fp, dtype=int).sort_index(),
+        )
+
+
 def detect(
     predicted: Iterable[np.ndarray], truth: Iterable[np.ndarray], patients: Iterable[str], min_iou: float = 0.0
 ) -> Detection:
     """match_lesions on each (predicted, true) pair of masks (a slice or a patient's volume: a unit), with
     the unit's patient. Every patient listed counts in the false positives per patient."""
-    fp: dict[str, int]
-    rows, fp = [], {}
-    patients = list(patients)
-    for unit, (pred, true, patient) in enumerate(zip(predicted, truth, patients, strict=True)):
-        match = match_lesions(pred, true, min_iou)
-        fp[patient] = fp.get(patient, 0) + match.false_positives
-        rows += [
-            (unit, patient, int(a), bool(d), float(s)) for a, d, s in zip(match.area_px, match.detected, match.dice)
-        ]
-    lesions = pd.DataFrame(rows, columns=["unit", "patient_id", "area_px", "detected", "dice"])
-    return Detection(
-        lesions.astype({"unit": int, "area_px": int, "detected": bool, "dice": float}),
-        pd.Series(fp, dtype=int).sort_index(),
-    )
+    tally = DetectionTally()
+    for unit, (pred, true, patient) in enumerate(zip(predicted, truth, list(patients), strict=True)):
+        tally.add(unit, patient, match_lesions(pred, true, min_iou))
+    return tally.detection()
+
+
+def froc_frame(found: Iterable[tuple[float, Detection]]) -> pd.DataFrame:
+    """The FROC points of the detections at each probability cut ((cut, detection) pairs, ascending cuts):
+    one row per cut: threshold, sensitivity, fp_per_patient."""
+    rows = [(float(cut), at.sensitivity, at.fp_per_patient) for cut, at in found]
+    return pd.DataFrame(rows, columns=["threshold", "sensitivity", "fp_per_patient"])
 
 
 def froc(
-    prob_maps: list[np.ndarray] | np.ndarray,
-    truth: list[np.ndarray] | np.ndarray,
+    prob_maps: Sequence[np.ndarray] | np.ndarray,
+    truth: Sequence[np.ndarray] | np.ndarray,
     patients: list[str],
     cuts: Iterable[float],
     min_iou: float = 0.0,
 ) -> pd.DataFrame:
     """The FROC points: for each probability cut, the lesion sensitivity and the mean false positives per
     patient of the masks prob_map >= cut. One row per cut: threshold, sensitivity, fp_per_patient."""
-    rows = []
-    for cut in cuts:
-        found = detect((p >= cut for p in prob_maps), truth, patients, min_iou)
-        rows.append((float(cut), found.sensitivity, found.fp_per_patient))
-    return pd.DataFrame(rows, columns=["threshold", "sensitivity", "fp_per_patient"])
+    return froc_frame((cut, detect((p >= cut for p in prob_maps), truth, patients, min_iou)) for cut in cuts)
