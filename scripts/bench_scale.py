@@ -571,7 +571,8 @@ def checks(run: dict, growths: dict[str, dict] | None) -> list[dict]:
             "at_tcia": data_tcia,
             "target": f"< {TARGETS['data_stages_s']:.0f} s",
             "unit": "s",
-            "verdict": verdict(data_tcia, data_tcia is not None and data_tcia < TARGETS["data_stages_s"]),
+            # the target is set on the TCIA-size phantom itself (TCIA_SIZE), so it is checked on the measured figure
+            "verdict": verdict(data, data is not None and data < TARGETS["data_stages_s"]),
         },
     ]
     worst = max((max(g["process_growth"], g["tree_growth"]) for g in (growths or {}).values()), default=None)
@@ -594,14 +595,19 @@ def scaled(value: float | None, ratio: float) -> float | None:
     return round(value * ratio, 1) if value is not None else None
 
 
-def needs(run: dict, growths: dict[str, dict] | None, gpu_here: bool) -> dict[str, dict]:
-    """What each cohort needs, extrapolated from `run` by NEEDS_RULES."""
+def needs(run: dict, growths: dict[str, dict] | None, gpu_here: bool, model_run: dict | None = None) -> dict[str, dict]:
+    """What each cohort needs, extrapolated from `run` by NEEDS_RULES; the training, the readers and the models'
+    disk from `model_run` where given (a smaller run that trained, --combine)."""
     out = {}
-    disk = run["disk_bytes"]
+    model_run = model_run or run
+    disk = {**run["disk_bytes"], **{k: v for k, v in model_run["disk_bytes"].items() if k.startswith("data/models")}}
     for name, cohort in COHORTS.items():
         ratio = cohort.ct_slices / run["ct_slices"]
+        model_ratio = cohort.ct_slices / model_run["ct_slices"]
         scaled_disk = {
-            key: disk.get(key, 0) if key == "data/models (weights)" else round(disk.get(key, 0) * ratio)
+            key: disk.get(key, 0)
+            if key == "data/models (weights)"
+            else round(disk.get(key, 0) * (model_ratio if key.startswith("data/models") else ratio))
             for key in (
                 "raw store",
                 "data/interim",
@@ -611,10 +617,16 @@ def needs(run: dict, growths: dict[str, dict] | None, gpu_here: bool) -> dict[st
             )
         }
         data_cpu = stage_sum(run, TIMED_DATA_STAGES, "cpu_s")
-        tree = scaled_memory(run, growths, ratio, "tree_mib")
+        tree = max_or_none(
+            scaled_memory(run, growths, ratio, "tree_mib"), scaled_memory(model_run, growths, model_ratio, "tree_mib")
+        )
+        process = max_or_none(
+            scaled_memory(run, growths, ratio, "process_mib"),
+            scaled_memory(model_run, growths, model_ratio, "process_mib"),
+        )
         cache = scaled_disk["data/processed"] / MIB
-        train = stage_sum(run, TRAIN_STAGES, "wall_s")
-        readers = stage_sum(run, READER_STAGES, "wall_s")
+        train = stage_sum(model_run, TRAIN_STAGES, "wall_s")
+        readers = stage_sum(model_run, READER_STAGES, "wall_s")
         fetch = stage_sum(run, ["fetch"], "wall_s")
         data = stage_sum(run, TIMED_DATA_STAGES, "wall_s")
         out[name] = {
@@ -622,7 +634,7 @@ def needs(run: dict, growths: dict[str, dict] | None, gpu_here: bool) -> dict[st
             "ct_slices": cohort.ct_slices,
             "ratio": round(ratio, 3),
             "disk_bytes": {**scaled_disk, "total": sum(scaled_disk.values())},
-            "process_mib": scaled_memory(run, growths, ratio, "process_mib"),
+            "process_mib": process,
             "tree_mib": tree,
             "page_cache_mib": round(cache, 1),
             "ram_mib": round(tree + cache, 1) if tree is not None else None,
@@ -630,11 +642,36 @@ def needs(run: dict, growths: dict[str, dict] | None, gpu_here: bool) -> dict[st
             "data_stages_s": scaled(data, ratio),
             "data_stages_core_h": round(data_cpu * ratio / 3600, 2) if data_cpu is not None else None,
             "server_data_stages_s": round(data_cpu * ratio / SERVER_CORES, 1) if data_cpu is not None else None,
-            "short_training_s": scaled(train, ratio),
-            "readers_s": scaled(readers, ratio),
+            "short_training_s": scaled(train, model_ratio),
+            "readers_s": scaled(readers, model_ratio),
             "gpu_measured": gpu_here,
         }
     return out
+
+
+def max_or_none(*values: float | None) -> float | None:
+    known = [v for v in values if v is not None]
+    return max(known) if known else None
+
+
+def combine(results: list[dict]) -> dict:
+    """Several runs' results as one page (--combine): every run (the TCIA-size one first), the growth of the
+    run with --double, the checks of the TCIA-size run, and the needs extrapolated from it with the training,
+    the readers and the models from the largest run that trained."""
+    runs = sorted((run for r in results for run in r["runs"]), key=lambda run: not is_tcia_size(run))
+    growths = next((r["growth"] for r in results if r.get("growth")), None)
+    trained = [run for run in runs if any(s in run["stages"] for s in TRAIN_STAGES)]
+    model_run = max(trained, key=lambda run: run["ct_slices"]) if trained else None
+    machine_info = results[0]["machine"]
+    return {
+        **results[0],
+        "command": "\n".join(r["command"] for r in results),
+        "runs": runs,
+        "growth": growths,
+        "checks": checks(runs[0], growths),
+        "needs": needs(runs[0], growths, bool(machine_info.get("gpu")), model_run),
+        "needs_from": {"data": runs[0]["patients"], "models": model_run["patients"] if model_run else None},
+    }
 
 
 def summarise(machine_info: dict, command: str, runs: list[dict], bound: dict | None = None) -> dict:
@@ -799,9 +836,16 @@ def checks_section(result: dict) -> list[str]:
 def needs_section(result: dict) -> list[str]:
     run = result["runs"][-1]
     size = " at 2N patients" if len(result["runs"]) > 1 else ""
+    source = f"the run above{size} ({run['ct_slices']:,} CT slices)"
+    if result.get("needs_from"):  # --combine
+        run = result["runs"][0]
+        models = result["needs_from"]["models"]
+        source = f"the run of {run['patients']} patients ({run['ct_slices']:,} CT slices)" + (
+            f", the training, the readers and the models from the run of {models} patients" if models else ""
+        )
     rules = [
-        f"Extrapolated from the run above{size} ({run['ct_slices']:,} CT slices), **not measured at the cohorts' "
-        "sizes**, by these rules:",
+        f"Extrapolated from {source}, **not measured at the cohorts' sizes** (but for TCIA's data stages), by "
+        "these rules:",
         "",
         "- disk and time scale linearly with the CT slices (with the phantom's share of slices with liver, not "
         "the cohort's); the models' weights (of the archs that ran) do not scale;",
@@ -974,7 +1018,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("bench/scale.json"))
     parser.add_argument("--page", type=Path, default=REPO / "reports" / "scale.md", help="the generated page")
+    parser.add_argument(
+        "--combine", type=Path, nargs="+", metavar="JSON", help="write one page from these earlier results and stop"
+    )
     args = parser.parse_args(argv)
+    if args.combine:
+        result = combine([json.loads(path.read_text()) for path in args.combine])
+        write_outputs(result, args.out, args.page)
+        print(f"bench_scale: {args.out}, {args.page}")
+        return
 
     size = {**TCIA_SIZE, **(LITS_SIZE if args.lits else {})}
     patients, slices = args.patients or size["patients"], args.slices or size["slices"]

@@ -62,3 +62,14 @@ def test_rows_of_another_shape_or_count_are_refused(tmp_path):
     with NpzStreamWriter(tmp_path / "b.npz") as npz:
         with pytest.raises(ValueError, match="3 rows written of 4"):
             npz.add_rows("seg_prob", np.float16, (4, 3, 3), [np.zeros((3, 3, 3))])
+
+
+def test_a_faster_compression_level_reads_back_the_same_arrays(tmp_path):
+    arrays = _arrays()
+    with NpzStreamWriter(tmp_path / "fast.npz", level=1) as npz:
+        for name, array in arrays.items():
+            npz.add(name, array)
+    np.savez_compressed(tmp_path / "default.npz", **arrays)
+    assert (tmp_path / "fast.npz").read_bytes() != (tmp_path / "default.npz").read_bytes()
+    with np.load(tmp_path / "fast.npz") as read:
+        assert all(read[name].tobytes() == array.tobytes() for name, array in arrays.items())

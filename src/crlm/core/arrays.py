@@ -85,11 +85,13 @@ class NpzStreamWriter:
     """An .npz archive written one member at a time, a large member a block of rows at a time; with
     `compressed` the same bytes as np.savez_compressed of the whole arrays (in the order added)."""
 
-    def __init__(self, path: str | Path, compressed: bool = True) -> None:
+    def __init__(self, path: str | Path, compressed: bool = True, level: int | None = None) -> None:
+        """`level`: zlib's compression level (1 fastest, 9 smallest; None: zlib's default, 6, which
+        np.savez_compressed uses)."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         mode = zipfile.ZIP_DEFLATED if compressed else zipfile.ZIP_STORED
-        self._zip = zipfile.ZipFile(self.path, mode="w", compression=mode, allowZip64=True)
+        self._zip = zipfile.ZipFile(self.path, mode="w", compression=mode, allowZip64=True, compresslevel=level)
 
     def add(self, name: str, array: np.ndarray) -> None:
         with self._zip.open(f"{name}.npy", "w", force_zip64=True) as member:

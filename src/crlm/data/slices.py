@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from crlm.core.arrays import NpzStreamWriter
 from crlm.core.io import load_npz
 from crlm.core.logs import progress
 from crlm.data.labels import slice_label
@@ -30,6 +31,9 @@ LIVER, TUMOUR = 1, 2
 # a case of the default phantom takes about 0.1 s, one of TCIA's size a few seconds, and a pool worker about
 # a second to start: at least this many cases per worker, so a small cohort is cut in-process
 MIN_CASES_PER_WORKER = 16
+# zlib level 1: about 6x faster than np.savez_compressed's 6 on a CT slice, and a few percent larger; the
+# compression is most of this stage's time
+SLICE_ZLIB_LEVEL = 1
 COLUMNS = {
     "image_id": "string",
     "patient_id": "string",
@@ -74,12 +78,10 @@ def case_slices(case: Case, out_dir: Path, min_tumor_px: int) -> list[dict]:
         tumour = label_slice == TUMOUR
         image_id = f"{case.patient_id}-s{z:03d}"
         rel_path = f"{image_id}.npz"
-        np.savez_compressed(
-            out_dir / rel_path,
-            image=volume.array[z].astype(np.int16),
-            tumour=tumour.astype(np.uint8),
-            liver=liver.astype(np.uint8),
-        )
+        with NpzStreamWriter(out_dir / rel_path, level=SLICE_ZLIB_LEVEL) as npz:
+            npz.add("image", volume.array[z].astype(np.int16))
+            npz.add("tumour", tumour.astype(np.uint8))
+            npz.add("liver", liver.astype(np.uint8))
         tumour_area = int(tumour.sum())
         rows.append(
             {
