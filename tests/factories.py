@@ -100,3 +100,16 @@ def write_image_set(processed_dir: Path, data: ImageSet, liver: np.ndarray | Non
     np.save(processed_dir / PROCESSED_LIVER.name, np.asarray(data.tumour if liver is None else liver, np.uint8))
     write_parquet(processed_dir / PROCESSED_MANIFEST.name, data.manifest)
     return processed_dir
+
+
+def spy_workers(monkeypatch, module) -> list[int]:
+    """The worker counts `module` (a data stage's module) asks crlm.data.pool.ordered_map for, call by call."""
+    calls: list[int] = []
+    real = module.ordered_map
+
+    def spy(fn, items, workers):
+        calls.append(workers)
+        return real(fn, items, workers)
+
+    monkeypatch.setattr(module, "ordered_map", spy)
+    return calls

@@ -12,6 +12,7 @@ from scipy import ndimage
 from crlm.data import phantom
 from crlm.data.config import PhantomConfig
 from crlm.data.nifti import read_nifti
+from tests.factories import spy_workers
 
 # Two phantoms and the md5 of every file: produced by the generator of commit 9ccaa2a (full coordinate grids,
 # every patient kept in memory until all were written), so an independent reference that today's generator
@@ -76,19 +77,6 @@ def _md5s(folder: Path) -> dict[str, str]:
         for p in sorted(folder.rglob("*"))
         if p.is_file()
     }
-
-
-def _spy_workers(monkeypatch) -> list[int]:
-    """The worker counts write_phantom asks crlm.data.pool.ordered_map for."""
-    calls: list[int] = []
-    real = phantom.ordered_map
-
-    def spy(fn, items, workers):
-        calls.append(workers)
-        return real(fn, items, workers)
-
-    monkeypatch.setattr(phantom, "ordered_map", spy)
-    return calls
 
 
 def test_same_seed_same_case_and_other_seed_differs(tiny_params):
@@ -174,7 +162,7 @@ def test_write_phantom_writes_the_bytes_of_the_in_memory_generator(tmp_path, nam
 
 def test_write_phantom_same_bytes_with_a_pool_of_workers(tmp_path, tiny_params, monkeypatch):
     monkeypatch.setattr(phantom, "MIN_VOXELS_PER_WORKER", 1)  # a pool even for a phantom this small
-    workers = _spy_workers(monkeypatch)
+    workers = spy_workers(monkeypatch, phantom)
     cfg = dataclasses.replace(tiny_params.phantom, n_patients=8, defect_rate=0.5)
     one = phantom.write_phantom(cfg, tmp_path / "one", workers=1)
     two = phantom.write_phantom(cfg, tmp_path / "two", workers=2)
@@ -187,7 +175,7 @@ def test_write_phantom_same_bytes_with_a_pool_of_workers(tmp_path, tiny_params, 
 
 def test_a_small_phantom_is_written_without_a_pool(tmp_path, tiny_params, monkeypatch):
     """Starting workers would cost more than the tiny profile's whole phantom takes."""
-    workers = _spy_workers(monkeypatch)
+    workers = spy_workers(monkeypatch, phantom)
     phantom.write_phantom(tiny_params.phantom, tmp_path, workers=8)
     assert workers == [1]
 

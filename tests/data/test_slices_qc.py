@@ -14,6 +14,7 @@ from crlm.data.nifti import write_nifti
 from crlm.data.qc import qc_summary, run_qc
 from crlm.data.slices import build_slices, load_slice
 from crlm.data.sources.phantom import volume_folder_cases
+from tests.factories import spy_workers
 
 SPACING = (5.0, 2.0, 2.0)
 
@@ -176,24 +177,11 @@ def test_qc_finds_every_planted_phantom_defect(tmp_path, tiny_params):
         assert expected[row.defect] <= excluded[f"phantom-{row._1}"], row.defect
 
 
-def _spy_workers(monkeypatch, module) -> list[int]:
-    """The worker counts `module` asks crlm.data.pool.ordered_map for."""
-    calls: list[int] = []
-    real = module.ordered_map
-
-    def spy(fn, items, workers):
-        calls.append(workers)
-        return real(fn, items, workers)
-
-    monkeypatch.setattr(module, "ordered_map", spy)
-    return calls
-
-
 def test_slices_and_qc_same_with_a_pool_of_workers(tmp_path, tiny_params, monkeypatch):
     monkeypatch.setattr(slices_module, "MIN_CASES_PER_WORKER", 1)  # pools even for a cohort this small
     monkeypatch.setattr(qc_module, "MIN_ROWS_PER_WORKER", 1)
-    slices_workers = _spy_workers(monkeypatch, slices_module)
-    qc_workers = _spy_workers(monkeypatch, qc_module)
+    slices_workers = spy_workers(monkeypatch, slices_module)
+    qc_workers = spy_workers(monkeypatch, qc_module)
     phantom.write_phantom(dataclasses.replace(tiny_params.phantom, n_patients=6, defect_rate=0.7), tmp_path / "raw")
     cases = volume_folder_cases("phantom", tmp_path / "raw")
     one = build_slices(cases, tmp_path / "one", 3, workers=1)

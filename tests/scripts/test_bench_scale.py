@@ -216,3 +216,32 @@ def test_the_doubling_run_reports_the_growth_and_carries_a_growing_stage_linearl
     assert saved["needs"]["TCIA"]["process_mib"] == 1510.0  # train (flat) above prepare carried down to TCIA
     assert "| `prepare` | 0.98 GiB | 1.56 GiB | 1.60 | 1.07 GiB | 1.66 GiB | 1.54 | NO |" in page
     assert "## Per stage, 197 patients" in page and "## Per stage, 394 patients" in page
+
+
+def test_combine_checks_the_tcia_run_with_the_growth_and_the_models_of_the_doubled_run(tmp_path):
+    """--combine: a TCIA-size run of the data stages alone, and a --double run at 40 and 80 patients that
+    trained: the checks are the TCIA run's (its data stages as measured), the growth the doubled run's, and
+    the needs take the data stages from the TCIA run and the training from the 80-patient run."""
+    tcia = fake_run(197, prepare_mib=1000.0, train_mib=0.0)
+    tcia["stages"] = {s: m for s, m in tcia["stages"].items() if s not in bench_scale.TRAIN_STAGES}
+    tcia["disk_bytes"]["data/models (weights)"] = 0
+    small, large = fake_run(40, 900.0, 1500.0), fake_run(80, 950.0, 1550.0)
+    first = bench_scale.summarise(MACHINE, "python scripts/bench_scale.py --stages data", [tcia])
+    doubled = bench_scale.summarise(MACHINE, "python scripts/bench_scale.py --double", [small, large])
+
+    result = bench_scale.combine([first, doubled])
+    assert [run["patients"] for run in result["runs"]] == [197, 40, 80]
+    assert result["growth"] == doubled["growth"]
+    assert result["checks"][2]["measured"] == round(950 / 900, 3)  # prepare's, the worst
+    process, data, _ = result["checks"]
+    assert data["measured"] == 135.0 and data["verdict"] == "pass"
+    assert process["measured"] == 1000.0  # the TCIA run's largest process (prepare)
+    ratio_80 = 17_639 / (80 * 55)
+    tcia_needs = result["needs"]["TCIA"]
+    assert tcia_needs["short_training_s"] == round((600.0 + 3 * 150.0) * ratio_80, 1)
+    assert tcia_needs["process_mib"] == 1550.0  # the training's, flat (its growth is within 1.25)
+    assert tcia_needs["disk_bytes"]["data/models (weights)"] == 1_000 * MIB
+    bench_scale.write_outputs(result, tmp_path / "scale.json", tmp_path / "scale.md")
+    page = (tmp_path / "scale.md").read_text()
+    assert "## Per stage, 197 patients" in page and "## Per stage, 80 patients" in page
+    assert "the training, the readers and the models from the run of 80 patients" in page
