@@ -820,7 +820,9 @@ def checks_section(result: dict) -> list[str]:
         f"At TCIA's size ({COHORTS['TCIA'].patients} patients, {COHORTS['TCIA'].ct_slices:,} CT slices at "
         f"512 x 512, prepared at 256 px). The column *at TCIA's CT slices* carries the measured figure to "
         "TCIA's slice count by the rules of [What you need](#what-you-need) (an extrapolation wherever the run "
-        "had another number of CT slices); the verdict is on that column.",
+        "had another number of CT slices); the memory's verdict is on that column, the data stages' on the "
+        f"measured figure (their target is set on the TCIA-size phantom itself: {TCIA_SIZE['patients']} patients "
+        f"x {TCIA_SIZE['slices']} slices).",
         "",
         "| check | measured | at TCIA's CT slices | target | verdict |",
         "| --- | ---: | ---: | --- | --- |",
