@@ -1018,13 +1018,16 @@ def main(argv: list[str] | None = None) -> None:
         metavar="S",
         help=f"read smaps_rollup at least every S s (default {ROLLUP_EVERY_S:g}; {SAMPLE_S:g}: at every sample)",
     )
-    parser.add_argument("--out", type=Path, default=Path("bench/scale.json"))
+    parser.add_argument("--out", type=Path, default=Path("bench/scale.json"), help="the results (JSON)")
     parser.add_argument("--page", type=Path, default=REPO / "reports" / "scale.md", help="the generated page")
     parser.add_argument(
         "--combine", type=Path, nargs="+", metavar="JSON", help="write one page from these earlier results and stop"
     )
     args = parser.parse_args(argv)
     if args.combine:
+        missing = [str(path) for path in args.combine if not path.is_file()]
+        if missing:
+            raise SystemExit(f"bench_scale: --combine: no such result file {missing}; a run writes one with --out")
         result = combine([json.loads(path.read_text()) for path in args.combine])
         write_outputs(result, args.out, args.page)
         print(f"bench_scale: {args.out}, {args.page}")
