@@ -537,9 +537,11 @@ def stage_sum(run: dict, stages: Iterable[str], key: str) -> float | None:
     return round(sum(m[key] for m in measured), 2)
 
 
-def checks(run: dict, growths: dict[str, dict] | None) -> list[dict]:
+def checks(run: dict, growths: dict[str, dict] | None, model_run: dict | None = None) -> list[dict]:
     """The targets, at TCIA's size: the measured figure, the figure at TCIA's CT slices (linear for the
-    time; the memory rule for the memory) and the verdict; a run below TCIA's size is not checked."""
+    time; the memory rule for the memory) and the verdict; a run below TCIA's size is not checked, but for
+    the training and the readers of `model_run` (a smaller run that trained, --combine), whose memory is
+    carried to TCIA's size by the memory rule and checked there."""
     ratio = COHORTS["TCIA"].ct_slices / run["ct_slices"]
     tcia = is_tcia_size(run)
     why_not = (
@@ -575,6 +577,8 @@ def checks(run: dict, growths: dict[str, dict] | None) -> list[dict]:
             "verdict": verdict(data, data is not None and data < TARGETS["data_stages_s"]),
         },
     ]
+    if model_run is not None and model_run is not run:
+        out.append(model_memory_check(model_run, growths))
     worst = max((max(g["process_growth"], g["tree_growth"]) for g in (growths or {}).values()), default=None)
     out.append(
         {
@@ -589,6 +593,26 @@ def checks(run: dict, growths: dict[str, dict] | None) -> list[dict]:
         }
     )
     return out
+
+
+def model_memory_check(model_run: dict, growths: dict[str, dict] | None) -> dict:
+    """The largest single process of the training and the readers of a smaller run, carried to TCIA's CT
+    slices by the memory rule (flat where --double measured it flat)."""
+    stages = {s: m for s, m in model_run["stages"].items() if s in TRAIN_STAGES + READER_STAGES}
+    only = {**model_run, "stages": stages}
+    measured = scaled_memory(only, growths, 1.0, "process_mib")
+    at_tcia = scaled_memory(only, growths, COHORTS["TCIA"].ct_slices / model_run["ct_slices"], "process_mib")
+    settings = ", ".join(f"{k}={v}" for k, v in model_run["overrides"].items() if k in ("model.width", "split.folds"))
+    ok = at_tcia is not None and at_tcia <= TARGETS["process_mib"]
+    return {
+        "check": f"largest single process, private memory (training and readers, run of {model_run['patients']} "
+        f"patients, {settings})",
+        "measured": measured,
+        "at_tcia": at_tcia,
+        "target": f"<= {fmt_mib(TARGETS['process_mib'])}",
+        "unit": "MiB",
+        "verdict": "not measured" if at_tcia is None else ("pass" if ok else "FAIL") + " (extrapolated)",
+    }
 
 
 def scaled(value: float | None, ratio: float) -> float | None:
@@ -668,7 +692,7 @@ def combine(results: list[dict]) -> dict:
         "command": "\n".join(r["command"] for r in results),
         "runs": runs,
         "growth": growths,
-        "checks": checks(runs[0], growths),
+        "checks": checks(runs[0], growths, model_run),
         "needs": needs(runs[0], growths, bool(machine_info.get("gpu")), model_run),
         "needs_from": {"data": runs[0]["patients"], "models": model_run["patients"] if model_run else None},
     }

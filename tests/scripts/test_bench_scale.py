@@ -232,10 +232,13 @@ def test_combine_checks_the_tcia_run_with_the_growth_and_the_models_of_the_doubl
     result = bench_scale.combine([first, doubled])
     assert [run["patients"] for run in result["runs"]] == [197, 40, 80]
     assert result["growth"] == doubled["growth"]
-    assert result["checks"][2]["measured"] == round(950 / 900, 3)  # prepare's, the worst
-    process, data, _ = result["checks"]
+    process, data, models, doubling = result["checks"]
+    assert doubling["measured"] == round(950 / 900, 3)  # prepare's, the worst
     assert data["measured"] == 135.0 and data["verdict"] == "pass"
     assert process["measured"] == 1000.0  # the TCIA run's largest process (prepare)
+    # the training's largest process of the 80-patient run, flat at TCIA's size (its growth is within 1.25)
+    assert models["measured"] == models["at_tcia"] == 1550.0 and models["verdict"] == "pass (extrapolated)"
+    assert "run of 80 patients" in models["check"]
     ratio_80 = 17_639 / (80 * 55)
     tcia_needs = result["needs"]["TCIA"]
     assert tcia_needs["short_training_s"] == round((600.0 + 3 * 150.0) * ratio_80, 1)
