@@ -5,6 +5,7 @@ with pydicom and the planted lesions measured here by brute force; dciodvfy chec
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -218,8 +219,6 @@ def test_model_record_names_the_arch_its_fold_files_and_the_settings(tmp_path, t
         paths[-1].write_bytes(content)
     record = model_record(get_arch("unet"), paths, tiny_params, crf=False, liver_mask=False, version="1.2.3")
     assert record.name == "crlm U-Net fold ensemble" and record.version == "1.2.3"
-    import hashlib
-
     digest = hashlib.sha256(b"fold zerofold one").hexdigest()[:16]
     assert record.parameters[0] == f"arch unet, 2 fold models, sha256 of the model files {digest}"
     assert '"crop": "none (no liver mask)"' in record.parameters[2]
