@@ -121,8 +121,8 @@ def test_an_all_nan_volume_is_refused_even_with_nonfinite_mask(tmp_path, setup, 
 
 @needs_realdata
 def test_a_non_empty_output_folder_is_refused_unless_overwrite(tmp_path, setup, real_ct, capsys):
-    """An earlier DICOM run's slices.csv and SEG stay untouched; --overwrite replaces them, and removes the SEG
-    that a NIfTI run does not write, keeping the user's other files."""
+    """An earlier DICOM run's slices.csv, SEG and SR stay untouched; --overwrite replaces them, and removes the
+    SEG and SR that a NIfTI run does not write, keeping the user's other files."""
     out = tmp_path / "out"
     assert run([REALDATA / "ct", "--out", out], setup) == 0
     earlier = {path.name: path.read_bytes() for path in out.iterdir()}
@@ -133,8 +133,8 @@ def test_a_non_empty_output_folder_is_refused_unless_overwrite(tmp_path, setup, 
     assert_one_message(
         capsys,
         out,
-        "output folder is not empty (notes.txt, overlay.png, slices.csv, "
-        "tumour_mask.nii.gz, ...); pass --overwrite to replace an earlier run's outputs",
+        "output folder is not empty (notes.txt, overlay.png, report_sr.dcm, "
+        "slices.csv, ...); pass --overwrite to replace an earlier run's outputs",
     )
     assert {name: (out / name).read_bytes() for name in earlier} == earlier
 

@@ -13,6 +13,7 @@ import pydicom
 import pytest
 import yaml
 from PIL import Image
+from scipy import ndimage
 
 from crlm.cli import main
 from crlm.data import phantom
@@ -63,6 +64,11 @@ def run(args: list, setup: dict, models: str = "unet") -> int:
     )
 
 
+def text_values(group, meaning: str) -> list[str]:
+    """The values of an SR measurement group's TEXT items named `meaning`."""
+    return [str(i.TextValue) for i in group[0].ContentSequence if i.ConceptNameCodeSequence[0].CodeMeaning == meaning]
+
+
 def ras(lps) -> np.ndarray:
     return np.array([-float(lps[0]), -float(lps[1]), float(lps[2])])
 
@@ -81,21 +87,18 @@ def test_dicom_series_gives_a_seg_on_the_ct_and_a_nifti_in_its_geometry(tmp_path
     assert seg.SegmentationType == "BINARY"
     assert [str(s.SeriesInstanceUID) for s in seg.ReferencedSeriesSequence] == [str(cts[0].SeriesInstanceUID)]
     assert {str(sop) for _, _, sop in seg.get_source_image_uids()} == {str(ct.SOPInstanceUID) for ct in cts}
-    assert (seg.Rows, seg.Columns, int(seg.NumberOfFrames)) == (cts[0].Rows, cts[0].Columns, len(cts))
+    assert (seg.Rows, seg.Columns) == (cts[0].Rows, cts[0].Columns)
     assert seg.FrameOfReferenceUID == cts[0].FrameOfReferenceUID
     assert seg.StudyInstanceUID == cts[0].StudyInstanceUID and seg.PatientID == cts[0].PatientID
     shared = seg.SharedFunctionalGroupsSequence[0]
     assert np.allclose(shared.PixelMeasuresSequence[0].PixelSpacing, cts[0].PixelSpacing)
     assert np.allclose(shared.PlaneOrientationSequence[0].ImageOrientationPatient, cts[0].ImageOrientationPatient)
-    positions = sorted(
-        tuple(np.round(np.array(f.PlanePositionSequence[0].ImagePositionPatient, float), 3))
-        for f in seg.PerFrameFunctionalGroupsSequence
-    )
-    assert positions == sorted(tuple(np.round(np.array(ct.ImagePositionPatient, float), 3)) for ct in cts)
-    segment = seg.get_segment_description(1)
-    assert segment.segment_label == "Metastasis"
-    assert segment.segmented_property_type == codes.SCT.NeoplasmMetastatic
-    assert segment.segmented_property_category == codes.SCT.MorphologicallyAbnormalStructure
+    # each frame lies on the CT slice it references
+    ct_positions = {str(ct.SOPInstanceUID): np.array(ct.ImagePositionPatient, float) for ct in cts}
+    for frame in seg.PerFrameFunctionalGroupsSequence:
+        (source,) = frame.DerivationImageSequence[0].SourceImageSequence
+        position = np.array(frame.PlanePositionSequence[0].ImagePositionPatient, float)
+        assert np.allclose(position, ct_positions[str(source.ReferencedSOPInstanceUID)], atol=1e-3)
 
     # the NIfTI mask: (columns, rows, slices) with the series' affine, voxel (0, 0, k) at slice k's position
     mask = nib.load(out / "tumour_mask.nii.gz")
@@ -105,12 +108,26 @@ def test_dicom_series_gives_a_seg_on_the_ct_and_a_nifti_in_its_geometry(tmp_path
     assert np.allclose(mask.affine[:3, 1], ras(iop[3:] * float(row_mm)), atol=1e-4)
     for k, ct in enumerate(cts):
         assert np.allclose(mask.affine @ [0, 0, k, 1], [*ras(ct.ImagePositionPatient), 1], atol=1e-3)
-    # the SEG's frames and the NIfTI hold the same mask
-    frames = seg.get_pixels_by_source_instance(
-        [str(ct.SOPInstanceUID) for ct in cts], segment_numbers=[1], combine_segments=False
-    )[..., 0]
-    assert frames.any()
-    np.testing.assert_array_equal(frames, np.asarray(mask.dataobj).transpose(2, 1, 0))
+    # the SEG holds the NIfTI's mask, one segment per 3-D lesion
+    frames = seg.get_pixels_by_source_instance([str(ct.SOPInstanceUID) for ct in cts], combine_segments=True)
+    stored = np.asarray(mask.dataobj).transpose(2, 1, 0)
+    labels, n = ndimage.label(stored, structure=np.ones((3, 3, 3)))
+    assert n >= 1
+    np.testing.assert_array_equal(frames, labels)
+    for k in range(1, n + 1):
+        segment = seg.get_segment_description(k)
+        assert segment.segment_label == f"Metastasis {k}"
+        assert segment.segmented_property_type == codes.SCT.NeoplasmMetastatic
+        assert segment.segmented_property_category == codes.SCT.MorphologicallyAbnormalStructure
+
+    # the SR beside it: a measurement group per segment, pointing at this SEG, and the call "present"
+    sr = hd.sr.srread(out / "report_sr.dcm")
+    groups = sr.content.get_volumetric_roi_measurement_groups()
+    assert sorted(g.referenced_segment.referenced_segment_numbers[0] for g in groups) == list(range(1, n + 1))
+    assert {g.referenced_segment.referenced_sop_instance_uid for g in groups} == {seg.SOPInstanceUID}
+    (patient,) = sr.content.get_image_measurement_groups()  # no survival risk yet
+    assert [q.value for q in patient.get_qualitative_evaluations()] == [codes.SCT.Present]
+    assert text_values(patient, "Algorithm Name") == ["crlm U-Net fold ensemble"]
 
     slices = pd.read_csv(out / "slices.csv")
     assert slices["slice_index"].tolist() == [0, 1, 2]  # no mask: every slice, whole
@@ -124,7 +141,7 @@ def test_dicom_series_with_its_dicom_seg_liver_mask(tmp_path, setup):
     out = tmp_path / "out"
     assert run([REALDATA / "ct", "--mask", REALDATA / "seg", "--out", out], setup) == 0
     assert len(pd.read_csv(out / "slices.csv")) == 3  # the liver is on every slice
-    assert (out / "tumour_seg.dcm").is_file()
+    assert (out / "tumour_seg.dcm").is_file() and (out / "report_sr.dcm").is_file()
 
 
 def test_dicom_stored_right_to_left_puts_the_mask_where_the_liver_is(tmp_path, setup, tiny_params):
@@ -146,8 +163,8 @@ def test_dicom_stored_right_to_left_puts_the_mask_where_the_liver_is(tmp_path, s
     assert mask.any() and not mask[outside].any()
     ct = read_ct_series(tmp_path / "ct")
     seg = hd.seg.segread(out / "tumour_seg.dcm")
-    frames = seg.get_pixels_by_source_instance(list(ct.sop_uids), segment_numbers=[1], combine_segments=False)[..., 0]
-    np.testing.assert_array_equal(frames[:, :, ::-1], mask)  # stored right-to-left
+    frames = seg.get_pixels_by_source_instance(list(ct.sop_uids), combine_segments=True)
+    np.testing.assert_array_equal(frames[:, :, ::-1] > 0, mask)  # stored right-to-left
 
 
 def write_phantom_case(folder: Path, index: int = 1) -> tuple[Path, Path, phantom.PhantomCase]:
@@ -207,7 +224,7 @@ def test_phantom_probabilities_equal_the_pipelines_own_path(tmp_path, setup, tin
     assert expected.any() and not expected.all()
     np.testing.assert_array_equal(mask, expected)
     assert written["tumour_px"].tolist() == expected[written["slice_index"]].sum(axis=(1, 2)).tolist()
-    assert not (out / "tumour_seg.dcm").exists()  # NIfTI input: no DICOM-SEG
+    assert not (out / "tumour_seg.dcm").exists() and not (out / "report_sr.dcm").exists()  # NIfTI: no DICOM
 
 
 def test_without_a_mask_every_slice_is_scored_and_a_classifier_writes_no_mask(tmp_path, setup, caplog):

@@ -18,10 +18,17 @@ import pandas as pd  # noqa: E402
 from crlm.data.config import PrepareConfig
 from crlm.data.prepare import window  # noqa: E402
 from crlm.predict import PredictError  # noqa: E402
+from crlm.predict.lesions import lesion_labels  # noqa: E402
 from crlm.predict.volume import NonFinite, PreparedSlices, Scan  # noqa: E402
 
 SEGMENT_LABEL = "Metastasis"
-OUTPUTS = ("slices.csv", "tumour_mask.nii.gz", "tumour_seg.dcm", "overlay.png")  # every file a run can write
+OUTPUTS = (
+    "slices.csv",
+    "tumour_mask.nii.gz",
+    "tumour_seg.dcm",
+    "report_sr.dcm",
+    "overlay.png",
+)  # every file a run can write
 
 
 def prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
@@ -96,31 +103,42 @@ def write_mask_nifti(path: Path, scan: Scan, mask: np.ndarray) -> None:
     nib.save(image, str(path))
 
 
-def write_dicom_seg(path: Path, scan: Scan, mask: np.ndarray, arch_title: str, version: str) -> None:
-    """A BINARY DICOM-SEG, one segment "Metastasis", one frame per CT slice (empty ones too), each referring
-    to its CT instance, so viewers (3D Slicer, OHIF) show it over the series."""
+def write_dicom_seg(path: Path, scan: Scan, mask: np.ndarray, arch_title: str, version: str):
+    """A BINARY DICOM-SEG on the input CT series, one segment per predicted lesion ("Metastasis 1", ..., the
+    lesion's number, crlm.predict.lesions) with its frames (the slices it spans), each referring to its CT
+    instance, so viewers (3D Slicer, OHIF) show each lesion over the series and the SR can point at it. A
+    mask with no lesion gives one empty segment "Metastasis" with a frame per CT slice. Returns the SEG."""
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
-    frames = scan.stored(mask).transpose(2, 1, 0)  # (slice, row, column) in the headers' order
-    segment = hd.seg.SegmentDescription(
-        segment_number=1,
-        segment_label=SEGMENT_LABEL,
-        segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,  # 49755003
-        segmented_property_type=codes.SCT.NeoplasmMetastatic,  # 14799000
-        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
-        algorithm_identification=hd.AlgorithmIdentificationSequence(
-            name=f"crlm {arch_title} fold ensemble", version=version, family=codes.DCM.ArtificialIntelligence
-        ),
-        anatomic_regions=[codes.SCT.Liver],
+    labels, n = lesion_labels(mask)
+    numbers = range(1, n + 1) if n else [1]
+    # highdicom's label-map style: each voxel holds its segment's number (lesions never overlap)
+    frames = scan.stored(labels).transpose(2, 1, 0).astype(np.uint8 if n < 256 else np.uint16)
+    algorithm = hd.AlgorithmIdentificationSequence(
+        name=f"crlm {arch_title} fold ensemble", version=version, family=codes.DCM.ArtificialIntelligence
     )
+    segments = [
+        hd.seg.SegmentDescription(
+            segment_number=k,
+            segment_label=f"{SEGMENT_LABEL} {k}" if n else SEGMENT_LABEL,
+            segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,  # 49755003
+            segmented_property_type=codes.SCT.NeoplasmMetastatic,  # 14799000
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+            algorithm_identification=algorithm,
+            tracking_uid=hd.UID() if n else None,
+            tracking_id=f"{SEGMENT_LABEL} {k}" if n else None,
+            anatomic_regions=[codes.SCT.Liver],
+        )
+        for k in numbers
+    ]
     sources = [source_header(header) for header in scan.headers]
     first = sources[0]
     seg = hd.seg.Segmentation(
         source_images=sources,
-        pixel_array=frames.astype(np.uint8),
+        pixel_array=frames,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=[segment],
+        segment_descriptions=segments,
         series_instance_uid=hd.UID(),
         series_number=int(first.get("SeriesNumber", 0) or 0) + 1000,
         sop_instance_uid=hd.UID(),
@@ -131,10 +149,12 @@ def write_dicom_seg(path: Path, scan: Scan, mask: np.ndarray, arch_title: str, v
         device_serial_number="none",
         content_label="METASTASIS",
         content_description=f"Metastases predicted by {arch_title}"[:64],
-        omit_empty_frames=False,
+        # each lesion's own slices: a frame per segment and CT slice would grow with the lesions' count
+        omit_empty_frames=True,
     )
     seg.SeriesDescription = f"CRLM metastases ({arch_title})"[:64]
     seg.save_as(str(path))
+    return seg
 
 
 def source_header(header):

@@ -24,6 +24,7 @@ from crlm.predict.outputs import (
     write_overlay,
     write_slices_csv,
 )
+from crlm.predict.report_sr import model_record, write_dicom_sr
 from crlm.predict.volume import check_nonfinite, paste_back, prepare_slices, read_liver_mask, read_scan
 from crlm.training.device import select_device
 
@@ -104,8 +105,11 @@ def run_predict(
         write_mask_nifti(out_dir / "tumour_mask.nii.gz", scan, mask)
         result.written["mask"] = out_dir / "tumour_mask.nii.gz"
         if scan.is_dicom:
-            write_dicom_seg(out_dir / "tumour_seg.dcm", scan, mask, spec.title, crlm.__version__)
+            seg = write_dicom_seg(out_dir / "tumour_seg.dcm", scan, mask, spec.title, crlm.__version__)
             result.written["seg"] = out_dir / "tumour_seg.dcm"
+            model = model_record(spec, paths, params, crf, liver is not None, crlm.__version__)
+            write_dicom_sr(out_dir / "report_sr.dcm", scan, mask, seg, model, risk=None)
+            result.written["sr"] = out_dir / "report_sr.dcm"
     z = write_overlay(out_dir / "overlay.png", scan, prepared, prob, mask, params.prepare, cut)
     result.written["overlay"] = out_dir / "overlay.png"
     called = int(frame["metastasis"].sum())
