@@ -537,10 +537,10 @@ def stage_sum(run: dict, stages: Iterable[str], key: str) -> float | None:
     return round(sum(m[key] for m in measured), 2)
 
 
-def checks(run: dict, growths: dict[str, dict] | None, model_run: dict | None = None) -> list[dict]:
+def checks(run: dict, growths: dict[str, dict] | None, model_runs: Iterable[dict] = ()) -> list[dict]:
     """The targets, at TCIA's size: the measured figure, the figure at TCIA's CT slices (linear for the
     time; the memory rule for the memory) and the verdict; a run below TCIA's size is not checked, but for
-    the training and the readers of `model_run` (a smaller run that trained, --combine), whose memory is
+    the training and the readers of `model_runs` (smaller runs that trained, --combine), whose memory is
     carried to TCIA's size by the memory rule and checked there."""
     ratio = COHORTS["TCIA"].ct_slices / run["ct_slices"]
     tcia = is_tcia_size(run)
@@ -577,8 +577,7 @@ def checks(run: dict, growths: dict[str, dict] | None, model_run: dict | None = 
             "verdict": verdict(data, data is not None and data < TARGETS["data_stages_s"]),
         },
     ]
-    if model_run is not None and model_run is not run:
-        out.append(model_memory_check(model_run, growths))
+    out += [model_memory_check(model_run, growths) for model_run in model_runs if model_run is not run]
     worst = max((max(g["process_growth"], g["tree_growth"]) for g in (growths or {}).values()), default=None)
     out.append(
         {
@@ -678,6 +677,17 @@ def max_or_none(*values: float | None) -> float | None:
     return max(known) if known else None
 
 
+def largest_by_width(runs: list[dict]) -> list[dict]:
+    """The run of the most CT slices at each model width (the memory of training and reading is set by the
+    width and the batch, not the cohort: each width gets its check)."""
+    widths: dict[Any, dict] = {}
+    for run in runs:
+        width = run["overrides"].get("model.width")
+        if width not in widths or run["ct_slices"] > widths[width]["ct_slices"]:
+            widths[width] = run
+    return list(widths.values())
+
+
 def combine(results: list[dict]) -> dict:
     """Several runs' results as one page (--combine): every run (the TCIA-size one first), the growth of the
     run with --double, the checks of the TCIA-size run, and the needs extrapolated from it with the training,
@@ -692,7 +702,7 @@ def combine(results: list[dict]) -> dict:
         "command": "\n".join(r["command"] for r in results),
         "runs": runs,
         "growth": growths,
-        "checks": checks(runs[0], growths, model_run),
+        "checks": checks(runs[0], growths, largest_by_width(trained)),
         "needs": needs(runs[0], growths, bool(machine_info.get("gpu")), model_run),
         "needs_from": {"data": runs[0]["patients"], "models": model_run["patients"] if model_run else None},
     }

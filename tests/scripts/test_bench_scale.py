@@ -239,6 +239,11 @@ def test_combine_checks_the_tcia_run_with_the_growth_and_the_models_of_the_doubl
     # the training's largest process of the 80-patient run, flat at TCIA's size (its growth is within 1.25)
     assert models["measured"] == models["at_tcia"] == 1550.0 and models["verdict"] == "pass (extrapolated)"
     assert "run of 80 patients" in models["check"]
+    wide = fake_run(10, 900.0, 7000.0)  # another width: its own check, over 2 GiB whatever the cohort
+    wide["overrides"]["model.width"] = 1.0
+    widths = bench_scale.combine([first, doubled, bench_scale.summarise(MACHINE, "--patients 10", [wide])])
+    assert [c["verdict"] for c in widths["checks"][2:4]] == ["pass (extrapolated)", "FAIL (extrapolated)"]
+    assert widths["checks"][3]["at_tcia"] == 7000.0 and "model.width=1.0" in widths["checks"][3]["check"]
     ratio_80 = 17_639 / (80 * 55)
     tcia_needs = result["needs"]["TCIA"]
     assert tcia_needs["short_training_s"] == round((600.0 + 3 * 150.0) * ratio_80, 1)
