@@ -21,7 +21,13 @@ from crlm.predict import PredictError  # noqa: E402
 from crlm.predict.volume import NonFinite, PreparedSlices, Scan  # noqa: E402
 
 SEGMENT_LABEL = "Metastasis"
-OUTPUTS = ("slices.csv", "tumour_mask.nii.gz", "tumour_seg.dcm", "overlay.png")  # every file a run can write
+OUTPUTS = (
+    "slices.csv",
+    "tumour_mask.nii.gz",
+    "tumour_seg.dcm",
+    "overlay.png",
+    "risk.json",
+)  # every file a run can write
 
 
 def prepare_out_dir(out_dir: Path, overwrite: bool) -> None:

@@ -24,16 +24,11 @@ from crlm.predict.outputs import (
     write_overlay,
     write_slices_csv,
 )
+from crlm.predict.risk import SurvivalRisk, load_survival, survival_risk, write_risk
 from crlm.predict.volume import check_nonfinite, paste_back, prepare_slices, read_liver_mask, read_scan
 from crlm.training.device import select_device
 
 log = logging.getLogger("crlm.predict")
-
-SURVIVAL_UNAVAILABLE = (
-    "patient-level survival risk: not available. The survival stage cross-fits its classifiers on the "
-    "cohort's embeddings and keeps only the cohort's scores (data/survival/<arch>.parquet), no fitted "
-    "classifier, so there is nothing to apply to a new patient"
-)
 
 
 @dataclass
@@ -41,6 +36,7 @@ class PredictResult:
     arch: str
     n_models: int
     scored: int  # slices scored
+    risk: SurvivalRisk | None = None
     written: dict[str, Path] = field(default_factory=dict)
 
 
@@ -54,6 +50,7 @@ def run_predict(
     crf: bool = False,
     nonfinite: str = "refuse",
     overwrite: bool = False,
+    survival_dir: str | Path | None = None,
 ) -> PredictResult:
     out_dir = Path(out_dir)
     prepare_out_dir(out_dir, overwrite)
@@ -62,6 +59,7 @@ def run_predict(
     paths = fold_model_paths(models_dir)
     arch = checked_arch(paths, params.model, params_path)
     spec = get_arch(arch)
+    survival = load_survival(arch, paths, survival_dir)
     if crf and not spec.crf:
         refined = [a.name for a in ARCHS.values() if a.crf]
         raise PredictError(
@@ -114,7 +112,10 @@ def run_predict(
         f"{called} of {len(prepared.indices)} scored slice(s) called metastasis at evaluate.threshold "
         f"{cut:g}; highest probability {prob.max():.3f} on slice {z}{unscored}"
     )
-    log.info(SURVIVAL_UNAVAILABLE)
+    result.risk = survival_risk(survival, paths, prepared.images, params.embed.batch_size)
+    write_risk(out_dir / "risk.json", result.risk)
+    result.written["risk"] = out_dir / "risk.json"
+    log.info(result.risk.message())
     for name, path in result.written.items():
         log.info(f"wrote {name}: {path}")
     return result
