@@ -2,8 +2,9 @@
 cross-fitted over the CNN folds (crlm.survival.crossfit) -> risk score and risk groups ->
 AUC (complete-case and IPCW), C-indices, Kaplan-Meier, log-rank, Cox with clinical covariates.
 
-Writes data/survival/<arch>.parquet (one row per patient), metrics/survival.json and,
-per arch, plots/survival/km_<arch>.png (with at-risk table) and km_<arch>.csv.
+Writes data/survival/<arch>.parquet (one row per patient), metrics/survival.json,
+per arch plots/survival/km_<arch>.png (with at-risk table) and km_<arch>.csv, and the fitted classifiers that
+`crlm predict` applies to a new patient: data/survival/models/<arch>/ (crlm.survival.saved_models).
 The archs run side by side (crlm.survival.run).
 """
 
@@ -11,12 +12,14 @@ from crlm.archs import ARCHS, CandidateConfig
 from crlm.core.config import cli_params
 from crlm.core.io import read_parquet, write_json, write_parquet
 from crlm.core.logs import stage_logger, stage_main
-from crlm.core.paths import CLINICAL, EMBEDDINGS, METRICS, PLOTS, SPLITS, SURVIVAL
+from crlm.core.paths import CLINICAL, EMBEDDINGS, METRICS, MODELS, PLOTS, SPLITS, SURVIVAL
 from crlm.data.splits import Splits
+from crlm.models.folds import FoldModels
 from crlm.plots import km_csv, km_plot
 from crlm.stats.config import StatsConfig
 from crlm.survival.config import SurvivalConfig
 from crlm.survival.run import at_risk_by_group, survival_metrics, survival_of_archs
+from crlm.survival.saved_models import MODELS_DIR, EmbedAggregationConfig, write_saved_models
 
 OUT = PLOTS / "survival"
 log = stage_logger(__file__)
@@ -24,9 +27,10 @@ log = stage_logger(__file__)
 
 @stage_main
 def main() -> None:
-    params = cli_params(__doc__, CandidateConfig, SurvivalConfig, StatsConfig)
+    params = cli_params(__doc__, CandidateConfig, SurvivalConfig, StatsConfig, EmbedAggregationConfig)
     clinical = read_parquet(CLINICAL)  # vital_status checked against its codes in slices
-    splits = Splits.read(SPLITS).to_dict()  # checked; crlm.survival takes the JSON form
+    checked = Splits.read(SPLITS)
+    splits = checked.to_dict()  # checked; crlm.survival takes the JSON form
     paths = {arch: EMBEDDINGS / f"{arch}.parquet" for arch in ARCHS}
     embeddings = {arch: (read_parquet(path), str(path)) for arch, path in paths.items()}
     results = survival_of_archs(embeddings, splits, clinical, params.survival, params.stats)
@@ -43,6 +47,15 @@ def main() -> None:
             result.summary["logrank"]["p_value"],
         )
         km_csv(OUT / f"km_{arch}.csv", result.km)  # for `dvc plots show/diff`
+        cnn = FoldModels.of(arch, checked.fold_names, MODELS)
+        write_saved_models(
+            MODELS_DIR / arch,
+            arch,
+            result,
+            checked.fold_names,
+            params.embed.aggregation,
+            {fold: cnn.model_path(fold) for fold in checked.fold_names},
+        )
     metrics = survival_metrics({arch: result.summary for arch, result in results.items()}, params.model.arch)
     write_json(METRICS / "survival.json", metrics)
     for arch in results:

@@ -1,7 +1,8 @@
 """The `crlm` command (also `python -m crlm`):
 
     crlm predict INPUT --out DIR [--mask MASK] [--params params.yaml] [--models data/models/<arch>]
-                 [--device auto|cpu|cuda] [--crf] [--nonfinite refuse|mask] [--overwrite]
+                 [--survival-models data/survival/models/<arch>] [--device auto|cpu|cuda] [--crf]
+                 [--nonfinite refuse|mask] [--overwrite]
     crlm review BASE [--out reports/review.md]
     crlm verify [--rev HEAD]
 
@@ -18,7 +19,7 @@ import sys
 
 PREDICT_HELP = (
     "Apply a trained experiment's fold ensemble to a new CT: per-slice metastasis probabilities, "
-    "the tumour mask (NIfTI; DICOM-SEG for DICOM input) and an overlay PNG."
+    "the tumour mask (NIfTI; DICOM-SEG for DICOM input), an overlay PNG and the patient's survival risk."
 )
 
 REVIEW_HELP = (
@@ -59,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--params", default="params.yaml", help="the experiment's params file (default: params.yaml)")
     predict.add_argument("--models", help="the fold models' folder (default: data/models/<model.arch>)")
+    predict.add_argument(
+        "--survival-models",
+        help="the survival stage's classifiers for those fold models (default: data/survival/models/<arch>)",
+    )
     predict.add_argument(
         "--device", choices=("auto", "cpu", "cuda"), help="inference device (default: the params file's train.device)"
     )
@@ -126,6 +131,7 @@ def predict_command(args: argparse.Namespace) -> int:
             args.crf,
             nonfinite=args.nonfinite,
             overwrite=args.overwrite,
+            survival_dir=args.survival_models,
         )
     except (PredictError, VolumeReadError, ModelFileError, ConfigError, OSError) as exc:
         print(f"crlm predict: error: {exc}", file=sys.stderr)

@@ -133,8 +133,8 @@ def test_a_non_empty_output_folder_is_refused_unless_overwrite(tmp_path, setup, 
     assert_one_message(
         capsys,
         out,
-        "output folder is not empty (notes.txt, overlay.png, report_sr.dcm, "
-        "slices.csv, ...); pass --overwrite to replace an earlier run's outputs",
+        "output folder is not empty (notes.txt, overlay.png, report_sr.dcm, risk.json, ...); pass --overwrite "
+        "to replace an earlier run's outputs",
     )
     assert {name: (out / name).read_bytes() for name in earlier} == earlier
 
@@ -142,6 +142,7 @@ def test_a_non_empty_output_folder_is_refused_unless_overwrite(tmp_path, setup, 
     assert sorted(path.name for path in out.iterdir()) == [
         "notes.txt",
         "overlay.png",
+        "risk.json",
         "slices.csv",
         "tumour_mask.nii.gz",
     ]

@@ -22,17 +22,19 @@ from crlm.predict.report_sr import (
     RISK_GROUP,
     RISK_HORIZON,
     ModelRecord,
-    SurvivalRisk,
     model_record,
     write_dicom_sr,
 )
+from crlm.predict.risk import SurvivalRisk
 from crlm.predict.volume import read_scan
 from tests.dicom_fixtures import write_ct_series
 from tests.dicom_validator import assert_valid_dicom
 from tests.predict.test_predict import REALDATA, needs_realdata, text_values
 
 MODEL = ModelRecord("crlm U-Net fold ensemble", "9.9.9", ("arch unet, 5 fold models", "evaluate.threshold 0.5"))
-RISK = SurvivalRisk(probability=0.42, percentile=81.5, group="high", horizon_months=36.0)
+RISK = SurvivalRisk(
+    "models", True, horizon_months=36.0, probability=0.42, percentile=81.5, risk_group="high", reference_n=12
+)
 
 
 def planted(shape: tuple[int, int, int], centre: tuple[int, int]) -> list[np.ndarray]:

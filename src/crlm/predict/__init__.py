@@ -5,6 +5,7 @@
     ensemble.py  the models folder (every fold's model.pt), checked against the params file, and the mean
                  of the fold models' probabilities and tumour maps as the evaluate stage forms it
     outputs.py   slices.csv, the tumour mask (NIfTI, and a DICOM-SEG for DICOM input), the overlay PNG
+    risk.py      the patient's survival risk (risk.json) from the survival stage's saved fold classifiers
 
 The command itself (arguments, messages, exit codes) is crlm.cli.
 """

@@ -80,17 +80,23 @@ def checked_arch(paths: list[Path], model_cfg: ModelConfig, params_path: str | P
     return archs.pop()
 
 
+def image_set(images: np.ndarray) -> ImageSet:
+    """The prepared slices of the one new patient as an ImageSet (patient_id "new"), without masks."""
+    n = len(images)
+    return ImageSet(
+        pd.DataFrame({"image_id": [str(i) for i in range(n)], "patient_id": ["new"] * n, "label": np.zeros(n, int)}),
+        images,  # converted to float32 a batch at a time (ImageSet.images_at)
+        np.broadcast_to(np.uint8(0), images.shape),  # no masks: predict does not read them
+    )
+
+
 def ensemble_predict(
     paths: list[Path], images: np.ndarray, batch_size: int, device: torch.device
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """(mean probability (N,) float64, mean tumour map (N, S, S) float32 or None) of the fold models. Each
     fold's maps are kept as the train stage saves them (float16) and averaged a block of images at a time."""
     n = len(images)
-    data = ImageSet(
-        pd.DataFrame({"image_id": [str(i) for i in range(n)], "label": np.zeros(n, int)}),
-        images,  # converted to float32 a batch at a time (ImageSet.images_at)
-        np.broadcast_to(np.uint8(0), images.shape),  # no masks: predict does not read them
-    )
+    data = image_set(images)
     probs, segs = [], []
     for path in paths:
         model = load_model(path).to(device)

@@ -28,6 +28,7 @@ OUTPUTS = (
     "tumour_seg.dcm",
     "report_sr.dcm",
     "overlay.png",
+    "risk.json",
 )  # every file a run can write
 
 

@@ -33,6 +33,7 @@ from crlm.models.registry import model_kwargs
 from crlm.params import Params
 from crlm.predict.lesions import Lesion, measure_lesions
 from crlm.predict.outputs import source_header
+from crlm.predict.risk import SurvivalRisk
 from crlm.predict.volume import Scan
 
 LOCAL_SCHEME = "99CRLM"
@@ -41,14 +42,6 @@ RISK_HORIZON = Code("RISKHORIZON", LOCAL_SCHEME, "Survival risk horizon")
 RISK_GROUP = Code("RISKGROUP", LOCAL_SCHEME, "Survival risk group")
 RISK_GROUPS = {"low": codes.SCT.LowRisk, "moderate": codes.SCT.ModerateRisk, "high": codes.SCT.HighRisk}
 MILLILITER = Code("ml", "UCUM", "milliliter")
-
-
-@dataclass(frozen=True)
-class SurvivalRisk:
-    probability: float  # of death before the horizon, in [0, 1]
-    percentile: float  # of the cohort's risks, 0-100
-    group: str  # "low", "moderate", "high" (SNOMED CT's risk codes) or another name (a 99CRLM code)
-    horizon_months: float
 
 
 @dataclass(frozen=True)
@@ -84,7 +77,8 @@ def model_record(
 
 def write_dicom_sr(path: Path, scan: Scan, mask: np.ndarray, seg, model: ModelRecord, risk: SurvivalRisk | None):
     """The SR of the (z, y, x) tumour `mask` on the DICOM `scan`, referencing `seg` (write_dicom_seg's SEG of
-    the same mask: segment k is lesion k); `risk` None leaves the risk group out. Returns the SR."""
+    the same mask: segment k is lesion k); a `risk` None or not available leaves the risk group out. Returns
+    the SR."""
     import highdicom as hd
 
     lesions = measure_lesions(mask, scan.volume)
@@ -103,6 +97,7 @@ def write_dicom_sr(path: Path, scan: Scan, mask: np.ndarray, seg, model: ModelRe
             ],
         )
     )
+    risk = risk if risk is not None and risk.available else None
     if risk is not None:
         groups.append(risk_group(risk))
     observer = hd.sr.ObserverContext(
@@ -177,7 +172,10 @@ def risk_group(risk: SurvivalRisk):
     """The survival risk's TID 1501 group."""
     import highdicom as hd
 
-    group = RISK_GROUPS.get(risk.group.lower(), Code(risk.group.upper()[:16], LOCAL_SCHEME, risk.group))
+    if risk.probability is None or risk.percentile is None or risk.risk_group is None or risk.horizon_months is None:
+        raise ValueError(f"risk_group: the survival risk is not available ({risk.reason})")
+    name = risk.risk_group
+    group = RISK_GROUPS.get(name.lower(), Code(name.upper()[:16], LOCAL_SCHEME, name))
     return hd.sr.MeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier="Survival risk"),
         measurements=[

@@ -25,16 +25,11 @@ from crlm.predict.outputs import (
     write_slices_csv,
 )
 from crlm.predict.report_sr import model_record, write_dicom_sr
+from crlm.predict.risk import SurvivalRisk, load_survival, survival_risk, write_risk
 from crlm.predict.volume import check_nonfinite, paste_back, prepare_slices, read_liver_mask, read_scan
 from crlm.training.device import select_device
 
 log = logging.getLogger("crlm.predict")
-
-SURVIVAL_UNAVAILABLE = (
-    "patient-level survival risk: not available. The survival stage cross-fits its classifiers on the "
-    "cohort's embeddings and keeps only the cohort's scores (data/survival/<arch>.parquet), no fitted "
-    "classifier, so there is nothing to apply to a new patient"
-)
 
 
 @dataclass
@@ -42,6 +37,7 @@ class PredictResult:
     arch: str
     n_models: int
     scored: int  # slices scored
+    risk: SurvivalRisk | None = None
     written: dict[str, Path] = field(default_factory=dict)
 
 
@@ -55,6 +51,7 @@ def run_predict(
     crf: bool = False,
     nonfinite: str = "refuse",
     overwrite: bool = False,
+    survival_dir: str | Path | None = None,
 ) -> PredictResult:
     out_dir = Path(out_dir)
     prepare_out_dir(out_dir, overwrite)
@@ -63,6 +60,7 @@ def run_predict(
     paths = fold_model_paths(models_dir)
     arch = checked_arch(paths, params.model, params_path)
     spec = get_arch(arch)
+    survival = load_survival(arch, paths, survival_dir)
     if crf and not spec.crf:
         refined = [a.name for a in ARCHS.values() if a.crf]
         raise PredictError(
@@ -92,6 +90,7 @@ def run_predict(
     if earlier:
         log.info(f"--overwrite: replacing {', '.join(earlier)} of an earlier run in {out_dir}")
     result = PredictResult(arch, len(paths), len(prepared.indices))
+    result.risk = survival_risk(survival, paths, prepared.images, params.embed.batch_size)
     mask = None
     if seg is not None:
         if crf:
@@ -108,7 +107,7 @@ def run_predict(
             seg = write_dicom_seg(out_dir / "tumour_seg.dcm", scan, mask, spec.title, crlm.__version__)
             result.written["seg"] = out_dir / "tumour_seg.dcm"
             model = model_record(spec, paths, params, crf, liver is not None, crlm.__version__)
-            write_dicom_sr(out_dir / "report_sr.dcm", scan, mask, seg, model, risk=None)
+            write_dicom_sr(out_dir / "report_sr.dcm", scan, mask, seg, model, result.risk)
             result.written["sr"] = out_dir / "report_sr.dcm"
     z = write_overlay(out_dir / "overlay.png", scan, prepared, prob, mask, params.prepare, cut)
     result.written["overlay"] = out_dir / "overlay.png"
@@ -118,7 +117,9 @@ def run_predict(
         f"{called} of {len(prepared.indices)} scored slice(s) called metastasis at evaluate.threshold "
         f"{cut:g}; highest probability {prob.max():.3f} on slice {z}{unscored}"
     )
-    log.info(SURVIVAL_UNAVAILABLE)
+    write_risk(out_dir / "risk.json", result.risk)
+    result.written["risk"] = out_dir / "risk.json"
+    log.info(result.risk.message())
     for name, path in result.written.items():
         log.info(f"wrote {name}: {path}")
     return result

@@ -41,6 +41,7 @@ from crlm.stats.survival import KMResult, cox_fit, kaplan_meier, logrank
 from crlm.survival.config import SurvivalConfig
 from crlm.survival.crossfit import TEST, cross_fit
 from crlm.survival.endpoint import DIED, MONTHS, RISK_SCORE, binary_endpoint
+from crlm.survival.risk_groups import RISK_GROUP_RULE, risk_group
 
 AUC_COVERS = (
     "patient sampling of the evaluation, given the fitted CNNs and classifiers; not the variance of "
@@ -56,12 +57,6 @@ OPTIMISM_METHOD = (
     "numpy.random.default_rng(stats.seed).integers(0, n, (n_resamples, n)); a resample whose fit is "
     "refused is counted in n_refused and left out"
 )
-RISK_GROUP_RULE = (
-    "fixed a priori: high risk = the upper half of the risk score within the prediction group "
-    "(risk score > 0; the middle patient of an odd group, score 0, is low risk; tied probabilities "
-    "share a score and so a group); survival.threshold is not used for the groups, only for the "
-    "accuracy"
-)
 
 
 @dataclass(frozen=True)
@@ -69,6 +64,7 @@ class SurvivalAnalysis:
     patients: pd.DataFrame  # one row per analysed patient
     summary: dict  # what metrics/survival.json holds for this arch
     km: dict[str, KMResult]  # risk group -> Kaplan-Meier
+    classifiers: tuple = ()  # each fold's fitted classifier, in fold order (crlm.survival.crossfit.CrossFit.models)
 
 
 def analyse(
@@ -90,7 +86,7 @@ def analyse(
     table[RISK_SCORE] = np.nan
     for _, rows in table[has_prob].groupby("group"):
         table.loc[rows.index, RISK_SCORE] = normal_scores(rows["prob"].to_numpy())
-    table["risk_group"] = np.where(~has_prob, "", np.where(table[RISK_SCORE] > 0, "high", "low"))
+    table["risk_group"] = np.where(~has_prob, "", risk_group(table[RISK_SCORE].to_numpy()))
 
     task = table["label"].notna()
     y = table.loc[task, "label"].to_numpy(int)
@@ -122,7 +118,7 @@ def analyse(
     summary["median_survival_months"] = {g: (None if np.isnan(k.median) else k.median) for g, k in km.items()}
     summary.update(_cox_models(scored, cfg, stats_cfg.seed, optimism_resamples))
     columns = ["patient_id", MONTHS, DIED, "label", "group", "prob", "risk_group", RISK_SCORE]
-    return SurvivalAnalysis(table[columns].reset_index(drop=True), summary, km)
+    return SurvivalAnalysis(table[columns].reset_index(drop=True), summary, km, fitted.models)
 
 
 def _join(patient_ids: np.ndarray, clinical: pd.DataFrame) -> tuple[pd.DataFrame, dict]:

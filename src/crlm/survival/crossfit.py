@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from sklearn.pipeline import Pipeline
 
 from crlm.survival.classifiers import fit_tuned
 from crlm.survival.config import SurvivalConfig
@@ -26,6 +27,7 @@ class CrossFit:
     group: pd.Series  # the patient's prediction group: "fold<k>" (validation) or "test"
     chosen: list[str]  # the classifier chosen in each fold
     reason: str = ""  # why no probabilities could be made, else ""
+    models: tuple[Pipeline, ...] = ()  # the fitted classifier of each fold, in fold order (none with a reason)
 
 
 def cross_fit(vectors: dict[str, pd.DataFrame], splits: dict, labels: pd.Series, cfg: SurvivalConfig) -> CrossFit:
@@ -37,7 +39,7 @@ def cross_fit(vectors: dict[str, pd.DataFrame], splits: dict, labels: pd.Series,
     test = patients.intersection(splits["test"])
     group[test] = TEST
     chosen: list[str]
-    test_probs, chosen = [], []
+    test_probs, chosen, models = [], [], []
     for k, fold in enumerate(splits["folds"]):
         x = vectors[str(k)]
         train = patients.intersection(fold["train"])
@@ -48,16 +50,23 @@ def cross_fit(vectors: dict[str, pd.DataFrame], splits: dict, labels: pd.Series,
         except ValueError as exc:
             return CrossFit(pd.Series(np.nan, index=patients), group, chosen, reason=f"fold {k}: {exc}")
         chosen.append(description)
+        models.append(model)
         prob[val] = model.predict_proba(x.loc[val].to_numpy())[:, 1]
         group[val] = f"fold{k}"
         if len(test):
             test_probs.append(model.predict_proba(x.loc[test].to_numpy())[:, 1])
     if len(test):
-        prob[test] = np.mean(test_probs, axis=0)
+        prob[test] = ensemble_probability(test_probs)
     unplaced = group[group == ""].index.tolist()
     if unplaced:
         raise ValueError(
             f"patient(s) {unplaced[:5]} are in no fold's validation set nor the test set of "
             "splits.json; rerun the split stage"
         )
-    return CrossFit(prob, group, chosen)
+    return CrossFit(prob, group, chosen, models=tuple(models))
+
+
+def ensemble_probability(probs: list[np.ndarray]) -> np.ndarray:
+    """A test patient's probability: the mean of the fold classifiers' (each through its own CNN), in fold order
+    (crlm predict scores a new patient by this too)."""
+    return np.mean(probs, axis=0)
