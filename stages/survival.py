@@ -4,7 +4,7 @@ AUC (complete-case and IPCW), C-indices, Kaplan-Meier, log-rank, Cox with clinic
 
 Writes data/survival/<arch>.parquet (one row per patient), metrics/survival.json,
 per arch plots/survival/km_<arch>.png (with at-risk table) and km_<arch>.csv, and the fitted classifiers that
-`crlm predict` applies to a new patient: data/survival/models/<arch>/ (crlm.survival.saved_models).
+`crlm predict` applies to a new patient: data/survival_models/<arch>/ (crlm.survival.saved_models).
 The archs run side by side (crlm.survival.run).
 """
 

@@ -1,7 +1,7 @@
 """The `crlm` command (also `python -m crlm`):
 
     crlm predict INPUT --out DIR [--mask MASK] [--params params.yaml] [--models data/models/<arch>]
-                 [--survival-models data/survival/models/<arch>] [--device auto|cpu|cuda] [--crf]
+                 [--survival-models data/survival_models/<arch>] [--device auto|cpu|cuda] [--crf]
                  [--nonfinite refuse|mask] [--overwrite]
     crlm review BASE [--out reports/review.md]
     crlm verify [--rev HEAD]
@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--models", help="the fold models' folder (default: data/models/<model.arch>)")
     predict.add_argument(
         "--survival-models",
-        help="the survival stage's classifiers for those fold models (default: data/survival/models/<arch>)",
+        help="the survival stage's classifiers for those fold models (default: data/survival_models/<arch>)",
     )
     predict.add_argument(
         "--device", choices=("auto", "cpu", "cuda"), help="inference device (default: the params file's train.device)"

@@ -228,7 +228,7 @@ def test_phantom_probabilities_equal_the_pipelines_own_path(tmp_path, setup, tin
 
 
 def test_without_a_mask_every_slice_is_scored_and_a_classifier_writes_no_mask(tmp_path, setup, caplog, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # no data/survival/models/vgg16 under the working folder
+    monkeypatch.chdir(tmp_path)  # no data/survival_models/vgg16 under the working folder
     volume, _, case = write_phantom_case(tmp_path)
     out = tmp_path / "out"
     with caplog.at_level("INFO"):

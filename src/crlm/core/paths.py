@@ -23,6 +23,7 @@ CHECKPOINTS = Path("data/checkpoints")  # not a DVC output: survives an interrup
 PREDICTIONS = Path("data/predictions")
 EMBEDDINGS = Path("data/embeddings")
 SURVIVAL = Path("data/survival")
+SURVIVAL_MODELS = Path("data/survival_models")  # the fitted classifiers: crlm predict reads them, no stage does
 REPORTS = Path("reports")
 
 

@@ -72,7 +72,7 @@ class SurvivalModels:
 
 
 def load_survival(arch: str, cnn_paths: list[Path], survival_dir: str | Path | None) -> SurvivalModels:
-    """The survival models of `arch` in `survival_dir` (default data/survival/models/<arch>) for the fold CNNs
+    """The survival models of `arch` in `survival_dir` (default data/survival_models/<arch>) for the fold CNNs
     `cnn_paths` (<fold>/model.pt), checked before any slice is scored: a modified or untrusted classifier file
     or an unreadable models.json is a PredictError naming it."""
     folder = Path(survival_dir) if survival_dir is not None else MODELS_DIR / arch

@@ -1,5 +1,5 @@
 """Each arch's fitted survival classifiers, kept so that `crlm predict` can score a new patient as the survival
-stage scores a test patient: data/survival/models/<arch>/fold<k>.skops (crlm.survival.skops_file) and
+stage scores a test patient: data/survival_models/<arch>/fold<k>.skops (crlm.survival.skops_file) and
 models.json describing them.
 
 models.json: the arch, the horizon, the embed aggregation the classifiers' embeddings were made with, the fold
@@ -23,7 +23,7 @@ from sklearn.pipeline import Pipeline
 
 from crlm.core.errors import UserError
 from crlm.core.io import write_json
-from crlm.core.paths import SURVIVAL
+from crlm.core.paths import SURVIVAL_MODELS
 from crlm.embedding.config import Aggregation
 from crlm.survival.crossfit import TEST, ensemble_probability
 from crlm.survival.risk_groups import RISK_GROUP_RULE
@@ -32,7 +32,7 @@ from crlm.survival.skops_file import dump_pipeline, load_pipeline, sha256
 if TYPE_CHECKING:  # predict reads the models without the analysis' statistics
     from crlm.survival.analysis import SurvivalAnalysis
 
-MODELS_DIR = SURVIVAL / "models"  # <arch>/models.json and <arch>/fold<k>.skops
+MODELS_DIR = SURVIVAL_MODELS  # <arch>/models.json and <arch>/fold<k>.skops
 DESCRIPTION = "models.json"
 ENDPOINT = "death before horizon_months (the binary endpoint's short-term class, crlm.survival.endpoint)"
 
