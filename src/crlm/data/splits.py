@@ -13,6 +13,11 @@ to the whole set's is kept (a constrained randomisation, deterministic from
 split.seed). The folds are scikit-learn's StratifiedGroupKFold over the
 remaining images (grouped by patient, stratified by image label).
 
+External validation (split.external, not `none`): the test set is every patient of one source (the
+manifest's `source`: tcia, lits, phantom) or of one phantom site (`site:A`, `site:B`: the clinical table's
+`site` column, which the phantom writes when phantom.site_b.share > 0), and the folds are made over the
+other patients as above; split.test_fraction does not apply.
+
 metrics/splits.json (splits_summary) gives, for every subset (all, development,
 test, each fold's train and val patients), the images, patients, metastasis and
 ambiguous images and the prevalence (metastasis fraction), over all the
@@ -39,6 +44,9 @@ from crlm.core.io import read_json, write_json
 from crlm.core.paths import SPLITS
 from crlm.data.labels import is_ambiguous
 
+NO_EXTERNAL = "none"
+SITE_PREFIX = "site:"  # split.external = site:<name>, a phantom site (crlm.data.phantom's SITE_A, SITE_B)
+
 
 @dataclass(frozen=True)
 class FoldsConfig:
@@ -59,11 +67,24 @@ class SplitConfig(FoldsConfig):
 
     PARTIAL: ClassVar[bool] = False
     seed: int
-    test_fraction: float
+    test_fraction: float  # the internal hold-out's share of the patients (split.external none)
+    # none, or whose patients are the test set: a source or site:<phantom site> (which ones: crlm.params checks
+    # them against data.sources and the phantom's sites)
+    external: str
 
     def __post_init__(self) -> None:
         super().__post_init__()
         open_unit_interval("split.test_fraction", self.test_fraction)
+        if not self.external.strip() or self.external == SITE_PREFIX:
+            raise ConfigError(
+                f"split.external: {self.external!r} names nothing; valid: none, a source of data.sources, or "
+                "site:A / site:B"
+            )
+
+    @property
+    def site(self) -> str | None:
+        """The phantom site of split.external = site:<name>, else None."""
+        return self.external.removeprefix(SITE_PREFIX) if self.external.startswith(SITE_PREFIX) else None
 
 
 TEST_CANDIDATES = 100
@@ -81,6 +102,10 @@ class SplitsFileError(UserError, SplitError):
     """splits.json is malformed, or disagrees with the params or the fold asked for; the message says how."""
 
 
+class ExternalError(UserError, SplitError):
+    """split.external names no patient of the data, or every one; the message names the value and the data's."""
+
+
 FIX = "rerun the stage that writes it (dvc repro -f split)"
 
 
@@ -88,7 +113,38 @@ def patient_labels(manifest: pd.DataFrame) -> pd.Series:
     return manifest.groupby("patient_id", sort=True)["label"].max()
 
 
-def make_splits(manifest: pd.DataFrame, cfg: SplitConfig) -> dict:
+def external_patients(manifest: pd.DataFrame, cfg: SplitConfig, sites: pd.Series | None = None) -> list[str]:
+    """The patients of split.external in the manifest: those of its source, or of its phantom site by `sites`
+    (patient_id -> site, the clinical table's `site` column). An error names the value and what the data
+    holds when none matches."""
+    patients = set(manifest["patient_id"])
+    if cfg.site is None:
+        chosen = set(manifest.loc[manifest["source"] == cfg.external, "patient_id"])
+        present = f"the prepared images' sources: {sorted(set(manifest['source']))}"
+    else:
+        if sites is None:
+            raise ExternalError(
+                f"split.external {cfg.external!r}: the clinical table has no site column (the phantom writes one "
+                "when phantom.site_b.share > 0)"
+            )
+        chosen = patients & set(sites.index[sites == cfg.site])
+        present = f"the prepared patients' sites: {sorted(set(sites[sites.index.isin(patients)].dropna()))}"
+    if not chosen:
+        raise ExternalError(f"split.external {cfg.external!r}: no prepared patient is of it; {present}")
+    if chosen == patients:
+        raise ExternalError(
+            f"split.external {cfg.external!r}: every prepared patient is of it, none is left for the folds"
+        )
+    return sorted(chosen)
+
+
+def make_splits(manifest: pd.DataFrame, cfg: SplitConfig, sites: pd.Series | None = None) -> dict:
+    """The test set and folds: an internal hold-out (split.external none) or the external patients
+    (external_patients; `sites` for a phantom site)."""
+    if cfg.external != NO_EXTERNAL:
+        test = external_patients(manifest, cfg, sites)
+        development = sorted(set(manifest["patient_id"]) - set(test))
+        return _with_folds(manifest, cfg, development, test)
     labels = patient_labels(manifest)
     counts = labels.value_counts()
     if len(counts) < 2 or counts.min() < 2:
@@ -96,6 +152,11 @@ def make_splits(manifest: pd.DataFrame, cfg: SplitConfig) -> dict:
             f"need at least 2 patients of each class to stratify the test set; patients per class: {counts.to_dict()}"
         )
     train_patients, test_patients = _balanced_test_draw(manifest, labels, cfg)
+    return _with_folds(manifest, cfg, train_patients, test_patients)
+
+
+def _with_folds(manifest: pd.DataFrame, cfg: SplitConfig, train_patients: list, test_patients: list) -> dict:
+    """StratifiedGroupKFold's folds over the images of `train_patients`, beside the test set."""
     development = manifest[manifest["patient_id"].isin(train_patients)].reset_index(drop=True)
     n_dev_patients = development["patient_id"].nunique()
     if n_dev_patients < cfg.folds:
