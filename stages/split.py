@@ -5,7 +5,8 @@ from crlm.core.config import cli_params
 from crlm.core.io import read_parquet, write_json
 from crlm.core.logs import stage_logger, stage_main
 from crlm.core.paths import CLINICAL, METRICS, PROCESSED_MANIFEST, SPLITS
-from crlm.data.splits import NO_EXTERNAL, SplitConfig, Splits, make_splits, splits_summary
+from crlm.data.split_making import NO_EXTERNAL, SplitConfig, make_splits, splits_summary
+from crlm.data.splits import Splits
 
 log = stage_logger(__file__)
 

@@ -17,7 +17,7 @@ from crlm.calibration.config import CalibrationConfig
 from crlm.core.config import ConfigError, build, read_params_file
 from crlm.data.config import DataConfig, PhantomConfig, PrepareConfig, QCConfig, SlicesConfig
 from crlm.data.phantom import SITE_A, SITE_B
-from crlm.data.splits import NO_EXTERNAL, SplitConfig
+from crlm.data.split_making import NO_EXTERNAL, SplitConfig
 from crlm.data.transforms import AugmentConfig
 from crlm.embedding.config import EmbedConfig
 from crlm.evaluation.config import EvaluateConfig

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from crlm.archs import ARCHS, title
-from crlm.data.splits import NO_EXTERNAL
+from crlm.data.split_making import NO_EXTERNAL
 from crlm.report_seeds import SeedSpread
 from crlm.report_text import ci_text
 

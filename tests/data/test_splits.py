@@ -9,8 +9,8 @@ import pytest
 from crlm.core.config import ConfigError
 from crlm.core.errors import UserError
 from crlm.core.io import write_json
+from crlm.data.split_making import ExternalError, make_splits, splits_summary
 from crlm.data.splits import (
-    ExternalError,
     Fold,
     LeakageError,
     SplitError,
@@ -18,8 +18,6 @@ from crlm.data.splits import (
     SplitsFileError,
     check_no_leakage,
     fold_names,
-    make_splits,
-    splits_summary,
 )
 from crlm.params import params_from_dict
 from tests.conftest import tiny_params_dict

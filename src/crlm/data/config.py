@@ -1,7 +1,7 @@
 """params.yaml's sections of the data stages: data (the sources), phantom, slices, qc and prepare.
 
-(split's section lives in crlm.data.splits and augment's in crlm.data.transforms, beside their code: the
-train stage reads those two and none of these.)
+(split's section lives in crlm.data.split_making, its folds alone in crlm.data.splits, and augment's in
+crlm.data.transforms, beside their code: the train stage reads split.folds and augment and none of these.)
 """
 
 from __future__ import annotations
