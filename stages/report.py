@@ -5,7 +5,7 @@ from crlm.core.io import read_json
 from crlm.core.logs import stage_logger, stage_main
 from crlm.core.paths import METRICS, REPORTS
 from crlm.data.config import DataConfig, PrepareConfig
-from crlm.data.splits import SplitConfig
+from crlm.data.split_making import SplitConfig
 from crlm.models.config import ModelConfig
 from crlm.report import render
 from crlm.stats.config import StatsConfig

@@ -3,7 +3,7 @@ and what `crlm` and the tests read. A stage reads only its own sections (crlm.co
 
 Each section's dataclass lives beside the code that uses it; this module gathers them, and checks what
 spans sections: every arch of the registry (crlm.archs) has its model.<arch> section, valid, and takes
-the prepared image size.
+the prepared image size; split.external names a source of data.sources, or a site of a phantom that has two.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from crlm.archs import ARCH_NAMES, ARCHS
 from crlm.calibration.config import CalibrationConfig
 from crlm.core.config import ConfigError, build, read_params_file
 from crlm.data.config import DataConfig, PhantomConfig, PrepareConfig, QCConfig, SlicesConfig
-from crlm.data.splits import SplitConfig
+from crlm.data.phantom import SITE_A, SITE_B
+from crlm.data.split_making import NO_EXTERNAL, SplitConfig
 from crlm.data.transforms import AugmentConfig
 from crlm.embedding.config import EmbedConfig
 from crlm.evaluation.config import EvaluateConfig
@@ -54,11 +55,32 @@ class Params:
 def params_from_dict(raw: dict[str, Any], source: str = "params") -> Params:
     params = build(Params, raw, prefix="", source=source)
     check_archs(params, source)
+    check_external(params, source)
     return params
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
     return params_from_dict(read_params_file(path), source=str(path))
+
+
+def check_external(params: Params, source: str) -> None:
+    """split.external: `none`, a source that data.sources lists, or site:<A|B> of a phantom in data.sources
+    with a second site (phantom.site_b.share > 0)."""
+    external, sources = params.split.external, params.data.sources
+    valid = (
+        f"valid: none, {', '.join(sources)}, or site:{SITE_A} / site:{SITE_B} of a phantom with "
+        "phantom.site_b.share > 0"
+    )
+    if params.split.site is not None:
+        if params.split.site not in (SITE_A, SITE_B):
+            raise ConfigError(f"{source}: split.external {external!r}: no such phantom site; {valid}")
+        if "phantom" not in sources or params.phantom.site_b.share == 0:
+            raise ConfigError(
+                f"{source}: split.external {external!r} is a phantom site: it needs phantom in data.sources "
+                f"(now {list(sources)}) and phantom.site_b.share > 0 (now {params.phantom.site_b.share:g})"
+            )
+    elif external != NO_EXTERNAL and external not in sources:
+        raise ConfigError(f"{source}: split.external {external!r} is not in data.sources {list(sources)}; {valid}")
 
 
 def check_archs(params: Params, source: str) -> None:

@@ -98,6 +98,11 @@ def _survival_by_set(survival: dict, candidate: str) -> list[str]:
         lines.append(f"| {title(arch)} | {' | '.join(cells)} |")
     s = survival[candidate]
     dev, test = s["by_set"]["development"], s["by_set"]["test"]
+    unscored = [
+        f"No survival numbers for the {part} set: {b['reason']}." for part, b in s["by_set"].items() if "reason" in b
+    ]
+    if unscored:  # a set with no scored patient (e.g. an external test set of an image-only source such as LiTS)
+        return [*lines, "", " ".join(unscored), ""]
     lines += [
         "",
         f"Table 3 pools both sets: {dev['n']} of its {dev['n'] + test['n']} patients are development "

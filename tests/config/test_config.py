@@ -5,7 +5,8 @@ import pytest
 import yaml
 
 from crlm.core.config import ConfigError, cli_params, sections_from_dict
-from crlm.data.splits import FoldsConfig, SplitConfig
+from crlm.data.split_making import SplitConfig
+from crlm.data.splits import FoldsConfig
 from crlm.data.transforms import AugmentConfig, TransformConfig
 from crlm.models.config import NetworkConfig
 from crlm.models.registry import arch_config, model_kwargs

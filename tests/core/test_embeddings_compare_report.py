@@ -1,5 +1,7 @@
 """embed (vectors from saved models), compare (clustered AUC tests, paired C-index) and the report text."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -138,7 +140,8 @@ def test_report_puts_the_papers_numbers_beside_ours_and_says_why_they_differ(par
         "groups": groups,
         **{m: _metric(0.7) for m in ("accuracy", "recall", "f1", "auc")},
     }
-    classification = {a: {"test": test} for a in archs}
+    cv = {"out_of_fold": {"images": 40, "patients": 12, "auc": _metric(0.8)}}
+    classification = {a: {"test": test, "cv": cv} for a in archs}
     segmentation = {a: {"test": {"iou": _metric(0.5), "dice": _metric(0.6)}} for a in archs[1:]}
     cox = {"covariates": {"risk_score": {"hr": 1.5, "hr_low": 1.1, "hr_high": 2.0}}, "reason": "", "n_events": 29}
     survival = {
@@ -216,7 +219,9 @@ def test_report_puts_the_papers_numbers_beside_ours_and_says_why_they_differ(par
         "auc_without_ambiguous": _metric(0.98),
         "auc_any_tumour": _metric(0.9),
     }
-    other = render(params, {a: {"test": {**test, **readings}} for a in archs}, segmentation, survival, compare)
+    other = render(
+        params, {a: {"test": {**test, **readings}, "cv": cv} for a in archs}, segmentation, survival, compare
+    )
     assert "| (candidate) | 0.980 [0.930, 1.030] | 0.900 [0.850, 0.950] |" in other
     assert (
         "Target condition: tumour >= 40 px; a smaller tumour makes an ambiguous slice. The candidate's test AUC "
@@ -247,8 +252,34 @@ def test_report_puts_the_papers_numbers_beside_ours_and_says_why_they_differ(par
     assert "largest p (0.030) decides; here it holds" in text
     assert "largest p (0.200) decides; here it does not hold" in text
     assert "Seed SD: not measured" in text
+    # Table 1b: out of fold beside the test set, an internal hold-out by default
+    assert "## Table 1b. Recognition AUC: cross-validation (out of fold) vs the test set, internal hold-out" in text
+    assert "| CLM-Net | 40 (12) | 0.800 [0.750, 0.850] | – | 10 (4) | 0.700 [0.650, 0.750] | – |" in text
+    assert (
+        "Test set: an internal hold-out, 0.25 of the patients drawn at random from the same sources (phantom)" in text
+    )
+    external = dataclasses.replace(
+        params,
+        data=dataclasses.replace(params.data, sources=("tcia", "lits")),
+        split=dataclasses.replace(params.split, external="lits"),
+    )
+    lits_by_set = {
+        **survival["clmnet"]["by_set"],
+        "test": {**survival["clmnet"]["by_set"]["test"], "n": 0, "reason": "none of its 3 patients (why)"},
+    }
+    unscored = {**survival, "clmnet": {**survival["clmnet"], "by_set": lits_by_set}}
+    text_external = render(external, classification, segmentation, unscored, compare)
+    assert (
+        "## Table 1b. Recognition AUC: cross-validation (out of fold) vs the test set, external (lits)" in text_external
+    )
+    assert (
+        "Test set: external, every patient of the source lits (`split.external: lits`); the folds, and so every "
+        "model, hold the other patients only."
+    ) in text_external
+    assert "No survival numbers for the test set: none of its 3 patients (why)." in text_external
+    assert "Table 3 pools both sets" not in text_external
     assert "higher test AUC than the candidate" not in text  # every arch ties with the candidate
-    classification = {**classification, "vgg16": {"test": {**test, "auc": _metric(0.72)}}}
+    classification = {**classification, "vgg16": {"test": {**test, "auc": _metric(0.72)}, "cv": cv}}
     stability = {
         "seeds": [0, 1, 2],
         "commit": "abc1234",
@@ -262,6 +293,7 @@ def test_report_puts_the_papers_numbers_beside_ours_and_says_why_they_differ(par
     text = render(params, classification, segmentation, survival, compare, stability)
     assert "| CLM-Net | 0.700 | 0.700 [0.650, 0.750] | 0.700 | 0.700 [0.650, 0.750] | 0.020 | (candidate) |" in text
     assert "| CLM-Net | 0.500 [0.450, 0.550] | 0.071 |" in text  # SD of the two defined seeds
+    assert "| CLM-Net | 40 (12) | 0.800 [0.750, 0.850] | – | 10 (4) | 0.700 [0.650, 0.750] | 0.020 |" in text
     assert "| CLM-Net | 5 / 6 | < .001 (0.002) | < .001 – 0.200 | – |" in text
     assert "train.seed 0, 1, 2 (commit abc1234)" in text
     # VGG16's test AUC is the highest of this run; over the seeds it leads once
@@ -270,7 +302,7 @@ def test_report_puts_the_papers_numbers_beside_ours_and_says_why_they_differ(par
         "each). VGG16 is ahead of CLM-Net at 1 "
         "of `make stability`'s 3 training seeds: the order depends on the seed, not a finding."
     ) in text
-    classification = {**classification, "unet": {"test": {**test, "auc": _metric(0.71)}}}
+    classification = {**classification, "unet": {"test": {**test, "auc": _metric(0.71)}, "cv": cv}}
     text = render(params, classification, segmentation, survival, compare, stability)
     assert (
         "VGG16 and U-Net have a higher test AUC than the candidate here (point estimates; the clustered test's p "

@@ -10,7 +10,7 @@ from lifelines import CoxPHFitter
 from scipy import ndimage
 
 from crlm.data import phantom
-from crlm.data.config import PhantomConfig
+from crlm.data.config import PhantomConfig, SiteConfig
 from crlm.data.nifti import read_nifti
 from tests.factories import spy_workers
 
@@ -32,6 +32,7 @@ PINNED_CONFIG = dict(
     median_survival_months=40.0,
     follow_up_months=(12.0, 96.0),
     missing_rate=0.05,
+    site_b=SiteConfig(share=0.0, noise_hu=25.0, liver_hu_shift=-30.0, slice_thickness_mm=2.5, pixel_spacing_mm=3.2),
 )
 PINNED = {
     "6 patients at 64 px": (
@@ -214,3 +215,73 @@ def test_zero_survival_effect_gives_no_signal():
     row = _fitted_effect(0.0)
     assert row["coef lower 95%"] < 0.0 < row["coef upper 95%"]
     assert abs(row["coef"]) < 0.1
+
+
+def _two_sites(cfg, share=0.5, **site):
+    return dataclasses.replace(cfg, site_b=dataclasses.replace(cfg.site_b, share=share, **site))
+
+
+def test_one_site_by_default_and_a_share_of_the_patients_at_site_b(tiny_params):
+    assert phantom.site_plan(tiny_params.phantom) == {}
+    cfg = _two_sites(dataclasses.replace(tiny_params.phantom, n_patients=10), share=0.3)
+    plan = phantom.site_plan(cfg)
+    assert sorted(plan) == list(range(10)) and sorted(plan.values()) == ["A"] * 7 + ["B"] * 3
+    assert phantom.site_plan(cfg) == plan  # from phantom.seed
+    assert phantom.site_plan(dataclasses.replace(cfg, seed=1)) != plan
+
+
+def _pixel_noise(case) -> float:
+    """The median absolute difference of neighbouring liver pixels: the image noise, not the anatomy."""
+    inside = (case.labels[:, :, 1:] == 1) & (case.labels[:, :, :-1] == 1)
+    return float(np.median(np.abs(np.diff(case.volume.astype(float), axis=2))[inside]))
+
+
+def test_site_b_scans_the_same_extent_on_its_own_grid_with_its_noise_and_contrast_phase(tiny_params):
+    cfg = _two_sites(
+        tiny_params.phantom, noise_hu=40.0, liver_hu_shift=-30.0, slice_thickness_mm=2.5, pixel_spacing_mm=4.4
+    )
+    shifts, noise = [], []
+    for index in range(4):
+        a, b = phantom.generate_case(cfg, index, site="A"), phantom.generate_case(cfg, index, site="B")
+        assert a.volume.shape == (10, 64, 64) and a.spacing_mm == (5.0, 5.5, 5.5)
+        assert b.volume.shape == (20, 80, 80) and b.spacing_mm == (2.5, 4.4, 4.4)  # 50 mm x 352 mm, as site A
+        liver_a, liver_b = a.volume[a.labels == 1].astype(float), b.volume[b.labels == 1].astype(float)
+        shifts.append(np.median(liver_b) - np.median(liver_a))
+        noise.append((_pixel_noise(a), _pixel_noise(b)))
+    assert np.mean(shifts) == pytest.approx(-30.0, abs=8.0)
+    assert all(b > 2 * a for a, b in noise)  # noise SD 40 HU at site B; site A's 8 + 22 x 0.1 = 10.2 HU
+    own = phantom.generate_case(tiny_params.phantom, 2)
+    np.testing.assert_array_equal(phantom.generate_case(cfg, 2, site="A").volume, own.volume)
+
+
+def test_the_site_is_a_column_of_the_clinical_table_and_the_truth_only_with_two_sites(tmp_path, tiny_params):
+    cfg = _two_sites(dataclasses.replace(tiny_params.phantom, n_patients=6), pixel_spacing_mm=4.4)
+    truth = phantom.write_phantom(cfg, tmp_path / "two")
+    plan = phantom.site_plan(cfg)
+    clinical = pd.read_csv(tmp_path / "two" / "clinical.csv", dtype=str)
+    assert clinical.columns[-1] == "site" and clinical["site"].tolist() == [plan[i] for i in range(6)]
+    assert truth["site"].tolist() == clinical["site"].tolist()
+    for i, site in plan.items():
+        spacing = read_nifti(tmp_path / "two" / "volumes" / f"volume-{i}.nii.gz").spacing_mm
+        assert spacing[1] == pytest.approx(4.4 if site == "B" else 5.5)
+    one = phantom.write_phantom(dataclasses.replace(cfg, site_b=tiny_params.phantom.site_b), tmp_path / "one")
+    assert "site" not in one and "site" not in pd.read_csv(tmp_path / "one" / "clinical.csv").columns
+
+
+@pytest.mark.parametrize(
+    ("site", "message"),
+    [
+        ({"share": 1.0}, r"phantom.site_b.share must be in \[0, 1\)"),
+        ({"share": 0.01}, r"gives 0 site B patients; give each site at least one"),
+        ({"share": 0.5, "pixel_spacing_mm": 20.0}, r"site_b.pixel_spacing_mm 20.0 gives site B fewer than 32 pixels"),
+        ({"share": 0.5, "slice_thickness_mm": 20.0}, r"site_b.slice_thickness_mm 20.0 gives site B fewer than 4"),
+        ({"noise_hu": -1.0}, r"phantom.site_b.noise_hu must be >= 0"),
+    ],
+)
+def test_a_bad_site_b_is_refused_naming_the_key(site, message):
+    from crlm.core.config import ConfigError
+    from crlm.params import params_from_dict
+    from tests.conftest import tiny_params_dict
+
+    with pytest.raises(ConfigError, match=message):
+        params_from_dict(tiny_params_dict(phantom={"site_b": site}))

@@ -19,7 +19,7 @@ from crlm.data.prepare import (
 from crlm.data.qc import run_qc
 from crlm.data.slices import build_slices
 from crlm.data.sources.phantom import volume_folder_cases
-from crlm.data.splits import make_splits, splits_summary
+from crlm.data.split_making import make_splits, splits_summary
 
 
 def test_window_maps_the_hu_range_to_unit_interval():

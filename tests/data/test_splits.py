@@ -1,12 +1,15 @@
 import dataclasses
+import hashlib
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from crlm.core.config import ConfigError
 from crlm.core.errors import UserError
 from crlm.core.io import write_json
+from crlm.data.split_making import ExternalError, make_splits, splits_summary
 from crlm.data.splits import (
     Fold,
     LeakageError,
@@ -15,9 +18,9 @@ from crlm.data.splits import (
     SplitsFileError,
     check_no_leakage,
     fold_names,
-    make_splits,
-    splits_summary,
 )
+from crlm.params import params_from_dict
+from tests.conftest import tiny_params_dict
 
 
 def _manifest(n_patients=60, seed=0):
@@ -173,3 +176,88 @@ def test_a_malformed_or_leaking_splits_file_is_refused(tmp_path):
         Splits.read(path)
     with pytest.raises(LeakageError, match=r"fold 0: patient\(s\) \['t1'\] in both train and test"):
         Splits.from_dict({"test": ["t1"], "folds": [{"train": ["t1"], "val": ["b"]}]})
+
+
+def _two_sources(n_patients=60):
+    """_manifest's patients, the first 20 of source lits, the others tcia."""
+    manifest = _manifest(n_patients)
+    manifest["source"] = np.where(manifest["patient_id"] < "p020", "lits", "tcia")
+    return manifest
+
+
+def test_the_default_split_is_pinned(tiny_params):
+    """split.external none: the splits of the code before external validation existed (its md5)."""
+    cfg = dataclasses.replace(tiny_params.split, folds=5, test_fraction=0.15)
+    text = json.dumps(make_splits(_manifest(), cfg), sort_keys=True)
+    assert hashlib.md5(text.encode()).hexdigest() == "121427659dc073ed6ee1ffdde461d0b0"
+
+
+@pytest.mark.parametrize("external", ["lits", "tcia"])
+def test_an_external_source_is_the_test_set_and_in_no_fold(tiny_params, external):
+    cfg = dataclasses.replace(tiny_params.split, folds=5, external=external)
+    manifest = _two_sources()
+    splits = make_splits(manifest, cfg)
+    theirs = set(manifest.loc[manifest["source"] == external, "patient_id"])
+    assert len(theirs) in (20, 40) and set(splits["test"]) == theirs
+    for fold in splits["folds"]:
+        assert not (set(fold["train"]) | set(fold["val"])) & theirs
+        assert set(fold["train"]) | set(fold["val"]) == set(manifest["patient_id"]) - theirs
+    assert sorted(p for fold in splits["folds"] for p in fold["val"]) == sorted(set(manifest["patient_id"]) - theirs)
+
+
+def test_an_external_phantom_site_is_the_test_set(tiny_params):
+    cfg = dataclasses.replace(tiny_params.split, folds=5, external="site:B")
+    manifest = _manifest()
+    patients = sorted(set(manifest["patient_id"]))
+    sites = pd.Series(["B" if i % 3 == 0 else "A" for i in range(len(patients))], index=patients)
+    splits = make_splits(manifest, cfg, sites)
+    assert splits["test"] == [p for p in patients if sites[p] == "B"]
+    assert all(sites[p] == "A" for fold in splits["folds"] for p in fold["train"] + fold["val"])
+
+
+def test_an_external_value_that_matches_no_patient_is_named_with_what_the_data_holds(tiny_params):
+    manifest = _two_sources()
+    cfg = dataclasses.replace(tiny_params.split, external="phantom")
+    with pytest.raises(
+        ExternalError, match=r"split.external 'phantom': no prepared patient .*sources: \['lits', 'tcia'\]"
+    ):
+        make_splits(manifest, cfg)
+    site = dataclasses.replace(tiny_params.split, external="site:B")
+    with pytest.raises(ExternalError, match=r"'site:B': the clinical table has no site column"):
+        make_splits(manifest, site)
+    everyone_a = pd.Series("A", index=sorted(set(manifest["patient_id"])))
+    with pytest.raises(ExternalError, match=r"'site:B': no prepared patient .*sites: \['A'\]"):
+        make_splits(manifest, site, everyone_a)
+    with pytest.raises(ExternalError, match=r"'site:A': every prepared patient is of it"):
+        make_splits(manifest, dataclasses.replace(site, external="site:A"), everyone_a)
+    assert issubclass(ExternalError, UserError)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"split": {"external": "nih"}},
+            r"split.external 'nih' is not in data.sources \['phantom'\]; valid: none, phantom, ",
+        ),
+        ({"split": {"external": "lits"}}, r"split.external 'lits' is not in data.sources \['phantom'\]"),
+        (
+            {"split": {"external": "site:C"}},
+            r"split.external 'site:C': no such phantom site; valid: none, phantom, or site:A",
+        ),
+        ({"split": {"external": "site:B"}}, r"'site:B' is a phantom site: .* phantom.site_b.share > 0 \(now 0\)"),
+        ({"split": {"external": ""}}, r"split.external: '' names nothing"),
+    ],
+)
+def test_an_unknown_external_value_is_refused_naming_it(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        params_from_dict(tiny_params_dict(**changes))
+
+
+def test_an_external_source_or_site_that_exists_is_accepted():
+    params = params_from_dict(tiny_params_dict(split={"external": "site:B"}, phantom={"site_b": {"share": 0.5}}))
+    assert params.split.site == "B"
+    assert (
+        params_from_dict(tiny_params_dict(data={"sources": ["tcia", "lits"]}, split={"external": "tcia"})).split.site
+        is None
+    )

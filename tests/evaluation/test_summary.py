@@ -54,6 +54,21 @@ def test_the_cv_summary_is_the_mean_and_sd_over_folds_with_the_defined_folds_cou
     assert cv["recall"] == {"mean": 1.0, "sd": 0.0, "folds": 2}
 
 
+def test_the_out_of_fold_auc_pools_every_folds_validation_images_with_a_patient_bootstrap_ci(params):
+    folds = [
+        _rows("cv", "0", [1, 1, 0, 0], [0.9, 0.6, 0.4, 0.7], ["a", "a", "b", "b"]),
+        _rows("cv", "1", [1, 0], [0.8, 0.2], ["c", "d"]),
+        _rows("cv", "2", [0, 0], [0.1, 0.6], ["e", "e"]),
+    ]
+    oof = classification_summary(_frame(*folds, TEST), params)["cv"]["out_of_fold"]
+    pooled = pd.concat(folds)
+    # positives 0.9, 0.6, 0.8 against negatives 0.4, 0.7, 0.2, 0.1, 0.6: 13.5 of 15 pairs (0.6 ties 0.6)
+    assert roc_auc_score(pooled["label"], pooled["prob"]) == pytest.approx(13.5 / 15)
+    assert oof["auc"]["value"] == round(13.5 / 15, 4) and (oof["images"], oof["patients"]) == (8, 5)
+    assert oof["auc"]["ci_low"] <= oof["auc"]["value"] <= oof["auc"]["ci_high"]
+    assert list(oof["auc"]) == CI_KEYS and oof["auc"]["n_boot_valid"] <= 50
+
+
 def test_one_fold_has_no_sd(params):
     cv = classification_summary(_frame(_rows("cv", "0", [1, 0], [0.8, 0.3]), TEST), params)["cv"]
     assert cv["accuracy"] == {"mean": 1.0, "sd": None, "folds": 1}

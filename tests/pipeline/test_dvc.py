@@ -10,7 +10,7 @@ import pytest
 import yaml
 from sklearn.metrics import roc_auc_score
 
-from crlm.data.splits import make_splits
+from crlm.data.split_making import make_splits
 from crlm.params import load_params, params_from_dict
 from crlm.report import render
 from crlm.stability import spread

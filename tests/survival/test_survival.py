@@ -217,6 +217,32 @@ def test_patients_without_images_or_survival_are_counted(default_params):
         analyse({"0": pd.DataFrame(np.zeros((1, 4)), index=["x-1"])}, _splits(["x-1"], 0, 1), clinical, cfg, stats_cfg)
 
 
+def test_an_external_test_set_without_survival_data_gets_the_reason_and_the_development_set_its_numbers(
+    default_params,
+):
+    """An image-only external test source (LiTS: no clinical table): its patients have images, no clinical row."""
+    clinical, ids, _ = _cohort(default_params, 40, 2, survival_effect=0.8)
+    lits = [f"lits-{i}" for i in range(6)]
+    clinical = pd.concat([clinical, clinical.iloc[:1].assign(patient_id="tcia-2")], ignore_index=True)
+    clinical.loc[clinical["patient_id"] == "tcia-2", "vital_status"] = np.nan  # a row without survival data
+    with_images = ids + lits + ["tcia-2"]
+    vectors = {
+        str(k): pd.DataFrame(np.random.default_rng(k).normal(size=(len(with_images), 4)), index=with_images)
+        for k in range(5)
+    }
+    development = _splits(ids, 0, test_fraction=0.0)
+    splits = {"test": sorted([*lits, "tcia-2"]), "folds": development["folds"]}
+    cfg, stats_cfg = default_params.survival, default_params.stats
+    by_set = analyse(vectors, splits, clinical, cfg, stats_cfg, optimism_resamples=2).summary["by_set"]
+    assert by_set["test"]["n"] == 0 and by_set["test"]["auc"]["value"] is None
+    assert by_set["test"]["reason"] == (
+        "none of its 7 patients with images has survival data (6 without a row in the clinical table, which an "
+        "image-only source such as LiTS lacks; 1 with a row lacking overall survival months or vital status)"
+    )
+    assert by_set["development"]["n"] == 40 and "reason" not in by_set["development"]
+    assert by_set["development"]["auc"]["value"] is not None
+
+
 def test_cox_with_too_few_events_per_covariate_is_refused(default_params):
     clinical, ids, burden = _cohort(default_params, 60, 4, survival_effect=0.8)
     clinical["vital_status"] = 0.0

@@ -1,7 +1,7 @@
 """params.yaml's sections of the data stages: data (the sources), phantom, slices, qc and prepare.
 
-(split's section lives in crlm.data.splits and augment's in crlm.data.transforms, beside their code: the
-train stage reads those two and none of these.)
+(split's section lives in crlm.data.split_making, its folds alone in crlm.data.splits, and augment's in
+crlm.data.transforms, beside their code: the train stage reads split.folds and augment and none of these.)
 """
 
 from __future__ import annotations
@@ -51,6 +51,26 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class SiteConfig:
+    """phantom.site_b: a second scanner site. Its patients are site "B", the others site "A", scanned with the
+    phantom's own settings; share 0 = one site (no site is recorded)."""
+
+    share: float  # fraction of the patients scanned at site B
+    noise_hu: float  # image noise SD in HU (site A's: 8 + 22 x phantom.difficulty)
+    liver_hu_shift: float  # added to the liver parenchyma's HU (another contrast phase)
+    slice_thickness_mm: float  # the same body: n_slices x slice_thickness_mm of site A, in slices of this
+    pixel_spacing_mm: float  # the same field of view: matrix x pixel_spacing_mm of site A, in pixels of this
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.share < 1.0:
+            raise ConfigError(f"phantom.site_b.share must be in [0, 1) (0 = one site), got {self.share}")
+        if self.noise_hu < 0:
+            raise ConfigError(f"phantom.site_b.noise_hu must be >= 0, got {self.noise_hu}")
+        positive("phantom.site_b.slice_thickness_mm", self.slice_thickness_mm)
+        positive("phantom.site_b.pixel_spacing_mm", self.pixel_spacing_mm)
+
+
+@dataclass(frozen=True)
 class PhantomConfig:
     SECTION: ClassVar[str] = "phantom"
     seed: int
@@ -69,6 +89,7 @@ class PhantomConfig:
     follow_up_months: tuple[float, float]
     missing_rate: float
     defect_rate: float
+    site_b: SiteConfig
 
     def __post_init__(self) -> None:
         positive("phantom.n_patients", self.n_patients)
@@ -80,6 +101,25 @@ class PhantomConfig:
             unit_interval(f"phantom.{name}", getattr(self, name))
         ordered_pair("phantom.lesion_diameter_mm", self.lesion_diameter_mm)
         ordered_pair("phantom.follow_up_months", self.follow_up_months)
+        site_b = round(self.site_b.share * self.n_patients)
+        if self.site_b.share > 0 and not 0 < site_b < self.n_patients:
+            raise ConfigError(
+                f"phantom.site_b.share {self.site_b.share} of phantom.n_patients {self.n_patients} gives {site_b} "
+                "site B patients; give each site at least one"
+            )
+        if self.site_b.share > 0 and round(self.matrix * self.pixel_spacing_mm / self.site_b.pixel_spacing_mm) < 32:
+            raise ConfigError(
+                f"phantom.site_b.pixel_spacing_mm {self.site_b.pixel_spacing_mm} gives site B fewer than 32 pixels "
+                f"across the field of view of {self.matrix * self.pixel_spacing_mm:g} mm"
+            )
+        if (
+            self.site_b.share > 0
+            and round(self.n_slices * self.slice_thickness_mm / self.site_b.slice_thickness_mm) < 4
+        ):
+            raise ConfigError(
+                f"phantom.site_b.slice_thickness_mm {self.site_b.slice_thickness_mm} gives site B fewer than 4 "
+                f"slices over the {self.n_slices * self.slice_thickness_mm:g} mm that phantom.n_slices covers"
+            )
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,12 @@ seed, so one patient's volume does not depend on how many others there are.
 Ground truth that the real sources do not have (lesion count, tumour burden,
 planted defects) goes to `phantom_truth.csv` for validation and tests.
 
+With phantom.site_b.share > 0 the patients come from two scanner sites: a share drawn at random
+(phantom.seed's own stream) is site B, scanned with its noise, liver contrast phase, slice thickness and
+pixel spacing (the same body in millimetres, on another grid); the others are site A, the phantom's own
+settings. The site is a `site` column of clinical.csv and phantom_truth.csv; with one site there is none,
+and the files are those of a phantom without sites.
+
 Patients are written one at a time, each by a worker of a process pool when
 the cohort is large enough to gain from one; only each patient's summary
 (CaseSummary) stays in memory, and the files are the same bytes however many
@@ -39,6 +45,7 @@ BURDEN_CENTRE, BURDEN_SCALE = np.log1p(20.0), 1.5
 # a pool worker takes about a second to start and a patient about 0.4 us per voxel to generate: a worker
 # is started for every 10 M voxels (some 4 s of work), so a phantom of a few seconds is written in-process
 MIN_VOXELS_PER_WORKER = 10_000_000
+SITE_A, SITE_B = "A", "B"
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,45 @@ class PhantomCase(CaseSummary):
         return CaseSummary(*(getattr(self, f.name) for f in fields(CaseSummary)))
 
 
+@dataclass(frozen=True)
+class Acquisition:
+    """How a site scans: its grid and spacing, its image noise and the liver's contrast-phase shift."""
+
+    n_slices: int
+    matrix: int
+    slice_thickness_mm: float
+    pixel_spacing_mm: float
+    noise_hu: float
+    liver_hu_shift: float
+
+
+def acquisition(cfg: PhantomConfig, site: str = "") -> Acquisition:
+    """Site B's acquisition (phantom.site_b) for site "B", else the phantom's own (site A, or no site). Site B
+    covers site A's extent in millimetres: n_slices x slice_thickness_mm and matrix x pixel_spacing_mm."""
+    if site != SITE_B:
+        own_noise = 8.0 + 22.0 * cfg.difficulty
+        return Acquisition(cfg.n_slices, cfg.matrix, cfg.slice_thickness_mm, cfg.pixel_spacing_mm, own_noise, 0.0)
+    b = cfg.site_b
+    return Acquisition(
+        n_slices=round(cfg.n_slices * cfg.slice_thickness_mm / b.slice_thickness_mm),
+        matrix=round(cfg.matrix * cfg.pixel_spacing_mm / b.pixel_spacing_mm),
+        slice_thickness_mm=b.slice_thickness_mm,
+        pixel_spacing_mm=b.pixel_spacing_mm,
+        noise_hu=b.noise_hu,
+        liver_hu_shift=b.liver_hu_shift,
+    )
+
+
+def site_plan(cfg: PhantomConfig) -> dict[int, str]:
+    """Patient index -> site, "A" or "B": round(site_b.share x n_patients) patients drawn at random are site B;
+    empty with one site (share 0)."""
+    if cfg.site_b.share == 0:
+        return {}
+    rng = np.random.default_rng([cfg.seed, 3])
+    chosen = set(rng.choice(cfg.n_patients, size=round(cfg.site_b.share * cfg.n_patients), replace=False).tolist())
+    return {i: SITE_B if i in chosen else SITE_A for i in range(cfg.n_patients)}
+
+
 def defect_plan(cfg: PhantomConfig) -> dict[int, str]:
     """Patient index -> planted defect; round(defect_rate * n) patients, types in turn."""
     n_defects = int(round(cfg.defect_rate * cfg.n_patients))
@@ -75,10 +121,12 @@ def defect_plan(cfg: PhantomConfig) -> dict[int, str]:
     return {int(i): DEFECT_TYPES[k % len(DEFECT_TYPES)] for k, i in enumerate(chosen)}
 
 
-def generate_case(cfg: PhantomConfig, index: int, defect: str = "") -> PhantomCase:
+def generate_case(cfg: PhantomConfig, index: int, defect: str = "", site: str = "") -> PhantomCase:
+    """Patient `index`, scanned at `site` ("B": phantom.site_b's acquisition; else the phantom's own)."""
     rng = np.random.default_rng([cfg.seed, 0, index])
-    nz, n = cfg.n_slices, cfg.matrix
-    dz, dxy = cfg.slice_thickness_mm, cfg.pixel_spacing_mm
+    scan = acquisition(cfg, site)
+    nz, n = scan.n_slices, scan.matrix
+    dz, dxy = scan.slice_thickness_mm, scan.pixel_spacing_mm
     # sparse axes (nz, 1, 1), (1, n, 1), (1, 1, n): expressions broadcast to the volume, value for value as
     # with full grids, without three float64 volumes of coordinates and their temporaries
     z, y, x = np.meshgrid(
@@ -89,10 +137,10 @@ def generate_case(cfg: PhantomConfig, index: int, defect: str = "") -> PhantomCa
         sparse=True,
     )
     shape = (nz, n, n)
-    fov = n * dxy
+    fov = cfg.matrix * cfg.pixel_spacing_mm  # site A's field of view: the body's size in mm at every site
     image, body = _body(rng, z, y, x, fov, shape)
     liver = _liver(rng, z, y, x, fov, body, nz, dz)
-    image[liver] = rng.normal(110.0, 8.0)
+    image[liver] = rng.normal(110.0, 8.0) + scan.liver_hu_shift
     image[liver] += _liver_texture(rng, liver)
 
     tumour = np.zeros_like(liver)
@@ -106,8 +154,7 @@ def generate_case(cfg: PhantomConfig, index: int, defect: str = "") -> PhantomCa
     for _ in range(rng.poisson(cfg.cyst_rate)):
         _add_lesion(rng, image, tumour, liver, z, y, x, rng.uniform(4.0, 20.0), cfg.difficulty, metastasis=False)
 
-    sigma_hu = 8.0 + 22.0 * cfg.difficulty
-    image += rng.normal(0.0, sigma_hu, image.shape)
+    image += rng.normal(0.0, scan.noise_hu, image.shape)
     ndimage.gaussian_filter(image, sigma=(0, 0.6, 0.6), output=image)
 
     labels = liver.astype(np.uint8)
@@ -247,8 +294,9 @@ def _apply_defect(rng, defect, image, labels, spacing, body):
     return image, labels, spacing
 
 
-def clinical_table(cfg: PhantomConfig, cases: Sequence[CaseSummary]) -> pd.DataFrame:
-    """TCIA-style clinical rows, survival from a Weibull proportional-hazards model."""
+def clinical_table(cfg: PhantomConfig, cases: Sequence[CaseSummary], sites: Sequence[str] = ()) -> pd.DataFrame:
+    """TCIA-style clinical rows, survival from a Weibull proportional-hazards model; with `sites` (each case's,
+    site_plan), a last column `site`."""
     rng = np.random.default_rng([cfg.seed, 2])
     rows = []
     scale = cfg.median_survival_months / np.log(2.0) ** (1.0 / WEIBULL_SHAPE)
@@ -287,6 +335,8 @@ def clinical_table(cfg: PhantomConfig, cases: Sequence[CaseSummary]) -> pd.DataF
         missing = rng.random(len(table)) < cfg.missing_rate
         table[column] = table[column].astype(object)
         table.loc[missing, column] = -999
+    if sites:
+        table["site"] = list(sites)
     return table
 
 
@@ -298,13 +348,14 @@ def write_phantom(cfg: PhantomConfig, out_dir: str | Path, workers: int = 1) -> 
     """Write volumes/, segmentations/ (LiTS names), clinical.csv and phantom_truth.csv, the patients by up
     to `workers` processes (crlm.data.pool.cpu_budget)."""
     out_dir = Path(out_dir)
-    plan = defect_plan(cfg)
-    jobs = [(cfg, out_dir, index, plan.get(index, "")) for index in range(cfg.n_patients)]
+    plan, sites = defect_plan(cfg), site_plan(cfg)
+    jobs = [(cfg, out_dir, index, plan.get(index, ""), sites.get(index, "")) for index in range(cfg.n_patients)]
     voxels = cfg.n_slices * cfg.matrix**2
     n_workers = pool_size(workers, len(jobs), math.ceil(MIN_VOXELS_PER_WORKER / voxels))
     cases = list(ordered_map(_write_job, jobs, n_workers))
     # in the parent, in patient order: the clinical table draws every patient's values from one stream
-    clinical_table(cfg, cases).to_csv(out_dir / "clinical.csv", index=False)
+    site_column = [sites[index] for index in range(cfg.n_patients)] if sites else []
+    clinical_table(cfg, cases, site_column).to_csv(out_dir / "clinical.csv", index=False)
     truth = pd.DataFrame(
         {
             "Patient-ID": [c.case_id for c in cases],
@@ -315,18 +366,20 @@ def write_phantom(cfg: PhantomConfig, out_dir: str | Path, workers: int = 1) -> 
             "defect": [c.defect for c in cases],
         }
     )
+    if sites:
+        truth["site"] = site_column
     truth.to_csv(out_dir / "phantom_truth.csv", index=False)
     return truth
 
 
-def _write_job(job: tuple[PhantomConfig, Path, int, str]) -> CaseSummary:
+def _write_job(job: tuple[PhantomConfig, Path, int, str, str]) -> CaseSummary:
     return _write_case(*job)
 
 
-def _write_case(cfg: PhantomConfig, out_dir: Path, index: int, defect: str) -> CaseSummary:
-    """Generate patient `index`, write its volume and label map (a truncated volume file for that defect),
-    and keep only its summary."""
-    case = generate_case(cfg, index, defect)
+def _write_case(cfg: PhantomConfig, out_dir: Path, index: int, defect: str, site: str = "") -> CaseSummary:
+    """Generate patient `index` at `site`, write its volume and label map (a truncated volume file for that
+    defect), and keep only its summary."""
+    case = generate_case(cfg, index, defect, site)
     volume_path = out_dir / "volumes" / f"volume-{case.case_id}.nii.gz"
     write_nifti(volume_path, case.volume, case.spacing_mm)
     write_nifti(out_dir / "segmentations" / f"segmentation-{case.case_id}.nii.gz", case.labels, case.spacing_mm)

@@ -1,7 +1,11 @@
 """The summaries of an arch's prediction table (crlm.evaluation.predictions) written to metrics/.
 
 Cross-validation: each fold's model predicts its validation patients; the
-metrics are computed per fold and summarised as mean and SD over folds.
+metrics are computed per fold and summarised as mean and SD over folds, and
+the AUC also over every fold's validation images together (`out_of_fold`:
+each development image predicted once, by the model that did not train on
+it), with a patient-level bootstrap CI, the internal estimate that the
+report sets beside the test set's.
 Independent test: the ensemble of the k fold models predicts the test set;
 each metric gets a patient-level bootstrap CI. Every float is rounded to
 DIGITS decimals (crlm.core.io.rounded).
@@ -59,6 +63,7 @@ def classification_summary(frame: pd.DataFrame, params: Params) -> dict:
             "sd": np.std(values, ddof=1) if len(values) > 1 else None,
             "folds": len(values),
         }
+    cv_summary["out_of_fold"] = out_of_fold(cv, params)
     test = frame[frame["subset"] == "test"]
     labels, probs = test["label"].to_numpy(), test["prob"].to_numpy()
     point = classification_metrics(labels, probs, threshold)
@@ -97,6 +102,21 @@ def classification_summary(frame: pd.DataFrame, params: Params) -> dict:
         zero_division=0,
     )
     return rounded({"cv": cv_summary, "test": test_summary, "classification_report": report}, DIGITS)
+
+
+def out_of_fold(cv: pd.DataFrame, params: Params) -> dict:
+    """The AUC of the cross-validation rows pooled over folds (each development image once, from the model
+    that did not train on it), with its patient-bootstrap CI, and their images and patients."""
+    labels, probs = cv["label"].to_numpy(), cv["prob"].to_numpy()
+    stats = params.stats
+    auc = patient_bootstrap(
+        cast("Metric", lambda idx: roc_auc_or_none(labels[idx], probs[idx])),
+        cv["patient_id"].to_numpy(),
+        stats.n_boot,
+        stats.seed,
+        stats.ci_level,
+    )
+    return {"images": int(len(cv)), "patients": int(cv["patient_id"].nunique()), "auc": auc.to_dict()}
 
 
 def proportion_units(metric: str, labels: np.ndarray, called: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:

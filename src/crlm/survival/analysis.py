@@ -15,7 +15,8 @@ Discrimination of the risk score: the complete-case AUC at the horizon (patients
 before it leave this one), the IPCW time-dependent AUC at the horizon and Uno's C truncated at
 the horizon (which use censored patients correctly), Harrell's C over all follow-up; pooled over
 all patients (the headline numbers) and in `by_set` for the development (cross-fitted, groups
-fold<k>) and the untouched test patients apart.
+fold<k>) and the untouched test patients apart (a set none of whose patients has survival data, e.g. an
+external test set of an image-only source such as LiTS, gets the reason instead).
 Cox: the clinical model and clinical + risk score (per SD) on the same patients, compared by a
 likelihood-ratio test, the test of the score's added value. Each model's Harrell C is corrected for
 optimism by the bootstrap (crlm.stats.optimism; OPTIMISM_RESAMPLES resamples, seed stats.seed);
@@ -39,7 +40,7 @@ from crlm.stats.discrimination import harrell_c, ipcw_auc, likelihood_ratio_test
 from crlm.stats.optimism import optimism_corrected_c
 from crlm.stats.survival import KMResult, cox_fit, kaplan_meier, logrank
 from crlm.survival.config import SurvivalConfig
-from crlm.survival.crossfit import TEST, cross_fit
+from crlm.survival.crossfit import TEST, CrossFit, cross_fit
 from crlm.survival.endpoint import DIED, MONTHS, RISK_SCORE, binary_endpoint
 from crlm.survival.risk_groups import RISK_GROUP_RULE, risk_group
 
@@ -77,7 +78,8 @@ def analyse(
 ) -> SurvivalAnalysis:
     """vectors: fold -> patient embedding matrix (crlm.embedding.table.fold_vectors); optimism_resamples:
     the bootstrap resamples of the Cox models' optimism correction (the pipeline's: OPTIMISM_RESAMPLES)."""
-    table, counts = _join(next(iter(vectors.values())).index.to_numpy(), clinical)
+    imaged = next(iter(vectors.values())).index.to_numpy()
+    table, counts = _join(imaged, clinical)
     table["label"] = binary_endpoint(table[MONTHS], table[DIED], cfg.horizon_months)
     fitted = cross_fit(vectors, splits, table.set_index("patient_id")["label"], cfg)
     table["group"] = fitted.group.loc[table["patient_id"]].to_numpy()
@@ -100,10 +102,13 @@ def analyse(
         "classifier": {"chosen_per_fold": fitted.chosen},
         "reason": fitted.reason,
     }
+    development = sorted(set(imaged) - set(splits["test"]))
+    if fitted.reason and not set(development) & set(table["patient_id"]):
+        summary["reason"] += f" (development set: {no_survival_reason(development, clinical)})"
     summary.update(_binary_metrics(table[task & has_prob], cfg, stats_cfg))
     scored = table[has_prob]
     summary.update(_discrimination(scored, cfg))
-    summary["by_set"] = _by_set(scored, cfg, stats_cfg)
+    summary["by_set"] = _by_set(scored, cfg, stats_cfg, _empty_set_reasons(imaged, splits, table, clinical, fitted))
     summary["risk_groups"] = {
         "rule": RISK_GROUP_RULE,
         "high_share_per_group": {
@@ -175,9 +180,39 @@ def _c_indices(rows: pd.DataFrame, cfg: SurvivalConfig) -> dict:
     return {**out, "reason": reason} if reason else out
 
 
-def _by_set(scored: pd.DataFrame, cfg: SurvivalConfig, stats_cfg: StatsConfig) -> dict:
+def _empty_set_reasons(
+    imaged: np.ndarray, splits: dict, table: pd.DataFrame, clinical: pd.DataFrame, fitted: CrossFit
+) -> dict[str, str]:
+    """Why the development or the test set could have no scored patient: none of its patients with images
+    has survival data (no_survival_reason), or the cross-fitting made no probability (its reason)."""
+    test = sorted(set(imaged) & set(splits["test"]))
+    reasons = {}
+    for name, patients in (("development", sorted(set(imaged) - set(test))), ("test", test)):
+        analysed = set(patients) & set(table["patient_id"])
+        reasons[name] = (
+            f"no patient has a probability: {fitted.reason}" if analysed else no_survival_reason(patients, clinical)
+        )
+    return reasons
+
+
+def no_survival_reason(patients: list[str], clinical: pd.DataFrame) -> str:
+    """Why none of `patients` (patients with images) could be analysed: how many have no clinical row (an
+    image-only source has no clinical table), how many a row without survival data."""
+    rows = clinical[clinical["patient_id"].isin(patients)]
+    no_row = len(set(patients) - set(rows["patient_id"]))
+    parts = (
+        [f"{no_row} without a row in the clinical table, which an image-only source such as LiTS lacks"]
+        if no_row
+        else []
+    )
+    parts += [f"{len(rows)} with a row lacking overall survival months or vital status"] if len(rows) else []
+    return f"none of its {len(patients)} patients with images has survival data ({'; '.join(parts)})"
+
+
+def _by_set(scored: pd.DataFrame, cfg: SurvivalConfig, stats_cfg: StatsConfig, reasons: dict[str, str]) -> dict:
     """The development (cross-fitted, groups fold<k>) and the untouched test patients apart: counts, the
-    complete-case AUC with its patient-bootstrap CI, Harrell's and Uno's C of the risk score."""
+    complete-case AUC with its patient-bootstrap CI, Harrell's and Uno's C of the risk score; a set with no
+    patient analysed gets its `reasons` entry (no_survival_reason) as `reason`."""
     out = {}
     for name, rows in (("development", scored[scored["group"] != TEST]), ("test", scored[scored["group"] == TEST])):
         task = rows[rows["label"].notna()]
@@ -189,6 +224,8 @@ def _by_set(scored: pd.DataFrame, cfg: SurvivalConfig, stats_cfg: StatsConfig) -
             "auc": _binary_metrics(task, cfg, stats_cfg)["auc"],
             "c_index": _c_indices(rows, cfg),
         }
+        if rows.empty:
+            out[name]["reason"] = reasons[name]
     return out
 
 
