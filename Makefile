@@ -9,7 +9,7 @@ export PIP_PROGRESS_BAR := off
 # mkdocs-material's notice about its successor (not a build warning)
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: setup lock repro repro-paper test test-fast lint docs docs-serve bench bench-scale stability clean pull review verify exp-show
+.PHONY: setup lock repro repro-paper test test-fast lint docs docs-serve bench bench-scale predict-example stability clean pull review verify exp-show
 
 setup: $(VENV)/.installed
 
@@ -65,6 +65,11 @@ bench: setup
 SCALE_ARGS ?=
 bench-scale: setup
 	python scripts/bench_scale.py $(SCALE_ARGS)
+
+# `crlm predict` on the real CT of ../shared/realdata with this workspace's models (after `make repro`) ->
+# the docs page reports/predict.md and its overlay reports/predict/overlay.png
+predict-example: setup
+	python scripts/predict_example.py
 
 # retrains every arch with train.seed 0-4 (about one `make repro` each) -> metrics/stability.json; five seeds
 # give each seed SD 4 degrees of freedom (the noise verdicts of `make review` use them)
