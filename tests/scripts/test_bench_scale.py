@@ -1,6 +1,7 @@
-"""scripts/bench_scale.py (`make bench-scale`): its memory sampler counts a process's anonymous memory and not
-the pages of a memory-mapped file, counts pages a fork shares once in the tree, and its writer turns the
-measurements into bench/scale.json and reports/scale.md with the checks and the extrapolations it states."""
+"""scripts/bench_scale.py (`make bench-scale`; its parts in scripts/scale/): its memory sampler counts a
+process's anonymous memory and not the pages of a memory-mapped file, counts pages a fork shares once in the
+tree, and its writer turns the measurements into bench/scale.json and reports/scale.md with the checks and the
+extrapolations it states."""
 
 from __future__ import annotations
 
@@ -16,7 +17,10 @@ from tests.conftest import REPO
 
 sys.path.insert(0, str(REPO / "scripts"))
 try:
-    import bench_scale
+    from scale.estimates import combine, summarise
+    from scale.memory import ROLLUP_EVERY_S, SAMPLE_S
+    from scale.page import write_outputs
+    from scale.runner import TRAIN_STAGES, run_measured
 finally:
     sys.path.remove(str(REPO / "scripts"))
 
@@ -27,11 +31,11 @@ MIB = 2**20
 
 
 # the sampler's two ways: smaps_rollup where a peak can be (the default), and at every sample
-EVERY = pytest.mark.parametrize("rollup_every", [bench_scale.ROLLUP_EVERY_S, bench_scale.SAMPLE_S])
+EVERY = pytest.mark.parametrize("rollup_every", [ROLLUP_EVERY_S, SAMPLE_S])
 
 
-def measured(tmp_path, code: str, rollup_every: float = bench_scale.ROLLUP_EVERY_S) -> dict:
-    out = bench_scale.run_measured(
+def measured(tmp_path, code: str, rollup_every: float = ROLLUP_EVERY_S) -> dict:
+    out = run_measured(
         [sys.executable, "-c", textwrap.dedent(code)], tmp_path, dict(os.environ), tmp_path / "child.log", rollup_every
     )
     assert out["returncode"] == 0, (tmp_path / "child.log").read_text()
@@ -52,7 +56,7 @@ def test_a_child_that_touches_200_mib_of_anonymous_memory_is_measured_at_180_mib
     )
     assert out["process_mib"] >= 180 and out["tree_mib"] >= 180 and out["stage_process_mib"] >= 180
     assert out["largest"] == "stage" and out["samples"] >= 5
-    if rollup_every <= bench_scale.SAMPLE_S:
+    if rollup_every <= SAMPLE_S:
         assert out["rollups"] == out["samples"]  # smaps_rollup at every sample
     else:
         assert 1 <= out["rollups"] < out["samples"]  # where the anonymous pages rose, and every second
@@ -136,7 +140,7 @@ def fake_run(patients: int, prepare_mib: float, train_mib: float) -> dict:
         "qc": fake_stage(20.0, 30.0, 400.0, 400.0),
         "prepare": fake_stage(50.0, 80.0, prepare_mib, prepare_mib + 100, disk=ct_slices * SLICE_BYTES),
         "split": fake_stage(5.0, 5.0, 200.0, 200.0),
-        **{stage: fake_stage(150.0, 300.0, 800.0, 900.0) for stage in bench_scale.TRAIN_STAGES},
+        **{stage: fake_stage(150.0, 300.0, 800.0, 900.0) for stage in TRAIN_STAGES},
         "train@vgg16": fake_stage(600.0, 1200.0, train_mib, train_mib + 500),
     }
     return {
@@ -165,8 +169,8 @@ def fake_run(patients: int, prepare_mib: float, train_mib: float) -> dict:
 
 def test_the_writer_checks_tcia_size_and_extrapolates_to_the_cohorts(tmp_path):
     run = fake_run(197, prepare_mib=1500.0, train_mib=2500.0)
-    result = bench_scale.summarise(MACHINE, "python scripts/bench_scale.py", [run])
-    bench_scale.write_outputs(result, tmp_path / "bench" / "scale.json", tmp_path / "reports" / "scale.md")
+    result = summarise(MACHINE, "python scripts/bench_scale.py", [run])
+    write_outputs(result, tmp_path / "bench" / "scale.json", tmp_path / "reports" / "scale.md")
     saved = json.loads((tmp_path / "bench" / "scale.json").read_text())
     page = (tmp_path / "reports" / "scale.md").read_text()
 
@@ -203,8 +207,8 @@ def test_the_writer_checks_tcia_size_and_extrapolates_to_the_cohorts(tmp_path):
 
 def test_the_doubling_run_reports_the_growth_and_carries_a_growing_stage_linearly(tmp_path):
     small, large = fake_run(197, prepare_mib=1000.0, train_mib=1500.0), fake_run(394, 1600.0, 1510.0)
-    result = bench_scale.summarise(MACHINE, "python scripts/bench_scale.py --double", [small, large])
-    bench_scale.write_outputs(result, tmp_path / "scale.json", tmp_path / "scale.md")
+    result = summarise(MACHINE, "python scripts/bench_scale.py --double", [small, large])
+    write_outputs(result, tmp_path / "scale.json", tmp_path / "scale.md")
     saved, page = json.loads((tmp_path / "scale.json").read_text()), (tmp_path / "scale.md").read_text()
 
     assert saved["growth"]["prepare"]["process_growth"] == 1.6 and not saved["growth"]["prepare"]["ok"]
@@ -223,13 +227,13 @@ def test_combine_checks_the_tcia_run_with_the_growth_and_the_models_of_the_doubl
     trained: the checks are the TCIA run's (its data stages as measured), the growth the doubled run's, and
     the needs take the data stages from the TCIA run and the training from the 80-patient run."""
     tcia = fake_run(197, prepare_mib=1000.0, train_mib=0.0)
-    tcia["stages"] = {s: m for s, m in tcia["stages"].items() if s not in bench_scale.TRAIN_STAGES}
+    tcia["stages"] = {s: m for s, m in tcia["stages"].items() if s not in TRAIN_STAGES}
     tcia["disk_bytes"]["data/models (weights)"] = 0
     small, large = fake_run(40, 900.0, 1500.0), fake_run(80, 950.0, 1550.0)
-    first = bench_scale.summarise(MACHINE, "python scripts/bench_scale.py --stages data", [tcia])
-    doubled = bench_scale.summarise(MACHINE, "python scripts/bench_scale.py --double", [small, large])
+    first = summarise(MACHINE, "python scripts/bench_scale.py --stages data", [tcia])
+    doubled = summarise(MACHINE, "python scripts/bench_scale.py --double", [small, large])
 
-    result = bench_scale.combine([first, doubled])
+    result = combine([first, doubled])
     assert [run["patients"] for run in result["runs"]] == [197, 40, 80]
     assert result["growth"] == doubled["growth"]
     process, data, models, doubling = result["checks"]
@@ -241,7 +245,7 @@ def test_combine_checks_the_tcia_run_with_the_growth_and_the_models_of_the_doubl
     assert "run of 80 patients" in models["check"]
     wide = fake_run(10, 900.0, 7000.0)  # another width: its own check, over 2 GiB whatever the cohort
     wide["overrides"]["model.width"] = 1.0
-    widths = bench_scale.combine([first, doubled, bench_scale.summarise(MACHINE, "--patients 10", [wide])])
+    widths = combine([first, doubled, summarise(MACHINE, "--patients 10", [wide])])
     assert [c["verdict"] for c in widths["checks"][2:4]] == ["pass (extrapolated)", "FAIL (extrapolated)"]
     assert widths["checks"][3]["at_tcia"] == 7000.0 and "model.width=1.0" in widths["checks"][3]["check"]
     ratio_80 = 17_639 / (80 * 55)
@@ -249,7 +253,7 @@ def test_combine_checks_the_tcia_run_with_the_growth_and_the_models_of_the_doubl
     assert tcia_needs["short_training_s"] == round((600.0 + 3 * 150.0) * ratio_80, 1)
     assert tcia_needs["process_mib"] == 1550.0  # the training's, flat (its growth is within 1.25)
     assert tcia_needs["disk_bytes"]["data/models (weights)"] == 1_000 * MIB
-    bench_scale.write_outputs(result, tmp_path / "scale.json", tmp_path / "scale.md")
+    write_outputs(result, tmp_path / "scale.json", tmp_path / "scale.md")
     page = (tmp_path / "scale.md").read_text()
     assert "## Per stage, 197 patients" in page and "## Per stage, 80 patients" in page
     assert "the training, the readers and the models from the run of 80 patients" in page

@@ -1,0 +1,1 @@
+"""The parts of scripts/bench_scale.py (`make bench-scale`): memory, runner, machine, estimates, units, page."""
