@@ -146,6 +146,16 @@ def test_verify_compares_bytes_only_where_the_machine_computes_alike():
     assert mode == "noise" and "no compute fingerprint for unet" in why
 
 
+def test_verify_counts_two_copies_of_one_blas_as_one():
+    """The train stage's process and verify's load different copies of OpenBLAS (numpy's, scipy's): the same
+    kernel and threads compare alike however many copies are listed; another kernel or thread count does not."""
+    one, two = "openblas SkylakeX, 2 threads", "openblas SkylakeX, 2 threads; openblas SkylakeX, 2 threads"
+    assert comparison({"unet": {**FINGERPRINT, "blas": one}}, {**FINGERPRINT, "blas": two})[0] == "bytes"
+    for other in ("openblas Haswell, 2 threads", "openblas SkylakeX, 2 threads; openblas SkylakeX, 1 threads"):
+        mode, why = comparison({"unet": {**FINGERPRINT, "blas": one}}, {**FINGERPRINT, "blas": other})
+        assert mode == "noise" and other in why
+
+
 def test_the_seed_spread_keeps_the_size_of_small_numbers():
     from crlm.stability import spread
 

@@ -39,7 +39,7 @@ def comparison(committed: dict[str, dict | None], here: dict) -> tuple[str, str]
     missing = [arch for arch, record in committed.items() if record is None]
     if missing:
         return "noise", f"the commit records no compute fingerprint for {', '.join(missing)}"
-    differing = {arch: record for arch, record in committed.items() if record != here}
+    differing = {arch: record for arch, record in committed.items() if computes_as(record) != computes_as(here)}
     if not differing:
         return "bytes", f"this machine computes as the committing one did ({describe(here)})"
     arch, record = next(iter(differing.items()))
@@ -48,6 +48,15 @@ def comparison(committed: dict[str, dict | None], here: dict) -> tuple[str, str]
         f"the committed {arch} models were trained with {describe(record)}, this machine has "
         f"{describe(here)}: rounding may differ, so each headline number must lie within seed noise"
     )
+
+
+def computes_as(record: dict | None) -> dict | None:
+    """The fingerprint with its BLAS libraries as a set: threadpoolctl lists every copy a process has loaded
+    (numpy's and scipy's wheels each bundle OpenBLAS, and which are loaded depends on what was imported), and
+    two copies of one kernel at one thread count compute as one does."""
+    if record is None or not isinstance(record.get("blas"), str):
+        return record
+    return {**record, "blas": sorted(set(record["blas"].split("; ")))}
 
 
 def describe(record: dict) -> str:
