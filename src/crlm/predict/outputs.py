@@ -22,6 +22,7 @@ from crlm.predict.lesions import lesion_labels  # noqa: E402
 from crlm.predict.volume import NonFinite, PreparedSlices, Scan  # noqa: E402
 
 SEGMENT_LABEL = "Metastasis"
+SEG_SERIES_OFFSET, SR_SERIES_OFFSET = 1000, 1001  # the derived series' numbers, after the CT's
 OUTPUTS = (
     "slices.csv",
     "tumour_mask.nii.gz",
@@ -140,14 +141,9 @@ def write_dicom_seg(path: Path, scan: Scan, mask: np.ndarray, arch_title: str, v
         pixel_array=frames,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=segments,
-        series_instance_uid=hd.UID(),
-        series_number=int(first.get("SeriesNumber", 0) or 0) + 1000,
-        sop_instance_uid=hd.UID(),
-        instance_number=1,
-        manufacturer="crlm",
+        **new_instance(first, SEG_SERIES_OFFSET),
         manufacturer_model_name=f"crlm predict ({arch_title})",
         software_versions=version,
-        device_serial_number="none",
         content_label="METASTASIS",
         content_description=f"Metastases predicted by {arch_title}"[:64],
         # each lesion's own slices: a frame per segment and CT slice would grow with the lesions' count
@@ -156,6 +152,21 @@ def write_dicom_seg(path: Path, scan: Scan, mask: np.ndarray, arch_title: str, v
     seg.SeriesDescription = f"CRLM metastases ({arch_title})"[:64]
     seg.save_as(str(path))
     return seg
+
+
+def new_instance(first_source, series_offset: int) -> dict:
+    """The identifying attributes of a derived object (the SEG, the SR) that crlm writes for a CT series: new
+    UIDs, a series number `series_offset` after the CT's, and crlm as the manufacturer."""
+    import highdicom as hd
+
+    return {
+        "series_instance_uid": hd.UID(),
+        "series_number": int(first_source.get("SeriesNumber", 0) or 0) + series_offset,
+        "sop_instance_uid": hd.UID(),
+        "instance_number": 1,
+        "manufacturer": "crlm",
+        "device_serial_number": "none",
+    }
 
 
 def source_header(header):

@@ -32,7 +32,7 @@ from crlm.archs import Arch
 from crlm.models.registry import model_kwargs
 from crlm.params import Params
 from crlm.predict.lesions import Lesion, measure_lesions
-from crlm.predict.outputs import source_header
+from crlm.predict.outputs import SR_SERIES_OFFSET, new_instance, source_header
 from crlm.predict.risk import SurvivalRisk
 from crlm.predict.volume import Scan
 
@@ -111,21 +111,15 @@ def write_dicom_sr(path: Path, scan: Scan, mask: np.ndarray, seg, model: ModelRe
         procedure_reported=codes.LN.CTUnspecifiedBodyRegion,
         imaging_measurements=groups,
     )
-    first = sources[0]
     local = hd.coding_schemes.CodingSchemeIdentificationItem(
         designator=LOCAL_SCHEME, name="crlm survival risk concepts", responsible_organization="crlm"
     )
     sr = hd.sr.Comprehensive3DSR(
         evidence=[*sources, seg],
         content=report,
-        series_instance_uid=hd.UID(),
-        series_number=int(first.get("SeriesNumber", 0) or 0) + 1001,
-        sop_instance_uid=hd.UID(),
-        instance_number=1,
-        manufacturer="crlm",
+        **new_instance(sources[0], SR_SERIES_OFFSET),
         manufacturer_model_name=model.name[:64],
         software_versions=model.version,
-        device_serial_number="none",
         is_complete=True,
         series_description=f"CRLM measurements ({model.name})"[:64],
         coding_schemes=[local] if risk is not None else None,
