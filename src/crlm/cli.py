@@ -18,8 +18,9 @@ import argparse
 import sys
 
 PREDICT_HELP = (
-    "Apply a trained experiment's fold ensemble to a new CT: per-slice metastasis probabilities, "
-    "the tumour mask (NIfTI; DICOM-SEG for DICOM input), an overlay PNG and the patient's survival risk."
+    "Apply a trained experiment's fold ensemble to a new CT: per-slice metastasis probabilities, the tumour "
+    "mask (NIfTI; for DICOM input also a DICOM-SEG and an SR of each lesion's measurements), an overlay PNG "
+    "and the patient's survival risk (risk.json)."
 )
 
 REVIEW_HELP = (
